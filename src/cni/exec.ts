@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import { CniCode, CniError } from './errors.ts';
+
+export interface ExecOptions {
+  /** Absolute path of the plugin binary. */
+  path: string;
+  /** The complete environment of the plugin (nothing is inherited implicitly). */
+  env: Record<string, string>;
+  stdin: string;
+  timeoutMs: number;
+  /** Names the delegate in error messages, e.g. "net1 (default/macvlan)/macvlan". */
+  label: string;
+  /** Where the delegate's stderr goes (M3); defaults to our own stderr. */
+  stderr?: NodeJS.WritableStream;
+}
+
+/** A delegate's own CNI error (B4): code and details kept, message prefixed with the label. */
+export class DelegateError extends CniError {
+  readonly label: string;
+  /** The message exactly as the delegate printed it. */
+  readonly delegateMsg: string;
+
+  constructor(code: number, label: string, delegateMsg: string, details?: string) {
+    super(code, `${label}: ${delegateMsg}`, details);
+    this.label = label;
+    this.delegateMsg = delegateMsg;
+  }
+}
+
+const QUOTE_BYTES = 200;
+
+function quote(buf: Buffer): string {
+  const text = buf.subarray(0, QUOTE_BYTES).toString('utf8');
+  return JSON.stringify(buf.length > QUOTE_BYTES ? `${text}...` : text);
+}
+
+/** B4/B5: turns a failed delegate's output into the error braid reports. */
+export function delegateFailure(label: string, exit: string, stdout: Buffer, stderr: Buffer): CniError {
+  const fromStdout = stdout.toString('utf8').trim();
+  const text = fromStdout !== '' ? fromStdout : stderr.toString('utf8').trim();
+  if (text === '') {
+    return new CniError(CniCode.DelegateBadOutput, `delegate ${label} failed (${exit}) without printing an error`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  const e = parsed as { code?: unknown; msg?: unknown; details?: unknown } | undefined;
+  if (e && typeof e === 'object' && typeof e.code === 'number' && Number.isInteger(e.code) && e.code > 0) {
+    const msg = typeof e.msg === 'string' ? e.msg : `error code ${e.code}`;
+    const details = typeof e.details === 'string' && e.details !== '' ? e.details : undefined;
+    return new DelegateError(e.code, label, msg, details);
+  }
+  return new CniError(
+    CniCode.DelegateBadOutput,
+    `delegate ${label} failed (${exit}) and its output is not a CNI error: ${quote(Buffer.from(text))}`,
+  );
+}
+
+/**
+ * Runs one plugin binary (no shell) and returns its stdout. The plugin leads its own process
+ * group so that on timeout the whole group, including anything it forked, is killed.
+ */
+export function execPlugin(opts: ExecOptions): Promise<string> {
+  const { path, env, stdin, timeoutMs, label } = opts;
+  const errStream = opts.stderr ?? process.stderr;
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    const finish = (fn: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      fn();
+    };
+    const child = spawn(path, [], { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => {
+      err.push(b);
+      errStream.write(b);
+    });
+    // A plugin that exits without reading its stdin must not crash us with EPIPE.
+    child.stdin.on('error', () => {});
+    child.stdin.end(stdin);
+
+    const timer = setTimeout(() => {
+      finish(() => {
+        try {
+          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
+        child.stdout.destroy();
+        child.stderr.destroy();
+        reject(new CniError(CniCode.DelegateTimeout, `delegate ${label} timed out after ${timeoutMs} ms and was killed`));
+      });
+    }, timeoutMs);
+
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      finish(() => reject(new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${path}): ${e.code ?? e.message}`))),
+    );
+    child.on('close', (code, signal) =>
+      finish(() => {
+        const stdoutBuf = Buffer.concat(out);
+        if (code === 0) resolve(stdoutBuf.toString('utf8'));
+        else {
+          const exit = signal ? `killed by ${signal}` : `exit code ${code}`;
+          reject(delegateFailure(label, exit, stdoutBuf, Buffer.concat(err)));
+        }
+      }),
+    );
+  });
+}

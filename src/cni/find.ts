@@ -1,0 +1,23 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { CniCode, CniError } from './errors.ts';
+
+/**
+ * M1: the first regular file named `type` in the CNI_PATH directories, searched in order, as
+ * libcni's `FindInPath` does. A type with a path separator could escape the bin dirs.
+ */
+export function findPlugin(type: string, dirs: readonly string[]): string {
+  if (type === '') throw new CniError(CniCode.InvalidConfig, 'plugin "type" is missing or empty');
+  if (type.includes('/') || type.includes('\\')) {
+    throw new CniError(CniCode.InvalidConfig, `invalid plugin type "${type}": it must be a file name, not a path`);
+  }
+  for (const dir of dirs) {
+    const candidate = join(dir, type);
+    try {
+      if (statSync(candidate).isFile()) return candidate;
+    } catch {
+      // Missing or unreadable: keep looking, as libcni does.
+    }
+  }
+  throw new CniError(CniCode.InvalidConfig, `failed to find plugin "${type}" in path [${dirs.join(' ')}]`);
+}

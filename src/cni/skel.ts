@@ -1,0 +1,115 @@
+import { resultToVersion } from './convert.ts';
+import { CniCode, CniError, asCniError } from './errors.ts';
+import { type CniEnv, type CniRequest, parseRequest, versionOfAnyInput } from './request.ts';
+import type { CniResult, CniVersionInfo } from './result.ts';
+
+/**
+ * The plugin side of the protocol, shared by `braid` and `braid-veth`: read the request, call
+ * the verb's handler, print the result or the error on stdout (B1) and return the exit code.
+ */
+
+export interface PluginHandlers {
+  /** Versions the plugin accepts, oldest first. */
+  supportedVersions: readonly string[];
+  add(req: CniRequest): Promise<CniResult>;
+  del(req: CniRequest): Promise<void>;
+  check(req: CniRequest): Promise<void>;
+  status(req: CniRequest): Promise<void>;
+  gc(req: CniRequest): Promise<void>;
+}
+
+/** What one invocation prints and returns. */
+export interface PluginOutcome {
+  exitCode: number;
+  /** The JSON object for stdout, if any. */
+  output?: Record<string, unknown>;
+}
+
+/** Reads a whole stream; a failure is an I/O error (A6, code 5). */
+export async function readStdin(stream: NodeJS.ReadableStream): Promise<string> {
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+    return Buffer.concat(chunks).toString('utf8');
+  } catch (e) {
+    throw new CniError(CniCode.IoFailure, `error reading network config from stdin: ${(e as Error).message}`);
+  }
+}
+
+/** H2: VERSION echoes the input's version when it is one we speak. */
+export function versionReply(stdin: string, supportedVersions: readonly string[]): CniVersionInfo {
+  return { cniVersion: versionOfAnyInput(stdin, supportedVersions), supportedVersions: [...supportedVersions] };
+}
+
+/** Runs the handler for a parsed request; only ADD and VERSION produce output. */
+export async function dispatch(
+  handlers: PluginHandlers,
+  req: CniRequest,
+  rawStdin: string,
+): Promise<Record<string, unknown> | undefined> {
+  switch (req.command) {
+    case 'VERSION':
+      return { ...versionReply(rawStdin, handlers.supportedVersions) };
+    case 'ADD':
+      return resultToVersion(await handlers.add(req), req.cniVersion);
+    case 'DEL':
+      await handlers.del(req);
+      return undefined;
+    case 'CHECK':
+      await handlers.check(req);
+      return undefined;
+    case 'STATUS':
+      await handlers.status(req);
+      return undefined;
+    case 'GC':
+      await handlers.gc(req);
+      return undefined;
+  }
+}
+
+/** Everything between the raw input and what is printed; never throws. */
+export async function handleInvocation(handlers: PluginHandlers, env: CniEnv, stdin: string): Promise<PluginOutcome> {
+  let req: CniRequest | undefined;
+  try {
+    req = parseRequest(env, stdin, handlers.supportedVersions);
+    const output = await dispatch(handlers, req, stdin);
+    return output ? { exitCode: 0, output } : { exitCode: 0 };
+  } catch (e) {
+    const version = req?.cniVersion ?? versionOfAnyInput(stdin, handlers.supportedVersions);
+    return { exitCode: 1, output: asCniError(e).toJSON(version) };
+  }
+}
+
+function write(out: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve) => {
+    out.write(text, () => resolve());
+  });
+}
+
+/**
+ * The plugin main. Reads stdin unless `stdinText` is given; VERSION from a terminal does not
+ * wait for stdin, since it needs none (H1).
+ */
+export async function runPlugin(
+  handlers: PluginHandlers,
+  env: CniEnv = process.env,
+  stdinText?: string,
+  out: NodeJS.WritableStream = process.stdout,
+): Promise<number> {
+  let stdin = stdinText;
+  if (stdin === undefined) {
+    if (env.CNI_COMMAND === 'VERSION' && process.stdin.isTTY) stdin = '';
+    else {
+      try {
+        stdin = await readStdin(process.stdin);
+      } catch (e) {
+        const err = asCniError(e, CniCode.IoFailure);
+        await write(out, `${JSON.stringify(err.toJSON(versionOfAnyInput('', handlers.supportedVersions)))}\n`);
+        return 1;
+      }
+    }
+  }
+  const outcome = await handleInvocation(handlers, env, stdin);
+  if (outcome.output) await write(out, `${JSON.stringify(outcome.output)}\n`);
+  return outcome.exitCode;
+}

@@ -1,0 +1,42 @@
+import { CniCode, CniError } from './errors.ts';
+
+/** CNI's identifier rule for container IDs and network names (`pkg/utils/utils.go`). */
+const CNI_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** Longest interface name the kernel accepts (IFNAMSIZ - 1), in bytes. */
+const MAX_IFNAME_BYTES = 15;
+
+/** A3: empty means "no container" (code 3); anything outside the identifier rule is code 4. */
+export function validateContainerId(id: string): void {
+  if (id === '') throw new CniError(CniCode.UnknownContainer, 'missing containerID');
+  if (!CNI_ID.test(id)) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `invalid characters in containerID "${id}": it must match ${CNI_ID.source}`,
+    );
+  }
+}
+
+/** A4: names the kernel would refuse or that are unsafe as path components. */
+export function validateIfname(name: string): void {
+  const fail = (why: string): never => {
+    throw new CniError(CniCode.InvalidEnv, `interface name ${JSON.stringify(name)} ${why}`);
+  };
+  if (name === '') fail('is empty');
+  if (Buffer.byteLength(name, 'utf8') > MAX_IFNAME_BYTES) fail(`is longer than ${MAX_IFNAME_BYTES} bytes`);
+  if (name === '.' || name === '..') fail('is "." or ".."');
+  if (/[/:\s]/.test(name)) fail('contains "/", ":" or whitespace');
+}
+
+/** A5/I1: a network name must be present and follow the identifier rule (code 7). */
+export function validateNetworkName(name: unknown, where = 'network config'): void {
+  if (name === undefined || name === null || name === '') {
+    throw new CniError(CniCode.InvalidConfig, `missing network name in ${where}`);
+  }
+  if (typeof name !== 'string' || !CNI_ID.test(name)) {
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `invalid network name ${JSON.stringify(name)} in ${where}: it must match ${CNI_ID.source}`,
+    );
+  }
+}

@@ -1,0 +1,42 @@
+import type { PluginConf } from '../cni/netconf.ts';
+
+export type LogLevel = 'panic' | 'error' | 'verbose' | 'debug';
+
+/**
+ * braid's own configuration after schema validation and defaults. Keys follow Multus where
+ * Multus has them (multus-compat.md section 1); braid's additions are marked.
+ */
+export interface BraidConf {
+  cniVersion: string;
+  name: string;
+  type: string;
+  clusterNetwork?: string;
+  defaultNetworks: string[];
+  /** Inline delegate confs; the first is the cluster network when clusterNetwork is absent. */
+  delegates: PluginConf[];
+  systemNamespaces: string[];
+  namespaceIsolation: boolean;
+  globalNamespaces: string[];
+  multusNamespace: string;
+  confDir: string;
+  /** Directory of braid's per-container cache (Multus `cniDir`; `cacheDir` is accepted as an alias). */
+  cniDir: string;
+  binDir: string;
+  kubeconfig?: string;
+  readinessindicatorfile?: string;
+  logFile?: string;
+  logLevel: LogLevel;
+  logToStderr: boolean;
+  capabilities: Record<string, boolean>;
+  /** The runtime's capability arguments for braid itself (filtered by `capabilities`). */
+  runtimeConfig: Record<string, unknown>;
+  retryDeleteOnError: boolean;
+  /** braid: directory of the local pod store (embedded default pod source). */
+  podDir: string;
+  /** braid: directory of NetworkAttachmentDefinition manifests (embedded default NAD source). */
+  nadDir: string;
+  /** braid: time limit for one delegate call, in milliseconds. */
+  delegateTimeoutMs: number;
+  /** The validated input object, for keys braid passes on unchanged. */
+  raw: Record<string, unknown>;
+}

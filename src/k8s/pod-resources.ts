@@ -1,0 +1,81 @@
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/**
+ * The .proto sits in ./proto next to this module; a bundled build must copy src/k8s/proto/*.proto
+ * to a `proto/` folder next to the bundle, which resolves the same way.
+ */
+export const POD_RESOURCES_PROTO = fileURLToPath(new URL('./proto/podresources-v1.proto', import.meta.url));
+
+export interface ContainerDevices {
+  resource_name: string;
+  device_ids: string[];
+}
+
+export interface ContainerResources {
+  name: string;
+  devices: ContainerDevices[];
+}
+
+export interface PodResources {
+  name: string;
+  namespace: string;
+  containers: ContainerResources[];
+}
+
+/** kubelet answers with every pod on the node; Multus allows 16 MiB for that. */
+const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+let service: grpc.ServiceDefinition | undefined;
+
+/** The PodResourcesLister service definition, loaded once from the .proto. */
+export function podResourcesService(): grpc.ServiceDefinition {
+  if (!service) {
+    const definition = protoLoader.loadSync(POD_RESOURCES_PROTO, {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: true,
+      arrays: true,
+    });
+    service = definition['v1.PodResourcesLister'] as grpc.ServiceDefinition;
+  }
+  return service;
+}
+
+/** Calls PodResourcesLister.List on kubelet's socket; rejects with the gRPC error on failure. */
+export function listPodResources(socketPath: string, timeoutMs: number): Promise<PodResources[]> {
+  const list = podResourcesService().List as grpc.MethodDefinition<object, { pod_resources: PodResources[] }>;
+  const client = new grpc.Client(`unix://${socketPath}`, grpc.credentials.createInsecure(), {
+    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  });
+  return new Promise<PodResources[]>((resolve, reject) => {
+    client.makeUnaryRequest(
+      list.path,
+      list.requestSerialize,
+      list.responseDeserialize,
+      {},
+      new grpc.Metadata(),
+      { deadline: Date.now() + timeoutMs },
+      (err, response) => {
+        client.close();
+        if (err || !response) reject(err ?? new Error('empty response'));
+        else resolve(response.pod_resources);
+      },
+    );
+  });
+}
+
+/** Device IDs per resource name for one pod, merged across its containers. */
+export function devicesOfPod(pods: readonly PodResources[], namespace: string, name: string): Map<string, string[]> {
+  const devices = new Map<string, string[]>();
+  const pod = pods.find((p) => p.namespace === namespace && p.name === name);
+  for (const container of pod?.containers ?? []) {
+    for (const d of container.devices) {
+      if (!d.resource_name || d.device_ids.length === 0) continue;
+      devices.set(d.resource_name, [...(devices.get(d.resource_name) ?? []), ...d.device_ids]);
+    }
+  }
+  return devices;
+}

@@ -1,0 +1,128 @@
+import { CniCode, CniError } from '../cni/errors.ts';
+import type { CniRequest } from '../cni/request.ts';
+import type { CniResult } from '../cni/result.ts';
+import { addNetworkList } from '../cni/runtime.ts';
+import type { BraidConf } from '../config/types.ts';
+import { networkStatusEntries } from '../k8s/network-status.ts';
+import type { NetworkStatus } from '../k8s/types.ts';
+import { CACHE_KIND, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
+import { applyDefaultRoute } from './default-route.ts';
+import { delegateContext, delegatePath } from './delegate-context.ts';
+import type { Plan } from './plan-types.ts';
+import { combinedError, teardown } from './teardown.ts';
+
+export interface AddOutcome {
+  result: CniResult;
+  record: CacheRecord;
+}
+
+function newRecord(req: CniRequest, conf: BraidConf, plan: Plan, cniPath: string[]): CacheRecord {
+  const record: CacheRecord = {
+    kind: CACHE_KIND,
+    containerId: req.containerId,
+    ifname: req.ifname,
+    netns: req.netns,
+    networkName: conf.name,
+    cniVersion: req.cniVersion,
+    cniPath,
+    state: 'adding',
+    attachments: plan.attachments.map((a) => {
+      const cached: CacheRecord['attachments'][number] = {
+        network: a.network,
+        ifname: a.ifname,
+        isDefault: a.isDefault,
+        confBytes: a.list.bytes,
+        cniArgs: a.cniArgs,
+        capabilityArgs: a.capabilityArgs,
+        state: 'pending',
+      };
+      if (a.defaultRoute) cached.defaultRoute = a.defaultRoute;
+      return cached;
+    }),
+    updatedAt: '',
+  };
+  if (plan.pod) record.pod = plan.pod;
+  return record;
+}
+
+/**
+ * Refuses an ADD for a container braid already set up, and finishes the cleanup of an ADD that
+ * was killed half-way (its record is still `adding`) before starting again.
+ */
+async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<void> {
+  const previous = readCache(conf.cniDir, req.containerId, req.ifname);
+  if (previous.status === 'corrupt') {
+    quarantineCache(previous.file);
+    return;
+  }
+  if (previous.status !== 'ok') return;
+  const rec = previous.record;
+  if (rec.state === 'added') {
+    throw new CniError(
+      CniCode.AlreadyAttached,
+      `container ${req.containerId} already has ${rec.attachments.length} attachment(s) on ${req.ifname} from an ` +
+        'earlier ADD; the runtime must DEL it first',
+    );
+  }
+  const { failed, errors } = await teardown(conf, rec.containerId, req.netns, rec.cniPath, rec.attachments);
+  if (failed.length > 0) throw combinedError(errors, 'cleanup')!;
+  removeCache(conf.cniDir, req.containerId, req.ifname);
+}
+
+/**
+ * Runs the plan's attachments in order (NPWG 7.3: never in parallel). The first failure DELs
+ * everything added so far, in reverse, the failed attachment included, and returns the
+ * delegate's own error.
+ */
+export async function executeAdd(req: CniRequest, conf: BraidConf, plan: Plan): Promise<AddOutcome> {
+  await clearPrevious(req, conf);
+  const cniPath = delegatePath(conf, req.path);
+  const record = newRecord(req, conf, plan, cniPath);
+  writeCache(conf.cniDir, record);
+
+  for (const [i, attachment] of plan.attachments.entries()) {
+    const cached = record.attachments[i]!;
+    try {
+      const ctx = delegateContext(conf, req.containerId, req.netns, cniPath, attachment);
+      cached.result = await addNetworkList(attachment.list, ctx);
+      cached.state = 'added';
+    } catch (e) {
+      await rollBack(req, conf, record, i);
+      throw e;
+    }
+  }
+
+  try {
+    await applyDefaultRoute(req.netns, record.attachments);
+  } catch (e) {
+    await rollBack(req, conf, record, record.attachments.length - 1);
+    throw e;
+  }
+
+  record.networkStatus = statusOf(record);
+  record.state = 'added';
+  writeCache(conf.cniDir, record);
+  return { result: record.attachments[0]!.result!, record };
+}
+
+async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, failedIndex: number): Promise<void> {
+  const attempted = record.attachments.slice(0, failedIndex + 1);
+  const { failed, errors } = await teardown(conf, req.containerId, req.netns, record.cniPath, attempted);
+  if (failed.length === 0) {
+    removeCache(conf.cniDir, req.containerId, req.ifname);
+    return;
+  }
+  // Keep what could not be removed so that the runtime's DEL (CNI: always sent after a failed
+  // ADD) retries exactly that.
+  record.attachments = failed;
+  writeCache(conf.cniDir, record);
+  for (const err of errors) process.stderr.write(`braid: rollback failed: ${err.message}\n`);
+}
+
+export function statusOf(record: CacheRecord): NetworkStatus[] {
+  return record.attachments.flatMap((a) => {
+    const opts: Parameters<typeof networkStatusEntries>[3] = { isDefault: a.isDefault, netns: record.netns };
+    if (a.defaultRoute) opts.defaultRoute = a.defaultRoute;
+    return networkStatusEntries(a.network, a.ifname, a.result, opts);
+  });
+}

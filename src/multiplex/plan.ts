@@ -1,0 +1,133 @@
+import { CniCode, CniError } from '../cni/errors.ts';
+import { mergeCniArgs } from '../cni/args.ts';
+import type { NetworkConfigList } from '../cni/netconf.ts';
+import type { NetworkSelectionElement } from '../k8s/types.ts';
+import { rewritePlugins } from './conf-rewrite.ts';
+import type { Plan, PlanInputs, PlannedAttachment, ResolvedNetwork } from './plan-types.ts';
+
+/**
+ * Turns resolved networks into the ordered attachment list: ifnames, CNI_ARGS, runtimeConfig
+ * and default-route choices. Pure: no I/O, so `braid validate` can print it and tests can check
+ * it without a kernel.
+ */
+export function buildPlan(inputs: PlanInputs): Plan {
+  const secondaries = [...inputs.defaultNetworks, ...inputs.selected];
+  const ifnames = assignIfnames(inputs.ifname, secondaries);
+  const attachments: PlannedAttachment[] = [
+    {
+      index: 0,
+      network: inputs.cluster.network,
+      origin: inputs.cluster.origin,
+      ifname: inputs.ifname,
+      isDefault: true,
+      list: inputs.cluster.list,
+      cniArgs: inputs.args,
+      capabilityArgs: { ...inputs.runtimeConfig },
+    },
+  ];
+  secondaries.forEach((net, i) => {
+    const index = i + 1;
+    attachments.push(planSecondary(net, index, ifnames[i]!, inputs));
+  });
+  return { containerId: inputs.containerId, netns: inputs.netns, pod: inputs.pod, attachments };
+}
+
+/**
+ * `net<position>` as Multus numbers them, or the requested name. Requested names must be
+ * unique; a generated name that a request already took moves on to the next free number.
+ */
+function assignIfnames(clusterIfname: string, networks: ResolvedNetwork[]): string[] {
+  const requested = new Map<string, string>();
+  requested.set(clusterIfname, 'the cluster network');
+  networks.forEach((net) => {
+    const name = net.selection?.interface;
+    if (!name) return;
+    const holder = requested.get(name);
+    if (holder) {
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `interface name "${name}" is requested for network ${net.network} but is already used by ${holder}`,
+      );
+    }
+    requested.set(name, `network ${net.network}`);
+  });
+  const taken = new Set(requested.keys());
+  return networks.map((net, i) => {
+    if (net.selection?.interface) return net.selection.interface;
+    let n = i + 1;
+    while (taken.has(`net${n}`)) n++;
+    const name = `net${n}`;
+    taken.add(name);
+    return name;
+  });
+}
+
+/** Capability keys a selection element fills, as NPWG maps them. */
+function selectionCapabilities(sel: NetworkSelectionElement | undefined, deviceId?: string): Record<string, unknown> {
+  const caps: Record<string, unknown> = {};
+  if (sel?.ips?.length) caps.ips = sel.ips;
+  if (sel?.mac) caps.mac = sel.mac;
+  if (sel?.portMappings?.length) caps.portMappings = sel.portMappings;
+  if (sel?.bandwidth) caps.bandwidth = sel.bandwidth;
+  if (sel?.['infiniband-guid']) caps.infinibandGUID = sel['infiniband-guid'];
+  const device = sel?.deviceID ?? deviceId;
+  if (device) caps.deviceID = device;
+  return caps;
+}
+
+/** NPWG: a request for ips, mac, ... MUST fail unless some plugin of the network declares it. */
+function requireDeclaredCapabilities(net: ResolvedNetwork, caps: Record<string, unknown>): void {
+  for (const key of Object.keys(caps)) {
+    if (key === 'deviceID') continue;
+    const declared = net.list.plugins.some((p) => p.capabilities?.[key] === true);
+    if (!declared) {
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `network ${net.network}: the pod asks for "${key}" but no plugin of its configuration declares ` +
+          `capabilities.${key}: true`,
+      );
+    }
+  }
+}
+
+function planSecondary(net: ResolvedNetwork, index: number, ifname: string, inputs: PlanInputs): PlannedAttachment {
+  const deviceId = inputs.deviceIds?.get(index);
+  const caps = selectionCapabilities(net.selection, deviceId);
+  requireDeclaredCapabilities(net, caps);
+  const list = withPodArgs(net.list, net.selection?.['cni-args'], caps.deviceID as string | undefined, net.origin);
+  const cniArgs = mergeCniArgs(inputs.args, [['IgnoreUnknown', '1']]);
+  const attachment: PlannedAttachment = {
+    index,
+    network: net.network,
+    origin: net.origin,
+    ifname,
+    isDefault: false,
+    list,
+    cniArgs,
+    capabilityArgs: caps,
+  };
+  if (net.selection?.['default-route']) attachment.defaultRoute = net.selection['default-route'];
+  if (typeof caps.deviceID === 'string') attachment.deviceId = caps.deviceID;
+  return attachment;
+}
+
+/** `cni-args` become each plugin's `args.cni` (the pod's values win); a device ID is also put in the conf. */
+function withPodArgs(
+  list: NetworkConfigList,
+  cniArgs: Record<string, unknown> | undefined,
+  deviceId: string | undefined,
+  origin: string,
+): NetworkConfigList {
+  if (!cniArgs && !deviceId) return list;
+  return rewritePlugins(list, origin, (plugin) => {
+    if (cniArgs) {
+      const args = (plugin.args ?? {}) as Record<string, unknown>;
+      const cni = (args.cni ?? {}) as Record<string, unknown>;
+      plugin.args = { ...args, cni: { ...cni, ...cniArgs } };
+    }
+    if (deviceId) {
+      plugin.deviceID = deviceId;
+      plugin.pciBusID = deviceId;
+    }
+  });
+}

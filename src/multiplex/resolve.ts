@@ -1,0 +1,144 @@
+import { CniCode, CniError } from '../cni/errors.ts';
+import type { CniRequest } from '../cni/request.ts';
+import { inlineDelegate, networkConfigFromNad, resolveNetworkReference } from '../config/delegate-conf.ts';
+import type { BraidConf } from '../config/types.ts';
+import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../k8s/annotations.ts';
+import { checkNamespaceIsolation } from '../k8s/isolation.ts';
+import { firstPod, type NadSource, type PodSource } from '../k8s/sources.ts';
+import {
+  ANNOTATION_DEFAULT_NETWORK,
+  ANNOTATION_NETWORKS,
+  ANNOTATION_RESOURCE_NAME,
+  type NetworkSelectionElement,
+  type PodInfo,
+} from '../k8s/types.ts';
+import type { PlanInputs, PodRef, ResolvedNetwork } from './plan-types.ts';
+
+export interface Sources {
+  pods: PodSource[];
+  nads: NadSource;
+}
+
+export function podRefFromArgs(args: [string, string][]): PodRef | undefined {
+  const get = (k: string) => args.find(([key]) => key === k)?.[1];
+  const namespace = get('K8S_POD_NAMESPACE');
+  const name = get('K8S_POD_NAME');
+  if (!namespace || !name) return undefined;
+  const uid = get('K8S_POD_UID');
+  return uid ? { namespace, name, uid } : { namespace, name };
+}
+
+async function nadNetwork(
+  sel: NetworkSelectionElement,
+  namespace: string,
+  conf: BraidConf,
+  sources: Sources,
+  referrer: string,
+): Promise<ResolvedNetwork> {
+  const nad = await sources.nads.getNad(namespace, sel.name);
+  const display = `${namespace}/${sel.name}`;
+  if (!nad) {
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `NetworkAttachmentDefinition ${display} not found (${sources.nads.kind}); referenced by ${referrer}`,
+    );
+  }
+  const resolved: ResolvedNetwork = {
+    network: display,
+    list: networkConfigFromNad(nad, conf.confDir),
+    origin: `NAD ${display} (${sources.nads.kind})`,
+    selection: sel,
+  };
+  const resourceName = nad.metadata.annotations?.[ANNOTATION_RESOURCE_NAME];
+  if (resourceName) resolved.resourceName = resourceName;
+  return resolved;
+}
+
+function inlineNetwork(conf: BraidConf, index: number): ResolvedNetwork {
+  const list = inlineDelegate(conf.delegates[index]!, conf.cniVersion, index);
+  return { network: list.name, list, origin: `braid conf delegates[${index}]` };
+}
+
+async function clusterNetwork(conf: BraidConf, pod: PodInfo | undefined, sources: Sources): Promise<ResolvedNetwork> {
+  const override = pod?.annotations[ANNOTATION_DEFAULT_NETWORK];
+  if (pod && override) {
+    const sel = parseDefaultNetworkAnnotation(override, conf.multusNamespace);
+    const namespace = sel.namespace ?? conf.multusNamespace;
+    checkNamespaceIsolation(pod.namespace, namespace, sel.name, conf);
+    const { selection: _ignored, ...net } = await nadNetwork(
+      sel,
+      namespace,
+      conf,
+      sources,
+      `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_DEFAULT_NETWORK}`,
+    );
+    return net;
+  }
+  if (conf.clusterNetwork) {
+    const ref = await resolveNetworkReference(conf.clusterNetwork, {
+      confDir: conf.confDir,
+      nadSource: sources.nads,
+      namespace: conf.multusNamespace,
+      key: 'clusterNetwork',
+    });
+    return { network: ref.network, list: ref.list, origin: `clusterNetwork "${conf.clusterNetwork}"` };
+  }
+  return inlineNetwork(conf, 0);
+}
+
+/** Inline delegates after the first, then `defaultNetworks`: added to every pod outside systemNamespaces. */
+async function resolveDefaultNetworks(conf: BraidConf, sources: Sources): Promise<ResolvedNetwork[]> {
+  const networks: ResolvedNetwork[] = [];
+  for (let i = 1; i < conf.delegates.length; i++) networks.push(inlineNetwork(conf, i));
+  for (const [i, entry] of conf.defaultNetworks.entries()) {
+    const r = await resolveNetworkReference(entry, {
+      confDir: conf.confDir,
+      nadSource: sources.nads,
+      namespace: conf.multusNamespace,
+      key: `defaultNetworks[${i}]`,
+    });
+    networks.push({ network: r.network, list: r.list, origin: `defaultNetworks "${entry}"` });
+  }
+  return networks;
+}
+
+/** The networks every ADD needs whatever the pod asks for (STATUS and GC use them). */
+export async function resolveConfiguredNetworks(conf: BraidConf, sources: Sources): Promise<ResolvedNetwork[]> {
+  return [await clusterNetwork(conf, undefined, sources), ...(await resolveDefaultNetworks(conf, sources))];
+}
+
+/** Gathers the pod, its selections and every delegate configuration the plan needs. */
+export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: Sources): Promise<PlanInputs> {
+  const ref = podRefFromArgs(req.args);
+  const found = ref ? await firstPod(sources.pods, ref.namespace, ref.name, ref.uid) : undefined;
+  const pod = found?.pod;
+  const cluster = await clusterNetwork(conf, pod, sources);
+
+  const inSystemNamespace = ref !== undefined && conf.systemNamespaces.includes(ref.namespace);
+  const defaultNetworks = inSystemNamespace ? [] : await resolveDefaultNetworks(conf, sources);
+
+  const selected: ResolvedNetwork[] = [];
+  const annotation = pod?.annotations[ANNOTATION_NETWORKS];
+  if (pod && annotation !== undefined && annotation.trim() !== '') {
+    const elements = parseNetworksAnnotation(annotation, pod.namespace, { pod: `${pod.namespace}/${pod.name}` });
+    const referrer = `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_NETWORKS}`;
+    for (const sel of elements) {
+      const namespace = sel.namespace ?? pod.namespace;
+      checkNamespaceIsolation(pod.namespace, namespace, sel.name, conf);
+      selected.push(await nadNetwork(sel, namespace, conf, sources, referrer));
+    }
+  }
+
+  const inputs: PlanInputs = {
+    containerId: req.containerId,
+    netns: req.netns,
+    ifname: req.ifname,
+    args: req.args,
+    runtimeConfig: conf.runtimeConfig,
+    cluster,
+    defaultNetworks,
+    selected,
+  };
+  if (ref) inputs.pod = ref;
+  return inputs;
+}

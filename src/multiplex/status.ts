@@ -1,0 +1,37 @@
+import fs from 'node:fs';
+import { asCniError, CniCode, CniError } from '../cni/errors.ts';
+import type { CniRequest } from '../cni/request.ts';
+import { statusNetworkList } from '../cni/runtime.ts';
+import type { BraidConf } from '../config/types.ts';
+import { delegateContext, delegatePath } from './delegate-context.ts';
+import type { ResolvedNetwork } from './plan-types.ts';
+
+/**
+ * STATUS asks every delegate that an ADD would need before the pod's annotations are known:
+ * the cluster network and the default networks. Readiness comes first: without the readiness
+ * indicator file braid cannot service an ADD.
+ */
+export async function executeStatus(
+  req: CniRequest,
+  conf: BraidConf,
+  networksForAdd: () => Promise<ResolvedNetwork[]>,
+): Promise<void> {
+  if (conf.readinessindicatorfile && !fs.existsSync(conf.readinessindicatorfile)) {
+    throw new CniError(
+      CniCode.NotAvailable,
+      `readiness indicator file ${conf.readinessindicatorfile} does not exist: the cluster network is not ready`,
+    );
+  }
+  let networks: ResolvedNetwork[];
+  try {
+    networks = await networksForAdd();
+  } catch (e) {
+    const err = asCniError(e);
+    throw new CniError(CniCode.NotAvailable, `braid cannot resolve the networks an ADD needs: ${err.message}`);
+  }
+  const cniPath = delegatePath(conf, req.path);
+  for (const net of networks) {
+    const call = { network: net.network, ifname: '', cniArgs: [], capabilityArgs: {} };
+    await statusNetworkList(net.list, delegateContext(conf, '', '', cniPath, call));
+  }
+}

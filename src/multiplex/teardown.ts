@@ -1,0 +1,46 @@
+import { parseNetworkConfig } from '../cni/conflist.ts';
+import { asCniError, CniError } from '../cni/errors.ts';
+import { delNetworkList } from '../cni/runtime.ts';
+import type { BraidConf } from '../config/types.ts';
+import type { CachedAttachment } from './cache.ts';
+import { delegateContext } from './delegate-context.ts';
+
+export interface TeardownOutcome {
+  /** Attachments whose DEL failed, in their original order. */
+  failed: CachedAttachment[];
+  errors: CniError[];
+}
+
+/**
+ * DELs attachments in reverse order and keeps going past failures (NPWG 7.2, CNI D4): one
+ * broken delegate must not leak the interfaces and addresses of the others.
+ */
+export async function teardown(
+  conf: BraidConf,
+  containerId: string,
+  netns: string,
+  cniPath: string[],
+  attachments: CachedAttachment[],
+): Promise<TeardownOutcome> {
+  const failed: CachedAttachment[] = [];
+  const errors: CniError[] = [];
+  for (const att of [...attachments].reverse()) {
+    try {
+      const list = parseNetworkConfig(att.confBytes, `cached configuration of ${att.network}`);
+      await delNetworkList(list, delegateContext(conf, containerId, netns, cniPath, att), att.result);
+    } catch (e) {
+      failed.unshift(att);
+      errors.push(asCniError(e));
+    }
+  }
+  return { failed, errors };
+}
+
+/** The first error keeps its code (a delegate's own code is passed on); the others are named in the message. */
+export function combinedError(errors: CniError[], what: string): CniError | undefined {
+  const [first, ...rest] = errors;
+  if (!first) return undefined;
+  if (rest.length === 0) return first;
+  const others = rest.map((e) => e.message).join('; ');
+  return new CniError(first.code, `${first.message} (and ${rest.length} more ${what} failures: ${others})`, first.details);
+}

@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CniCode, CniError } from '../cni/errors.ts';
+import { silenceLibbpf } from '../bpf/libbpf.ts';
+import { BpfObject } from '../bpf/object.ts';
+import { closeFd, listPins, tryOpenPinned } from '../bpf/pins.ts';
+import {
+  attachTcxPinned,
+  detachTcxPinned,
+  pinnedLinkInfo,
+  queryTcx,
+  type Direction,
+  type LinkInfo,
+} from '../bpf/tcx.ts';
+import { withStateLock } from './lock.ts';
+
+const OBJECT_FILE = 'veth.o';
+/** Program → hook on the host-side veth. */
+export const HOOKS: readonly { program: 'from_pod' | 'to_pod'; dir: Direction }[] = [
+  { program: 'from_pod', dir: 'ingress' },
+  { program: 'to_pod', dir: 'egress' },
+];
+
+/**
+ * Where the datapath lives under bpfRoot:
+ *   <bpfRoot>/veth/braid_ep, braid_ep_stats   maps (pinned by name, shared by all pods)
+ *   <bpfRoot>/veth/progs-<hash>/{from_pod,to_pod}   programs of one build of veth.o
+ *   <bpfRoot>/veth/links/<hostVeth>-{ingress,egress}   one pinned tcx link per hook
+ */
+export function pinDir(bpfRoot: string): string {
+  return join(bpfRoot, 'veth');
+}
+
+export function linkPin(bpfRoot: string, hostVeth: string, dir: Direction): string {
+  return join(pinDir(bpfRoot), 'links', `${hostVeth}-${dir}`);
+}
+
+/** veth.o: $BRAID_BPF_DIR, else ./bpf next to the bundle, else the repo's dist/bpf (source runs). */
+export function objectPath(): string {
+  const candidates: string[] = [];
+  if (process.env.BRAID_BPF_DIR) candidates.push(join(process.env.BRAID_BPF_DIR, OBJECT_FILE));
+  const here = dirname(fileURLToPath(import.meta.url));
+  candidates.push(join(here, 'bpf', OBJECT_FILE), join(here, '../../dist/bpf', OBJECT_FILE));
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new CniError(
+      CniCode.NotAvailable,
+      `braid-veth datapath object ${OBJECT_FILE} not found (looked in ${candidates.join(', ')}); build it with scripts/build-bpf.sh or set BRAID_BPF_DIR`,
+    );
+  }
+  return found;
+}
+
+export interface Programs {
+  fds: Record<'from_pod' | 'to_pod', number>;
+  close(): void;
+}
+
+function openPinnedPrograms(dir: string): Programs | undefined {
+  const fromPod = tryOpenPinned(join(dir, 'from_pod'));
+  const toPod = tryOpenPinned(join(dir, 'to_pod'));
+  if (fromPod !== undefined && toPod !== undefined) {
+    return { fds: { from_pod: fromPod, to_pod: toPod }, close: () => [fromPod, toPod].forEach(closeFd) };
+  }
+  closeFd(fromPod);
+  closeFd(toPod);
+  return undefined;
+}
+
+/**
+ * The datapath programs, loaded once per build of veth.o and then reused from their pins. The
+ * first caller loads the object (creating or reusing the pinned maps) under the state lock.
+ */
+export function ensurePrograms(bpfRoot: string, stateDir: string): Programs {
+  const path = objectPath();
+  const hash = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12);
+  const progDir = join(pinDir(bpfRoot), `progs-${hash}`);
+  const existing = openPinnedPrograms(progDir);
+  if (existing) return existing;
+  if (!process.env.BRAID_LIBBPF_DEBUG) silenceLibbpf();
+  return withStateLock(stateDir, () => {
+    const again = openPinnedPrograms(progDir);
+    if (again) return again;
+    const obj = BpfObject.open(path, { pinRoot: pinDir(bpfRoot) });
+    try {
+      obj.load();
+      for (const { program } of HOOKS) obj.pinProgram(program, join(progDir, program));
+    } finally {
+      obj.close();
+    }
+    const loaded = openPinnedPrograms(progDir);
+    if (!loaded) throw new CniError(CniCode.Internal, `programs pinned in ${progDir} vanished right after loading`);
+    return loaded;
+  });
+}
+
+/** Attaches both programs to the host-side veth (host namespace), links pinned. */
+export function attachHostVeth(programs: Programs, bpfRoot: string, hostVeth: string, ifindex: number): void {
+  for (const { program, dir } of HOOKS) {
+    const pin = linkPin(bpfRoot, hostVeth, dir);
+    detachTcxPinned(pin); // leftover of an interrupted ADD for the same attachment
+    attachTcxPinned(programs.fds[program], ifindex, dir, pin, { label: `${hostVeth} in the host netns` });
+  }
+}
+
+/** Detaches and unpins both links; fine when they or the device are already gone. */
+export function detachHostVeth(bpfRoot: string, hostVeth: string): void {
+  for (const { dir } of HOOKS) detachTcxPinned(linkPin(bpfRoot, hostVeth, dir));
+}
+
+/** Host veth names that still have pinned links (for GC). */
+export function pinnedHostVeths(bpfRoot: string): string[] {
+  const names = listPins(join(pinDir(bpfRoot), 'links'))
+    .map((n) => n.replace(/-(ingress|egress)$/, ''))
+    .filter((n) => n !== '');
+  return [...new Set(names)];
+}
+
+/**
+ * Problems with the hooks of one host veth: each pinned link must be attached to `ifindex` and
+ * its program must be in the device's tcx list. Empty when all is well.
+ */
+export function hookProblems(bpfRoot: string, hostVeth: string, ifindex: number): string[] {
+  const problems: string[] = [];
+  for (const { program, dir } of HOOKS) {
+    const pin = linkPin(bpfRoot, hostVeth, dir);
+    const info: LinkInfo | undefined = pinnedLinkInfo(pin);
+    if (!info) {
+      problems.push(`no pinned tcx ${dir} link at ${pin}`);
+      continue;
+    }
+    if (info.ifindex !== ifindex) {
+      problems.push(`tcx ${dir} link ${pin} is attached to ifindex ${info.ifindex}, expected ${ifindex}`);
+      continue;
+    }
+    if (!queryTcx(ifindex, dir, hostVeth).includes(info.progId)) {
+      problems.push(`program ${program} (id ${info.progId}) is not in the tcx ${dir} list of ${hostVeth}`);
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,41 @@
+import { CniCode, CniError } from '../cni/errors.ts';
+import type { CniRequest } from '../cni/request.ts';
+import { pinDirProblem } from '../bpf/pins.ts';
+import { parseVethConfig } from './config.ts';
+import { objectPath, pinDir } from './datapath.ts';
+import { runIpam } from './ipam.ts';
+
+/**
+ * STATUS (F1-F3): ready for ADD when pins can be made under bpfRoot, the datapath object is
+ * installed and the IPAM plugin is found (and, if it speaks 1.1.0, reports ready itself).
+ */
+export async function vethStatus(req: CniRequest): Promise<void> {
+  const conf = parseVethConfig(req.config, req.cniVersion);
+  const problems: string[] = [];
+  const bpffs = pinDirProblem(pinDir(conf.bpfRoot));
+  if (bpffs) problems.push(bpffs);
+  try {
+    objectPath();
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  try {
+    await runIpam({
+      command: 'STATUS',
+      path: req.path,
+      containerId: '',
+      netns: '',
+      ifname: '',
+      argsRaw: '',
+      stdin: req.stdin,
+      config: req.config,
+      cniVersion: req.cniVersion,
+    });
+  } catch (e) {
+    if (e instanceof CniError && (e.code === CniCode.NotAvailable || e.code === CniCode.LimitedConnectivity)) throw e;
+    problems.push((e as Error).message);
+  }
+  if (problems.length > 0) {
+    throw new CniError(CniCode.NotAvailable, `braid-veth network "${conf.name}" cannot add pods: ${problems.join('; ')}`);
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * braid's own overhead per pod, measured side by side in one run: a pod with a bridge cluster
+ * network and three macvlan networks, ADD and DEL through braid versus the same four delegates
+ * called directly. Runs inside a network namespace of its own (the "node"), so the host is not
+ * touched. Usage (root, after `npm run build`):
+ *   node --experimental-transform-types test/bench/braid-overhead.ts [iterations]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const braid = path.join(root, 'dist/bin/braid');
+const PLUGINS = '/usr/lib/cni';
+const iterations = Number(process.argv[2] ?? 30);
+const suffix = randomBytes(3).toString('hex');
+const nodeNs = `braid-b-${suffix}`;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
+
+function sh(cmd: string[]): string {
+  return execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Runs one CNI call inside the node namespace and returns its wall time in ms. */
+function cni(plugin: string, command: string, env: Record<string, string>, conf: string): number {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], {
+    input: conf,
+    env: { PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, ...env },
+    encoding: 'utf8',
+  });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0) throw new Error(`${path.basename(plugin)} ${command} failed: ${r.stdout} ${r.stderr}`);
+  return ms;
+}
+
+const hostLocal = (subnet: string, name: string) => ({
+  type: 'host-local',
+  dataDir: path.join(tmp, 'ipam'),
+  ranges: [[{ subnet }]],
+  name,
+});
+const bridgeConf = {
+  cniVersion: '1.0.0',
+  name: 'bench-cluster',
+  plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16', 'bench-cluster') }],
+};
+const macvlanConf = (i: number) => ({
+  cniVersion: '1.0.0',
+  name: `bench-mv${i}`,
+  type: 'macvlan',
+  master: 'mvmaster0',
+  mode: 'bridge',
+  ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
+});
+
+function setUp(): string {
+  sh(['ip', 'netns', 'add', nodeNs]);
+  sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
+  sh(['ip', '-n', nodeNs, 'link', 'set', 'mvmaster0', 'up']);
+  sh(['ip', '-n', nodeNs, 'link', 'set', 'mvpeer0', 'up']);
+  const confDir = path.join(tmp, 'conf');
+  const nadDir = path.join(tmp, 'nads');
+  const podDir = path.join(tmp, 'pods', 'bench');
+  fs.mkdirSync(confDir, { recursive: true });
+  fs.mkdirSync(nadDir, { recursive: true });
+  fs.mkdirSync(podDir, { recursive: true });
+  fs.writeFileSync(path.join(confDir, '10-cluster.conflist'), JSON.stringify(bridgeConf));
+  for (const i of [1, 2, 3]) {
+    fs.writeFileSync(
+      path.join(nadDir, `mv${i}.yaml`),
+      `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlanConf(i))}'\n`,
+    );
+  }
+  fs.writeFileSync(
+    path.join(podDir, 'pod.yaml'),
+    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n',
+  );
+  return JSON.stringify({
+    cniVersion: '1.0.0',
+    name: 'braid-bench',
+    type: 'braid',
+    clusterNetwork: path.join(confDir, '10-cluster.conflist'),
+    confDir,
+    cniDir: path.join(tmp, 'cache'),
+    binDir: PLUGINS,
+    nadDir,
+    podDir: path.join(tmp, 'pods'),
+  });
+}
+
+function tearDown(): void {
+  spawnSync('ip', ['netns', 'del', nodeNs]);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+function run(): void {
+  const braidConf = setUp();
+  const add: number[] = [];
+  const del: number[] = [];
+  const directAdd: number[] = [];
+  const directDel: number[] = [];
+  const start: number[] = [];
+  const args = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod';
+  for (let i = 0; i < iterations + 2; i++) {
+    const pod = `braid-bp-${suffix}`;
+    sh(['ip', 'netns', 'add', pod]);
+    try {
+      const base = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: args };
+      // braid: one call does all four attachments.
+      const a = cni(braid, 'ADD', { ...base, CNI_CONTAINERID: `b${i}`, CNI_IFNAME: 'eth0' }, braidConf);
+      const d = cni(braid, 'DEL', { ...base, CNI_CONTAINERID: `b${i}`, CNI_IFNAME: 'eth0' }, braidConf);
+      // The same delegates, called directly, one process each.
+      const calls: [string, string, object][] = [
+        ['bridge', 'eth0', bridgeConf.plugins[0]!],
+        ['macvlan', 'net1', macvlanConf(1)],
+        ['macvlan', 'net2', macvlanConf(2)],
+        ['macvlan', 'net3', macvlanConf(3)],
+      ];
+      const conf = (c: object, name: string) => JSON.stringify({ cniVersion: '1.0.0', name, ...c });
+      let da = 0;
+      for (const [type, ifname, c] of calls) {
+        const name = 'name' in c ? String((c as { name: string }).name) : 'bench-cluster';
+        da += cni(path.join(PLUGINS, type), 'ADD', { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf(c, name));
+      }
+      let dd = 0;
+      for (const [type, ifname, c] of [...calls].reverse()) {
+        const name = 'name' in c ? String((c as { name: string }).name) : 'bench-cluster';
+        dd += cni(path.join(PLUGINS, type), 'DEL', { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf(c, name));
+      }
+      const v = cni(braid, 'VERSION', {}, '{}');
+      if (i >= 2) {
+        // The first two rounds warm caches (page cache, Node's compile cache, braid's plugin-version cache).
+        add.push(a);
+        del.push(d);
+        directAdd.push(da);
+        directDel.push(dd);
+        start.push(v);
+      }
+    } finally {
+      spawnSync('ip', ['netns', 'del', pod]);
+    }
+  }
+  const f = (x: number) => x.toFixed(1).padStart(7);
+  const rows = [
+    ['ADD', median(add), median(directAdd)],
+    ['DEL', median(del), median(directDel)],
+  ] as const;
+  console.log(`braid overhead: bridge + 3 macvlan, ${iterations} pods, medians in ms`);
+  console.log('verb      braid  delegates  overhead  ratio');
+  for (const [verb, b, dlg] of rows) console.log(`${verb.padEnd(4)} ${f(b)}    ${f(dlg)}   ${f(b - dlg)}  ${(b / dlg).toFixed(2)}`);
+  console.log(`braid process start (VERSION, no delegate): ${median(start).toFixed(1)} ms`);
+}
+
+try {
+  run();
+} finally {
+  tearDown();
+}
