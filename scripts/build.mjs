@@ -4,6 +4,7 @@
 //   dist/<name>.mjs      the ESM bundle (node24) of that entry; koffi stays external (a native module)
 //   dist/chunk-*.mjs     code the entries load with a dynamic import(), split out by esbuild; beside the
 //                        entries so that import.meta.url means dist/ in every file
+//   dist/proto/          the .proto files src/k8s loads at run time
 //   dist/bin/<name>      an executable launcher: `#!<repo>/node_modules/node/bin/node`, then it turns on
 //                        Node's compile cache and imports dist/<name>.mjs
 // and then runs scripts/build-bpf.sh when it exists (bpf/*.c -> dist/bpf/).
@@ -23,7 +24,7 @@
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -119,7 +120,7 @@ async function bundle(entries) {
     target: 'node24',
     bundle: true,
     splitting: true,
-    chunkNames: 'chunk-[name]-[hash]',
+    chunkNames: 'chunk-[hash]',
     minifySyntax: true,
     sourcemap: 'linked',
     nodePaths: [nodeModules],
@@ -149,6 +150,13 @@ async function writeLaunchers(entries) {
     await writeFile(launcher, `${shebang}\n${launcherSource(path.join(outDir, `${name}.mjs`))}`);
     await chmod(launcher, 0o755);
   }
+}
+
+/** Data files that modules find next to themselves (`new URL('./proto/x.proto', import.meta.url)`). */
+async function copyDataFiles() {
+  const protoDir = path.join(repoRoot, 'src', 'k8s', 'proto');
+  if (!existsSync(protoDir)) return;
+  await cp(protoDir, path.join(outDir, 'proto'), { recursive: true });
 }
 
 function buildBpf() {
@@ -186,6 +194,7 @@ if (entries.length === 0) {
 } else {
   await bundle(entries);
   await writeLaunchers(entries);
+  await copyDataFiles();
   console.log(`build: ${entries.map((e) => `bin/${e.name}`).join(', ')} -> ${outDir}`);
 }
 if (!options['skip-bpf']) buildBpf();

@@ -21,6 +21,9 @@ export const CONF_DEFAULTS = {
   logToStderr: true,
   retryDeleteOnError: true,
   delegateTimeoutSeconds: 60,
+  apiTimeoutSeconds: 5,
+  apiRetries: 3,
+  readinessTimeoutSeconds: 45,
   podDir: '/etc/cni/braid/pods',
   nadDir: '/etc/cni/braid/nads',
 } as const;
@@ -115,10 +118,13 @@ export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
     podDir: (conf.podDir as string | undefined) ?? CONF_DEFAULTS.podDir,
     nadDir: (conf.nadDir as string | undefined) ?? CONF_DEFAULTS.nadDir,
     delegateTimeoutMs: ((conf.delegateTimeout as number | undefined) ?? CONF_DEFAULTS.delegateTimeoutSeconds) * 1000,
+    apiTimeoutMs: ((conf.apiTimeout as number | undefined) ?? CONF_DEFAULTS.apiTimeoutSeconds) * 1000,
+    apiRetries: (conf.apiRetries as number | undefined) ?? CONF_DEFAULTS.apiRetries,
+    readinessTimeoutMs: ((conf.readinessTimeout as number | undefined) ?? CONF_DEFAULTS.readinessTimeoutSeconds) * 1000,
     raw: conf,
   };
   if (clusterNetwork !== undefined) out.clusterNetwork = clusterNetwork;
-  for (const key of ['kubeconfig', 'readinessindicatorfile', 'logFile'] as const) {
+  for (const key of ['kubeconfig', 'readinessindicatorfile', 'logFile', 'podResourcesSocket', 'deviceCheckpointFile'] as const) {
     const value = conf[key];
     if (typeof value === 'string' && value !== '') out[key] = value;
   }

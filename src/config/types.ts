@@ -37,6 +37,16 @@ export interface BraidConf {
   nadDir: string;
   /** braid: time limit for one delegate call, in milliseconds. */
   delegateTimeoutMs: number;
+  /** braid: bound on one Kubernetes API request, in milliseconds. */
+  apiTimeoutMs: number;
+  /** braid: extra attempts after a failed API request. */
+  apiRetries: number;
+  /** braid: how long ADD waits for the readiness indicator file, in milliseconds. */
+  readinessTimeoutMs: number;
+  /** braid: kubelet's PodResources socket (default: kubelet's path). */
+  podResourcesSocket?: string;
+  /** braid: kubelet's device-manager checkpoint file (default: kubelet's path). */
+  deviceCheckpointFile?: string;
   /** The validated input object, for keys braid passes on unchanged. */
   raw: Record<string, unknown>;
 }

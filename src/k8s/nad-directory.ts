@@ -1,3 +1,4 @@
+import { loadYaml } from './yaml-loader.ts';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniCode, CniError } from '../cni/errors.ts';
@@ -57,7 +58,7 @@ async function documentsOf(file: string, text: string): Promise<{ docs: unknown[
       return { docs: [], problems: [`${file}: is not valid JSON: ${(e as Error).message}`] };
     }
   } else {
-    const { parseAllDocuments } = await import('yaml');
+    const { parseAllDocuments } = await loadYaml();
     const parsed = parseAllDocuments(text);
     const list = Array.isArray(parsed) ? parsed : [];
     const broken = list.find((d) => d.errors.length > 0);

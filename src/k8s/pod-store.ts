@@ -1,3 +1,4 @@
+import { loadYaml } from './yaml-loader.ts';
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CniCode, CniError } from '../cni/errors.ts';
@@ -74,7 +75,7 @@ export class PodStore implements PodSource {
   private async parse(file: string, text: string): Promise<unknown> {
     try {
       if (file.endsWith('.json')) return JSON.parse(text);
-      const { parse } = await import('yaml');
+      const { parse } = await loadYaml();
       return parse(text);
     } catch (e) {
       throw invalid(file, `cannot be parsed: ${(e as Error).message}`);
@@ -116,7 +117,7 @@ export class PodStore implements PodSource {
     if (pod.uid) metadata.uid = pod.uid;
     if (Object.keys(pod.labels).length > 0) metadata.labels = pod.labels;
     if (Object.keys(pod.annotations).length > 0) metadata.annotations = pod.annotations;
-    const { stringify } = await import('yaml');
+    const { stringify } = await loadYaml();
     const file = join(this.podDir, pod.namespace, `${pod.name}.yaml`);
     writeAtomic(file, stringify({ apiVersion: 'v1', kind: 'Pod', metadata }));
     return file;
@@ -146,7 +147,7 @@ export class PodStore implements PodSource {
       doc.metadata.annotations = { ...(doc.metadata.annotations as object), [ANNOTATION_NETWORK_STATUS]: value };
       text = `${JSON.stringify(doc, null, 2)}\n`;
     } else {
-      const { parseDocument } = await import('yaml');
+      const { parseDocument } = await loadYaml();
       const doc = parseDocument(found.text);
       if (doc.errors.length > 0) throw invalid(found.file, `cannot be parsed: ${doc.errors[0]!.message}`);
       doc.setIn(['metadata', 'annotations', ANNOTATION_NETWORK_STATUS], value);

@@ -119,6 +119,14 @@ async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, f
   for (const err of errors) process.stderr.write(`braid: rollback failed: ${err.message}\n`);
 }
 
+/**
+ * Takes back a completed ADD when a step after the delegates fails (publishing network-status):
+ * the runtime sees an error, so nothing of the pod may stay.
+ */
+export async function undoAdd(req: CniRequest, conf: BraidConf, record: CacheRecord): Promise<void> {
+  await rollBack(req, conf, record, record.attachments.length - 1);
+}
+
 export function statusOf(record: CacheRecord): NetworkStatus[] {
   return record.attachments.flatMap((a) => {
     const opts: Parameters<typeof networkStatusEntries>[3] = { isDefault: a.isDefault, netns: record.netns };

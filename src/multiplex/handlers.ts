@@ -1,20 +1,28 @@
 import { asCniError } from '../cni/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
+import type { CniResult } from '../cni/result.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../cni/versions.ts';
 import { loadBraidConf } from '../config/conf.ts';
+import { waitForReadinessFile } from '../k8s/readiness.ts';
 import type { BraidConf } from '../config/types.ts';
-import { executeAdd } from './add.ts';
+import { executeAdd, undoAdd } from './add.ts';
 import type { CachedAttachment } from './cache.ts';
 import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
 import { lockContainer } from './lock.ts';
-import { createLogger } from './log.ts';
+import { createLogger, type Logger } from './log.ts';
+import type { KubeSession } from './kube-session.ts';
 import { buildPlan } from './plan.ts';
 import { configuredNetworks, localSources, publishNetworkStatus } from './local-sources.ts';
 import { resolveInputs } from './resolve.ts';
 import { executeStatus } from './status.ts';
+
+/** A kubeconfig in the conf, or the in-cluster service environment, turns the API sources on. */
+function wantsKubernetes(conf: BraidConf): boolean {
+  return Boolean(conf.kubeconfig) || Boolean(process.env.KUBERNETES_SERVICE_HOST);
+}
 
 async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
   const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs);
@@ -39,6 +47,35 @@ async function recomputeFromLocalSources(req: CniRequest, conf: BraidConf): Prom
   }));
 }
 
+type KubeModule = typeof import('./kube-session.ts');
+
+async function addLocked(
+  conf: BraidConf,
+  req: CniRequest,
+  log: Logger,
+  kube: KubeModule | undefined,
+  session: KubeSession | undefined,
+): Promise<CniResult> {
+  return withContainerLock(conf, req, async () => {
+    let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req));
+    if (kube) inputs = await kube.withDeviceIds(conf, inputs);
+    const plan = buildPlan(inputs);
+    log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
+    const { result, record } = await executeAdd(req, conf, plan);
+    if (!plan.pod || !record.networkStatus) return result;
+    if (kube && session) {
+      // The runtime will see an error, so the pod must not keep half a network.
+      await kube.publishToApi(session, plan.pod, record.networkStatus).catch(async (e: unknown) => {
+        await undoAdd(req, conf, record);
+        throw e;
+      });
+    } else {
+      await publishNetworkStatus(conf, plan.pod, record.networkStatus, log);
+    }
+    return result;
+  });
+}
+
 /** braid as a CNI plugin: the runtime's verbs on braid's conf. */
 export const braidHandlers: PluginHandlers = {
   supportedVersions: BRAID_SUPPORTED_VERSIONS,
@@ -46,14 +83,14 @@ export const braidHandlers: PluginHandlers = {
   async add(req) {
     const conf = loadBraidConf(req.config);
     const log = createLogger(conf, `ADD ${req.containerId}`);
-    return withContainerLock(conf, req, async () => {
-      const inputs = await resolveInputs(req, conf, localSources(conf, req));
-      const plan = buildPlan(inputs);
-      log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
-      const { result, record } = await executeAdd(req, conf, plan);
-      if (plan.pod && record.networkStatus) await publishNetworkStatus(conf, plan.pod, record.networkStatus, log);
-      return result;
-    });
+    if (conf.readinessindicatorfile) await waitForReadinessFile(conf.readinessindicatorfile, conf.readinessTimeoutMs);
+    const kube = wantsKubernetes(conf) ? await import('./kube-session.ts') : undefined;
+    const session = kube?.openKubeSession(conf, req);
+    try {
+      return await addLocked(conf, req, log, kube, session);
+    } finally {
+      session?.client.close();
+    }
   },
 
   async del(req) {

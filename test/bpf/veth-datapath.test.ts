@@ -6,7 +6,7 @@ import { withNetns } from '../../src/bpf/netns.ts';
 import { createVethPair, findLink } from '../../src/net/links.ts';
 import { NetlinkSocket } from '../../src/net/netlink-socket.ts';
 import { EP_F_SLOWPATH, EndpointMaps, zeroStats, type Endpoint } from '../../src/veth/endpoint-map.ts';
-import { arpPacket, describeFrame, icmp, ipPacket, tcp, udp, TCP } from '../helpers/packets.ts';
+import { arpPacket, describeFrame, ethernet, icmp, ipPacket, tcp, udp, TCP } from '../helpers/packets.ts';
 import { addNetns, bpfObjectDir, buildBpfObjects, delNetns, isRoot, makePinRoot, type PinRoot } from './env.ts';
 
 const TC_ACT_UNSPEC = -1;
@@ -108,8 +108,13 @@ describe.skipIf(!isRoot)('braid-veth datapath (BPF_PROG_TEST_RUN)', () => {
     ['ARP request for the gateway', () => arpPacket({ senderIp: POD_A.v4, senderMac: POD_A.mac, targetIp: '169.254.1.1' })],
     ['IPv4 with TTL 1 (the stack sends time-exceeded)', () => ipPacket({ src: POD_A.v4, dst: POD_B.v4, ttl: 1, eth: fromA }, udp())],
     ['IPv6 with hop limit 1', () => ipPacket({ src: POD_A.v6, dst: POD_B.v6, ttl: 1, eth: fromA }, udp())],
-    ['a truncated IPv4 header', () => ipPacket({ src: POD_A.v4, dst: POD_B.v4, eth: fromA }, udp()).subarray(0, 30)],
-    ['a frame of only an Ethernet header', () => ipPacket({ src: POD_A.v4, dst: POD_B.v4, eth: fromA }, udp()).subarray(0, 14)],
+    ['IPv4 ethertype carrying a version-6 header', () => {
+      const f = ipPacket({ src: POD_A.v4, dst: POD_B.v4, eth: fromA }, udp());
+      f.writeUInt8(0x65, 14);
+      return f;
+    }],
+    // (The kernel's test run refuses IP frames with truncated headers, so those cannot be fed in.)
+    ['an LLDP frame', () => ethernet(0x88cc, Buffer.alloc(46), fromA)],
   ])('leaves %s to the host stack, unchanged but counted', (_name, build) => {
     const frame = build();
     const r = run('from_pod', frame);
@@ -148,9 +153,11 @@ describe.skipIf(!isRoot)('braid-veth datapath (BPF_PROG_TEST_RUN)', () => {
   });
 
   it('stays cheap: the redirect decision costs well under a microsecond per packet', () => {
-    const frame = ipPacket({ src: POD_A.v4, dst: POD_B.v4, eth: fromA }, tcp());
+    // A repeated run reuses the same skb, so each run takes one more hop off the TTL: 200 runs
+    // from TTL 255 all redirect.
+    const frame = ipPacket({ src: POD_A.v4, dst: POD_B.v4, ttl: 255, eth: fromA }, tcp());
     const r = withNetns(`/run/netns/${ns}`, () =>
-      testRun(obj.programFd('from_pod'), { data: frame, ctx: skbContext({ ifindex: hA }), repeat: 10_000 }),
+      testRun(obj.programFd('from_pod'), { data: frame, ctx: skbContext({ ifindex: hA }), repeat: 200 }),
     );
     expect(r.retval).toBe(TC_ACT_REDIRECT);
     expect(r.durationNs).toBeLessThan(1000);

@@ -131,6 +131,7 @@ describe.skipIf(unavailable !== undefined)('podman with braid as the network plu
 
     expect(run.code, run.stderr).toBe(0);
     const seen = parseIpAddrText(run.stdout);
+    expect(seen.map((l) => l.ifname), run.stdout).toEqual(expect.arrayContaining(['eth0', 'net1']));
     const eth0 = seen.find((l) => l.ifname === 'eth0');
     const net1 = seen.find((l) => l.ifname === 'net1');
     expect(eth0?.addr_info, run.stdout).toContainEqual({ family: 'inet', local: `${clusterPrefix}.2`, prefixlen: 24 });

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * MultiNetworkPolicy enforcement on one pod interface, attached with tcx:
+ *   mnp_in   traffic to the pod   (host-side veth egress, or the pod device's ingress)
+ *   mnp_out  traffic from the pod (host-side veth ingress, or the pod device's egress)
+ * Interfaces are found by (netns cookie of the device, ifindex); an unknown one is not managed
+ * and passes. Allowed packets continue to the next program (TC_ACT_UNSPEC), denied ones are
+ * dropped. The verdict of a new connection is (peer bits | any_peer) & (port bits | any_port)
+ * from per-interface LPM tries filled by src/policy; connections are tracked so that replies
+ * and related ICMP errors pass, and re-checked once after each policy change (gen).
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "mnp.h"
+#include "mnp_parse.h"
+
+#ifndef MNP_CT_SYN_TIMEOUT
+#define MNP_CT_SYN_TIMEOUT 60ULL
+#endif
+#ifndef MNP_CT_TCP_TIMEOUT
+#define MNP_CT_TCP_TIMEOUT 21600ULL
+#endif
+#ifndef MNP_CT_CLOSE_TIMEOUT
+#define MNP_CT_CLOSE_TIMEOUT 10ULL
+#endif
+#ifndef MNP_CT_OTHER_TIMEOUT
+#define MNP_CT_OTHER_TIMEOUT 60ULL
+#endif
+#define NSEC 1000000000ULL
+/* Refreshing an entry's deadline is a write to a shared cache line: only do it once a second. */
+#define MNP_CT_REFRESH_SLACK NSEC
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct mnp_iface_key);
+	__type(value, struct mnp_iface_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mnp_iface SEC(".maps");
+
+struct mnp_peer4_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mnp_lpm4_key);
+	__type(value, struct mnp_bits);
+};
+
+struct mnp_peer6_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mnp_lpm6_key);
+	__type(value, struct mnp_bits);
+};
+
+struct mnp_port_trie {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1 << 20);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mnp_port_key);
+	__type(value, struct mnp_bits);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__array(values, struct mnp_peer4_trie);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mnp_peer4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__array(values, struct mnp_peer6_trie);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mnp_peer6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__array(values, struct mnp_port_trie);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mnp_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct mnp_ct_key);
+	__type(value, struct mnp_ct_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mnp_ct SEC(".maps");
+
+/* Entries are made by userspace at attach and removed at detach, never by BPF. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 32768);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct mnp_stats_key);
+	__type(value, struct mnp_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mnp_stats SEC(".maps");
+
+/* Counts the packet as allowed or denied, plus one or two reasons (MNP_ST_MAX: none). */
+static __always_inline void account(struct __sk_buff *skb, __u32 iface_id, __u32 dir, int allowed, __u32 reason,
+				    __u32 reason2)
+{
+	struct mnp_stats_key k = { .iface_id = iface_id, .dir = dir };
+	struct mnp_stats *st = bpf_map_lookup_elem(&mnp_stats, &k);
+
+	if (!st)
+		return;
+	if (allowed) {
+		st->c[MNP_ST_ALLOWED_PKTS] += skb->gso_segs ? skb->gso_segs : 1;
+		st->c[MNP_ST_ALLOWED_BYTES] += skb->len;
+	} else {
+		st->c[MNP_ST_DENIED_PKTS] += skb->gso_segs ? skb->gso_segs : 1;
+		st->c[MNP_ST_DENIED_BYTES] += skb->len;
+	}
+	if (reason < MNP_ST_MAX)
+		st->c[reason] += 1;
+	if (reason2 < MNP_ST_MAX)
+		st->c[reason2] += 1;
+}
+
+static __always_inline int finish(struct __sk_buff *skb, __u32 iface_id, __u32 dir, int allowed, __u32 reason)
+{
+	account(skb, iface_id, dir, allowed, reason, MNP_ST_MAX);
+	return allowed ? TC_ACT_UNSPEC : TC_ACT_SHOT;
+}
+
+static __always_inline void bits_or(struct mnp_bits *acc, const struct mnp_bits *v)
+{
+	acc->w[0] |= v->w[0];
+	acc->w[1] |= v->w[1];
+}
+
+/* Whether the policy of (iface, dir) allows the connection in `k` that was opened in `dir`. */
+static __always_inline int policy_allows(const struct mnp_iface_cfg *cfg, __u32 dir, const struct mnp_ct_key *k,
+					 int use_ports)
+{
+	__u32 scope = cfg->iface_id << 1 | dir;
+	struct mnp_bits peer = {}, port = {};
+	const struct mnp_bits *hit;
+	void *trie;
+
+	if (!(cfg->flags & (dir == MNP_DIR_IN ? MNP_F_ISOLATED_IN : MNP_F_ISOLATED_OUT)))
+		return 1;
+	if (dir == MNP_DIR_IN) {
+		peer = cfg->dir[0].any_peer;
+		port = cfg->dir[0].any_port;
+	} else {
+		peer = cfg->dir[1].any_peer;
+		port = cfg->dir[1].any_port;
+	}
+	if (k->family == 4) {
+		struct mnp_lpm4_key lk = { .prefixlen = 32 };
+
+		__builtin_memcpy(lk.addr, k->peer_addr, 4);
+		trie = bpf_map_lookup_elem(&mnp_peer4, &scope);
+		hit = trie ? bpf_map_lookup_elem(trie, &lk) : NULL;
+	} else {
+		struct mnp_lpm6_key lk = { .prefixlen = 128 };
+
+		__builtin_memcpy(lk.addr, k->peer_addr, 16);
+		trie = bpf_map_lookup_elem(&mnp_peer6, &scope);
+		hit = trie ? bpf_map_lookup_elem(trie, &lk) : NULL;
+	}
+	if (hit)
+		bits_or(&peer, hit);
+	if (use_ports) {
+		struct mnp_port_key pk = { .prefixlen = 24, .proto = k->proto };
+		__be16 dport = dir == MNP_DIR_IN ? k->pod_port : k->peer_port;
+
+		__builtin_memcpy(pk.port, &dport, 2);
+		trie = bpf_map_lookup_elem(&mnp_ports, &scope);
+		hit = trie ? bpf_map_lookup_elem(trie, &pk) : NULL;
+		if (hit)
+			bits_or(&port, hit);
+	}
+	return ((peer.w[0] & port.w[0]) | (peer.w[1] & port.w[1])) != 0;
+}
+
+static __always_inline __u64 ct_lifetime(const struct mnp_ct_key *k, __u8 flags)
+{
+	if (k->proto != IPPROTO_TCP)
+		return MNP_CT_OTHER_TIMEOUT * NSEC;
+	if (flags & MNP_CT_CLOSING)
+		return MNP_CT_CLOSE_TIMEOUT * NSEC;
+	if (!(flags & MNP_CT_SEEN_REPLY))
+		return MNP_CT_SYN_TIMEOUT * NSEC;
+	return MNP_CT_TCP_TIMEOUT * NSEC;
+}
+
+/* Updates a live entry for a packet going in `dir`; returns the reason to count. */
+static __always_inline __u32 ct_refresh(struct mnp_ct_entry *ct, const struct mnp_ct_key *k, const struct pkt *p,
+					__u32 dir, __u64 now)
+{
+	__u8 flags = ct->flags;
+	__u64 expires;
+
+	if (dir != ct->origin)
+		flags |= MNP_CT_SEEN_REPLY;
+	if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+		flags |= MNP_CT_CLOSING;
+	expires = now + ct_lifetime(k, flags);
+	if (flags != ct->flags) {
+		ct->flags = flags;
+		ct->expires = expires;
+	} else if (expires > ct->expires + MNP_CT_REFRESH_SLACK) {
+		ct->expires = expires;
+	}
+	return dir == ct->origin ? MNP_ST_ALLOW_ESTABLISHED : MNP_ST_ALLOW_REPLY;
+}
+
+static __always_inline int handle(struct __sk_buff *skb, __u32 dir)
+{
+	struct mnp_iface_key ik = { .netns_cookie = device_netns_cookie(skb), .ifindex = skb->ifindex };
+	struct mnp_iface_cfg *cfg = bpf_map_lookup_elem(&mnp_iface, &ik);
+	struct mnp_ct_key key = {};
+	struct mnp_ct_entry *ct;
+	struct pkt p = {};
+	__u32 isolated;
+	__u64 now;
+	int kind;
+
+	if (!cfg)
+		return TC_ACT_UNSPEC;
+	isolated = cfg->flags & (dir == MNP_DIR_IN ? MNP_F_ISOLATED_IN : MNP_F_ISOLATED_OUT);
+	kind = parse_packet(skb, &p);
+	if (kind == PKT_OTHER)
+		return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_INFRA);
+	if (kind == PKT_MALFORMED)
+		return finish(skb, cfg->iface_id, dir, !isolated, isolated ? MNP_ST_DENY_MALFORMED : MNP_ST_ALLOW_UNISOLATED);
+	if (p.infra == INFRA_ALWAYS || (p.infra == INFRA_MLD && (cfg->flags & MNP_F_ALLOW_MLD)))
+		return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_INFRA);
+	if (p.infra == INFRA_DHCP && (cfg->flags & MNP_F_ALLOW_DHCP))
+		return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_DHCP);
+
+	ct_key_of(&key, cfg->iface_id, dir, &p);
+	if (p.later_fragment) {
+		/* No ports: only rules that allow every port can match. */
+		int ok = policy_allows(cfg, dir, &key, 0);
+
+		return finish(skb, cfg->iface_id, dir, ok,
+			      ok ? (isolated ? MNP_ST_ALLOW_POLICY : MNP_ST_ALLOW_UNISOLATED) : MNP_ST_DENY_FRAGMENT);
+	}
+	now = bpf_ktime_get_ns();
+
+	if (p.icmp_error) {
+		struct mnp_ct_key inner_key = {};
+
+		/* The quoted packet travelled the other way. */
+		ct_key_of(&inner_key, cfg->iface_id, dir ^ 1, &p.inner);
+		ct = bpf_map_lookup_elem(&mnp_ct, &inner_key);
+		if (ct && ct->expires > now && !(ct->flags & MNP_CT_REVOKED))
+			return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_RELATED);
+	}
+
+	ct = bpf_map_lookup_elem(&mnp_ct, &key);
+	/* A SYN opens a new connection: it always meets the current policy. */
+	if (ct && ct->expires > now && !p.tcp_syn_only) {
+		if (ct->gen != cfg->gen) {
+			int ok = policy_allows(cfg, ct->origin, &key, p.l4_ports);
+
+			ct->gen = cfg->gen;
+			ct->flags = ok ? ct->flags & ~MNP_CT_REVOKED : ct->flags | MNP_CT_REVOKED;
+		}
+		if (ct->flags & MNP_CT_REVOKED)
+			return finish(skb, cfg->iface_id, dir, 0, MNP_ST_DENY_REVOKED);
+		return finish(skb, cfg->iface_id, dir, 1, ct_refresh(ct, &key, &p, dir, now));
+	}
+
+	if (!policy_allows(cfg, dir, &key, p.l4_ports))
+		return finish(skb, cfg->iface_id, dir, 0, MNP_ST_DENY_POLICY);
+	{
+		struct mnp_ct_entry fresh = { .gen = cfg->gen, .origin = dir };
+
+		if (p.tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+			fresh.flags |= MNP_CT_CLOSING;
+		fresh.expires = now + ct_lifetime(&key, fresh.flags);
+		bpf_map_update_elem(&mnp_ct, &key, &fresh, BPF_ANY);
+	}
+	account(skb, cfg->iface_id, dir, 1, isolated ? MNP_ST_ALLOW_POLICY : MNP_ST_ALLOW_UNISOLATED, MNP_ST_CT_CREATED);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int mnp_in(struct __sk_buff *skb)
+{
+	return handle(skb, MNP_DIR_IN);
+}
+
+SEC("tc")
+int mnp_out(struct __sk_buff *skb)
+{
+	return handle(skb, MNP_DIR_OUT);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,118 @@
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { PodStore } from '../../k8s/pod-store.ts';
+import { ANNOTATION_NETWORKS } from '../../k8s/types.ts';
+import type { Cleanup } from './cleanup.ts';
+import { type DemoContext, podKey, shown } from './context.ts';
+import { DemoNetns } from './netns.ts';
+import { say, style, table, type Steps } from './print.ts';
+import { newContainerId } from './runtime.ts';
+import { NODE, PODS } from './scenario.ts';
+import { findCniBin, prepareWorkspace, type Workspace } from './workspace.ts';
+
+export interface DemoBase {
+  keep: boolean;
+  steps: Steps;
+  cleanup: Cleanup;
+  prefix: string;
+  checkout: string;
+  braidBin: string;
+}
+
+/** A namespace whose removal is registered before it exists (see Cleanup). */
+async function netns(cleanup: Cleanup, name: string): Promise<DemoNetns> {
+  let made: DemoNetns | undefined;
+  cleanup.add(`ip netns del ${name}`, async () => {
+    await made?.remove();
+  });
+  made = await DemoNetns.create(name);
+  return made;
+}
+
+function workspace(base: DemoBase): Workspace {
+  const cniBin = findCniBin();
+  const suffix = base.prefix.slice('braid-demo-'.length);
+  const ws = prepareWorkspace(base.checkout, suffix, cniBin);
+  // Registered after creation: prepareWorkspace makes a fresh directory or fails without one.
+  base.cleanup.add(`rm -rf ${ws.dir}`, () => rmSync(ws.dir, { recursive: true, force: true }));
+  return ws;
+}
+
+/**
+ * Step 1: the node namespace with the NICs the NADs name, one namespace per pod sandbox, and
+ * the demo's copy of examples/demo.
+ */
+export async function setUpNode(base: DemoBase): Promise<DemoContext> {
+  base.steps.next('The node: a network namespace standing in for the host');
+  const ws = workspace(base);
+  const node = await netns(base.cleanup, `${base.prefix}-node`);
+  await node.addVethPair(NODE.lanNic, NODE.lanPeer);
+  await node.addVethPair(NODE.storageNic, NODE.storagePeer);
+  await node.ip(['addr', 'add', NODE.storagePeerAddress, 'dev', NODE.storagePeer]);
+
+  const pods = [];
+  for (const pod of PODS) {
+    const ns = await netns(base.cleanup, `${base.prefix}-${pod.name}`);
+    pods.push({ pod, sandbox: { namespace: pod.namespace, name: pod.name, containerId: newContainerId(), netns: ns } });
+  }
+
+  say(`    namespaces ${style.bold(`${base.prefix}-{node,${PODS.map((p) => p.name).join(',')}}`)}, files in ${style.bold(ws.dir)}`);
+  say();
+  table(
+    ['NODE LINK', 'ROLE'],
+    [
+      [NODE.lanNic, `veth, master of the macvlan NAD default/macvlan-lan (peer ${NODE.lanPeer})`],
+      [NODE.storageNic, 'veth, moved into a pod by the host-device NAD default/storage'],
+      [NODE.storagePeer, `its peer, ${NODE.storagePeerAddress}: plays the storage array`],
+      [NODE.bridge, 'the cluster bridge; the bridge plugin creates it on the first ADD'],
+    ],
+  );
+  say();
+  table(
+    ['POD', 'SANDBOX NETNS', 'CONTAINER ID'],
+    pods.map((p) => [podKey(p.pod), p.sandbox.netns.path, `${p.sandbox.containerId.slice(0, 12)}...`]),
+  );
+
+  return {
+    ...base,
+    ws,
+    node,
+    pods,
+    runtime: { braidBin: base.braidBin, confFile: ws.confFile, cniBin: ws.cniBin, node },
+    problems: [],
+    tally: { interfaces: 0, trafficPassed: 0, trafficTotal: 0 },
+  };
+}
+
+/** Step 2: the files braid reads and what the pods ask for. */
+export async function showConfiguration(ctx: DemoContext): Promise<void> {
+  ctx.steps.next('The configuration braid reads (examples/demo, placeholders filled in)');
+  const rel = (f: string) => path.relative(ctx.ws.dir, f);
+  table(
+    ['FILE', 'WHAT'],
+    [
+      [rel(ctx.ws.confFile), `braid's conf, stdin of every call; clusterNetwork = net.d/10-cluster.conflist`],
+      ['net.d/10-cluster.conflist', `cluster network: bridge ${NODE.bridge} + host-local 10.244.0.0/24`],
+      ['nads/macvlan-lan.yaml', `NAD: macvlan on ${NODE.lanNic}, host-local 10.10.50.10-99, capabilities.ips`],
+      ['nads/storage.yaml', `NAD: host-device ${NODE.storageNic}, static 10.10.60.2/24`],
+      ['pods/default/*.yaml', 'the pod store: Pod manifests with the networks annotation'],
+    ],
+  );
+  const store = new PodStore(ctx.ws.podDir);
+  for (const { pod } of ctx.pods) {
+    const found = await store.getPod(pod.namespace, pod.name);
+    const value = found?.annotations[ANNOTATION_NETWORKS] ?? '(none)';
+    say();
+    say(`    ${style.bold(podKey(pod))}  ${style.dim(`(${pod.form}, ${shown(path.join(ctx.ws.podDir, pod.namespace, `${pod.name}.yaml`))})`)}`);
+    say(`      ${ANNOTATION_NETWORKS}: ${compactJson(value)}`);
+  }
+}
+
+/** A JSON annotation on one line; anything else as it is. */
+export function compactJson(value: string): string {
+  try {
+    return JSON.stringify(JSON.parse(value));
+  } catch {
+    return value.trim();
+  }
+}

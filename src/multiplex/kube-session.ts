@@ -1,0 +1,78 @@
+import type { CniRequest } from '../cni/request.ts';
+import type { BraidConf } from '../config/types.ts';
+import { KubeNadSource, KubePodSource } from '../k8s/api-sources.ts';
+import { CriAnnotationsSource } from '../k8s/cri-annotations.ts';
+import { assignDeviceIds, devicesForPod } from '../k8s/device-ids.ts';
+import { recordAddedInterfaces } from '../k8s/events.ts';
+import { findKubeAccess } from '../k8s/kubeconfig.ts';
+import { NadDirectory } from '../k8s/nad-directory.ts';
+import { PodStore } from '../k8s/pod-store.ts';
+import { KubeClient } from '../k8s/rest-client.ts';
+import type { NadSource } from '../k8s/sources.ts';
+import { writeNetworkStatus } from '../k8s/status-writer.ts';
+import type { NetworkStatus } from '../k8s/types.ts';
+import type { PlanInputs, PodRef } from './plan-types.ts';
+import { podRefFromArgs, type Sources } from './resolve.ts';
+
+/**
+ * braid's ADD against a Kubernetes API server. Loaded only when a kubeconfig or in-cluster
+ * configuration exists, so that the embedded default never pays for the client. DEL never
+ * comes here: it works from the cache alone.
+ */
+export interface KubeSession {
+  client: KubeClient;
+  sources: Sources;
+}
+
+/** NADs from the API first, then the local manifest directory (for networks the cluster does not know). */
+class ChainedNadSource implements NadSource {
+  readonly kind: string;
+  constructor(private readonly chain: NadSource[]) {
+    this.kind = chain.map((s) => s.kind).join(', then ');
+  }
+  async getNad(namespace: string, name: string) {
+    for (const source of this.chain) {
+      const nad = await source.getNad(namespace, name);
+      if (nad) return nad;
+    }
+    return undefined;
+  }
+}
+
+export function openKubeSession(conf: BraidConf, req: CniRequest): KubeSession | undefined {
+  const access = findKubeAccess(conf.kubeconfig, process.env);
+  if (!access) return undefined;
+  const client = new KubeClient(access, { timeoutMs: conf.apiTimeoutMs, retries: conf.apiRetries });
+  const pod = podRefFromArgs(req.args);
+  return {
+    client,
+    sources: {
+      // The runtime's own copy of the annotations spares an API request when it sends one.
+      pods: [new CriAnnotationsSource(conf.runtimeConfig, pod), new KubePodSource(client), new PodStore(conf.podDir)],
+      nads: new ChainedNadSource([new KubeNadSource(client), new NadDirectory(conf.nadDir)]),
+    },
+  };
+}
+
+/** SR-IOV and other device-plugin networks: the pod's device IDs, dealt to the attachments in plan order. */
+export async function withDeviceIds(conf: BraidConf, inputs: PlanInputs): Promise<PlanInputs> {
+  const offset = 1 + inputs.defaultNetworks.length;
+  const requests = inputs.selected
+    .map((net, i) => ({ index: offset + i, resourceName: net.resourceName, network: net.network }))
+    .filter((r) => r.resourceName !== undefined);
+  if (requests.length === 0 || !inputs.pod) return inputs;
+  const opts: Parameters<typeof devicesForPod>[2] = {};
+  if (conf.podResourcesSocket) opts.socketPath = conf.podResourcesSocket;
+  if (conf.deviceCheckpointFile) opts.checkpointPath = conf.deviceCheckpointFile;
+  if (inputs.pod.uid) opts.podUid = inputs.pod.uid;
+  const devices = await devicesForPod(inputs.pod.namespace, inputs.pod.name, opts);
+  return { ...inputs, deviceIds: assignDeviceIds(requests, devices) };
+}
+
+/** network-status through pods/status (a merge patch of that one annotation), then one event per interface. */
+export async function publishToApi(session: KubeSession, pod: PodRef, entries: NetworkStatus[]): Promise<void> {
+  const exists = await writeNetworkStatus(session.client, pod.namespace, pod.name, entries);
+  if (!exists) return;
+  const eventPod = { namespace: pod.namespace, name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) };
+  await recordAddedInterfaces(session.client, eventPod, entries);
+}
