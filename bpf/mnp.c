@@ -42,52 +42,54 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mnp_iface SEC(".maps");
 
+/* Inner maps are made by userspace per interface and direction; these are their templates.
+ * key_size rather than __type: clang 14 would emit the key structs as BTF forward declarations. */
 struct mnp_peer4_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1 << 20);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct mnp_lpm4_key);
-	__type(value, struct mnp_bits);
+	__uint(key_size, sizeof(struct mnp_lpm4_key));
+	__uint(value_size, sizeof(struct mnp_bits));
 };
 
 struct mnp_peer6_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1 << 20);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct mnp_lpm6_key);
-	__type(value, struct mnp_bits);
+	__uint(key_size, sizeof(struct mnp_lpm6_key));
+	__uint(value_size, sizeof(struct mnp_bits));
 };
 
 struct mnp_port_trie {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1 << 20);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct mnp_port_key);
-	__type(value, struct mnp_bits);
+	__uint(key_size, sizeof(struct mnp_port_key));
+	__uint(value_size, sizeof(struct mnp_bits));
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
 	__uint(max_entries, 32768);
 	__type(key, __u32);
-	__array(values, struct mnp_peer4_trie);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct mnp_peer4_trie);
 } mnp_peer4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
 	__uint(max_entries, 32768);
 	__type(key, __u32);
-	__array(values, struct mnp_peer6_trie);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct mnp_peer6_trie);
 } mnp_peer6 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
 	__uint(max_entries, 32768);
 	__type(key, __u32);
-	__array(values, struct mnp_port_trie);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct mnp_port_trie);
 } mnp_ports SEC(".maps");
 
 struct {
@@ -244,7 +246,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u32 dir)
 	if (p.infra == INFRA_DHCP && (cfg->flags & MNP_F_ALLOW_DHCP))
 		return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_DHCP);
 
-	ct_key_of(&key, cfg->iface_id, dir, &p);
+	ct_key_of(&key, cfg->iface_id, dir, &p.f);
 	if (p.later_fragment) {
 		/* No ports: only rules that allow every port can match. */
 		int ok = policy_allows(cfg, dir, &key, 0);

@@ -49,8 +49,8 @@ static __always_inline struct braid_ep_stats *stats_of(__u32 ifindex)
 	return bpf_map_lookup_elem(&braid_ep_stats, &ifindex);
 }
 
-/* Finds the local endpoint that owns the packet's IPv4/IPv6 destination, and the offset of the
- * TTL / hop limit byte. Returns NULL for anything that is not routed IP to a local pod. */
+/* Finds the local endpoint that owns the packet's IPv4/IPv6 destination and reports the
+ * ethertype. Returns NULL for anything that is not IP to a local pod. */
 static __always_inline struct braid_ep *lookup_destination(struct __sk_buff *skb, __u16 *proto)
 {
 	void *data = (void *)(long)skb->data;
@@ -126,8 +126,8 @@ int from_pod(struct __sk_buff *skb)
 	ep = lookup_destination(skb, &proto);
 	if (!ep || ep->ifindex == skb->ifindex || (ep->flags & BRAID_EP_F_SLOWPATH))
 		return TC_ACT_UNSPEC;
-	/* Copy what we need before the packet writes below invalidate nothing of the map value but
-	 * would make the verifier forget packet bounds. */
+	/* Kept on the stack: store_bytes needs its source there or in a map value, and a copy keeps the
+	 * MACs consistent if the entry is rewritten concurrently. */
 	dst_ifindex = ep->ifindex;
 	__builtin_memcpy(macs, ep->pod_mac, 12);
 	if (!decrement_ttl(skb, proto))

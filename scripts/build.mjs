@@ -109,9 +109,8 @@ async function entryPoints() {
 }
 
 async function bundle(entries) {
-  await removeOldChunks();
   // esbuild prints its own errors (logLevel); the thrown error would only repeat them with a stack.
-  await build({
+  const result = await build({
     entryPoints: Object.fromEntries(entries.map((e) => [e.name, e.file])),
     outdir: outDir,
     outExtension: { '.js': '.mjs' },
@@ -126,15 +125,20 @@ async function bundle(entries) {
     nodePaths: [nodeModules],
     plugins: [externalNativeModules],
     banner: { js: esmBanner },
+    metafile: true,
     logLevel: 'warning',
   }).catch(() => fail('esbuild failed; see the errors above'));
+  await removeStaleChunks(Object.keys(result.metafile.outputs).map((f) => path.basename(f)));
 }
 
-/** Chunk names carry a content hash, so every build would otherwise leave the previous ones behind. */
-async function removeOldChunks() {
-  if (!existsSync(outDir)) return;
-  const old = (await readdir(outDir)).filter((f) => f.startsWith('chunk-') && /\.mjs(\.map)?$/.test(f));
-  await Promise.all(old.map((f) => rm(path.join(outDir, f))));
+/**
+ * Chunk names carry a content hash, so each build leaves the previous build's chunks behind. They
+ * are removed after the new ones are written, so that a plugin starting meanwhile still finds its own.
+ */
+async function removeStaleChunks(written) {
+  const keep = new Set(written);
+  const stale = (await readdir(outDir)).filter((f) => f.startsWith('chunk-') && !keep.has(f));
+  await Promise.all(stale.map((f) => rm(path.join(outDir, f))));
 }
 
 async function writeLaunchers(entries) {
@@ -166,23 +170,22 @@ function buildBpf() {
   if (run.status !== 0) fail(`scripts/build-bpf.sh exited with ${run.status ?? run.signal}`);
 }
 
-/** Median and minimum start times of `bin/braid` VERSION and of `node -e 0`, timed by python3. */
+/** Start times of `bin/braid` VERSION and of `node -e 0`, run in turns (so load drift hits both), timed by python3. */
 function measureStart() {
   const braid = path.join(outDir, 'bin', 'braid');
   if (!existsSync(braid)) fail(`--measure needs ${braid}`);
   const timer = `
 import os, statistics, subprocess, sys, time
-def timed(cmd, env, runs=40):
-    subprocess.run(cmd, env=env, input=b'{"cniVersion":"1.0.0"}', stdout=subprocess.DEVNULL)
-    samples = []
-    for _ in range(runs):
+commands = {"node -e 0": [sys.argv[1], "-e", "0"], "bin/braid VERSION": [sys.argv[2]]}
+env = dict(os.environ, CNI_COMMAND="VERSION")
+samples = {label: [] for label in commands}
+for round in range(41):
+    for label, cmd in commands.items():
         t0 = time.perf_counter()
         subprocess.run(cmd, env=env, input=b'{"cniVersion":"1.0.0"}', stdout=subprocess.DEVNULL, check=True)
-        samples.append((time.perf_counter() - t0) * 1000)
-    return f"median {statistics.median(samples):6.1f} ms  min {min(samples):6.1f} ms"
-env = dict(os.environ, CNI_COMMAND="VERSION")
-print("node -e 0          ", timed([sys.argv[1], "-e", "0"], env))
-print("bin/braid VERSION  ", timed([sys.argv[2]], env))
+        if round > 0: samples[label].append((time.perf_counter() - t0) * 1000)
+for label, s in samples.items():
+    print(f"{label:18} median {statistics.median(s):6.1f} ms  min {min(s):6.1f} ms  ({len(s)} runs)")
 `;
   const run = spawnSync('python3', ['-c', timer, nodeBinary, braid], { stdio: 'inherit' });
   if (run.status !== 0) fail('timing failed');

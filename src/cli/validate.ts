@@ -81,7 +81,9 @@ export function registerValidate(program: Command): void {
         command: 'ADD', containerId: 'braid-validate', netns: '', ifname: opts.ifname,
         argsRaw: args.map(([k, v]) => `${k}=${v}`).join(';'), args, path: [], stdin: '', config: {}, cniVersion: conf.cniVersion,
       };
-      const pods: PodSource[] = [commandLinePod(namespace, name, annotations), new PodStore(conf.podDir)];
+      // The command line's annotations stand in for the pod only when given; else the pod store answers.
+      const pods: PodSource[] = Object.keys(annotations).length > 0 ? [commandLinePod(namespace, name, annotations)] : [];
+      pods.push(new PodStore(conf.podDir));
       const plan = buildPlan(await resolveInputs(req, conf, { pods, nads: new NadDirectory(conf.nadDir) }));
       process.stdout.write(opts.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan)}\n`);
     });

@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CniCode, CniError } from './errors.ts';
 import { execPlugin } from './exec.ts';
 import { compareVersions, isKnownVersion, isVersionString } from './versions.ts';
@@ -44,10 +44,26 @@ function readCache(cacheDir: string): Record<string, CacheEntry> {
   }
 }
 
+/**
+ * mkdir -p without `recursive: true`, which spins forever on some paths (e.g. under /proc in
+ * Node 24): bounded by the depth of the path.
+ */
+function ensureDir(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'ENOENT' || dirname(dir) === dir) throw e;
+    ensureDir(dirname(dir));
+    mkdirSync(dir, { mode: 0o700 });
+  }
+}
+
 /** Best effort: a lost update only costs one extra VERSION run later. */
 function writeCache(cacheDir: string, path: string, entry: CacheEntry): void {
   try {
-    mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
+    ensureDir(cacheDir);
     const all = readCache(cacheDir);
     all[path] = entry;
     const tmp = join(cacheDir, `.${CACHE_FILE}.${process.pid}.${Date.now()}`);

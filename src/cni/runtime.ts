@@ -59,6 +59,18 @@ async function resolvePlugin(list: NetworkConfigList, conf: PluginConf, ctx: Del
   return { conf, path, version: negotiateVersion(list.cniVersion, versions, label), label };
 }
 
+/**
+ * Resolves every plugin of the list concurrently, but settles all before failing so that no
+ * VERSION run outlives the call; the first failure in list order is reported.
+ */
+async function resolveAll(list: NetworkConfigList, ctx: DelegateContext): Promise<ResolvedPlugin[]> {
+  const settled = await Promise.allSettled(list.plugins.map((conf) => resolvePlugin(list, conf, ctx)));
+  return settled.map((s) => {
+    if (s.status === 'rejected') throw s.reason;
+    return s.value;
+  });
+}
+
 /** J3: the capability args this plugin asked for, merged over any runtimeConfig it already has. */
 function runtimeConfigFor(conf: PluginConf, capabilityArgs: Record<string, unknown>): Record<string, unknown> | undefined {
   const declared = conf.capabilities ?? {};
@@ -80,7 +92,6 @@ function pluginStdin(list: NetworkConfigList, p: ResolvedPlugin, inject: Injecti
   const { cniVersion: _v, name: _n, ...rest } = p.conf;
   const conf: Record<string, unknown> = { cniVersion: p.version, name: list.name, ...rest };
   if (inject.runtimeConfig) conf.runtimeConfig = inject.runtimeConfig;
-  else delete conf.runtimeConfig;
   // L7: a plugin parses prevResult as its config version, so it must arrive in that version.
   if (inject.prevResult) conf.prevResult = resultToVersion(inject.prevResult, p.version);
   Object.assign(conf, inject.extra);
@@ -153,7 +164,7 @@ function firstOf(errors: CniError[]): CniError {
  */
 export async function addNetworkList(list: NetworkConfigList, ctx: DelegateContext): Promise<CniResult> {
   checkRequest(list, ctx);
-  const plugins = await Promise.all(list.plugins.map((conf) => resolvePlugin(list, conf, ctx)));
+  const plugins = await resolveAll(list, ctx);
   let prev: CniResult | undefined;
   for (const p of plugins) {
     // Chaining arrived in 0.3.0; older plugins cannot read a prevResult.

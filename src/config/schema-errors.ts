@@ -5,6 +5,8 @@ const PATTERN_WORDING: Record<string, string> = {
   '\\S': 'must not be empty',
   '^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$':
     'must be a DNS-1123 label (at most 63 lowercase letters, digits and "-", starting and ending with a letter or digit)',
+  '^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$':
+    'must be a DNS-1123 subdomain (lowercase letters, digits, "-" and ".", at most 253 characters)',
   '^[a-z0-9, -]*$': 'must be a comma-separated list of namespaces',
 };
 

@@ -1,4 +1,5 @@
 import { loadYaml } from './yaml-loader.ts';
+import { type ParsedYamlCache, yamlDocuments } from './parsed-yaml-cache.ts';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniCode, CniError } from '../cni/errors.ts';
@@ -48,8 +49,17 @@ function manifestFiles(dir: string): string[] {
   return files;
 }
 
+async function parseYamlDocuments(text: string): Promise<unknown[]> {
+  const { parseAllDocuments } = await loadYaml();
+  const parsed = parseAllDocuments(text);
+  const list = Array.isArray(parsed) ? parsed : [];
+  const broken = list.find((d) => d.errors.length > 0);
+  if (broken) throw new Error(broken.errors[0]!.message);
+  return list.map((d) => d.toJS());
+}
+
 /** A manifest's documents as plain values; `kind: List` is expanded to its items. */
-async function documentsOf(file: string, text: string): Promise<{ docs: unknown[]; problems: string[] }> {
+async function documentsOf(file: string, text: string, cache?: ParsedYamlCache): Promise<{ docs: unknown[]; problems: string[] }> {
   let docs: unknown[];
   if (file.endsWith('.json')) {
     try {
@@ -58,12 +68,11 @@ async function documentsOf(file: string, text: string): Promise<{ docs: unknown[
       return { docs: [], problems: [`${file}: is not valid JSON: ${(e as Error).message}`] };
     }
   } else {
-    const { parseAllDocuments } = await loadYaml();
-    const parsed = parseAllDocuments(text);
-    const list = Array.isArray(parsed) ? parsed : [];
-    const broken = list.find((d) => d.errors.length > 0);
-    if (broken) return { docs: [], problems: [`${file}: is not valid YAML: ${broken.errors[0]!.message}`] };
-    docs = list.map((d) => d.toJS());
+    try {
+      docs = await yamlDocuments(file, text, parseYamlDocuments, cache);
+    } catch (e) {
+      return { docs: [], problems: [`${file}: is not valid YAML: ${(e as Error).message}`] };
+    }
   }
   const expanded = docs.flatMap((d) => {
     const doc = d as { kind?: unknown; items?: unknown } | null;
@@ -83,7 +92,10 @@ export class NadDirectory implements NadSource {
   readonly kind: string;
   private contents: Promise<DirectoryContents> | undefined;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly yamlCache?: ParsedYamlCache,
+  ) {
     this.kind = `NAD directory ${dir}`;
   }
 
@@ -102,7 +114,7 @@ export class NadDirectory implements NadSource {
         out.problems.push(`${file}: ${(e as Error).message}`);
         continue;
       }
-      const { docs, problems } = await documentsOf(file, text);
+      const { docs, problems } = await documentsOf(file, text, this.yamlCache);
       out.problems.push(...problems);
       docs.forEach((doc, i) => this.add(out, doc, docs.length > 1 ? `${file} (document ${i + 1})` : file));
     }

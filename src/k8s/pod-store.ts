@@ -1,6 +1,8 @@
 import { loadYaml } from './yaml-loader.ts';
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { type ParsedYamlCache, yamlDocuments } from './parsed-yaml-cache.ts';
+import { readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../cni/atomic-file.ts';
+import { join } from 'node:path';
 import { CniCode, CniError } from '../cni/errors.ts';
 import { serializeNetworkStatus } from './network-status.ts';
 import type { PodSource } from './sources.ts';
@@ -30,20 +32,6 @@ function stringMap(value: unknown, file: string, field: string): Record<string, 
   return value as Record<string, string>;
 }
 
-/** Temp file in the same directory, fsync, rename: readers see the old or the new manifest. */
-function writeAtomic(file: string, text: string): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
-
 function readIfExists(file: string): string | undefined {
   try {
     return readFileSync(file, 'utf8');
@@ -60,7 +48,29 @@ function readIfExists(file: string): string | undefined {
 export class PodStore implements PodSource {
   readonly kind = 'pod-store';
 
-  constructor(readonly podDir: string) {}
+  constructor(
+    readonly podDir: string,
+    private readonly yamlCache?: ParsedYamlCache,
+  ) {}
+
+  /**
+   * braid's writes go to a status file beside the manifest, as the API server keeps status apart
+   * from spec: the user's manifest stays as written, and no YAML has to be re-rendered per ADD.
+   */
+  statusFile(namespace: string, name: string): string {
+    return join(this.podDir, namespace, '.status', `${name}.json`);
+  }
+
+  private storedStatusAnnotations(namespace: string, name: string): Record<string, string> {
+    const text = readIfExists(this.statusFile(namespace, name));
+    if (text === undefined) return {};
+    try {
+      const doc = JSON.parse(text) as { metadata?: { annotations?: unknown } };
+      return stringMap(doc.metadata?.annotations, this.statusFile(namespace, name), 'metadata.annotations');
+    } catch {
+      return {};
+    }
+  }
 
   /** The manifest file of a pod and its text, if the store has one. */
   private find(namespace: string, name: string): { file: string; text: string } | undefined {
@@ -75,8 +85,8 @@ export class PodStore implements PodSource {
   private async parse(file: string, text: string): Promise<unknown> {
     try {
       if (file.endsWith('.json')) return JSON.parse(text);
-      const { parse } = await loadYaml();
-      return parse(text);
+      const docs = await yamlDocuments(file, text, async (t) => [(await loadYaml()).parse(t) as unknown], this.yamlCache);
+      return docs[0];
     } catch (e) {
       throw invalid(file, `cannot be parsed: ${(e as Error).message}`);
     }
@@ -102,7 +112,10 @@ export class PodStore implements PodSource {
       namespace,
       name,
       labels: stringMap(meta.labels, found.file, 'metadata.labels'),
-      annotations: stringMap(meta.annotations, found.file, 'metadata.annotations'),
+      annotations: {
+        ...stringMap(meta.annotations, found.file, 'metadata.annotations'),
+        ...this.storedStatusAnnotations(namespace, name),
+      },
     };
     if (storedUid) pod.uid = storedUid;
     return pod;
@@ -119,7 +132,7 @@ export class PodStore implements PodSource {
     if (Object.keys(pod.annotations).length > 0) metadata.annotations = pod.annotations;
     const { stringify } = await loadYaml();
     const file = join(this.podDir, pod.namespace, `${pod.name}.yaml`);
-    writeAtomic(file, stringify({ apiVersion: 'v1', kind: 'Pod', metadata }));
+    writeFileAtomic(file, stringify({ apiVersion: 'v1', kind: 'Pod', metadata }), { durable: true, mode: 0o644 });
     return file;
   }
 
@@ -128,32 +141,19 @@ export class PodStore implements PodSource {
     if (!isStorableName(namespace, name)) return false;
     const found = this.find(namespace, name);
     if (found) rmSync(found.file, { force: true });
+    rmSync(this.statusFile(namespace, name), { force: true });
     return found !== undefined;
   }
 
   /**
-   * Writes the network-status annotation into the stored manifest, keeping every other key (and,
-   * for YAML, the comments). False when the store has no manifest for the pod.
+   * Records the network-status annotation in the pod's status file (not in the manifest). False
+   * when the store has no manifest for the pod.
    */
   async setNetworkStatus(namespace: string, name: string, entries: readonly NetworkStatus[]): Promise<boolean> {
     if (!isStorableName(namespace, name)) return false;
-    const found = this.find(namespace, name);
-    if (!found) return false;
-    const value = serializeNetworkStatus(entries);
-    let text: string;
-    if (found.file.endsWith('.json')) {
-      const doc = (await this.parse(found.file, found.text)) as Record<string, Record<string, unknown>>;
-      doc.metadata ??= {};
-      doc.metadata.annotations = { ...(doc.metadata.annotations as object), [ANNOTATION_NETWORK_STATUS]: value };
-      text = `${JSON.stringify(doc, null, 2)}\n`;
-    } else {
-      const { parseDocument } = await loadYaml();
-      const doc = parseDocument(found.text);
-      if (doc.errors.length > 0) throw invalid(found.file, `cannot be parsed: ${doc.errors[0]!.message}`);
-      doc.setIn(['metadata', 'annotations', ANNOTATION_NETWORK_STATUS], value);
-      text = doc.toString();
-    }
-    writeAtomic(found.file, text);
+    if (!this.find(namespace, name)) return false;
+    const doc = { metadata: { annotations: { [ANNOTATION_NETWORK_STATUS]: serializeNetworkStatus(entries) } } };
+    writeFileAtomic(this.statusFile(namespace, name), `${JSON.stringify(doc, null, 2)}\n`, { durable: false, mode: 0o644 });
     return true;
   }
 }

@@ -1,7 +1,9 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { asCniError, CniCode, CniError } from '../cni/errors.ts';
+import { findPlugin } from '../cni/find.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import { addNetworkList } from '../cni/runtime.ts';
+import { linkNamesInNetns } from '../net/link-names.ts';
 import type { BraidConf } from '../config/types.ts';
 import { networkStatusEntries } from '../k8s/network-status.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
@@ -47,15 +49,15 @@ function newRecord(req: CniRequest, conf: BraidConf, plan: Plan, cniPath: string
 
 /**
  * Refuses an ADD for a container braid already set up, and finishes the cleanup of an ADD that
- * was killed half-way (its record is still `adding`) before starting again.
+ * was killed half-way (its record is still `adding`) before starting again; true when it did.
  */
-async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<void> {
+async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<boolean> {
   const previous = readCache(conf.cniDir, req.containerId, req.ifname);
   if (previous.status === 'corrupt') {
     quarantineCache(previous.file);
-    return;
+    return false;
   }
-  if (previous.status !== 'ok') return;
+  if (previous.status !== 'ok') return false;
   const rec = previous.record;
   if (rec.state === 'added') {
     throw new CniError(
@@ -67,6 +69,36 @@ async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<void> {
   const { failed, errors } = await teardown(conf, rec.containerId, req.netns, rec.cniPath, rec.attachments);
   if (failed.length > 0) throw combinedError(errors, 'cleanup')!;
   removeCache(conf.cniDir, req.containerId, req.ifname);
+  return true;
+}
+
+/**
+ * Every delegate binary must exist before anything is set up. Otherwise the rollback would DEL a
+ * plugin that cannot be found, fail, and keep the cache record (and the runtime's DEL with it)
+ * failing for good, although nothing was ever created for that attachment.
+ */
+function requireDelegateBinaries(plan: Plan, cniPath: string[]): void {
+  for (const a of plan.attachments) {
+    for (const plugin of a.list.plugins) {
+      try {
+        findPlugin(typeof plugin.type === 'string' ? plugin.type : '', cniPath);
+      } catch (e) {
+        const err = asCniError(e);
+        throw new CniError(err.code, `network ${a.network} (${a.ifname}): ${err.message}`, err.details);
+      }
+    }
+  }
+}
+
+/** NPWG 4.2 / Multus validateIfName: a name the sandbox already has fails the ADD before anything runs. */
+function requireFreeIfnames(plan: Plan, existing: Set<string>, netns: string): void {
+  const taken = plan.attachments.filter((a) => existing.has(a.ifname));
+  if (taken.length === 0) return;
+  throw new CniError(
+    CniCode.AlreadyAttached,
+    `interface ${taken.map((a) => `${a.ifname} (for ${a.network})`).join(', ')} already exists in ${netns}; ` +
+      'braid leaves it alone and sets up nothing',
+  );
 }
 
 /**
@@ -74,9 +106,16 @@ async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<void> {
  * everything added so far, in reverse, the failed attachment included, and returns the
  * delegate's own error.
  */
-export async function executeAdd(req: CniRequest, conf: BraidConf, plan: Plan): Promise<AddOutcome> {
-  await clearPrevious(req, conf);
+export async function executeAdd(
+  req: CniRequest,
+  conf: BraidConf,
+  plan: Plan,
+  existingLinks: Promise<Set<string>>,
+): Promise<AddOutcome> {
+  const cleanedUp = await clearPrevious(req, conf);
   const cniPath = delegatePath(conf, req.path);
+  requireDelegateBinaries(plan, cniPath);
+  requireFreeIfnames(plan, cleanedUp ? await linkNamesInNetns(req.netns) : await existingLinks, req.netns);
   const record = newRecord(req, conf, plan, cniPath);
   writeCache(conf.cniDir, record);
 

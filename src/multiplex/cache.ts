@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CniResult } from '../cni/result.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { writeFileAtomic } from '../cni/atomic-file.ts';
 
 /**
  * The per-container cache: everything DEL, CHECK and GC need, so that they never ask a pod or
@@ -52,9 +52,15 @@ export function cacheFile(cacheDir: string, containerId: string, ifname: string)
   return path.join(cacheDir, `${containerId}-${ifname}.json`);
 }
 
+/**
+ * A record still `adding` only has to survive braid being killed (the page cache keeps it), so
+ * it is not flushed to disk; a finished record is, because DEL after a node reboot needs it to
+ * free addresses.
+ */
 export function writeCache(cacheDir: string, record: CacheRecord): void {
   record.updatedAt = new Date().toISOString();
-  writeFileAtomic(cacheFile(cacheDir, record.containerId, record.ifname), JSON.stringify(record, null, 1));
+  const file = cacheFile(cacheDir, record.containerId, record.ifname);
+  writeFileAtomic(file, JSON.stringify(record), { durable: record.state === 'added' });
 }
 
 function isRecord(value: unknown): value is CacheRecord {

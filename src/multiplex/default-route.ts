@@ -62,14 +62,17 @@ export async function applyDefaultRoute(netns: string, attachments: RoutedAttach
   const request = defaultRouteRequest(attachments);
   if (!request) return;
   const drop = { v4: request.v4 !== undefined, v6: request.v6 !== undefined };
-  const lines: string[] = [];
+  const v4: string[] = [];
+  const v6: string[] = [];
   for (const a of attachments) {
-    if (drop.v4) lines.push(`-4 route flush exact 0.0.0.0/0 dev ${a.ifname}`);
-    if (drop.v6) lines.push(`-6 route flush exact ::/0 dev ${a.ifname}`);
+    if (drop.v4) v4.push(`route flush exact 0.0.0.0/0 dev ${a.ifname}`);
+    if (drop.v6) v6.push(`route flush exact ::/0 dev ${a.ifname}`);
   }
-  if (request.v4) lines.push(`-4 route replace default via ${request.v4} dev ${request.owner.ifname}`);
-  if (request.v6) lines.push(`-6 route replace default via ${request.v6} dev ${request.owner.ifname}`);
-  await ipBatchInNetns(netns, lines);
+  if (request.v4) v4.push(`route replace default via ${request.v4} dev ${request.owner.ifname}`);
+  if (request.v6) v6.push(`route replace default via ${request.v6} dev ${request.owner.ifname}`);
+  // One batch per family: iproute2 refuses "-4"/"-6" on batch lines.
+  if (v4.length > 0) await ipBatchInNetns(netns, v4, undefined, 4);
+  if (v6.length > 0) await ipBatchInNetns(netns, v6, undefined, 6);
   for (const a of attachments) {
     const add: CniRoute[] = [];
     if (a === request.owner) {

@@ -5,6 +5,7 @@ import type { PluginHandlers } from '../cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../cni/versions.ts';
 import { loadBraidConf } from '../config/conf.ts';
 import { waitForReadinessFile } from '../k8s/readiness.ts';
+import { linkNamesInNetns } from '../net/link-names.ts';
 import type { BraidConf } from '../config/types.ts';
 import { executeAdd, undoAdd } from './add.ts';
 import type { CachedAttachment } from './cache.ts';
@@ -57,11 +58,14 @@ async function addLocked(
   session: KubeSession | undefined,
 ): Promise<CniResult> {
   return withContainerLock(conf, req, async () => {
+    // Listed while the sources are read: the process runs beside braid's own work.
+    const existingLinks = linkNamesInNetns(req.netns);
+    existingLinks.catch(() => undefined);
     let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req));
     if (kube) inputs = await kube.withDeviceIds(conf, inputs);
     const plan = buildPlan(inputs);
     log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
-    const { result, record } = await executeAdd(req, conf, plan);
+    const { result, record } = await executeAdd(req, conf, plan, existingLinks);
     if (!plan.pod || !record.networkStatus) return result;
     if (kube && session) {
       // The runtime will see an error, so the pod must not keep half a network.

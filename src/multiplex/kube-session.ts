@@ -12,6 +12,7 @@ import type { NadSource } from '../k8s/sources.ts';
 import { writeNetworkStatus } from '../k8s/status-writer.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import type { PlanInputs, PodRef } from './plan-types.ts';
+import { manifestCache } from './local-sources.ts';
 import { podRefFromArgs, type Sources } from './resolve.ts';
 
 /**
@@ -44,12 +45,13 @@ export function openKubeSession(conf: BraidConf, req: CniRequest): KubeSession |
   if (!access) return undefined;
   const client = new KubeClient(access, { timeoutMs: conf.apiTimeoutMs, retries: conf.apiRetries });
   const pod = podRefFromArgs(req.args);
+  const yaml = manifestCache(conf);
   return {
     client,
     sources: {
       // The runtime's own copy of the annotations spares an API request when it sends one.
-      pods: [new CriAnnotationsSource(conf.runtimeConfig, pod), new KubePodSource(client), new PodStore(conf.podDir)],
-      nads: new ChainedNadSource([new KubeNadSource(client), new NadDirectory(conf.nadDir)]),
+      pods: [new CriAnnotationsSource(conf.runtimeConfig, pod), new KubePodSource(client), new PodStore(conf.podDir, yaml)],
+      nads: new ChainedNadSource([new KubeNadSource(client), new NadDirectory(conf.nadDir, yaml)]),
     },
   };
 }

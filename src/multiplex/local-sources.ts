@@ -1,7 +1,9 @@
+import path from 'node:path';
 import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
 import { CriAnnotationsSource } from '../k8s/cri-annotations.ts';
 import { NadDirectory } from '../k8s/nad-directory.ts';
+import { ParsedYamlCache } from '../k8s/parsed-yaml-cache.ts';
 import { PodStore } from '../k8s/pod-store.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import type { Logger } from './log.ts';
@@ -14,10 +16,16 @@ import { podRefFromArgs, resolveConfiguredNetworks, type Sources } from './resol
  */
 export function localSources(conf: BraidConf, req: CniRequest): Sources {
   const pod = podRefFromArgs(req.args);
+  const yaml = manifestCache(conf);
   return {
-    pods: [new CriAnnotationsSource(conf.runtimeConfig, pod), new PodStore(conf.podDir)],
-    nads: new NadDirectory(conf.nadDir),
+    pods: [new CriAnnotationsSource(conf.runtimeConfig, pod), new PodStore(conf.podDir, yaml)],
+    nads: new NadDirectory(conf.nadDir, yaml),
   };
+}
+
+/** Parsed pod and NAD manifests, kept beside braid's cache (a subdirectory: the records are its *.json). */
+export function manifestCache(conf: BraidConf): ParsedYamlCache {
+  return new ParsedYamlCache(path.join(conf.cniDir, 'manifests', 'parsed.json'));
 }
 
 export function configuredNetworks(conf: BraidConf, req: CniRequest): Promise<ResolvedNetwork[]> {

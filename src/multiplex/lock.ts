@@ -1,5 +1,6 @@
 import net from 'node:net';
 import { CniCode, CniError } from '../cni/errors.ts';
+import { fnv1a64 } from '../k8s/content-hash.ts';
 
 /**
  * A per-container lock held as a bound abstract unix socket. The kernel releases it when the
@@ -10,19 +11,6 @@ import { CniCode, CniError } from '../cni/errors.ts';
  */
 export interface ContainerLock {
   release(): Promise<void>;
-}
-
-/**
- * FNV-1a over 64 bits: enough to keep lock names apart, and it spares the plugin the cost of
- * loading node:crypto (measured at about 10 ms of start-up on this machine).
- */
-function fnv1a64(text: string): string {
-  let hash = 0xcbf29ce484222325n;
-  for (const byte of Buffer.from(text)) {
-    hash ^= BigInt(byte);
-    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn;
-  }
-  return hash.toString(16).padStart(16, '0');
 }
 
 /** Abstract socket names are limited to 107 bytes; the container ID alone may be longer. */

@@ -95,7 +95,11 @@ function planSecondary(net: ResolvedNetwork, index: number, ifname: string, inpu
   const caps = selectionCapabilities(net.selection, deviceId);
   requireDeclaredCapabilities(net, caps);
   const list = withPodArgs(net.list, net.selection?.['cni-args'], caps.deviceID as string | undefined, net.origin);
-  const cniArgs = mergeCniArgs(inputs.args, [['IgnoreUnknown', '1']]);
+  // Multus also passes a requested MAC the legacy way (sriov-cni, macvlan and tuning read it).
+  // It does the same with IP=, which braid leaves out: host-local would then get each address
+  // twice (CNI_ARGS and runtimeConfig.ips) and refuse the second.
+  const legacy: [string, string][] = typeof caps.mac === 'string' ? [['MAC', caps.mac]] : [];
+  const cniArgs = mergeCniArgs(inputs.args, [['IgnoreUnknown', '1'], ...legacy]);
   const attachment: PlannedAttachment = {
     index,
     network: net.network,

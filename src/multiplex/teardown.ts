@@ -6,9 +6,15 @@ import type { CachedAttachment } from './cache.ts';
 import { delegateContext } from './delegate-context.ts';
 
 export interface TeardownOutcome {
-  /** Attachments whose DEL failed, in their original order. */
+  /** Added attachments whose DEL failed, in their original order: they still hold resources. */
   failed: CachedAttachment[];
   errors: CniError[];
+  /**
+   * DEL failures of attachments whose ADD never completed. Some delegates fail DEL for what they
+   * never created (host-device: "Link not found"); retrying those forever would wedge the pod's
+   * DEL in the runtime, so they are reported and dropped.
+   */
+  warnings: CniError[];
 }
 
 /**
@@ -24,16 +30,22 @@ export async function teardown(
 ): Promise<TeardownOutcome> {
   const failed: CachedAttachment[] = [];
   const errors: CniError[] = [];
+  const warnings: CniError[] = [];
   for (const att of [...attachments].reverse()) {
     try {
       const list = parseNetworkConfig(att.confBytes, `cached configuration of ${att.network}`);
       await delNetworkList(list, delegateContext(conf, containerId, netns, cniPath, att), att.result);
     } catch (e) {
+      if (att.state === 'pending') {
+        warnings.push(asCniError(e));
+        process.stderr.write(`braid: DEL of ${att.network} (${att.ifname}), whose ADD never completed, failed: ${asCniError(e).message}\n`);
+        continue;
+      }
       failed.unshift(att);
       errors.push(asCniError(e));
     }
   }
-  return { failed, errors };
+  return { failed, errors, warnings };
 }
 
 /** The first error keeps its code (a delegate's own code is passed on); the others are named in the message. */

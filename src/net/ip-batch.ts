@@ -7,9 +7,12 @@ import { CniCode, CniError } from '../cni/errors.ts';
  * `default-route`, where one process is cheaper than an rtnetlink session set up from scratch.
  * Failed lines are reported but do not stop the batch.
  */
-export function ipBatchInNetns(netnsPath: string, lines: string[], timeoutMs = 10_000): Promise<string> {
+export function ipBatchInNetns(netnsPath: string, lines: string[], timeoutMs = 10_000, family?: 4 | 6): Promise<string> {
+  // Batch lines take no options such as -4/-6, and `route flush` without a family sees IPv4
+  // only: a family is chosen for the whole batch.
+  const familyOption = family ? [`-${family}`] : [];
   return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=${netnsPath}`, 'ip', '-force', '-batch', '-'], {
+    const child = spawn('nsenter', [`--net=${netnsPath}`, 'ip', ...familyOption, '-force', '-batch', '-'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -22,6 +22,10 @@ const IFLA_LINK = 5;
 const IFLA_TXQLEN = 13;
 const IFLA_LINKINFO = 18;
 const IFLA_NET_NS_FD = 28;
+const IFLA_GSO_MAX_SIZE = 41;
+const IFLA_GRO_MAX_SIZE = 58;
+const IFLA_GSO_IPV4_MAX_SIZE = 63;
+const IFLA_GRO_IPV4_MAX_SIZE = 64;
 const IFLA_INFO_KIND = 1;
 const IFLA_INFO_DATA = 2;
 const VETH_INFO_PEER = 1;
@@ -99,13 +103,27 @@ export interface VethEnd {
   netnsFd?: number;
 }
 
+export interface VethOptions {
+  mtu: number;
+  /**
+   * Largest GSO/GRO packet for IPv6 and IPv4 on both ends ("BIG TCP" above 65536); kernels
+   * before 6.3 ignore the IPv4 attributes.
+   */
+  gsoMaxSize?: number;
+}
+
 /**
  * Creates a veth pair in one request. The peer can be created straight inside another namespace,
  * so no temporary name is ever visible on the host and nothing needs moving or renaming.
  */
-export function createVethPair(sock: NetlinkSocket, local: VethEnd, peer: VethEnd, mtu: number): void {
+export function createVethPair(sock: NetlinkSocket, local: VethEnd, peer: VethEnd, opts: VethOptions): void {
   const endAttrs = (end: VethEnd) => {
-    const a = [attrString(IFLA_IFNAME, end.name), attrU32(IFLA_MTU, mtu), attrU32(IFLA_TXQLEN, 1000)];
+    const a = [attrString(IFLA_IFNAME, end.name), attrU32(IFLA_MTU, opts.mtu), attrU32(IFLA_TXQLEN, 1000)];
+    if (opts.gsoMaxSize) {
+      for (const t of [IFLA_GSO_MAX_SIZE, IFLA_GRO_MAX_SIZE, IFLA_GSO_IPV4_MAX_SIZE, IFLA_GRO_IPV4_MAX_SIZE]) {
+        a.push(attrU32(t, opts.gsoMaxSize));
+      }
+    }
     if (end.mac) a.push(attr(IFLA_ADDRESS, end.mac));
     if (end.netnsFd !== undefined) a.push(attrU32(IFLA_NET_NS_FD, end.netnsFd));
     return a;

@@ -2,7 +2,7 @@ import { closeSync, openSync } from 'node:fs';
 import { CniCode, CniError } from '../cni/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { CniResult, CniRoute } from '../cni/result.ts';
-import { parsePrefix, type IpFamily, type IpPrefix } from '../net/ip.ts';
+import { parseMac, parsePrefix, type IpFamily, type IpPrefix } from '../net/ip.ts';
 import { createVethPair, deleteLink, findLink } from '../net/links.ts';
 import { NetlinkSocket } from '../net/netlink-socket.ts';
 import { isNetnsPath, withNetns } from '../net/netns.ts';
@@ -69,8 +69,12 @@ function plumb(req: CniRequest, conf: VethConfig, programs: Programs, ipam: CniR
     const mtu = conf.mtu ?? uplinkMtu(sock) ?? FALLBACK_MTU;
     const nsFd = openSync(req.netns, 'r');
     try {
-      createVethPair(sock, { name: hostVeth, mac: Buffer.from(hostMac.replaceAll(':', ''), 'hex') },
-        { name: req.ifname, mac: Buffer.from(podMac.replaceAll(':', ''), 'hex'), netnsFd: nsFd }, mtu);
+      createVethPair(
+        sock,
+        { name: hostVeth, mac: parseMac(hostMac) },
+        { name: req.ifname, mac: parseMac(podMac), netnsFd: nsFd },
+        { mtu, gsoMaxSize: conf.gsoMaxSize },
+      );
     } finally {
       closeSync(nsFd);
     }

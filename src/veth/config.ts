@@ -16,6 +16,11 @@ export interface VethConfig {
   hostVethPrefix: string;
   /** false: leave pod-to-pod traffic to the host stack instead of bpf_redirect_peer. */
   fastPath: boolean;
+  /**
+   * GSO/GRO limit of both veth ends, IPv4 and IPv6. Above 65536 this is BIG TCP: fewer, larger
+   * packets between local pods; the kernel segments them for devices with smaller limits.
+   */
+  gsoMaxSize: number;
   /** MAC for the pod interface from runtimeConfig.mac (the "mac" capability). */
   podMac?: string;
 }
@@ -23,6 +28,11 @@ export interface VethConfig {
 export const DEFAULT_BPF_ROOT = '/sys/fs/bpf/braid/v1';
 export const DEFAULT_STATE_DIR = '/var/lib/cni/braid-veth';
 export const DEFAULT_PREFIX = 'brv';
+/** Cilium's BIG TCP default. */
+export const DEFAULT_GSO_MAX_SIZE = 196608;
+const LEGACY_GSO_MAX_SIZE = 65536;
+/** Just under the kernel's GSO_MAX_SIZE (512 KiB). */
+const KERNEL_GSO_MAX_SIZE = 524280;
 const MAX_PREFIX = 7;
 
 function fail(net: string, field: string, why: string): never {
@@ -51,7 +61,15 @@ export function parseVethConfig(raw: Record<string, unknown>, cniVersion: string
     stateDir: optionalString(raw, 'stateDir', name) ?? DEFAULT_STATE_DIR,
     hostVethPrefix: optionalString(raw, 'hostVethPrefix', name) ?? DEFAULT_PREFIX,
     fastPath: raw.fastPath === undefined ? true : raw.fastPath === true,
+    gsoMaxSize: DEFAULT_GSO_MAX_SIZE,
   };
+  if (raw.gsoMaxSize !== undefined) {
+    const g = raw.gsoMaxSize;
+    if (typeof g !== 'number' || !Number.isInteger(g) || g < LEGACY_GSO_MAX_SIZE || g > KERNEL_GSO_MAX_SIZE) {
+      fail(name, '"gsoMaxSize"', `must be an integer between ${LEGACY_GSO_MAX_SIZE} and ${KERNEL_GSO_MAX_SIZE}, got ${JSON.stringify(g)}`);
+    }
+    conf.gsoMaxSize = g;
+  }
   if (raw.fastPath !== undefined && typeof raw.fastPath !== 'boolean') {
     fail(name, '"fastPath"', `must be true or false, got ${JSON.stringify(raw.fastPath)}`);
   }

@@ -111,7 +111,7 @@ describe.skipIf(!isRoot)('libbpf bindings', () => {
     const toPod = obj.programFd('to_pod');
     const fromId = progInfo(fromPod).id;
     const sock = NetlinkSocket.in(`/run/netns/${ns}`);
-    createVethPair(sock, { name: 'va' }, { name: 'vb' }, 1500);
+    createVethPair(sock, { name: 'va' }, { name: 'vb' }, { mtu: 1500 });
     const va = findLink(sock, 'va');
     sock.close();
     expect(va?.kind).toBe('veth');
@@ -151,7 +151,7 @@ describe.skipIf(!isRoot)('libbpf bindings', () => {
     const obj = loaded();
     ns = addNetns('braid-t-bind');
     const sock = NetlinkSocket.in(`/run/netns/${ns}`);
-    createVethPair(sock, { name: 'va' }, { name: 'vb' }, 1500);
+    createVethPair(sock, { name: 'va' }, { name: 'vb' }, { mtu: 1500 });
     const va = findLink(sock, 'va')!;
     sock.close();
     const filter = { ifindex: va.index, dir: 'egress' as const, handle: 1, priority: 7 };

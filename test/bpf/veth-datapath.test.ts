@@ -31,8 +31,8 @@ describe.skipIf(!isRoot)('braid-veth datapath (BPF_PROG_TEST_RUN)', () => {
     pins = makePinRoot();
     ns = addNetns('braid-t-dp');
     const sock = NetlinkSocket.in(`/run/netns/${ns}`);
-    createVethPair(sock, { name: 'hA' }, { name: 'pA' }, 1500);
-    createVethPair(sock, { name: 'hB' }, { name: 'pB' }, 1500);
+    createVethPair(sock, { name: 'hA' }, { name: 'pA' }, { mtu: 1500 });
+    createVethPair(sock, { name: 'hB' }, { name: 'pB' }, { mtu: 1500 });
     hA = findLink(sock, 'hA')!.index;
     hB = findLink(sock, 'hB')!.index;
     sock.close();

@@ -1,9 +1,12 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { stringify as stringifyYaml } from 'yaml';
 import { expect } from 'vitest';
+import { PodStore } from '../../src/k8s/pod-store.ts';
 import { createNetns, type IpLink, type Netns } from './netns.ts';
 import { runPlugin, type PluginRun } from './run-plugin.ts';
 import { makeSpyPlugin, type SpyPlugin } from './spy-plugin.ts';
@@ -18,7 +21,6 @@ import { makeTempDir } from './tmp.ts';
  */
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const braidBin = process.env.BRAID_BIN ?? join(repoRoot, 'dist', 'bin', 'braid');
 export const isRoot = process.getuid?.() === 0;
 export const REAL_PLUGINS = '/usr/lib/cni';
 /** The pod every test talks about unless it says otherwise. */
@@ -32,8 +34,33 @@ export const CRI_ANNOTATIONS = 'io.kubernetes.cri.pod-annotations';
 /** Why these suites cannot run here; undefined when they can. */
 export function braidUnavailable(): string | undefined {
   if (!isRoot) return 'needs root';
-  if (!existsSync(braidBin)) return `${braidBin} is missing: run npm run build`;
+  if (process.env.BRAID_BIN && !existsSync(process.env.BRAID_BIN)) return `BRAID_BIN ${process.env.BRAID_BIN} is missing`;
   return undefined;
+}
+
+let privateBuild: string | undefined;
+
+/**
+ * The braid binary under test: $BRAID_BIN when set (e.g. dist/bin/braid of a finished build),
+ * otherwise a private build made once per test file by scripts/build.mjs (the launcher and
+ * bundle `npm run build` makes, without the BPF objects) into a temp dir. A private build always
+ * matches the sources, and a concurrent `npm run build` cannot swap chunks under a running test.
+ * Call it from beforeAll; removeBraidBinary() in afterAll.
+ */
+export function braidBinary(): string {
+  if (process.env.BRAID_BIN) return process.env.BRAID_BIN;
+  if (!privateBuild) {
+    const out = mkdtempSync(join(tmpdir(), 'braid-t-bin-'));
+    const node = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
+    execFileSync(node, [join(repoRoot, 'scripts', 'build.mjs'), '--out-dir', out, '--skip-bpf'], { stdio: 'pipe' });
+    privateBuild = out;
+  }
+  return join(privateBuild, 'bin', 'braid');
+}
+
+export function removeBraidBinary(): void {
+  if (privateBuild) rmSync(privateBuild, { recursive: true, force: true });
+  privateBuild = undefined;
 }
 
 export const hex = (bytes = 3): string => randomBytes(bytes).toString('hex');
@@ -102,10 +129,20 @@ export interface BraidBed {
   spyNetwork(name: string, plugins: (string | Record<string, unknown>)[], opts?: SpyNetOptions): { file: string; spies: SpyPlugin[] };
   /** A NAD whose spec.config is a conflist of spies (CNI name = NAD name). */
   spyNad(name: string, plugins: (string | Record<string, unknown>)[], opts?: SpyNetOptions & { namespace?: string }): SpyPlugin[];
+  /**
+   * A macvlan NAD (bridge mode, host-local `subnet`) on a fresh node veth unless `master` is given;
+   * returns the master's name.
+   */
+  macvlanNad(name: string, subnet: string, opts?: { namespace?: string; master?: string; ipam?: Record<string, unknown> }): Promise<string>;
   /** Writes a Pod manifest (YAML) into the pod store. */
   writePod(annotations: Record<string, string>, pod?: PodRef & { uid?: string }): string;
-  podAnnotations(pod?: PodRef): Record<string, string>;
-  networkStatus(pod?: PodRef): Record<string, any>[] | undefined;
+  /**
+   * The pod's annotations as the pod store answers them (braid keeps what it writes, such as
+   * network-status, beside the manifest); undefined when the store does not know the pod.
+   */
+  podAnnotations(pod?: PodRef): Promise<Record<string, string> | undefined>;
+  /** The network-status annotation, parsed. */
+  networkStatus(pod?: PodRef): Promise<Record<string, any>[] | undefined>;
   /** A veth pair in the node namespace, both ends up; returns the first end (a macvlan master). */
   nodeVeth(): Promise<string>;
   /** host-local reservations left under the dataDir, as `<network>/<ip>`. */
@@ -172,9 +209,7 @@ export async function makeBraidBed(): Promise<BraidBed> {
   );
 
   const podFile = (p: PodRef) => join(podDir, p.namespace, `${p.name}.yaml`);
-  const annotationsOf = (p: PodRef): Record<string, string> =>
-    ((parseYaml(readFileSync(podFile(p), 'utf8')) as { metadata?: { annotations?: Record<string, string> } }).metadata
-      ?.annotations ?? {});
+  const annotationsOf = async (p: PodRef) => (await new PodStore(podDir).getPod(p.namespace, p.name))?.annotations;
 
   const bed: BraidBed = {
     root,
@@ -214,7 +249,7 @@ export async function makeBraidBed(): Promise<BraidBed> {
         (podRef
           ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${podRef.namespace};K8S_POD_NAME=${podRef.name};K8S_POD_INFRA_CONTAINER_ID=${containerIdValue ?? ''}`
           : undefined);
-      return runPlugin(braidBin, {
+      return runPlugin(braidBinary(), {
         command,
         ...(containerIdValue !== undefined ? { containerId: containerIdValue } : {}),
         ...(netns !== undefined ? { netns } : {}),
@@ -259,6 +294,12 @@ export async function makeBraidBed(): Promise<BraidBed> {
       bed.writeNad(name, spyConflist(name, confs, opts.cniVersion ?? '1.0.0', opts.extra ?? {}), nadOpts);
       return spies;
     },
+    macvlanNad: async (name, subnet, opts = {}) => {
+      const master = opts.master ?? (await bed.nodeVeth());
+      const config = { cniVersion: '1.0.0', name, type: 'macvlan', master, mode: 'bridge', ipam: { ...hostLocal(subnet), ...opts.ipam } };
+      bed.writeNad(name, config, opts.namespace ? { namespace: opts.namespace } : {});
+      return master;
+    },
     writePod: (annotations, p = POD) => {
       const file = podFile(p);
       mkdirSync(dirname(file), { recursive: true });
@@ -267,8 +308,8 @@ export async function makeBraidBed(): Promise<BraidBed> {
       return file;
     },
     podAnnotations: (p = POD) => annotationsOf(p),
-    networkStatus: (p = POD) => {
-      const value = annotationsOf(p)[ANN_STATUS];
+    networkStatus: async (p = POD) => {
+      const value = (await annotationsOf(p))?.[ANN_STATUS];
       return value === undefined ? undefined : (JSON.parse(value) as Record<string, any>[]);
     },
     nodeVeth: async () => {
@@ -312,12 +353,12 @@ export async function addressesOf(ns: Netns, ifname: string): Promise<string[]> 
   return (link?.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`);
 }
 
-/** Whether a process still exists. */
+/** Whether a process still runs (a zombie nobody reaped yet counts as gone). */
 export function isAlive(pid: number | undefined): boolean {
   if (pid === undefined) return false;
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }

@@ -62,61 +62,66 @@ const ALL_VERSIONS = '["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0","1.0.0","1.1.0"]'
 
 const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/**
+ * One jq run per call (jq start-up dominates the spy's run time): it decodes the control file and
+ * stdin and prints shell assignments for the log line, the mode, the output and the exit code.
+ */
+const DECIDE = `
+($ctl | fromjson? // {}) as $c
+| ($stdin | fromjson? // null) as $conf
+| (if ($conf | type) == "object" then ($conf.cniVersion // "0.1.0") else "0.1.0" end) as $v
+| ($c.supportedVersions // ${ALL_VERSIONS}) as $sup
+| (if $c.onlyFor then (if ($c.onlyFor | index($cmd)) != null then ($c.mode // "passthrough") else "passthrough" end)
+   elif $cmd == "VERSION" then "passthrough" else ($c.mode // "passthrough") end) as $mode
+| {
+    command: $cmd,
+    env: ($ENV | with_entries(select(.key | startswith("CNI_")))),
+    stdin: $stdin,
+    pid: $pid,
+    time: ((now * 1000000 | floor | tostring) + "000")
+  } as $log
+| (if $mode == "error" then
+     ({code: ($c.code // 11), msg: ($c.msg // "spy error")} + (if $c.details then {details: $c.details} else {} end) | tojson) as $body
+     | if $c.stream == "stderr" then {out: "", err: $body} else {out: $body, err: ""} end + {rc: ($c.exitCode // 1)}
+   elif $mode == "garbage" then {out: ($c.msg // "this is not JSON <<<"), err: "", rc: ($c.exitCode // 1)}
+   elif $mode == "result" then {out: (if $cmd == "ADD" then ($c.result | tojson) else "" end), err: "", rc: 0}
+   elif $cmd == "VERSION" then {out: ({cniVersion: "1.1.0", supportedVersions: $sup} | tojson), err: "", rc: 0}
+   elif ($sup | index($v)) == null then
+     {out: ({code: 1, msg: "incompatible CNI versions",
+             details: ("config is \\"" + $v + "\\", plugin supports " + ($sup | tostring))} | tojson), err: "", rc: 1}
+   elif $cmd != "ADD" then {out: "", err: "", rc: 0}
+   elif $conf.prevResult then {out: ($conf.prevResult | tojson), err: "", rc: 0}
+   else ($c.address // "10.99.0.2/24") as $addr
+     | {err: "", rc: 0, out: (
+         if ($v | test("^0\\\\.[12]\\\\.")) then {cniVersion: $v, ip4: {ip: $addr}}
+         elif ($v | test("^0\\\\.")) then
+           {cniVersion: $v, interfaces: [{name: $ifname, sandbox: $netns}], ips: [{version: "4", address: $addr, interface: 0}]}
+         else {cniVersion: $v, interfaces: [{name: $ifname, sandbox: $netns}], ips: [{address: $addr, interface: 0}]} end
+         | tojson)}
+   end) as $r
+| "log=\\($log | tojson | @sh)\\nmode=\\($mode | @sh)\\nsleep=\\($c.sleepSeconds // 1 | tostring | @sh)\\nout=\\($r.out | @sh)\\nerr=\\($r.err | @sh)\\nrc=\\($r.rc)"
+`;
+
 function script(dir: string, name: string): string {
   return `#!/bin/sh
 # spy CNI plugin written by test/helpers/spy-plugin.ts
 dir=${shQuote(dir)}
 name=${shQuote(name)}
-control="$dir/$name.control.json"
 stdin=$(cat)
-now=$(date +%s%N)
-ctl='{"mode":"passthrough"}'
-[ -f "$control" ] && ctl=$(cat "$control")
-cmd="$CNI_COMMAND"
-jq -cn --arg cmd "$cmd" --arg stdin "$stdin" --argjson pid $$ --arg time "$now" \\
-  '{command:$cmd, env:($ENV|with_entries(select(.key|startswith("CNI_")))), stdin:$stdin, pid:$pid, time:$time}' \\
-  >> "$dir/$name.calls.jsonl"
-echo "spy $name: $cmd" >&2
-q() { printf '%s' "$ctl" | jq -r "$1"; }
-mode=$(printf '%s' "$ctl" | jq -r --arg c "$cmd" '
-  if .onlyFor then (if (.onlyFor | index($c)) != null then (.mode // "passthrough") else "passthrough" end)
-  elif $c == "VERSION" then "passthrough" else (.mode // "passthrough") end')
-supported=$(printf '%s' "$ctl" | jq -c '.supportedVersions // ${ALL_VERSIONS}')
+ctl=
+[ -f "$dir/$name.control.json" ] && ctl=$(cat "$dir/$name.control.json")
+eval "$(jq -rn --arg cmd "$CNI_COMMAND" --arg stdin "$stdin" --arg ctl "$ctl" --argjson pid $$ \\
+  --arg ifname "$CNI_IFNAME" --arg netns "$CNI_NETNS" ${shQuote(DECIDE)})"
+printf '%s\\n' "$log" >> "$dir/$name.calls.jsonl"
+echo "spy $name: $CNI_COMMAND" >&2
 if [ "$mode" = sleep ]; then
-  sleep "$(q '.sleepSeconds // 1')" &
+  sleep "$sleep" &
   echo $! > "$dir/$name.sleep.pid"
   wait $!
-  mode=passthrough
 fi
-case "$mode" in
-  error)
-    body=$(printf '%s' "$ctl" | jq -c '{code: (.code // 11), msg: (.msg // "spy error")} + (if .details then {details} else {} end)')
-    if [ "$(q '.stream // "stdout"')" = stderr ]; then echo "$body" >&2; else echo "$body"; fi
-    exit "$(q '.exitCode // 1')" ;;
-  garbage)
-    q '.msg // "this is not JSON <<<"'
-    exit "$(q '.exitCode // 1')" ;;
-  result)
-    [ "$cmd" = ADD ] && printf '%s' "$ctl" | jq -c '.result'
-    exit 0 ;;
-esac
-if [ "$cmd" = VERSION ]; then
-  jq -cn --argjson s "$supported" '{cniVersion: "1.1.0", supportedVersions: $s}'
-  exit 0
-fi
-version=$(printf '%s' "$stdin" | jq -r '.cniVersion // "0.1.0"')
-if ! printf '%s' "$supported" | jq -e --arg v "$version" 'index($v) != null' > /dev/null; then
-  jq -cn --arg v "$version" --argjson s "$supported" \\
-    '{code: 1, msg: "incompatible CNI versions", details: ("config is \\"" + $v + "\\", plugin supports " + ($s | tostring))}'
-  exit 1
-fi
-[ "$cmd" = ADD ] || exit 0
-printf '%s' "$stdin" | jq -c --arg v "$version" --arg ifname "$CNI_IFNAME" --arg netns "$CNI_NETNS" \\
-  --arg addr "$(q '.address // "10.99.0.2/24"')" '
-  if .prevResult then .prevResult
-  elif ($v | test("^0\\\\.[12]\\\\.")) then {cniVersion: $v, ip4: {ip: $addr}}
-  elif ($v | test("^0\\\\.")) then {cniVersion: $v, interfaces: [{name: $ifname, sandbox: $netns}], ips: [{version: "4", address: $addr, interface: 0}]}
-  else {cniVersion: $v, interfaces: [{name: $ifname, sandbox: $netns}], ips: [{address: $addr, interface: 0}]} end'
+[ -n "$err" ] && printf '%s\\n' "$err" >&2
+[ -n "$out" ] && printf '%s\\n' "$out"
+exit "$rc"
 `;
 }
 

@@ -1,12 +1,14 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   ANN_NETWORKS,
   POD,
   REAL_PLUGINS,
+  braidBinary,
   braidUnavailable,
   expectCniError,
   expectOk,
   makeBraidBed,
+  removeBraidBinary,
   type BraidBed,
 } from '../helpers/braid-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
@@ -23,6 +25,8 @@ describe.skipIf(unavailable !== undefined)('braid CNI protocol', () => {
   let cluster: SpyPlugin;
   let conf: Record<string, unknown>;
 
+  beforeAll(() => void braidBinary(), 60_000);
+  afterAll(() => removeBraidBinary());
   beforeEach(async () => {
     bed = await makeBraidBed();
     const net = bed.spyNetwork('spynet', ['spy-cluster']);

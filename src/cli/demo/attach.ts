@@ -35,7 +35,7 @@ export async function addPods(ctx: DemoContext): Promise<void> {
   for (const { pod, sandbox } of ctx.pods) {
     const call = await callBraid('ADD', sandbox, ctx.runtime);
     if (!call.ok) {
-      verdict(false, `${podKey(pod)}  ADD failed after ${seconds(call.ms)}: ${describeError(call)}`);
+      verdict(false, `${podKey(pod).padEnd(14)} ADD failed after ${seconds(call.ms)}: ${describeError(call)}`);
       if (call.stderr.trim()) block(call.stderr, 10, style.dim);
       throw new CniError(CniCode.Internal, `braid ADD for pod ${podKey(pod)} failed: ${describeError(call)}`);
     }
@@ -71,7 +71,7 @@ export async function inspectPods(ctx: DemoContext): Promise<void> {
       verdict(false, `no ${ANNOTATION_NETWORK_STATUS} in ${shown(path.join(ctx.ws.podDir, pod.namespace, `${pod.name}.yaml`))}`, 6);
       continue;
     }
-    say(`      ${style.dim(`${ANNOTATION_NETWORK_STATUS} (written into the pod store's manifest):`)}`);
+    say(`      ${style.dim(`${ANNOTATION_NETWORK_STATUS} (written by braid to the pod store's status file):`)}`);
     status.entries.forEach((entry, i) => {
       const open = i === 0 ? '[' : ' ';
       const close = i === status.entries.length - 1 ? ']' : ',';

@@ -10,6 +10,14 @@ interface ResolvedEndpoint {
   address: string;
 }
 
+interface CheckOutcome {
+  check: TrafficCheck;
+  /** "alpha net1 10.10.50.10 -> beta lan0 10.10.50.50", once both ends are known. */
+  path?: string;
+  ok: boolean;
+  detail: string;
+}
+
 async function resolve(ctx: DemoContext, end: Endpoint): Promise<ResolvedEndpoint> {
   const ns = end.pod === 'node' ? ctx.node : findPod(ctx, end.pod).sandbox.netns;
   const ip = await ns.ipv4Of(end.ifname);
@@ -17,42 +25,47 @@ async function resolve(ctx: DemoContext, end: Endpoint): Promise<ResolvedEndpoin
   return { label: `${end.pod} ${end.ifname}`, ns, address: ip.address };
 }
 
-/** One check: echo server at `to`, client bound to `from`'s address; the route the kernel takes is shown. */
-async function check(ctx: DemoContext, t: TrafficCheck): Promise<void> {
-  const what = `${t.network}:`;
+/** Echo server at `to`, client bound to `from`'s address; also which device the kernel routes it out of. */
+async function measure(ctx: DemoContext, check: TrafficCheck): Promise<CheckOutcome> {
   let from: ResolvedEndpoint;
   let to: ResolvedEndpoint;
   try {
-    [from, to] = [await resolve(ctx, t.from), await resolve(ctx, t.to)];
+    [from, to] = await Promise.all([resolve(ctx, check.from), resolve(ctx, check.to)]);
   } catch (e) {
-    ctx.problems.push(`traffic over ${t.network}: ${(e as Error).message}`);
-    verdict(false, `${what} ${(e as Error).message}`);
-    return;
+    return { check, ok: false, detail: (e as Error).message };
   }
   const path = `${from.label} ${from.address} -> ${to.label} ${to.address}`;
-  const server = await startEchoServer(to.ns, to.address);
   try {
-    const device = await from.ns.routeDevice(to.address);
-    const payload = `hello from ${from.label} over ${t.network}`;
-    const outcome = await echoFrom(from.ns, from.address, to.address, server.port, payload);
-    if (outcome.ok) {
-      ctx.tally.trafficPassed += 1;
-      verdict(true, `${what.padEnd(24)} ${path}:${server.port}  ${style.dim(`out of ${device}, ${payload.length} bytes echoed in ${outcome.ms!.toFixed(1)} ms`)}`);
-    } else {
-      ctx.problems.push(`traffic over ${t.network} (${path}) did not pass: ${outcome.error}`);
-      verdict(false, `${what.padEnd(24)} ${path}:${server.port}  ${outcome.error}`);
+    const server = await startEchoServer(to.ns, to.address);
+    try {
+      const device = await from.ns.routeDevice(to.address);
+      const payload = `hello from ${from.label} over ${check.network}`;
+      const outcome = await echoFrom(from.ns, from.address, to.address, server.port, payload);
+      if (!outcome.ok) return { check, path, ok: false, detail: `port ${server.port}: ${outcome.error}` };
+      return { check, path, ok: true, detail: `via ${device}, ${payload.length} bytes echoed in ${outcome.ms!.toFixed(1)} ms` };
+    } finally {
+      server.stop();
     }
-  } finally {
-    server.stop();
+  } catch (e) {
+    return { check, path, ok: false, detail: (e as Error).message };
   }
 }
 
 /** Step 6: TCP echo over each network, between the pods and to the node's storage peer. */
 export async function sendTraffic(ctx: DemoContext): Promise<void> {
   ctx.steps.next('Traffic: a TCP echo over each network');
-  say(style.dim('    server and client are small Node programs run in the namespaces with nsenter'));
-  for (const t of TRAFFIC) {
+  say(style.dim('    server and client are small Node programs, run in the namespaces with nsenter'));
+  // The checks use different ports and sockets, so they run at once; results print in order.
+  const outcomes = await Promise.all(TRAFFIC.map((t) => measure(ctx, t)));
+  for (const o of outcomes) {
     ctx.tally.trafficTotal += 1;
-    await check(ctx, t);
+    const what = `${o.check.network.padEnd(12)} ${o.path ?? ''}`;
+    if (o.ok) {
+      ctx.tally.trafficPassed += 1;
+      verdict(true, `${what}  ${style.dim(`(${o.detail})`)}`);
+    } else {
+      ctx.problems.push(`traffic over ${o.check.network}${o.path ? ` (${o.path})` : ''} did not pass: ${o.detail}`);
+      verdict(false, `${what}  ${o.detail}`);
+    }
   }
 }

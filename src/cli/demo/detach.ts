@@ -40,4 +40,5 @@ export async function checkNothingLeft(ctx: DemoContext): Promise<void> {
   verdict(back, `${NODE.storageNic} is back on the node ${style.dim('(host-device DEL returns the device)')}`);
   expectNone(ctx, 'host-local address reservations', hostLocalReservations(ctx.ws.ipamDir), `(${ctx.ws.ipamDir})`);
   expectNone(ctx, 'braid cache records', cacheRecords(ctx.ws.cacheDir), `(${ctx.ws.cacheDir})`);
+  ctx.tally.leftoversChecked = true;
 }

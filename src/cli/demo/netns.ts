@@ -90,11 +90,15 @@ export class DemoNetns {
     await this.ip(['link', 'set', peer, 'up']);
   }
 
-  /** Deletes the namespace, and with it every virtual link still inside. */
-  async remove(): Promise<void> {
-    const r = await run(['ip', 'netns', 'del', this.name]);
-    if (r.code !== 0 && !/No such file/.test(r.stderr)) throw new Error(`ip netns del ${this.name}: ${r.stderr.trim()}`);
+  remove(): Promise<void> {
+    return removeNetns(this.name);
   }
+}
+
+/** Deletes a namespace, and with it every virtual link still inside; an absent one is fine. */
+export async function removeNetns(name: string): Promise<void> {
+  const r = await run(['ip', 'netns', 'del', name]);
+  if (r.code !== 0 && !/No such file/.test(r.stderr)) throw new Error(`ip netns del ${name}: ${r.stderr.trim()}`);
 }
 
 /** Names under /run/netns (for the leftover check). */

@@ -17,13 +17,29 @@ export const style = {
   cyan: (t: string) => paint('36', t),
 };
 
+let muted = false;
+
+/**
+ * After Ctrl-C the steps still unwinding would only report what the interruption killed; from
+ * then on only output printed with sayAlways appears.
+ */
+export function muteSteps(): void {
+  muted = true;
+}
+
 export function say(text = ''): void {
+  if (!muted) process.stdout.write(`${text}\n`);
+}
+
+export function sayAlways(text = ''): void {
   process.stdout.write(`${text}\n`);
 }
 
+export type Printer = (text?: string) => void;
+
 /** Prints every line of text with the given indent. */
-export function block(text: string, indent = 4, paintLine: (t: string) => string = (t) => t): void {
-  for (const line of text.replace(/\n+$/, '').split('\n')) say(`${' '.repeat(indent)}${paintLine(line)}`);
+export function block(text: string, indent = 4, paintLine: (t: string) => string = (t) => t, print: Printer = say): void {
+  for (const line of text.replace(/\n+$/, '').split('\n')) print(line.trim() === '' ? '' : `${' '.repeat(indent)}${paintLine(line)}`);
 }
 
 export class Steps {

@@ -41,14 +41,15 @@ export interface Endpoint {
 }
 
 export interface TrafficCheck {
+  /** The network the packets cross, as the output names it. */
   network: string;
   from: Endpoint;
   to: Endpoint;
 }
 
 export const TRAFFIC: TrafficCheck[] = [
-  { network: 'macvlan-lan (secondary)', from: { pod: 'alpha', ifname: 'net1' }, to: { pod: 'beta', ifname: 'lan0' } },
-  { network: 'cluster (bridge)', from: { pod: 'alpha', ifname: 'eth0' }, to: { pod: 'beta', ifname: 'eth0' } },
-  { network: 'cluster (bridge)', from: { pod: 'beta', ifname: 'eth0' }, to: { pod: 'alpha', ifname: 'eth0' } },
-  { network: 'storage (host-device)', from: { pod: 'beta', ifname: 'storage0' }, to: { pod: 'node', ifname: NODE.storagePeer } },
+  { network: 'macvlan-lan', from: { pod: 'alpha', ifname: 'net1' }, to: { pod: 'beta', ifname: 'lan0' } },
+  { network: 'cluster', from: { pod: 'alpha', ifname: 'eth0' }, to: { pod: 'beta', ifname: 'eth0' } },
+  { network: 'cluster', from: { pod: 'beta', ifname: 'eth0' }, to: { pod: 'alpha', ifname: 'eth0' } },
+  { network: 'storage', from: { pod: 'beta', ifname: 'storage0' }, to: { pod: 'node', ifname: NODE.storagePeer } },
 ];

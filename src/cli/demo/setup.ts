@@ -4,7 +4,7 @@ import { PodStore } from '../../k8s/pod-store.ts';
 import { ANNOTATION_NETWORKS } from '../../k8s/types.ts';
 import type { Cleanup } from './cleanup.ts';
 import { type DemoContext, podKey, shown } from './context.ts';
-import { DemoNetns } from './netns.ts';
+import { DemoNetns, removeNetns } from './netns.ts';
 import { say, style, table, type Steps } from './print.ts';
 import { newContainerId } from './runtime.ts';
 import { NODE, PODS } from './scenario.ts';
@@ -21,12 +21,8 @@ export interface DemoBase {
 
 /** A namespace whose removal is registered before it exists (see Cleanup). */
 async function netns(cleanup: Cleanup, name: string): Promise<DemoNetns> {
-  let made: DemoNetns | undefined;
-  cleanup.add(`ip netns del ${name}`, async () => {
-    await made?.remove();
-  });
-  made = await DemoNetns.create(name);
-  return made;
+  cleanup.add(`ip netns del ${name}`, () => removeNetns(name));
+  return DemoNetns.create(name);
 }
 
 function workspace(base: DemoBase): Workspace {
@@ -80,7 +76,7 @@ export async function setUpNode(base: DemoBase): Promise<DemoContext> {
     pods,
     runtime: { braidBin: base.braidBin, confFile: ws.confFile, cniBin: ws.cniBin, node },
     problems: [],
-    tally: { interfaces: 0, trafficPassed: 0, trafficTotal: 0 },
+    tally: { interfaces: 0, trafficPassed: 0, trafficTotal: 0, leftoversChecked: false },
   };
 }
 

@@ -131,8 +131,21 @@ describe('pluginVersions', () => {
     });
   });
 
+  it('ignores a cache dir that cannot be created, even under /proc', async () => {
+    const spy = makeSpyPlugin(dir, 'spy');
+    expect(await pluginVersions(spy.path, { timeoutMs: 5000, cacheDir: '/proc/braid-nope/versions' })).toContain('1.1.0');
+  });
+
+  it('creates missing parents of the cache dir', async () => {
+    const spy = makeSpyPlugin(dir, 'spy');
+    await pluginVersions(spy.path, { timeoutMs: 5000, cacheDir: join(dir, 'a', 'b', 'versions') });
+    expect(readdirSync(join(dir, 'a', 'b', 'versions'))).toEqual(['plugin-versions.json']);
+  });
+
   it('ignores an unwritable cache dir', async () => {
     const spy = makeSpyPlugin(dir, 'spy');
-    expect(await pluginVersions(spy.path, { timeoutMs: 5000, cacheDir: '/proc/braid-nope' })).toContain('1.1.0');
+    // A regular file where a directory should be: mkdir fails with ENOTDIR.
+    const cacheDir = join(spy.path, 'cache');
+    expect(await pluginVersions(spy.path, { timeoutMs: 5000, cacheDir })).toContain('1.1.0');
   });
 });

@@ -90,7 +90,7 @@ describe('NadDirectory', () => {
     expect(await nads.getNad('default', 'good')).toBeDefined();
     const err = await nads.getNad('default', 'missing').catch((e: unknown) => e as Error);
     expect(err).toMatchObject({ code: 7 });
-    expect((err as Error).message).toContain('bad.yaml: "metadata.name" must be a DNS-1123 label');
+    expect((err as Error).message).toContain('bad.yaml: "metadata.name" must be a DNS-1123 subdomain');
     expect((err as Error).message).toContain('broken.yaml: is not valid YAML');
     expect((err as Error).message).toContain('wrong-version.yaml: "apiVersion" must be "k8s.cni.cncf.io/v1"');
   });

@@ -88,27 +88,27 @@ describe('PodStore', () => {
     await expect(store.writePod({ namespace: 'Bad', name: 'x', labels: {}, annotations: {} })).rejects.toMatchObject({ code: 7 });
   });
 
-  it('writes network-status into a YAML manifest, keeping other keys and comments', async () => {
+  it('keeps network-status in a status file beside a YAML manifest, which stays as written', async () => {
     const file = put('team-a/web-0.yaml', manifest);
     const entries = networkStatusEntries('kube-system/flannel', 'eth0', undefined, { isDefault: true });
     expect(await store.setNetworkStatus('team-a', 'web-0', entries)).toBe(true);
-    const text = readFileSync(file, 'utf8');
-    expect(text).toContain('# the demo pod');
-    expect(text).toContain('image: busybox');
+    expect(readFileSync(file, 'utf8')).toBe(manifest);
     const pod = await store.getPod('team-a', 'web-0');
     expect(parseNetworkStatus(pod!.annotations[ANNOTATION_NETWORK_STATUS]!)).toEqual(entries);
     expect(pod!.annotations[ANNOTATION_NETWORKS]).toBe('[{"name": "macvlan-conf", "interface": "data0"}]');
     expect(pod!.labels).toEqual({ app: 'web' });
-    expect(readdirSync(join(dir, 'team-a'))).toEqual(['web-0.yaml']);
+    expect(readdirSync(join(dir, 'team-a')).sort()).toEqual(['.status', 'web-0.yaml']);
+    expect(store.removePod('team-a', 'web-0')).toBe(true);
+    expect(readdirSync(join(dir, 'team-a', '.status'))).toEqual([]);
   });
 
-  it('writes network-status into a JSON manifest without annotations', async () => {
+  it('keeps network-status for a JSON manifest without annotations', async () => {
     const file = put('team-a/db.json', JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db' }, spec: { x: 1 } }));
     const entries = networkStatusEntries('ns/a', 'net1', undefined, { isDefault: true });
     expect(await store.setNetworkStatus('team-a', 'db', entries)).toBe(true);
-    const doc = JSON.parse(readFileSync(file, 'utf8'));
-    expect(doc.spec).toEqual({ x: 1 });
-    expect(parseNetworkStatus(doc.metadata.annotations[ANNOTATION_NETWORK_STATUS])).toEqual(entries);
+    expect(JSON.parse(readFileSync(file, 'utf8')).metadata.annotations).toBeUndefined();
+    const pod = await store.getPod('team-a', 'db');
+    expect(parseNetworkStatus(pod!.annotations[ANNOTATION_NETWORK_STATUS]!)).toEqual(entries);
   });
 
   it('reports false when the store has no manifest for the pod', async () => {

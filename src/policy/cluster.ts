@@ -1,0 +1,118 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { listCache } from '../multiplex/cache.ts';
+import { ANNOTATION_NETWORK_STATUS, type NetworkStatus } from '../k8s/types.ts';
+import type { ClusterView, NamedPort, NamespaceView, PodAttachment, PodView, Protocol } from './model.ts';
+
+/**
+ * The cluster as the local stores see it: pods (labels, named ports, addresses per network) and
+ * namespaces. Addresses per (pod, network, interface) come from the first source that has them:
+ * interfaces braid attached policy to on this node, braid's per-container cache, then the
+ * network-status annotation of the pod manifests in the pod store.
+ */
+export interface LocalInterface {
+  pod: { namespace: string; name: string };
+  network: string;
+  ifname: string;
+  ips: string[];
+}
+
+interface Manifest {
+  namespace: string;
+  name: string;
+  labels: Record<string, string>;
+  namedPorts: NamedPort[];
+  statuses: NetworkStatus[];
+}
+
+const EXTENSIONS = ['.yaml', '.yml', '.json'];
+
+function list(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+function stringMap(v: unknown): Record<string, string> {
+  if (typeof v !== 'object' || v === null) return {};
+  return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+function namedPortsOf(spec: unknown): NamedPort[] {
+  const containers = (spec as { containers?: unknown } | undefined)?.containers;
+  if (!Array.isArray(containers)) return [];
+  const out: NamedPort[] = [];
+  for (const c of containers) {
+    for (const p of Array.isArray(c?.ports) ? c.ports : []) {
+      if (typeof p?.name !== 'string' || typeof p?.containerPort !== 'number') continue;
+      const protocol = (p.protocol ?? 'TCP') as Protocol;
+      if (protocol === 'TCP' || protocol === 'UDP' || protocol === 'SCTP') out.push({ name: p.name, protocol, port: p.containerPort });
+    }
+  }
+  return out;
+}
+
+function statusesOf(annotations: Record<string, string>): NetworkStatus[] {
+  const raw = annotations[ANNOTATION_NETWORK_STATUS];
+  if (!raw) return [];
+  try {
+    const doc: unknown = JSON.parse(raw);
+    return Array.isArray(doc) ? (doc as NetworkStatus[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Pod manifests of the pod store; files that cannot be read are skipped (they hold no usable pod). */
+export function readPodManifests(podDir: string): Manifest[] {
+  const out: Manifest[] = [];
+  for (const namespace of list(podDir)) {
+    for (const file of list(join(podDir, namespace)).filter((f) => EXTENSIONS.some((e) => f.endsWith(e)))) {
+      try {
+        const doc = parse(readFileSync(join(podDir, namespace, file), 'utf8')) as { metadata?: Record<string, unknown>; spec?: unknown };
+        const meta = doc?.metadata ?? {};
+        const name = typeof meta.name === 'string' ? meta.name : file.replace(/\.(ya?ml|json)$/, '');
+        const annotations = stringMap(meta.annotations);
+        out.push({ namespace, name, labels: stringMap(meta.labels), namedPorts: namedPortsOf(doc?.spec), statuses: statusesOf(annotations) });
+      } catch {
+        // not a pod manifest
+      }
+    }
+  }
+  return out;
+}
+
+const bare = (ip: string) => ip.split('/')[0]!;
+
+export function buildClusterView(podDir: string, cacheDir: string, local: readonly LocalInterface[], namespaces: NamespaceView[]): ClusterView {
+  const pods = new Map<string, PodView>();
+  const seen = new Set<string>();
+  const podOf = (namespace: string, name: string): PodView => {
+    const key = `${namespace}/${name}`;
+    let pod = pods.get(key);
+    if (!pod) pods.set(key, (pod = { namespace, name, labels: {}, namedPorts: [], attachments: [] }));
+    return pod;
+  };
+  const add = (namespace: string, name: string, a: PodAttachment) => {
+    const key = `${namespace}/${name}/${a.network}/${a.ifname ?? ''}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    podOf(namespace, name).attachments.push({ ...a, ips: a.ips.map(bare) });
+  };
+  for (const l of local) add(l.pod.namespace, l.pod.name, { network: l.network, ifname: l.ifname, ips: l.ips });
+  for (const { read } of listCache(cacheDir)) {
+    if (read.status !== 'ok' || !read.record.pod) continue;
+    const { namespace, name } = read.record.pod;
+    for (const s of read.record.networkStatus ?? []) add(namespace, name, { network: s.name, ifname: s.interface, ips: s.ips ?? [] });
+  }
+  for (const m of readPodManifests(podDir)) {
+    const pod = podOf(m.namespace, m.name);
+    pod.labels = m.labels;
+    pod.namedPorts = m.namedPorts;
+    for (const s of m.statuses) add(m.namespace, m.name, { network: s.name, ifname: s.interface, ips: s.ips ?? [] });
+  }
+  return { pods: [...pods.values()], namespaces };
+}

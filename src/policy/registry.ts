@@ -1,0 +1,108 @@
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SyscallError } from '../net/errno.ts';
+import { LOCK_EX, LOCK_UN, libc } from '../net/libc.ts';
+
+/**
+ * Interfaces braid enforces policy on, one JSON file each under <stateDir>/ifaces, so that a
+ * policy change can find and recompile every one of them, plus the iface_id counter. All
+ * changes happen under an flock on <stateDir>/lock; ids are never reused, so entries a crash
+ * left behind in BPF maps can never be mistaken for a new interface's.
+ */
+export type HookPlace = 'host-veth' | 'pod-device';
+
+/** What braid keeps per interface (also the AttachedInterface it stores in its own cache). */
+export interface IfaceRecord {
+  ifaceId: number;
+  containerId: string;
+  pod: { namespace: string; name: string };
+  /** `ns/nad` */
+  network: string;
+  /** The interface name inside the pod. */
+  ifname: string;
+  /** The pod's network namespace path. */
+  netns: string;
+  ips: string[];
+  mac?: string;
+  hook: {
+    place: HookPlace;
+    /** Device the programs are attached to: the host-side veth (host netns) or the pod device. */
+    ifname: string;
+    ifindex: number;
+    /** Cookie of the device's network namespace, as a decimal string (JSON has no 64-bit ints). */
+    netnsCookie: string;
+  };
+  /** Pinned tcx links: mnp_in and mnp_out. */
+  links: { in: string; out: string };
+  /** MNP_F_ALLOW_* options of this interface. */
+  options: number;
+}
+
+function ifacesDir(stateDir: string): string {
+  return join(stateDir, 'ifaces');
+}
+
+function writeJsonAtomic(file: string, value: unknown): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(value, null, 1), { mode: 0o600 });
+  renameSync(tmp, file);
+}
+
+/** Runs `fn` holding the policy state lock (serialises concurrent ADD, DEL and policy commands). */
+export function withPolicyLock<T>(stateDir: string, fn: () => T): T {
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  const path = join(stateDir, 'lock');
+  const fd = openSync(path, 'a', 0o600);
+  try {
+    if (libc().flock(fd, LOCK_EX) !== 0) throw new SyscallError(`lock ${path}`, libc().errno());
+    try {
+      return fn();
+    } finally {
+      libc().flock(fd, LOCK_UN);
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A new interface id (call with the lock held). Ids start at 1 and stay below 2^31 (scope = id << 1 | dir). */
+export function allocateIfaceId(stateDir: string): number {
+  const file = join(stateDir, 'next-id');
+  let next = 1;
+  try {
+    next = Number.parseInt(readFileSync(file, 'utf8'), 10) || 1;
+  } catch {
+    // first interface
+  }
+  if (next >= 2 ** 31) next = 1;
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  writeJsonAtomic(file, next + 1);
+  return next;
+}
+
+export function saveRecord(stateDir: string, rec: IfaceRecord): void {
+  mkdirSync(ifacesDir(stateDir), { recursive: true, mode: 0o700 });
+  writeJsonAtomic(join(ifacesDir(stateDir), `${rec.ifaceId}.json`), rec);
+}
+
+export function removeRecord(stateDir: string, ifaceId: number): void {
+  rmSync(join(ifacesDir(stateDir), `${ifaceId}.json`), { force: true });
+}
+
+export function listRecords(stateDir: string): IfaceRecord[] {
+  let names: string[];
+  try {
+    names = readdirSync(ifacesDir(stateDir)).filter((n) => /^\d+\.json$/.test(n));
+  } catch {
+    return [];
+  }
+  const out: IfaceRecord[] = [];
+  for (const n of names) {
+    try {
+      out.push(JSON.parse(readFileSync(join(ifacesDir(stateDir), n), 'utf8')) as IfaceRecord);
+    } catch {
+      // a torn write of an interface being removed
+    }
+  }
+  return out.sort((a, b) => a.ifaceId - b.ifaceId);
+}

@@ -1,0 +1,150 @@
+import { join } from 'node:path';
+import { isErrno } from '../net/errno.ts';
+import { detachTcxPinned, pinnedLinkInfo } from '../bpf/tcx.ts';
+import { buildClusterView, type LocalInterface } from './cluster.ts';
+import { compileInterface } from './compile.ts';
+import { F_ALLOW_DHCP, F_ALLOW_MLD } from './layout.ts';
+import { PolicyMaps } from './maps.ts';
+import type { ClusterView, MultiNetworkPolicy, PodView } from './model.ts';
+import { applyState, desiredState, removeInterfaceState, type ApplyStats } from './reconcile.ts';
+import { listRecords, removeRecord, withPolicyLock, type IfaceRecord } from './registry.ts';
+import { PolicyStore } from './store.ts';
+
+/** What braid's ADD/DEL, the CLI and the agent pass to the policy runtime. */
+export interface PolicyRuntimeOptions {
+  /** Pin root, e.g. /sys/fs/bpf/braid/v1 (tests: a throwaway one). */
+  bpfRoot: string;
+  /** The local policy store. */
+  policyDir: string;
+  /** The local pod store: <podDir>/<ns>/<name>.yaml with labels and network-status. */
+  podDir: string;
+  /** braid's per-container cache directory. */
+  cacheDir: string;
+  /** mnp.o; default: $BRAID_BPF_DIR, next to the bundle, or the repo's dist/bpf. */
+  objectPath?: string;
+  /** Registry of enforced interfaces and the lock; default <cacheDir>/policy. */
+  stateDir?: string;
+  /** Let DHCP (v4 67/68, v6 546/547) pass isolated interfaces. Default false. */
+  allowDhcp?: boolean;
+  /** Let MLD (ICMPv6 130-132, 143) pass isolated interfaces. Default true. */
+  allowMld?: boolean;
+}
+
+export function stateDirOf(opts: PolicyRuntimeOptions): string {
+  return opts.stateDir ?? join(opts.cacheDir, 'policy');
+}
+
+export function optionFlags(opts: PolicyRuntimeOptions): number {
+  return (opts.allowDhcp ? F_ALLOW_DHCP : 0) | (opts.allowMld === false ? 0 : F_ALLOW_MLD);
+}
+
+export function ifaceKeyOf(rec: IfaceRecord) {
+  return { cookie: BigInt(rec.hook.netnsCookie), ifindex: rec.hook.ifindex };
+}
+
+/** The pod a record belongs to, as the view knows it (labels and named ports), or a bare one. */
+export function targetPod(view: ClusterView, rec: IfaceRecord): PodView {
+  return (
+    view.pods.find((p) => p.namespace === rec.pod.namespace && p.name === rec.pod.name) ?? {
+      ...rec.pod,
+      labels: {},
+      namedPorts: [],
+      attachments: [],
+    }
+  );
+}
+
+export interface ReconcileReport {
+  interfaces: number;
+  changed: number;
+  written: number;
+  deleted: number;
+  /** Interfaces whose policies could not be compiled: they keep their previous entries. */
+  errors: { ifaceId: number; message: string }[];
+}
+
+export interface PolicyInputs {
+  policies: MultiNetworkPolicy[];
+  view: ClusterView;
+}
+
+/** Policies from the store and the cluster view from the pod store, cache and registry. */
+export function loadInputs(opts: PolicyRuntimeOptions, local: readonly LocalInterface[]): PolicyInputs {
+  const store = new PolicyStore(opts.policyDir);
+  const view = buildClusterView(opts.podDir, opts.cacheDir, local, store.namespaces());
+  return { policies: store.policies(), view };
+}
+
+export function reconcileRecords(maps: PolicyMaps, records: readonly IfaceRecord[], inputs: PolicyInputs, force = false): ReconcileReport {
+  const report: ReconcileReport = { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
+  for (const rec of records) {
+    let stats: ApplyStats;
+    try {
+      const compiled = compileInterface(inputs.policies, inputs.view, {
+        pod: targetPod(inputs.view, rec),
+        network: rec.network,
+        label: `${rec.pod.namespace}/${rec.pod.name} ${rec.ifname} on ${rec.network}`,
+      });
+      stats = applyState(maps, ifaceKeyOf(rec), desiredState(rec.ifaceId, compiled, rec.options), force);
+    } catch (e) {
+      report.errors.push({ ifaceId: rec.ifaceId, message: (e as Error).message });
+      continue;
+    }
+    if (stats.changed) report.changed++;
+    report.written += stats.written;
+    report.deleted += stats.deleted;
+  }
+  return report;
+}
+
+/** Removes everything of these interfaces: links, map entries, connections, records. */
+export function removeInterfaces(maps: PolicyMaps | undefined, stateDir: string, records: readonly IfaceRecord[]): void {
+  for (const rec of records) {
+    detachTcxPinned(rec.links.in);
+    detachTcxPinned(rec.links.out);
+    if (maps) removeInterfaceState(maps, ifaceKeyOf(rec), rec.ifaceId);
+  }
+  if (maps && records.length > 0) {
+    const ids = new Set(records.map((r) => r.ifaceId));
+    for (const k of maps.ct.keys()) if (ids.has(k.ifaceId)) maps.ct.delete(k);
+  }
+  for (const rec of records) removeRecord(stateDir, rec.ifaceId);
+}
+
+/** Records whose device is gone (pod namespace deleted without DEL, or a reboot). */
+export function deadRecords(records: readonly IfaceRecord[]): IfaceRecord[] {
+  return records.filter((r) => {
+    const info = pinnedLinkInfo(r.links.in);
+    return !info || info.ifindex === 0;
+  });
+}
+
+export function openMapsIfLoaded(bpfRoot: string): PolicyMaps | undefined {
+  try {
+    return PolicyMaps.open(bpfRoot);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Recompiles every enforced interface of the node and writes what changed (after a policy,
+ * namespace or pod change). Interfaces whose device vanished are cleaned up first.
+ */
+export function reconcileAll(opts: PolicyRuntimeOptions, force = false): ReconcileReport {
+  const stateDir = stateDirOf(opts);
+  return withPolicyLock(stateDir, () => {
+    const maps = openMapsIfLoaded(opts.bpfRoot);
+    try {
+      let records = listRecords(stateDir);
+      const dead = deadRecords(records);
+      removeInterfaces(maps, stateDir, dead);
+      records = records.filter((r) => !dead.includes(r));
+      if (!maps) return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
+      return reconcileRecords(maps, records, loadInputs(opts, records), force);
+    } finally {
+      maps?.close();
+    }
+  });
+}
