@@ -8,34 +8,42 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 step() { printf '\n==> %s\n' "$*"; }
 failed=()
 check() {
-  local label=$1; shift
+  local label=$1 status=0
+  shift
   step "$label"
-  "$@" || failed+=("$label")
+  "$@" || status=$?
+  if [ "$status" -ne 0 ]; then
+    # 128+n: killed by signal n (137: SIGKILL), which leaves no test summary behind.
+    echo "test: \"$label\" failed with exit status $status" >&2
+    failed+=("$label")
+  fi
 }
+test_netns() { ip netns list | awk '$1 ~ /^braid-t-/ { print $1 }' | sort; }
 
 # Nothing below can run without the packages, node_modules and the build.
 bash scripts/setup.sh || { echo "test: scripts/setup.sh failed" >&2; exit 1; }
 # Node 24 (the devDependency) for npx and for the tools' `#!/usr/bin/env node`.
 export PATH="$PWD/node_modules/.bin:$PATH"
+netns_before=$(test_netns)
 
 check "Type check (tsc)" npx tsc --noEmit -p tsconfig.json
 check "Unit tests" npx vitest run --project unit
-check "Root suites: bpf, integration, e2e" npx vitest run --project bpf --project integration --project e2e
+check "Root suites (bpf, integration, e2e)" npx vitest run --project bpf --project integration --project e2e
 
-# Tests must remove the namespaces they create; any left over is a test bug. They are removed here
-# so that the next run starts clean, and the run still fails.
+# Tests must remove the namespaces they create: one that outlives them is a test bug. Namespaces
+# that were there before this run are not counted (on a shared machine they may be another run's).
 step "Leftover network namespaces (braid-t-*)"
-leftover=$(ip netns list | awk '$1 ~ /^braid-t-/ { print $1 }')
+leftover=$(comm -13 <(echo "$netns_before") <(test_netns) | grep . || true)
 if [ -n "$leftover" ]; then
   echo "left behind by the tests:" $leftover
-  for ns in $leftover; do ip netns del "$ns" || true; done
   failed+=("leftover netns")
 else
   echo "none"
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then
-  step "FAILED: $(IFS=,; echo "${failed[*]}" | sed 's/,/, /g')"
+  summary=$(printf '%s; ' "${failed[@]}")
+  step "FAILED: ${summary%; }"
   exit 1
 fi
 step "All checks passed"

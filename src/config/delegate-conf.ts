@@ -4,7 +4,7 @@ import { injectName, isSinglePluginConf, networkConfigFromObject, parseCniBool, 
 import { CniCode, CniError, asCniError } from '../cni/errors.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { NadSource } from '../k8s/sources.ts';
-import type { NetworkAttachmentDefinition } from '../k8s/types.ts';
+import { ANNOTATION_RESOURCE_NAME, type NetworkAttachmentDefinition } from '../k8s/types.ts';
 
 const CONF_EXTENSIONS = ['.conf', '.json', '.conflist'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -147,6 +147,8 @@ export interface ResolvedReference {
   /** Display name: `ns/name` for a NAD, else the CNI network name of the file. */
   network: string;
   list: NetworkConfigList;
+  /** The NAD's device-plugin resource (k8s.v1.cni.cncf.io/resourceName), when it names one. */
+  resourceName?: string;
 }
 
 function nadReference(ref: string, namespace: string): { namespace: string; name: string } | undefined {
@@ -177,7 +179,12 @@ async function resolveReference(ref: string, ctx: ReferenceContext): Promise<Res
       // Like Multus, a failing NAD source does not stop the file-based options.
       notes.push(`NAD lookup in ${ctx.nadSource.kind} failed: ${asCniError(e).message}`);
     }
-    if (nad) return { network: `${nadRef.namespace}/${nadRef.name}`, list: networkConfigFromNad(nad, ctx.confDir) };
+    if (nad) {
+      const found: ResolvedReference = { network: `${nadRef.namespace}/${nadRef.name}`, list: networkConfigFromNad(nad, ctx.confDir) };
+      const resourceName = nad.metadata.annotations?.[ANNOTATION_RESOURCE_NAME];
+      if (resourceName) found.resourceName = resourceName;
+      return found;
+    }
     if (notes.length === 0) notes.push(`no NAD ${nadRef.namespace}/${nadRef.name} in ${ctx.nadSource.kind}`);
   }
   if (!ref.includes('/')) {

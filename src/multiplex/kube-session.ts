@@ -58,9 +58,9 @@ export function openKubeSession(conf: BraidConf, req: CniRequest): KubeSession |
 
 /** SR-IOV and other device-plugin networks: the pod's device IDs, dealt to the attachments in plan order. */
 export async function withDeviceIds(conf: BraidConf, inputs: PlanInputs): Promise<PlanInputs> {
-  const offset = 1 + inputs.defaultNetworks.length;
-  const requests = inputs.selected
-    .map((net, i) => ({ index: offset + i, resourceName: net.resourceName, network: net.network }))
+  // Attachment positions as the planner numbers them: defaultNetworks first, then the annotation's.
+  const requests = [...inputs.defaultNetworks, ...inputs.selected]
+    .map((net, i) => ({ index: 1 + i, resourceName: net.resourceName, network: net.network }))
     .filter((r) => r.resourceName !== undefined);
   if (requests.length === 0 || !inputs.pod) return inputs;
   const opts: Parameters<typeof devicesForPod>[2] = {};

@@ -97,7 +97,9 @@ async function resolveDefaultNetworks(conf: BraidConf, sources: Sources): Promis
       namespace: conf.multusNamespace,
       key: `defaultNetworks[${i}]`,
     });
-    networks.push({ network: r.network, list: r.list, origin: `defaultNetworks "${entry}"` });
+    const net: ResolvedNetwork = { network: r.network, list: r.list, origin: `defaultNetworks "${entry}"` };
+    if (r.resourceName) net.resourceName = r.resourceName;
+    networks.push(net);
   }
   return networks;
 }

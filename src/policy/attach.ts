@@ -15,6 +15,7 @@ import {
   optionFlags,
   reconcileRecords,
   removeInterfaces,
+  shadowsOf,
   stateDirOf,
   targetPod,
   type PolicyInputs,
@@ -82,7 +83,7 @@ function attachOne(iface: PodInterface, opts: PolicyRuntimeOptions, maps: Policy
     for (const dir of [0, 1]) maps.stats.update({ ifaceId, dir }, zeroStats());
     // The maps describe the interface before its first packet meets the programs.
     const compiled = compileInterface(inputs.policies, inputs.view, { pod: targetPod(inputs.view, rec), network: rec.network, label });
-    applyState(maps, ifaceKeyOf(rec), desiredState(ifaceId, compiled, rec.options), true);
+    applyState(maps, ifaceKeyOf(rec), desiredState(ifaceId, compiled, rec.options), true, shadowsOf(stateDir));
     attachLinks(rec, progs);
   } catch (e) {
     removeInterfaces(maps, stateDir, [rec]);
@@ -109,7 +110,7 @@ export function attachPodInterfaces(ifaces: PodInterface[], opts: PolicyRuntimeO
         // The new pod's addresses count as peers already, before braid writes its network-status.
         const inputs = loadInputs(opts, [...ifaces, ...existing]);
         for (const iface of ifaces) done.push(attachOne(iface, opts, maps, progs, inputs));
-        const report = reconcileRecords(maps, existing, inputs);
+        const report = reconcileRecords(maps, existing, inputs, shadowsOf(stateDir));
         if (report.errors.length > 0) {
           process.stderr.write(`braid: policy for other interfaces not updated: ${report.errors.map((e) => e.message).join('; ')}\n`);
         }
@@ -145,7 +146,7 @@ export function detachPodInterfaces(attached: AttachedInterface[], opts: PolicyR
       for (const pod of inputs.view.pods) {
         pod.attachments = pod.attachments.filter((x) => !gone.has(`${pod.namespace}/${pod.name}/${x.network}`));
       }
-      reconcileRecords(maps, remaining, inputs);
+      reconcileRecords(maps, remaining, inputs, shadowsOf(stateDir));
     } finally {
       maps?.close();
     }

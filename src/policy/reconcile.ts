@@ -13,6 +13,7 @@ import {
   type TrieKind,
 } from './layout.ts';
 import type { PolicyMaps, Trie } from './maps.ts';
+import type { ShadowStore } from './shadow.ts';
 
 /**
  * The reconciler: brings one interface's map entries to what the compiler produced, writing
@@ -64,7 +65,7 @@ function readTrie(trie: Trie): TrieContents {
   return new Map(trie.entries().map(([k, v]) => [k.toString('hex'), v]));
 }
 
-function syncTrie(maps: PolicyMaps, kind: TrieKind, scope: number, want: TrieContents, stats: ApplyStats): void {
+function syncTrie(maps: PolicyMaps, kind: TrieKind, scope: number, want: TrieContents, stats: ApplyStats, known?: TrieContents): void {
   const trie = maps.openTrie(kind, scope);
   if (want.size === 0) {
     if (trie) {
@@ -87,7 +88,7 @@ function syncTrie(maps: PolicyMaps, kind: TrieKind, scope: number, want: TrieCon
     return;
   }
   try {
-    const have = readTrie(trie);
+    const have = known ?? readTrie(trie);
     for (const [k, v] of want) {
       if (have.get(k) === v) continue;
       trie.update(Buffer.from(k, 'hex'), v);
@@ -103,16 +104,26 @@ function syncTrie(maps: PolicyMaps, kind: TrieKind, scope: number, want: TrieCon
   }
 }
 
-/** Makes the maps hold `desired` for the interface at `key`; `force` ignores the digest shortcut. */
-export function applyState(maps: PolicyMaps, key: IfaceKey, desired: DesiredState, force = false): ApplyStats {
+/**
+ * Makes the maps hold `desired` for the interface at `key`; `force` ignores the digest shortcut.
+ * With a shadow store, the previous contents come from it when it matches the kernel's digest.
+ */
+export function applyState(maps: PolicyMaps, key: IfaceKey, desired: DesiredState, force = false, shadows?: ShadowStore): ApplyStats {
   const stats: ApplyStats = { changed: false, written: 0, deleted: 0 };
+  const id = desired.cfg.ifaceId;
   const current = maps.iface.lookup(key);
-  if (!force && current && current.ifaceId === desired.cfg.ifaceId && current.hash === desired.cfg.hash) return stats;
+  const ours = current !== undefined && current.ifaceId === id;
+  if (!force && ours && current.hash === desired.cfg.hash) return stats;
+  const shadow = ours ? shadows?.read(id) : undefined;
+  const known = shadow && shadow.hash === current?.hash ? shadow.tries : undefined;
+  shadows?.markDirty(id);
   for (const dir of [DIR_IN, DIR_OUT]) {
-    for (const kind of TRIE_KINDS) syncTrie(maps, kind, scopeOf(desired.cfg.ifaceId, dir), desired.tries[dir]![kind], stats);
+    for (const kind of TRIE_KINDS) {
+      syncTrie(maps, kind, scopeOf(id, dir), desired.tries[dir]![kind], stats, known?.[dir]?.[kind]);
+    }
   }
-  const gen = current && current.ifaceId === desired.cfg.ifaceId ? (current.gen + 1) >>> 0 : 1;
-  maps.iface.update(key, { ...desired.cfg, gen });
+  maps.iface.update(key, { ...desired.cfg, gen: ours ? (current.gen + 1) >>> 0 : 1 });
+  shadows?.save(id, { hash: desired.cfg.hash, tries: desired.tries });
   stats.changed = true;
   return stats;
 }

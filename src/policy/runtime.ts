@@ -8,6 +8,7 @@ import { PolicyMaps } from './maps.ts';
 import type { ClusterView, MultiNetworkPolicy, PodView } from './model.ts';
 import { applyState, desiredState, removeInterfaceState, type ApplyStats } from './reconcile.ts';
 import { listRecords, removeRecord, withPolicyLock, type IfaceRecord } from './registry.ts';
+import { ShadowStore } from './shadow.ts';
 import { PolicyStore } from './store.ts';
 
 /** What braid's ADD/DEL, the CLI and the agent pass to the policy runtime. */
@@ -32,6 +33,10 @@ export interface PolicyRuntimeOptions {
 
 export function stateDirOf(opts: PolicyRuntimeOptions): string {
   return opts.stateDir ?? join(opts.cacheDir, 'policy');
+}
+
+export function shadowsOf(stateDir: string): ShadowStore {
+  return new ShadowStore(join(stateDir, 'shadow'));
 }
 
 export function optionFlags(opts: PolicyRuntimeOptions): number {
@@ -75,7 +80,13 @@ export function loadInputs(opts: PolicyRuntimeOptions, local: readonly LocalInte
   return { policies: store.policies(), view };
 }
 
-export function reconcileRecords(maps: PolicyMaps, records: readonly IfaceRecord[], inputs: PolicyInputs, force = false): ReconcileReport {
+export function reconcileRecords(
+  maps: PolicyMaps,
+  records: readonly IfaceRecord[],
+  inputs: PolicyInputs,
+  shadows: ShadowStore,
+  force = false,
+): ReconcileReport {
   const report: ReconcileReport = { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
   for (const rec of records) {
     let stats: ApplyStats;
@@ -85,7 +96,7 @@ export function reconcileRecords(maps: PolicyMaps, records: readonly IfaceRecord
         network: rec.network,
         label: `${rec.pod.namespace}/${rec.pod.name} ${rec.ifname} on ${rec.network}`,
       });
-      stats = applyState(maps, ifaceKeyOf(rec), desiredState(rec.ifaceId, compiled, rec.options), force);
+      stats = applyState(maps, ifaceKeyOf(rec), desiredState(rec.ifaceId, compiled, rec.options), force, shadows);
     } catch (e) {
       report.errors.push({ ifaceId: rec.ifaceId, message: (e as Error).message });
       continue;
@@ -108,7 +119,11 @@ export function removeInterfaces(maps: PolicyMaps | undefined, stateDir: string,
     const ids = new Set(records.map((r) => r.ifaceId));
     for (const k of maps.ct.keys()) if (ids.has(k.ifaceId)) maps.ct.delete(k);
   }
-  for (const rec of records) removeRecord(stateDir, rec.ifaceId);
+  const shadows = shadowsOf(stateDir);
+  for (const rec of records) {
+    shadows.remove(rec.ifaceId);
+    removeRecord(stateDir, rec.ifaceId);
+  }
 }
 
 /** Records whose device is gone (pod namespace deleted without DEL, or a reboot). */
@@ -142,7 +157,7 @@ export function reconcileAll(opts: PolicyRuntimeOptions, force = false): Reconci
       removeInterfaces(maps, stateDir, dead);
       records = records.filter((r) => !dead.includes(r));
       if (!maps) return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
-      return reconcileRecords(maps, records, loadInputs(opts, records), force);
+      return reconcileRecords(maps, records, loadInputs(opts, records), shadowsOf(stateDir), force);
     } finally {
       maps?.close();
     }

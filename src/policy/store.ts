@@ -1,15 +1,16 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { CniCode, CniError } from '../cni/errors.ts';
 import { POLICY_KIND, policyKey, type MultiNetworkPolicy, type NamespaceView } from './model.ts';
-import { parseNamespace, parsePolicyObject, splitDocuments } from './parse.ts';
+import { parseNamespace, parsePolicyObject, splitDocuments, type RawDocument } from './parse.ts';
 
 /**
  * The local policy store, braid's embedded policy source when there is no API server:
- *   <policyDir>/<namespace>/<name>.yaml   one MultiNetworkPolicy each, as applied
- *   <policyDir>/_namespaces/<name>.yaml  Namespace objects, for namespaceSelector labels
- * ("_namespaces" cannot clash: namespace names cannot start with "_").
+ *   <policyDir>/<namespace>/<name>.json   one MultiNetworkPolicy each, as applied
+ *   <policyDir>/_namespaces/<name>.json  Namespace objects, for namespaceSelector labels
+ * ("_namespaces" cannot clash: namespace names cannot start with "_"). Applied objects are kept
+ * as JSON because every ADD reads the store and a YAML parser takes seconds for a policy with
+ * 10,000 peers; .yaml/.yml files placed there by hand are read too.
  */
 const NAMESPACES_DIR = '_namespaces';
 const EXTENSIONS = ['.yaml', '.yml', '.json'];
@@ -49,11 +50,25 @@ export function manifestFiles(path: string): string[] {
   return isDir ? yamlFiles(path) : [path];
 }
 
+/** JSON files with JSON.parse (fast), the rest with the YAML parser. */
+function readDocuments(file: string): RawDocument[] {
+  const text = readFileSync(file, 'utf8');
+  if (file.endsWith('.json')) {
+    try {
+      const raw: unknown = JSON.parse(text);
+      if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) return [{ raw: raw as RawDocument['raw'], where: file }];
+    } catch {
+      // not plain JSON: let the YAML parser report it
+    }
+  }
+  return splitDocuments(text, file);
+}
+
 export class PolicyStore {
   constructor(readonly policyDir: string) {}
 
   private policyFile(namespace: string, name: string): string {
-    return join(this.policyDir, namespace, `${name}.yaml`);
+    return join(this.policyDir, namespace, `${name}.json`);
   }
 
   /**
@@ -74,11 +89,11 @@ export class PolicyStore {
         if (doc.raw.kind === POLICY_KIND) {
           const policy = parsePolicyObject(doc.raw, doc.where, defaultNamespace);
           const raw = { ...doc.raw, metadata: { ...(doc.raw.metadata as object), namespace: policy.namespace } };
-          writes.push({ file: this.policyFile(policy.namespace, policy.name), text: stringify(raw) });
+          writes.push({ file: this.policyFile(policy.namespace, policy.name), text: `${JSON.stringify(raw, null, 1)}\n` });
           result.policies.push(policyKey(policy));
         } else if (doc.raw.kind === 'Namespace') {
           const ns = parseNamespace(doc);
-          writes.push({ file: join(this.policyDir, NAMESPACES_DIR, `${ns.name}.yaml`), text: stringify(doc.raw) });
+          writes.push({ file: join(this.policyDir, NAMESPACES_DIR, `${ns.name}.json`), text: `${JSON.stringify(doc.raw, null, 1)}\n` });
           result.namespaces.push(ns.name);
         } else {
           result.skipped.push(`${String(doc.raw.kind)} in ${doc.where}`);
@@ -87,6 +102,8 @@ export class PolicyStore {
     }
     for (const w of writes) {
       mkdirSync(join(w.file, '..'), { recursive: true });
+      // A hand-placed YAML of the same object would shadow or duplicate the applied one.
+      for (const ext of ['.yaml', '.yml']) rmSync(w.file.replace(/\.json$/, ext), { force: true });
       writeAtomic(w.file, w.text);
     }
     return result;
@@ -119,7 +136,7 @@ export class PolicyStore {
     }
     for (const ns of namespaces.sort()) {
       for (const file of yamlFiles(join(this.policyDir, ns))) {
-        for (const doc of splitDocuments(readFileSync(file, 'utf8'), file)) {
+        for (const doc of readDocuments(file)) {
           if (doc.raw.kind === POLICY_KIND) out.push(parsePolicyObject(doc.raw, doc.where, ns));
         }
       }
@@ -129,7 +146,7 @@ export class PolicyStore {
 
   namespaces(): NamespaceView[] {
     return yamlFiles(join(this.policyDir, NAMESPACES_DIR)).flatMap((file) =>
-      splitDocuments(readFileSync(file, 'utf8'), file)
+      readDocuments(file)
         .filter((d) => d.raw.kind === 'Namespace')
         .map(parseNamespace),
     );

@@ -18,7 +18,9 @@ export interface VethConfig {
   fastPath: boolean;
   /**
    * GSO/GRO limit of both veth ends, IPv4 and IPv6. Above 65536 this is BIG TCP: fewer, larger
-   * packets between local pods; the kernel segments them for devices with smaller limits.
+   * packets between local pods (less CPU per byte); the kernel segments them for devices with
+   * smaller limits. Off by default: on the 2-CPU test machine it lowered single-stream
+   * throughput (see test/bench/veth-vs-bridge.ts).
    */
   gsoMaxSize: number;
   /** MAC for the pod interface from runtimeConfig.mac (the "mac" capability). */
@@ -28,9 +30,8 @@ export interface VethConfig {
 export const DEFAULT_BPF_ROOT = '/sys/fs/bpf/braid/v1';
 export const DEFAULT_STATE_DIR = '/var/lib/cni/braid-veth';
 export const DEFAULT_PREFIX = 'brv';
-/** Cilium's BIG TCP default. */
-export const DEFAULT_GSO_MAX_SIZE = 196608;
 const LEGACY_GSO_MAX_SIZE = 65536;
+export const DEFAULT_GSO_MAX_SIZE = LEGACY_GSO_MAX_SIZE;
 /** Just under the kernel's GSO_MAX_SIZE (512 KiB). */
 const KERNEL_GSO_MAX_SIZE = 524280;
 const MAX_PREFIX = 7;

@@ -3,8 +3,8 @@
  * `bridge` plugin, measured in the same run, rounds interleaved (order rotated every round) so
  * that load from anything else on the machine hits every variant alike. Variants:
  *   bridge            /usr/lib/cni/bridge + host-local, defaults
- *   braid-veth        braid-veth as configured by default (BPF redirect + BIG TCP 192 KiB)
- *   braid-veth-64k    braid-veth with gsoMaxSize 65536: the BPF redirect alone
+ *   braid-veth        braid-veth as configured by default (BPF redirect, 64 KiB GSO)
+ *   braid-veth-bigtcp braid-veth with gsoMaxSize 196608 (BIG TCP, opt-in)
  * Figures (IPv4):
  *   TCP throughput: iperf3 (client in pod 1, server in pod 2), Gbit/s, unpinned; plus Gbit per
  *   CPU-second of both iperf3 processes (iperf3's own user+system figures).
@@ -116,12 +116,12 @@ async function latency(p: Pair): Promise<Pick<Sample, 'us' | 'cpuUsPerTransactio
   }
 }
 
-async function vethPair(tb: Testbed, name: string, extra: Record<string, unknown> = {}): Promise<Pair> {
+async function vethPair(tb: Testbed, name: string, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<Pair> {
   const pods: Netns[] = [];
   let serverIp = '';
   for (const id of [`${name}-1`, `${name}-2`]) {
     const ns = await createPod();
-    const r = await tb.run('ADD', { pod: ns, containerId: id, conf: tb.conf(extra) });
+    const r = await tb.run('ADD', { pod: ns, containerId: id, conf: tb.conf(extra), env });
     if (r.code !== 0) throw new Error(`braid-veth ADD: ${r.stdout}${r.stderr}`);
     pods.push(ns);
     serverIp = (r.json!.ips as { address: string }[])[0]!.address.split('/')[0]!;
@@ -160,11 +160,11 @@ function report(results: Map<string, Sample[]>): void {
   };
   const b = med('bridge');
   console.log(`\nmedians over ${ROUNDS} rounds of ${SECONDS} s (pod-to-pod, one node, IPv4, ${cpus().length} CPUs):`);
-  console.log('  variant          TCP Gbit/s  Gbit/CPU-s  TCP_RR µs  CPU µs/txn');
+  console.log('  variant            TCP Gbit/s  Gbit/CPU-s  TCP_RR µs  CPU µs/txn');
   for (const name of results.keys()) {
     const m = med(name);
     const cols = [m.gbps.toFixed(2), m.gbitPerCpuSecond.toFixed(2), m.us.toFixed(2), m.cpuUsPerTransaction.toFixed(2)];
-    console.log(`  ${name.padEnd(15)} ${cols.map((c, i) => c.padStart([11, 11, 10, 11][i]!)).join(' ')}`);
+    console.log(`  ${name.padEnd(17)} ${cols.map((c, i) => c.padStart([11, 11, 10, 11][i]!)).join(' ')}`);
   }
   for (const name of [...results.keys()].filter((n) => n !== 'bridge')) {
     const m = med(name);
@@ -178,7 +178,8 @@ function report(results: Map<string, Sample[]>): void {
 async function main(): Promise<void> {
   const tb = await makeTestbed();
   try {
-    const pairs = [await bridgePair(), await vethPair(tb, 'braid-veth'), await vethPair(tb, 'braid-veth-64k', { gsoMaxSize: 65536 })];
+    const pairs = [await bridgePair(), await vethPair(tb, 'braid-veth'), await vethPair(tb, 'braid-veth-bigtcp', { gsoMaxSize: 196608 })];
+    if (process.env.BENCH_EXTRA_BPF_DIR) pairs.push(await vethPair(tb, 'braid-veth-extra', {}, { BRAID_BPF_DIR: process.env.BENCH_EXTRA_BPF_DIR }));
     const results = new Map(pairs.map((p) => [p.name, [] as Sample[]]));
     for (let round = 1; round <= ROUNDS; round++) {
       const order = pairs.map((_, i) => pairs[(i + round) % pairs.length]!);

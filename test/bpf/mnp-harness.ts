@@ -31,6 +31,8 @@ export interface TestIface {
   compiled?: CompiledInterface;
   /** Runs mnp_in ('in': to the pod) or mnp_out ('out': from the pod) on one frame. */
   run(dir: 'in' | 'out', frame: Buffer): number;
+  /** Average run time in ns over `repeat` runs of the same frame (BPF_PROG_TEST_RUN's own timing). */
+  time(dir: 'in' | 'out', frame: Buffer, repeat: number): number;
   stats(dir: 'in' | 'out'): Stats;
 }
 
@@ -78,8 +80,8 @@ export function createHarness(): Harness {
     sh('ip', ['-n', ns, 'link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
     return withNetns(nsPath, () => libc().if_nametoindex(name));
   };
-  const runOn = (ifindex: number, dir: 'in' | 'out', frame: Buffer) =>
-    withNetns(nsPath, () => testRun(dir === 'in' ? p.in : p.out, { data: frame, ctx: skbContext({ ifindex }) }).retval);
+  const runOn = (ifindex: number, dir: 'in' | 'out', frame: Buffer, repeat = 1) =>
+    withNetns(nsPath, () => testRun(dir === 'in' ? p.in : p.out, { data: frame, ctx: skbContext({ ifindex }), repeat }));
   let unmanaged: number | undefined;
   return {
     maps: m,
@@ -94,7 +96,8 @@ export function createHarness(): Harness {
         pod,
         network,
         options,
-        run: (dir: 'in' | 'out', frame: Buffer) => runOn(key.ifindex, dir, frame),
+        run: (dir: 'in' | 'out', frame: Buffer) => runOn(key.ifindex, dir, frame).retval,
+        time: (dir: 'in' | 'out', frame: Buffer, repeat: number) => runOn(key.ifindex, dir, frame, repeat).durationNs,
         stats(dir: 'in' | 'out') {
           const sum = zeroStats();
           for (const s of m.stats.lookupPerCpu({ ifaceId, dir: dir === 'in' ? 0 : 1 }) ?? []) {
@@ -115,7 +118,7 @@ export function createHarness(): Harness {
     },
     runUnmanaged(dir, frame) {
       unmanaged ??= device('free0');
-      return runOn(unmanaged, dir, frame);
+      return runOn(unmanaged, dir, frame).retval;
     },
     ctEntries: (ifaceId) => m.ct.entries().filter(([k]) => k.ifaceId === ifaceId).map(([, v]) => v),
     expireAll() {

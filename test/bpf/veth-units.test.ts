@@ -97,7 +97,7 @@ describe('braid-veth config', () => {
       stateDir: '/var/lib/cni/braid-veth',
       hostVethPrefix: 'brv',
       fastPath: true,
-      gsoMaxSize: 196608,
+      gsoMaxSize: 65536,
     });
   });
 

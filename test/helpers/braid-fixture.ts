@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as stringifyYaml } from 'yaml';
-import { expect } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { PodStore } from '../../src/k8s/pod-store.ts';
 import { createNetns, type IpLink, type Netns } from './netns.ts';
 import { runPlugin, type PluginRun } from './run-plugin.ts';
@@ -45,7 +45,8 @@ let privateBuild: string | undefined;
  * otherwise a private build made once per test file by scripts/build.mjs (the launcher and
  * bundle `npm run build` makes, without the BPF objects) into a temp dir. A private build always
  * matches the sources, and a concurrent `npm run build` cannot swap chunks under a running test.
- * Call it from beforeAll; removeBraidBinary() in afterAll.
+ * Call it from beforeAll (the build takes a second or two); the build is removed after the file
+ * by the afterAll this module registers (removeBraidBinary() does it earlier).
  */
 export function braidBinary(): string {
   if (process.env.BRAID_BIN) return process.env.BRAID_BIN;
@@ -62,6 +63,10 @@ export function removeBraidBinary(): void {
   if (privateBuild) rmSync(privateBuild, { recursive: true, force: true });
   privateBuild = undefined;
 }
+
+// Registered on the importing test file's root suite, so that a file that never calls
+// removeBraidBinary() does not leave its build behind (test workers are killed, not exited).
+afterAll(() => removeBraidBinary());
 
 export const hex = (bytes = 3): string => randomBytes(bytes).toString('hex');
 

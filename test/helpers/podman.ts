@@ -176,20 +176,22 @@ export function createPodman(pluginDirs: readonly string[]): Podman {
   };
 
   let image: Promise<void> | undefined;
+  const ensureImage = () => {
+    image ??= (async () => {
+      if ((await podman(['image', 'exists', BUSYBOX_IMAGE])).code === 0) return;
+      await must(['import', '-q', await buildBusyboxTar(sub('image')), BUSYBOX_IMAGE]);
+    })();
+    return image;
+  };
+
   return {
     dir,
     networkConfigDir,
     cniCacheDir,
     podman,
-    ensureImage() {
-      image ??= (async () => {
-        if ((await podman(['image', 'exists', BUSYBOX_IMAGE])).code === 0) return;
-        await must(['import', '-q', await buildBusyboxTar(sub('image')), BUSYBOX_IMAGE]);
-      })();
-      return image;
-    },
+    ensureImage,
     async run(o) {
-      await this.ensureImage();
+      await ensureImage();
       const name = o.name ? ['--name', o.name] : [];
       const command = o.command ?? ['ip', 'addr'];
       return podman(['run', '--rm', '--network', o.network, ...name, ...(o.extraArgs ?? []), BUSYBOX_IMAGE, ...command], o.timeoutMs);

@@ -121,7 +121,7 @@ describe.skipIf(unavailable !== undefined)('braid cache', () => {
 
       dels.forEach((r, i) => expect(r.code, `DEL ${i}: ${r.stdout} ${r.stderr}`).toBe(0));
       await bed.expectNothingLeft();
-    });
+    }, 120_000);
 
     it('5 parallel ADDs of the same container: one wins, the others are refused, one set of interfaces', async () => {
       const adds = await Promise.all([0, 1, 2, 3, 4].map(() => bed.run('ADD', { timeoutMs: 60_000 })));

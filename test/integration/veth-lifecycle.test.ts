@@ -129,13 +129,17 @@ describe.skipIf(!isRoot)('braid-veth plugin: CHECK, STATUS, GC, failures', () =>
     expect(noBpffs.json).toMatchObject({ code: 50, msg: expect.stringMatching(/is not on a bpffs/) });
   });
 
-  it('answers in the config version (0.4.0 results carry ips[].version) and works IPv4-only', async () => {
-    const conf = tb.conf({ cniVersion: '0.4.0' });
+  it('answers in the config version (0.4.0 results carry ips[].version), works IPv4-only, applies gsoMaxSize', async () => {
+    const conf = tb.conf({ cniVersion: '0.4.0', gsoMaxSize: 196608, mtu: 9000 });
     (conf.ipam as Record<string, unknown>).ranges = [[{ subnet: SUBNET4 }]];
-    const { result } = await add('pod-v4', conf);
+    const { ns, result } = await add('pod-v4', conf);
     expect(result.cniVersion).toBe('0.4.0');
     expect(result.ips).toEqual([expect.objectContaining({ version: '4', gateway: '169.254.1.1' })]);
     expect(result.routes).toEqual([{ dst: '0.0.0.0/0', gw: '169.254.1.1' }]);
+    for (const link of [await ns.ip(['-d', 'link', 'show', 'eth0']), await tb.host.ip(['-d', 'link', 'show', tb.hostVeth('pod-v4')])]) {
+      expect(link).toMatch(/mtu 9000 /);
+      expect(link).toMatch(/gso_max_size 196608/);
+    }
   });
 
   it('loads the datapath once when several pods are added at the same time', async () => {

@@ -75,7 +75,10 @@ export interface Testbed {
   stateDir: string;
   ipamDir: string;
   conf(extra?: Record<string, unknown>): Record<string, unknown>;
-  run(command: string, opts: { pod?: Netns | string; containerId?: string; ifname?: string; conf?: Record<string, unknown> }): Promise<PluginRun>;
+  run(
+    command: string,
+    opts: { pod?: Netns | string; containerId?: string; ifname?: string; conf?: Record<string, unknown>; env?: Record<string, string> },
+  ): Promise<PluginRun>;
   hostVeth(containerId: string, ifname?: string): string;
   hostLink(name: string): Link | undefined;
   /** Program ids attached with tcx on a host-namespace device. */
@@ -115,7 +118,7 @@ export async function makeTestbed(): Promise<Testbed> {
         ifname: o.ifname ?? 'eth0',
         hostNetns: host,
         stdin: o.conf ?? tb.conf(),
-        extraEnv: { BRAID_BPF_DIR: bpfObjectDir },
+        extraEnv: { BRAID_BPF_DIR: bpfObjectDir, ...o.env },
       }),
     hostVeth: (containerId, ifname = 'eth0') => hostVethName('brv', containerId, ifname),
     hostLink: (name) => {

@@ -1,0 +1,101 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { withNetns } from '../../src/bpf/netns.ts';
+import { queryTcx } from '../../src/bpf/tcx.ts';
+import { destroyAllNetns } from '../helpers/netns.ts';
+import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
+import { cleanupTemps } from '../helpers/tmp.ts';
+import { isRoot } from '../bpf/env.ts';
+import { makePolicyTestbed, type PolicyTestbed, type TestPod } from './policy-testbed.ts';
+
+const NET = 'default/net1';
+const bridgeConf = (v4: string, v6: string) => ({
+  bridge: 'brpt0',
+  isGateway: false,
+  ipMasq: false,
+  ipam: { type: 'static', addresses: [{ address: `${v4}/24` }, { address: `${v6}/64` }] },
+});
+const policy = (name: string, spec: string) => `apiVersion: k8s.cni.cncf.io/v1beta1
+kind: MultiNetworkPolicy
+metadata:
+  name: ${name}
+  namespace: test
+  annotations: {k8s.v1.cni.cncf.io/policy-for: default/net1}
+spec:
+${spec.trim().split('\n').map((l) => `  ${l}`).join('\n')}
+`;
+
+/** True when a TCP or UDP echo from `client` to server:port comes back (request and reply passed). */
+async function reaches(server: TestPod, client: TestPod, addr: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<boolean> {
+  const echo = await startEchoServer(server.ns, proto, addr, port, 20_000);
+  try {
+    return await echoReaches(client.ns, proto, addr, port, { timeoutMs: 1_000 });
+  } finally {
+    echo.stop();
+  }
+}
+
+describe.skipIf(!isRoot)('policy on bridge plugin interfaces (host-side veth), real traffic', () => {
+  let tb: PolicyTestbed | undefined;
+  afterEach(async () => {
+    stopEchoServers();
+    await tb?.cleanup();
+    tb = undefined;
+    await destroyAllNetns();
+    cleanupTemps();
+  });
+
+  it('allows, denies, passes replies, counts, follows updates and cleans up on DEL', async () => {
+    tb = await makePolicyTestbed();
+    const server = await tb.pod('server', { app: 'server' });
+    const a = await tb.pod('client-a', { app: 'client' });
+    const b = await tb.pod('client-b', { app: 'other' });
+    const addr = new Map<TestPod, string[]>();
+    for (const [i, p] of [server, a, b].entries()) {
+      const ips = await tb.plugin(p, 'bridge', bridgeConf(`10.78.0.${i + 2}`, `fd78::${i + 2}`));
+      addr.set(p, ips);
+      const [att] = tb.attach(p, NET, 'net1', ips);
+      expect(att!.hook.place).toBe('host-veth');
+      const tcx = withNetns(tb.host.path, () => ({ in: queryTcx(att!.hook.ifindex, 'ingress'), out: queryTcx(att!.hook.ifindex, 'egress') }));
+      expect(tcx.in).toHaveLength(1);
+      expect(tcx.out).toHaveLength(1);
+    }
+    const [s4, s6] = addr.get(server)!;
+    expect(await reaches(server, b, s4!, 5555)).toBe(true);
+
+    tb.apply(policy('allow-clients', `
+podSelector: {matchLabels: {app: server}}
+ingress:
+- from: [{podSelector: {matchLabels: {app: client}}}]
+  ports: [{protocol: TCP, port: 5555}]`));
+    expect(await reaches(server, a, s4!, 5555)).toBe(true);
+    expect(await reaches(server, a, s6!, 5555)).toBe(true);
+    expect(await reaches(server, b, s4!, 5555)).toBe(false);
+    expect(await reaches(server, b, s6!, 5555)).toBe(false);
+    expect(await reaches(server, a, s4!, 5556, 'udp')).toBe(false);
+    // The server's own connections still get their answers although its ingress is isolated.
+    expect(await reaches(b, server, addr.get(b)![0]!, 5557)).toBe(true);
+
+    const status = tb.status().find((s) => s.pod === 'test/server')!;
+    expect(status).toMatchObject({ policies: ['test/allow-clients'], isolated: { ingress: true, egress: false }, inSync: true });
+    expect(status.counters.ingress.allowPolicy).toBeGreaterThanOrEqual(2n);
+    expect(status.counters.ingress.denyPolicy).toBeGreaterThan(0n);
+    expect(status.counters.ingress.allowReply).toBeGreaterThan(0n);
+    expect(status.counters.egress.allowUnisolated).toBeGreaterThan(0n);
+
+    tb.deletePolicy('test', 'allow-clients');
+    expect(await reaches(server, b, s4!, 5555)).toBe(true);
+
+    const links = join(tb.pins.path, 'mnp', 'links');
+    expect(readdirSync(links)).toHaveLength(6);
+    await a.ns.destroy(); // DEL after the namespace is gone
+    tb.detach(a);
+    tb.detach(b);
+    tb.detach(server);
+    expect(readdirSync(links)).toEqual([]);
+    expect(tb.status()).toEqual([]);
+    expect(existsSync(join(tb.opts.cacheDir, 'policy', 'ifaces'))).toBe(true);
+    expect(readdirSync(join(tb.opts.cacheDir, 'policy', 'ifaces'))).toEqual([]);
+  });
+});
