@@ -19,11 +19,16 @@ export interface Sources {
   nads: NadSource;
 }
 
+/**
+ * The pod a call is for, from the K8S_* keys kubelet's runtimes put in CNI_ARGS. Runtimes outside
+ * Kubernetes send less: podman 4 sends K8S_POD_NAME (the container or pod name) and no
+ * namespace, so a name alone means the "default" namespace, as in kubectl.
+ */
 export function podRefFromArgs(args: [string, string][]): PodRef | undefined {
   const get = (k: string) => args.find(([key]) => key === k)?.[1];
-  const namespace = get('K8S_POD_NAMESPACE');
   const name = get('K8S_POD_NAME');
-  if (!namespace || !name) return undefined;
+  if (!name) return undefined;
+  const namespace = get('K8S_POD_NAMESPACE') || 'default';
   const uid = get('K8S_POD_UID');
   return uid ? { namespace, name, uid } : { namespace, name };
 }

@@ -23,6 +23,7 @@ const SOL_NETLINK = 270;
 const NETLINK_CAP_ACK = 10;
 const NETLINK_EXT_ACK = 11;
 const RECV_BUFFER = 1 << 18;
+const EINTR = 4;
 /** A kernel that does not answer within this time is treated as a failure, not a hang. */
 const RECV_TIMEOUT_SECONDS = 10;
 
@@ -90,8 +91,10 @@ export class NetlinkSocket {
   private send(type: number, flags: number, body: Buffer[], what: string): number {
     const seq = (this.seq = (this.seq + 1) & 0x7fffffff);
     const msg = encodeMessage(type, flags, seq, body);
-    if (libc().send(this.fd, msg, msg.length, 0) !== msg.length) {
-      throw new SyscallError(`${what} in ${this.where} (send)`, libc().errno());
+    for (;;) {
+      if (Number(libc().send(this.fd, msg, msg.length, 0)) === msg.length) break;
+      const errno = libc().errno();
+      if (errno !== EINTR) throw new SyscallError(`${what} in ${this.where} (send)`, errno);
     }
     return seq;
   }
@@ -100,7 +103,11 @@ export class NetlinkSocket {
     const out: NetlinkMessage[] = [];
     for (;;) {
       const n = Number(libc().recv(this.fd, this.buf, this.buf.length, 0));
-      if (n < 0) throw new SyscallError(`${what} in ${this.where} (receive)`, libc().errno());
+      if (n < 0) {
+        const errno = libc().errno();
+        if (errno === EINTR) continue;
+        throw new SyscallError(`${what} in ${this.where} (receive)`, errno);
+      }
       for (const msg of decodeMessages(Buffer.from(this.buf.subarray(0, n)))) {
         if (msg.seq !== seq) continue;
         if (msg.type === NLMSG_ERROR) {

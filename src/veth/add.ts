@@ -14,7 +14,7 @@ import { configureHost, uplinkMtu } from './host-side.ts';
 import { ipamAdd, runIpam, type IpamCall } from './ipam.ts';
 import { hostVethName, ownerId, randomMac } from './names.ts';
 import { configurePod, hostPrefix, prefixText } from './pod-side.ts';
-import { writeRecord } from './state.ts';
+import { removeRecord, writeRecord } from './state.ts';
 import { teardown } from './teardown.ts';
 
 const FALLBACK_MTU = 1500;
@@ -50,12 +50,8 @@ function podRoutes(ipam: CniResult, families: IpFamily[]): IpPrefix[] {
   return routes;
 }
 
-interface Plumbed {
-  result: CniResult;
-}
-
 /** Everything after IPAM, synchronous: veth pair, pod side, host side, maps, hooks, record. */
-function plumb(req: CniRequest, conf: VethConfig, programs: Programs, ipam: CniResult): Plumbed {
+function plumb(req: CniRequest, conf: VethConfig, programs: Programs, ipam: CniResult): CniResult {
   const hostVeth = hostVethName(conf.hostVethPrefix, req.containerId, req.ifname);
   const addresses = (ipam.ips ?? []).map((ip) => hostPrefix(ip.address));
   const families = [...new Set(addresses.map((a) => a.family))];
@@ -115,7 +111,7 @@ function plumb(req: CniRequest, conf: VethConfig, programs: Programs, ipam: CniR
       routes: resultRoutes,
     };
     if (ipam.dns && Object.keys(ipam.dns).length > 0) result.dns = ipam.dns;
-    return { result };
+    return result;
   } finally {
     sock.close();
   }
@@ -136,9 +132,10 @@ export async function vethAdd(req: CniRequest): Promise<CniResult> {
   try {
     const ipam = await ipamAdd(ipamCallOf(req));
     try {
-      return plumb(req, conf, programs, ipam).result;
+      return plumb(req, conf, programs, ipam);
     } catch (e) {
       teardown(conf, req.containerId, req.ifname);
+      removeRecord(conf.stateDir, hostVethName(conf.hostVethPrefix, req.containerId, req.ifname));
       await runIpam({ ...ipamCallOf(req), command: 'DEL' }).catch(() => undefined);
       throw e;
     }

@@ -16,12 +16,8 @@ import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 // io.kubernetes.cri.pod-annotations capability argument even when the conf declares it. So the pod
 // store must supply the annotations, under the container's name.
 //
-// TODO(lead): braid needs a rule for a request with K8S_POD_NAME but no K8S_POD_NAMESPACE (today
-// podRefFromArgs in src/multiplex/resolve.ts then finds no pod, and the container gets eth0 only).
-// This test assumes the most plausible rule: the namespace defaults to "default", as kubectl and the
-// NAD directory do, so the pod lives at <podDir>/default/<container name>.yaml. If braid chooses a
-// conf key instead (e.g. `defaultPod: "ns/name"` or `defaultNamespace`), change podStoreFile() and
-// braidConflist() below.
+// braid's rule for that (src/multiplex/resolve.ts podRefFromArgs): a pod name without a namespace is
+// in "default", as kubectl has it, so the pod lives at <podDir>/default/<container name>.json.
 
 const repoRoot = resolve(import.meta.dirname, '../..');
 const braidBin = join(repoRoot, 'dist', 'bin', 'braid');
@@ -80,7 +76,6 @@ describe.skipIf(unavailable !== undefined)('podman with braid as the network plu
     return { dataDir };
   }
 
-  // TODO(lead): see the top of the file; "default" is the assumed namespace of podman's pods.
   function podStoreFile(podDir: string, podName: string, annotations: Record<string, string>): void {
     mkdirSync(join(podDir, 'default'), { recursive: true });
     const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, namespace: 'default', annotations } };

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { mustRun, runCommand, type CommandResult } from './exec.ts';
 import { makeTempDir } from './tmp.ts';
@@ -10,13 +10,15 @@ import { makeTempDir } from './tmp.ts';
  * Nothing of the machine's own podman set-up is used or touched:
  * - a private containers.conf in a temp dir, named by CONTAINERS_CONF (network_backend "cni", the
  *   plugin dirs, network_config_dir = that temp dir); /etc/containers is never read or written;
- * - image store, run state, runc state and temp files under the same temp dir (--root, --runroot,
- *   --tmpdir, --runtime-flag root=; the store costs one `podman import` of a 2 MB tar, ~0.3 s);
- * - each podman command runs in a private mount namespace with a tmpfs on /var/lib, because libcni
- *   caches results in /var/lib/cni (not configurable in 4.3) and `podman import` writes
- *   /var/lib/containers/cache; the CNI cache is bind-mounted from the temp dir so that tests can
- *   read it and a later podman command finds it. Mounts podman makes (overlay, the container's
- *   netns file) stay in that namespace and go with it.
+ * - image store, run state and temp files under the same temp dir (--root, --runroot, --tmpdir;
+ *   the store costs one `podman import` of a 2 MB tar, ~0.3 s);
+ * - runc through a wrapper that gives it a state dir there: `--runtime-flag root=` does not reach
+ *   the cleanup process conmon starts, which then creates /run/runc;
+ * - each podman command runs in a private mount namespace with a tmpfs on /var/lib and /var/tmp,
+ *   because libcni caches results in /var/lib/cni (not configurable in 4.3), `podman import`
+ *   writes /var/lib/containers/cache and `podman run` stages files in /var/tmp; the CNI cache is
+ *   bind-mounted from the temp dir so that tests can read it and a later podman command finds it.
+ *   Mounts podman makes (overlay, the container's netns) stay in that namespace and go with it.
  * The machine lacks CAP_SYS_RESOURCE, so `--ulimit host` (delegates.md) fails here ("error setting
  * rlimit type 7"); containers get nofile/nproc 1024 instead, through default_ulimits.
  */
@@ -37,6 +39,8 @@ export interface ContainersConfOptions {
   networkConfigDir: string;
   /** Where `podman import` stages the image (default /var/tmp). */
   imageTmpDir: string;
+  /** The program podman and conmon run as "runc". */
+  runcPath: string;
 }
 
 const tomlString = (s: string): string => JSON.stringify(s);
@@ -58,6 +62,9 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "none"
 image_copy_tmp_dir = ${tomlString(o.imageTmpDir)}
+
+[engine.runtimes]
+runc = [${tomlString(o.runcPath)}]
 `;
 }
 
@@ -146,8 +153,22 @@ function buildBusyboxTar(dir: string): Promise<string> {
   return mustRun(['tar', '-C', rootfs, '-cf', tar, '.']).then(() => tar);
 }
 
-// A tmpfs on /var/lib with the CNI cache bind-mounted from the temp dir; see the comment at the top.
-const ISOLATE = 'mount -t tmpfs -o mode=0755 braid-e2e /var/lib && mkdir /var/lib/cni && mount --bind "$BRAID_CNI_CACHE" /var/lib/cni && exec "$@"';
+// tmpfs on /var/lib and /var/tmp, the CNI cache bind-mounted from the temp dir; see the top comment.
+const ISOLATE = [
+  'mount -t tmpfs -o mode=0755 braid-e2e /var/lib',
+  'mount -t tmpfs -o mode=1777 braid-e2e /var/tmp',
+  'mkdir /var/lib/cni',
+  'mount --bind "$BRAID_CNI_CACHE" /var/lib/cni',
+  'exec "$@"',
+].join(' && ');
+
+const shQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** runc with its state (normally /run/runc) in stateDir. */
+function writeRuncWrapper(file: string, stateDir: string): void {
+  writeFileSync(file, `#!/bin/sh\nexec /usr/sbin/runc --root ${shQuote(stateDir)} "$@"\n`);
+  chmodSync(file, 0o755);
+}
 
 /** A podman set-up in a fresh temp dir; `pluginDirs` are searched for plugins in this order. */
 export function createPodman(pluginDirs: readonly string[]): Podman {
@@ -159,9 +180,11 @@ export function createPodman(pluginDirs: readonly string[]): Podman {
   };
   const networkConfigDir = sub('networks');
   const cniCacheDir = sub('cni-cache');
+  const runcPath = join(dir, 'runc');
+  writeRuncWrapper(runcPath, sub('runc-state'));
   const confFile = join(dir, 'containers.conf');
-  writeFileSync(confFile, containersConf({ pluginDirs, networkConfigDir, imageTmpDir: sub('image-tmp') }));
-  const globalFlags = ['--root', sub('root'), '--runroot', sub('runroot'), '--tmpdir', sub('tmp'), '--runtime-flag', `root=${sub('runc')}`];
+  writeFileSync(confFile, containersConf({ pluginDirs, networkConfigDir, imageTmpDir: sub('image-tmp'), runcPath }));
+  const globalFlags = ['--root', sub('root'), '--runroot', sub('runroot'), '--tmpdir', sub('tmp')];
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CONTAINERS_CONF: confFile, BRAID_CNI_CACHE: cniCacheDir };
 
   const podman = (args: readonly string[], timeoutMs = 120_000) =>

@@ -54,6 +54,7 @@ describe('containersConf', () => {
     pluginDirs: ['/repo/dist/bin', '/usr/lib/cni'],
     networkConfigDir: '/tmp/x/networks',
     imageTmpDir: '/tmp/x/image-tmp',
+    runcPath: '/tmp/x/runc',
   });
 
   it('selects the CNI backend with the given plugin dirs, in order, and network dir', () => {
@@ -62,14 +63,15 @@ describe('containersConf', () => {
     expect(conf).toContain('network_config_dir = "/tmp/x/networks"');
   });
 
-  it('uses runc with cgroupfs and ulimits this machine grants', () => {
+  it('uses runc (through the given program) with cgroupfs and ulimits this machine grants', () => {
     expect(conf).toContain('runtime = "runc"');
+    expect(conf).toContain('[engine.runtimes]\nrunc = ["/tmp/x/runc"]');
     expect(conf).toContain('cgroup_manager = "cgroupfs"');
     expect(conf).toContain('default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]');
   });
 
   it('quotes paths as TOML strings', () => {
-    const odd = containersConf({ pluginDirs: ['/a "b"'], networkConfigDir: '/n\\m', imageTmpDir: '/t' });
+    const odd = containersConf({ pluginDirs: ['/a "b"'], networkConfigDir: '/n\\m', imageTmpDir: '/t', runcPath: '/r' });
     expect(odd).toContain('cni_plugin_dirs = ["/a \\"b\\""]');
     expect(odd).toContain('network_config_dir = "/n\\\\m"');
   });
