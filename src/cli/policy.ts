@@ -65,8 +65,7 @@ export function registerPolicy(program: Command): void {
       const { reconcileAll } = await import('../policy/runtime.ts');
       const opts = await runtimeOptions(o);
       const store = new PolicyStore(opts.policyDir);
-      checkPolicies(opts, manifestFiles(o.filename), o.namespace);
-      const applied = store.apply(manifestFiles(o.filename), o.namespace);
+      const applied = store.apply(manifestFiles(o.filename), o.namespace, (incoming) => checkPolicies(opts, incoming));
       for (const p of applied.policies) process.stdout.write(`multinetworkpolicy ${p} configured\n`);
       for (const n of applied.namespaces) process.stdout.write(`namespace ${n} configured\n`);
       for (const s of applied.skipped) process.stdout.write(`skipped ${s}: braid policy stores MultiNetworkPolicy and Namespace objects only\n`);

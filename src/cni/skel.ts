@@ -1,3 +1,4 @@
+import { trace } from './trace.ts';
 import { resultToVersion } from './convert.ts';
 import { CniCode, CniError, asCniError } from './errors.ts';
 import { type CniEnv, type CniRequest, parseRequest, versionOfAnyInput } from './request.ts';
@@ -109,7 +110,9 @@ export async function runPlugin(
       }
     }
   }
+  trace('stdin read');
   const outcome = await handleInvocation(handlers, env, stdin);
   if (outcome.output) await write(out, `${JSON.stringify(outcome.output)}\n`);
+  trace('answered');
   return outcome.exitCode;
 }

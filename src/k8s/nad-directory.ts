@@ -39,7 +39,8 @@ function manifestFiles(dir: string): string[] {
     throw new CniError(CniCode.IoFailure, `cannot list NAD directory ${dir}: ${(e as Error).message}`);
   }
   const files: string[] = [];
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+  // Byte order, not localeCompare: the ICU collator costs a plugin process ~15 ms to set up.
+  for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);
     const isDir = entry.isDirectory() || (entry.isSymbolicLink() && statSync(path, { throwIfNoEntry: false })?.isDirectory());

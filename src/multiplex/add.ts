@@ -3,6 +3,7 @@ import { findPlugin } from '../cni/find.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import { addNetworkList } from '../cni/runtime.ts';
+import { trace } from '../cni/trace.ts';
 import { linkNamesInNetns } from '../net/link-names.ts';
 import type { BraidConf } from '../config/types.ts';
 import { networkStatusEntries } from '../k8s/network-status.ts';
@@ -118,6 +119,7 @@ export async function executeAdd(
   requireFreeIfnames(plan, cleanedUp ? await linkNamesInNetns(req.netns) : await existingLinks, req.netns);
   const record = newRecord(req, conf, plan, cniPath);
   writeCache(conf.cniDir, record);
+  trace('intent recorded');
 
   for (const [i, attachment] of plan.attachments.entries()) {
     const cached = record.attachments[i]!;
@@ -125,6 +127,7 @@ export async function executeAdd(
       const ctx = delegateContext(conf, req.containerId, req.netns, cniPath, attachment);
       cached.result = await addNetworkList(attachment.list, ctx);
       cached.state = 'added';
+      trace(`added ${attachment.network} as ${attachment.ifname}`);
     } catch (e) {
       await rollBack(req, conf, record, i);
       throw e;
@@ -141,6 +144,7 @@ export async function executeAdd(
   record.networkStatus = statusOf(record);
   record.state = 'added';
   writeCache(conf.cniDir, record);
+  trace('record written');
   return { result: record.attachments[0]!.result!, record };
 }
 

@@ -1,4 +1,5 @@
 import { asCniError } from '../cni/errors.ts';
+import { trace } from '../cni/trace.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
@@ -61,11 +62,14 @@ async function addLocked(
     // Listed while the sources are read: the process runs beside braid's own work.
     const existingLinks = linkNamesInNetns(req.netns);
     existingLinks.catch(() => undefined);
+    trace('locked');
     let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req));
+    trace('resolved');
     if (kube) inputs = await kube.withDeviceIds(conf, inputs);
     const plan = buildPlan(inputs);
     log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
     const { result, record } = await executeAdd(req, conf, plan, existingLinks);
+    trace('attachments added');
     if (!plan.pod || !record.networkStatus) return result;
     if (kube && session) {
       // The runtime will see an error, so the pod must not keep half a network.
@@ -85,7 +89,9 @@ export const braidHandlers: PluginHandlers = {
   supportedVersions: BRAID_SUPPORTED_VERSIONS,
 
   async add(req) {
+    trace('ADD parsed');
     const conf = loadBraidConf(req.config);
+    trace('conf loaded');
     const log = createLogger(conf, `ADD ${req.containerId}`);
     if (conf.readinessindicatorfile) await waitForReadinessFile(conf.readinessindicatorfile, conf.readinessTimeoutMs);
     const kube = wantsKubernetes(conf) ? await import('./kube-session.ts') : undefined;

@@ -9,6 +9,7 @@ import { PolicyMaps } from './maps.ts';
 import { applyState, desiredState } from './reconcile.ts';
 import { allocateIfaceId, listRecords, saveRecord, withPolicyLock, type IfaceRecord } from './registry.ts';
 import {
+  deadRecords,
   ifaceKeyOf,
   loadInputs,
   openMapsIfLoaded,
@@ -151,4 +152,23 @@ export function detachPodInterfaces(attached: AttachedInterface[], opts: PolicyR
       maps?.close();
     }
   });
+}
+
+/** DEL without the cached records (e.g. braid died before writing its cache): by container id. */
+export function detachContainer(containerId: string, opts: PolicyRuntimeOptions): number {
+  const mine = listRecords(stateDirOf(opts)).filter((r) => r.containerId === containerId);
+  detachPodInterfaces(mine, opts);
+  return mine.length;
+}
+
+/**
+ * GC: detaches interfaces whose device is gone (namespace deleted without DEL, reboot) and, when
+ * `validContainers` is given (CNI GC's cni.dev/valid-attachments), those of other containers.
+ */
+export function collectPolicyGarbage(opts: PolicyRuntimeOptions, validContainers?: ReadonlySet<string>): AttachedInterface[] {
+  const records = listRecords(stateDirOf(opts));
+  const stale = new Set(deadRecords(records));
+  if (validContainers) for (const r of records) if (!validContainers.has(r.containerId)) stale.add(r);
+  detachPodInterfaces([...stale], opts);
+  return [...stale];
 }

@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { CniCode, CniError } from '../cni/errors.ts';
 import { compileInterface } from './compile.ts';
 import { policyKey, type MultiNetworkPolicy } from './model.ts';
-import { parsePolicyDocuments } from './parse.ts';
 import { listRecords } from './registry.ts';
 import { loadInputs, stateDirOf, targetPod, type PolicyRuntimeOptions } from './runtime.ts';
 
@@ -11,8 +9,7 @@ import { loadInputs, stateDirOf, targetPod, type PolicyRuntimeOptions } from './
  * enforced interface of the node. Throws (and nothing is stored) when one of them cannot be
  * enforced, e.g. more distinct port sets than the program holds.
  */
-export function checkPolicies(opts: PolicyRuntimeOptions, files: string[], defaultNamespace: string): MultiNetworkPolicy[] {
-  const incoming = files.flatMap((f) => parsePolicyDocuments(readFileSync(f, 'utf8'), f, defaultNamespace).policies);
+export function checkPolicies(opts: PolicyRuntimeOptions, incoming: readonly MultiNetworkPolicy[]): void {
   const records = listRecords(stateDirOf(opts));
   const inputs = loadInputs(opts, records);
   const replaced = new Set(incoming.map(policyKey));
@@ -30,5 +27,4 @@ export function checkPolicies(opts: PolicyRuntimeOptions, files: string[], defau
     }
   }
   if (problems.length > 0) throw new CniError(CniCode.InvalidConfig, `policies not applied: ${problems.join('; ')}`);
-  return incoming;
 }

@@ -73,10 +73,12 @@ export class PolicyStore {
 
   /**
    * Validates every document of the files first and writes only when all are valid, so that a
-   * typo in one policy never leaves half of a directory applied.
+   * typo in one policy never leaves half of a directory applied. `check` sees the parsed
+   * policies before anything is written and may refuse them by throwing.
    */
-  apply(files: string[], defaultNamespace = 'default'): ApplyResult {
+  apply(files: string[], defaultNamespace = 'default', check?: (incoming: MultiNetworkPolicy[]) => void): ApplyResult {
     const result: ApplyResult = { policies: [], namespaces: [], skipped: [] };
+    const incoming: MultiNetworkPolicy[] = [];
     const writes: { file: string; text: string }[] = [];
     for (const file of files) {
       let text: string;
@@ -91,6 +93,7 @@ export class PolicyStore {
           const raw = { ...doc.raw, metadata: { ...(doc.raw.metadata as object), namespace: policy.namespace } };
           writes.push({ file: this.policyFile(policy.namespace, policy.name), text: `${JSON.stringify(raw, null, 1)}\n` });
           result.policies.push(policyKey(policy));
+          incoming.push(policy);
         } else if (doc.raw.kind === 'Namespace') {
           const ns = parseNamespace(doc);
           writes.push({ file: join(this.policyDir, NAMESPACES_DIR, `${ns.name}.json`), text: `${JSON.stringify(doc.raw, null, 1)}\n` });
@@ -100,6 +103,7 @@ export class PolicyStore {
         }
       }
     }
+    check?.(incoming);
     for (const w of writes) {
       mkdirSync(join(w.file, '..'), { recursive: true });
       // A hand-placed YAML of the same object would shadow or duplicate the applied one.

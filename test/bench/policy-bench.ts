@@ -15,6 +15,7 @@
  *   npx node --experimental-transform-types test/bench/policy-bench.ts [--rounds 5] [--seconds 3]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
@@ -108,10 +109,10 @@ async function main(): Promise<void> {
       for (const v of order) {
         await enable(v);
         try {
-          const gbps = await throughput(client.ns, server.ns, IP.server, SECONDS);
-          const rrUs = await requestResponse(client.ns, server.ns, IP.server, SECONDS);
+          const t = await throughput(client.ns, server.ns, IP.server, SECONDS);
+          const rr = await requestResponse(client.ns, server.ns, IP.server, SECONDS);
           const crrUs = await connectRate(client.ns, server.ns, IP.server, SECONDS);
-          results.get(v)!.push({ gbps, rrUs, crrUs });
+          results.get(v)!.push({ gbps: t.gbps, cpuPerGbit: t.cpuPerGbit, rrUs: rr.us, rrCpuUs: rr.cpuUs, crrUs });
         } finally {
           await disable(v);
         }
@@ -119,22 +120,24 @@ async function main(): Promise<void> {
       console.log(`round ${round}: ${VARIANTS.map((v) => { const s = results.get(v)!.at(-1)!; return `${v} ${s.gbps.toFixed(2)} Gbit/s ${s.rrUs.toFixed(1)} µs ${s.crrUs.toFixed(0)} µs/conn`; }).join(' | ')}`);
     }
 
-    const med = (v: Variant) => {
-      const xs = results.get(v)!;
-      return { gbps: median(xs.map((x) => x.gbps)), rrUs: median(xs.map((x) => x.rrUs)), crrUs: median(xs.map((x) => x.crrUs)) };
-    };
-    console.log(`\nmedians over ${ROUNDS} rounds of ${SECONDS} s (pod to pod over a bridge, IPv4, ${policy.prefixes.length} prefixes, ${policy.ranges.length} port ranges):`);
-    console.log('  variant         TCP Gbit/s   RR µs/txn   CRR µs/conn');
+    const med = (v: Variant, k: keyof Sample) => median(results.get(v)!.map((x) => x[k]));
+    /** Median over rounds of a/b within each round: drifts in machine load hit both alike. */
+    const paired = (a: Variant, b: Variant, k: keyof Sample, invert = false) =>
+      median(results.get(a)!.map((x, i) => (invert ? results.get(b)![i]![k] / x[k] : x[k] / results.get(b)![i]![k])));
+    console.log(`\nmedians over ${ROUNDS} rounds of ${SECONDS} s (pod to pod over a bridge, IPv4, ${policy.prefixes.length} prefixes, ${policy.ranges.length} port ranges, ${cpus().length} CPUs):`);
+    console.log('  variant         TCP Gbit/s  CPU s/Gbit   RR µs/txn  RR CPU µs  CRR µs/conn');
     for (const v of VARIANTS) {
-      const m = med(v);
-      console.log(`  ${v.padEnd(14)} ${m.gbps.toFixed(2).padStart(10)} ${m.rrUs.toFixed(2).padStart(11)} ${m.crrUs.toFixed(1).padStart(13)}`);
+      const cols = [med(v, 'gbps').toFixed(2), med(v, 'cpuPerGbit').toFixed(3), med(v, 'rrUs').toFixed(2), med(v, 'rrCpuUs').toFixed(2), med(v, 'crrUs').toFixed(1)];
+      console.log(`  ${v.padEnd(14)} ${cols.map((c, i) => c.padStart([10, 11, 11, 10, 12][i]!)).join(' ')}`);
     }
-    const n = med('none');
-    const b = med('braid');
-    console.log(`  braid/none: throughput ${(b.gbps / n.gbps).toFixed(3)} (goal >= 0.95), RR rate ${(n.rrUs / b.rrUs).toFixed(3)} (goal >= 0.95), connection rate ${(n.crrUs / b.crrUs).toFixed(3)}`);
-    for (const v of ['iptables', 'iptables-noct'] as const) {
-      const i = med(v);
-      console.log(`  braid/${v}: throughput ${(b.gbps / i.gbps).toFixed(3)} (goal >= 3), RR rate ${(i.rrUs / b.rrUs).toFixed(3)}, connection rate ${(i.crrUs / b.crrUs).toFixed(3)}`);
+    console.log('ratios (median of per-round ratios; > 1 means braid does better):');
+    for (const other of ['none', 'iptables', 'iptables-noct'] as const) {
+      const goal = other === 'none' ? ' (goal >= 0.95)' : ' (goal >= 3)';
+      console.log(
+        `  braid vs ${other}: throughput ${paired('braid', other, 'gbps').toFixed(3)}${goal}, CPU per Gbit ${paired('braid', other, 'cpuPerGbit', true).toFixed(3)}, ` +
+          `RR rate ${paired('braid', other, 'rrUs', true).toFixed(3)}${other === 'none' ? goal : ''}, RR CPU ${paired('braid', other, 'rrCpuUs', true).toFixed(3)}, ` +
+          `connection rate ${paired('braid', other, 'crrUs', true).toFixed(3)}`,
+      );
     }
 
     // Updates: every prefix replaced by another (the allowed peer stays), with the interfaces attached.

@@ -19,7 +19,11 @@ const NICE = ['nice', '-n', '-20'];
 
 export interface Sample {
   gbps: number;
+  /** CPU seconds (both iperf3 processes, user + system) per Gbit. */
+  cpuPerGbit: number;
   rrUs: number;
+  /** CPU µs (client + server) per request/response transaction. */
+  rrCpuUs: number;
   crrUs: number;
 }
 
@@ -31,11 +35,14 @@ export function median(xs: number[]): number {
 
 interface Background {
   stop(): void;
+  /** Everything it printed, once it exited. */
+  output: Promise<string>;
 }
 
 function startIn(ns: Netns, argv: string[], ready: RegExp): Promise<Background> {
   const child = spawn('nsenter', [`--net=${ns.path}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
+  const output = new Promise<string>((resolve) => child.on('close', () => resolve(out)));
   const stop = () => child.kill('SIGKILL');
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -46,30 +53,37 @@ function startIn(ns: Netns, argv: string[], ready: RegExp): Promise<Background> 
       out += b.toString();
       if (ready.test(out)) {
         clearTimeout(timer);
-        resolve({ stop });
+        resolve({ stop, output });
       }
     });
   });
 }
 
-export async function throughput(client: Netns, server: Netns, ip: string, seconds: number): Promise<number> {
+export async function throughput(client: Netns, server: Netns, ip: string, seconds: number): Promise<{ gbps: number; cpuPerGbit: number }> {
   const srv = await startIn(server, [...NICE, 'iperf3', '-s', '-1', '--forceflush', '-B', ip, '-p', '5301'], /listening/i);
   try {
     const r = await client.nsenter([...NICE, 'iperf3', '-c', ip, '-p', '5301', '-t', String(seconds), '-J'], { timeoutMs: (seconds + 20) * 1000 });
     if (r.code !== 0) throw new Error(`iperf3: ${r.stderr || r.stdout.slice(0, 300)}`);
-    return (JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second / 1e9;
+    const end = (JSON.parse(r.stdout) as {
+      end: { sum_received: { bits_per_second: number }; cpu_utilization_percent: { host_total: number; remote_total: number } };
+    }).end;
+    const gbps = end.sum_received.bits_per_second / 1e9;
+    const cpu = (end.cpu_utilization_percent.host_total + end.cpu_utilization_percent.remote_total) / 100;
+    return { gbps, cpuPerGbit: cpu / gbps };
   } finally {
     srv.stop();
   }
 }
 
-export async function requestResponse(client: Netns, server: Netns, ip: string, seconds: number): Promise<number> {
+export async function requestResponse(client: Netns, server: Netns, ip: string, seconds: number): Promise<{ us: number; cpuUs: number }> {
   const pinned = [...NICE, 'taskset', '-c', RR_CPU, PYTHON, RR_SCRIPT];
   const srv = await startIn(server, [...pinned, 'server', ip, '5302'], /ready/);
   try {
     const r = await client.nsenter([...pinned, 'client', ip, '5302', String(seconds)], { timeoutMs: (seconds + 20) * 1000 });
     if (r.code !== 0) throw new Error(`TCP_RR: ${r.stderr}`);
-    return (JSON.parse(r.stdout) as { usPerTransaction: number }).usPerTransaction;
+    const c = JSON.parse(r.stdout) as { transactions: number; usPerTransaction: number; cpuSeconds: number };
+    const s = JSON.parse((await srv.output).split('\n').find((l) => l.startsWith('{')) ?? '{}') as { cpuSeconds?: number };
+    return { us: c.usPerTransaction, cpuUs: ((c.cpuSeconds + (s.cpuSeconds ?? Number.NaN)) / c.transactions) * 1e6 };
   } finally {
     srv.stop();
   }

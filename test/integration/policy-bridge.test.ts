@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withNetns } from '../../src/bpf/netns.ts';
 import { queryTcx } from '../../src/bpf/tcx.ts';
+import { collectPolicyGarbage } from '../../src/policy/attach.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
@@ -89,8 +90,17 @@ ingress:
 
     const links = join(tb.pins.path, 'mnp', 'links');
     expect(readdirSync(links)).toHaveLength(6);
-    await a.ns.destroy(); // DEL after the namespace is gone
-    tb.detach(a);
+    // client-a's namespace vanishes without DEL: GC finds its dead links.
+    await a.ns.destroy();
+    let collected = withNetns(tb.host.path, () => collectPolicyGarbage(tb!.opts));
+    // The kernel tears a namespace down in the background: its veths go a moment later.
+    for (let i = 0; i < 40 && collected.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      collected = withNetns(tb.host.path, () => collectPolicyGarbage(tb!.opts));
+    }
+    expect(collected.map((r) => r.pod.name)).toEqual(['client-a']);
+    a.attached = [];
+    await b.ns.destroy(); // DEL after the namespace is gone
     tb.detach(b);
     tb.detach(server);
     expect(readdirSync(links)).toEqual([]);
