@@ -1,13 +1,35 @@
 /**
  * `braid`: with CNI_COMMAND set it is the CNI plugin a container runtime calls; with arguments and
- * no CNI_COMMAND it is the command-line tool. The CLI is imported lazily so that the plugin path
- * loads as little code as possible.
+ * no CNI_COMMAND it is the command-line tool. As a plugin it first offers the call to braid-agent
+ * (thick mode) and does the work itself only when no agent takes it (thin mode). Everything but
+ * the hand-over client is imported lazily, so a call the agent takes loads almost nothing.
  */
-import { runPlugin } from '../src/cni/skel.ts';
-import { braidHandlers } from '../src/multiplex/handlers.ts';
+import { handOver, readAllStdin } from '../src/agent/client.ts';
+
+async function runThin(stdin: string | undefined): Promise<number> {
+  const [{ runPlugin }, { braidHandlers }] = await Promise.all([
+    import('../src/cni/skel.ts'),
+    import('../src/multiplex/handlers.ts'),
+  ]);
+  return runPlugin(braidHandlers, process.env, stdin);
+}
+
+async function runAsPlugin(): Promise<number> {
+  // VERSION is answered from what this binary speaks; the agent has nothing to add.
+  if (process.env.CNI_COMMAND === 'VERSION') return runThin(undefined);
+  const stdin = await readAllStdin();
+  if (stdin === undefined) return runThin(undefined);
+  const outcome = await handOver(process.env, stdin);
+  if (!outcome) return runThin(stdin);
+  if (outcome.output) {
+    const text = `${JSON.stringify(outcome.output)}\n`;
+    await new Promise<void>((resolve) => process.stdout.write(text, () => resolve()));
+  }
+  return outcome.exitCode;
+}
 
 if (process.env.CNI_COMMAND) {
-  process.exitCode = await runPlugin(braidHandlers);
+  process.exitCode = await runAsPlugin();
 } else {
   const { runCli } = await import('../src/cli/main.ts');
   process.exitCode = await runCli(process.argv.slice(2));

@@ -36,6 +36,12 @@ export interface PodInterface {
   netns: string;
   mac?: string;
   ips: string[];
+  /**
+   * Where the programs go: "auto" (default) is the host side of a veth, else the device in the
+   * pod; "pod" forces the pod device. Use "pod" when a program on the host side redirects
+   * traffic past the host veth's egress (braid-veth's fast path uses bpf_redirect_peer).
+   */
+  placement?: 'auto' | 'pod';
 }
 
 /** JSON-serialisable; braid keeps it in its per-container cache and hands it back at DEL. */
@@ -63,7 +69,7 @@ function attachLinks(rec: IfaceRecord, progs: PolicyPrograms): void {
 function attachOne(iface: PodInterface, opts: PolicyRuntimeOptions, maps: PolicyMaps, progs: PolicyPrograms, inputs: PolicyInputs): IfaceRecord {
   const stateDir = stateDirOf(opts);
   const label = `${iface.pod.namespace}/${iface.pod.name} ${iface.ifname} on ${iface.network}`;
-  const loc = locateHook(iface.netns, iface.ifname, label);
+  const loc = locateHook(iface.netns, iface.ifname, label, iface.placement === 'pod');
   const ifaceId = allocateIfaceId(stateDir);
   const rec: IfaceRecord = {
     ifaceId,

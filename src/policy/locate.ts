@@ -19,12 +19,12 @@ export interface HookLocation {
   podKind?: string;
 }
 
-export function locateHook(netns: string, ifname: string, label: string): HookLocation {
+export function locateHook(netns: string, ifname: string, label: string, podSide = false): HookLocation {
   const podLink = withNetlink(netns, (sock) => findLink(sock, ifname));
   if (!podLink) {
     throw new CniError(CniCode.IoFailure, `${label}: no interface ${ifname} in network namespace ${netns} to attach policy to`);
   }
-  if (podLink.kind === 'veth' && podLink.parentIndex) {
+  if (!podSide && podLink.kind === 'veth' && podLink.parentIndex) {
     const peer = podLink.parentIndex;
     const host = withNetlink(undefined, (sock) => findLinkByIndex(sock, peer));
     // The index alone could name an unrelated device here: it must be a veth pointing back.

@@ -4,8 +4,8 @@ import { lookupFlat } from './flatten.ts';
 
 /**
  * The verdict the BPF program takes for the first packet of a connection, computed from the
- * compiler's output in TypeScript: the reference the BPF tests compare against, and what
- * `braid policy show` uses to explain a decision.
+ * compiler's output in TypeScript (longest-prefix match done naively): the reference that the
+ * compiler's unit tests check semantics with, independent of the kernel.
  */
 export interface Probe {
   /** The other end's address. */

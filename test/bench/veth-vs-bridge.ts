@@ -18,6 +18,8 @@
  * >= 1.1x, latency <= 0.9x). Needs root; everything lives in throwaway namespaces.
  *
  *   npx node --experimental-transform-types test/bench/veth-vs-bridge.ts [--rounds 7] [--seconds 3]
+ * BENCH_EXTRA_BPF_DIR=<dir holding another veth.o> adds a variant "braid-veth-extra" loaded from
+ * it, to compare a datapath change against the current one in the same run.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -103,24 +103,35 @@ ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]`));
   });
 
   it('braid-veth (slow path): programs on the host-side veth, first in the tcx chain', async () => {
+    await braidVeth(false, 'auto');
+  });
+
+  it('braid-veth (fast path, bpf_redirect_peer): programs on the pod device', async () => {
+    await braidVeth(true, 'pod');
+  });
+
+  async function braidVeth(fastPath: boolean, placement: 'auto' | 'pod') {
     const [server, a, b] = await pods();
     const bin = await pluginBinary();
-    const vethState = makeTempDir('braid-t-pveth');
     const conf = {
       bpfRoot: tb!.pins.path,
-      stateDir: vethState,
-      fastPath: false,
+      stateDir: makeTempDir('braid-t-pveth'),
+      fastPath,
       ipam: { type: 'host-local', dataDir: makeTempDir('braid-t-pvipam'), ranges: [[{ subnet: '10.81.0.0/24' }]] },
     };
     const addrs: string[][] = [];
     for (const p of [server, a, b]) {
       const ips = await tb!.plugin(p, 'braid-veth', conf, { bin, ifname: 'eth0', env: { BRAID_BPF_DIR: bpfObjectDir } });
-      const [att] = tb!.attach(p, NET, 'eth0', ips);
-      expect(att!.hook.place).toBe('host-veth');
-      const chain = withNetns(tb!.host.path, () => queryTcx(att!.hook.ifindex, 'ingress'));
-      expect(chain).toHaveLength(2); // mnp_out, then braid-veth's from_pod
+      const [att] = tb!.attach(p, NET, 'eth0', ips, placement);
+      if (placement === 'pod') {
+        expect(att!.hook).toMatchObject({ place: 'pod-device', ifname: 'eth0' });
+      } else {
+        expect(att!.hook.place).toBe('host-veth');
+        const chain = withNetns(tb!.host.path, () => queryTcx(att!.hook.ifindex, 'ingress'));
+        expect(chain).toHaveLength(2); // mnp_out, then braid-veth's from_pod
+      }
       addrs.push(ips);
     }
     await exercise(tb!, server, a, b, addrs[0]![0]!, addrs[2]![0]!);
-  });
+  }
 });

@@ -39,7 +39,7 @@ export interface PolicyTestbed {
    */
   plugin(pod: TestPod, type: string, conf: Record<string, unknown>, o?: { ifname?: string; bin?: string; env?: Record<string, string> }): Promise<string[]>;
   /** What braid's ADD does after the delegate: the network-status in the pod store, then attach. */
-  attach(pod: TestPod, network: string, ifname: string, ips: string[]): AttachedInterface[];
+  attach(pod: TestPod, network: string, ifname: string, ips: string[], placement?: 'auto' | 'pod'): AttachedInterface[];
   detach(pod: TestPod): void;
   apply(yaml: string): ReconcileReport;
   deletePolicy(namespace: string, name: string): ReconcileReport;
@@ -92,10 +92,10 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
       if (r.code !== 0) throw new Error(`${type} ADD failed: ${r.stdout} ${r.stderr}`);
       return ((r.json?.ips ?? []) as { address: string }[]).map((i) => i.address.split('/')[0]!);
     },
-    attach(pod, network, ifname, ips) {
+    attach(pod, network, ifname, ips, placement) {
       pod.ips[network] = ips;
       writeManifest(pod);
-      const iface = { containerId: pod.containerId, pod: { namespace: pod.namespace, name: pod.name }, network, ifname, netns: pod.ns.path, ips };
+      const iface = { containerId: pod.containerId, pod: { namespace: pod.namespace, name: pod.name }, network, ifname, netns: pod.ns.path, ips, ...(placement ? { placement } : {}) };
       const attached = withNetns(host.path, () => attachPodInterfaces([iface], opts));
       pod.attached.push(...attached);
       return attached;

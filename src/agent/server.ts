@@ -1,0 +1,171 @@
+import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import { handleInvocation, type PluginHandlers, type PluginOutcome } from '../cni/skel.ts';
+import { delegateDirsOf, withCallContext } from './delegate-timing.ts';
+import type { ConcurrencyLimiter } from './limiter.ts';
+import type { AgentMetrics } from './agent-metrics.ts';
+import { PROMETHEUS_CONTENT_TYPE } from './metrics.ts';
+import { CNI_PATH, MAX_REQUEST_BYTES, requestProblem, type HandOverRequest } from './protocol.ts';
+
+/**
+ * The agent's HTTP endpoints. The unix socket (0600 in a 0700 directory: root only) serves plugin
+ * calls and the health endpoints; the optional TCP listener serves only /healthz, /readyz and
+ * /metrics, for kubelet's probes and Prometheus.
+ */
+export interface HealthView {
+  /** False while shutting down. */
+  live(): boolean;
+  /** Undefined when ready, else why not. */
+  notReady(): string | undefined;
+}
+
+export interface AgentServerOptions {
+  socketPath: string;
+  handlers: PluginHandlers;
+  limiter: ConcurrencyLimiter;
+  metrics: AgentMetrics;
+  health: HealthView;
+  /** Called after each plugin call the agent finished (e.g. to re-check policy after an ADD). */
+  onCallDone?: (verb: string, outcome: PluginOutcome) => void;
+}
+
+function send(res: http.ServerResponse, code: number, text: string, type = 'text/plain; charset=utf-8'): void {
+  res.writeHead(code, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readBody(req: http.IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_REQUEST_BYTES) return undefined;
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A socket file nobody answers on is left over from an agent that died; one that answers is in use. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let isSocket = false;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return;
+  }
+  if (!isSocket) throw new Error(`${path} exists and is not a socket; refusing to replace it`);
+  const inUse = await new Promise<boolean>((resolve) => {
+    const s = net.connect(path);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+  if (inUse) throw new Error(`another agent is listening on ${path}`);
+  rmSync(path, { force: true });
+}
+
+export class AgentServer {
+  private readonly unixServer: http.Server;
+  private tcpServer: http.Server | undefined;
+
+  constructor(private readonly opts: AgentServerOptions) {
+    this.unixServer = http.createServer({ requestTimeout: 0, keepAliveTimeout: 1_000 }, (req, res) => void this.route(req, res, true));
+  }
+
+  async listen(): Promise<void> {
+    const dir = dirname(this.opts.socketPath);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    chmodSync(dir, 0o700);
+    await clearStaleSocket(this.opts.socketPath);
+    // The socket is created with the umask's mode; no moment where others may connect.
+    const umask = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.unixServer.once('error', reject);
+        this.unixServer.listen(this.opts.socketPath, () => resolve());
+      });
+    } finally {
+      process.umask(umask);
+    }
+    chmodSync(this.opts.socketPath, 0o600);
+  }
+
+  /** Health and metrics over TCP, e.g. host:port "0.0.0.0:9464"; resolves to the bound port. */
+  async listenTcp(host: string, port: number): Promise<number> {
+    const server = http.createServer((req, res) => void this.route(req, res, false));
+    this.tcpServer = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+    return (server.address() as net.AddressInfo).port;
+  }
+
+  /** Stops taking calls and removes the socket (new plugin calls then work thin); running calls finish. */
+  async close(): Promise<void> {
+    const closing = [this.unixServer, this.tcpServer].filter((s): s is http.Server => s !== undefined).map(
+      (s) => new Promise<void>((resolve) => s.close(() => resolve())),
+    );
+    rmSync(this.opts.socketPath, { force: true });
+    for (const s of [this.unixServer, this.tcpServer]) s?.closeIdleConnections();
+    await Promise.all(closing);
+  }
+
+  private async route(req: http.IncomingMessage, res: http.ServerResponse, unix: boolean): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    try {
+      if (path === CNI_PATH && unix && req.method === 'POST') return await this.serveCall(req, res);
+      if (req.method !== 'GET') return send(res, 405, 'method not allowed\n');
+      if (path === '/healthz') return this.opts.health.live() ? send(res, 200, 'ok\n') : send(res, 500, 'shutting down\n');
+      if (path === '/readyz') {
+        const why = this.opts.health.live() ? this.opts.health.notReady() : 'shutting down';
+        return why === undefined ? send(res, 200, 'ok\n') : send(res, 503, `${why}\n`);
+      }
+      if (path === '/metrics') return send(res, 200, this.opts.metrics.registry.render(), PROMETHEUS_CONTENT_TYPE);
+      send(res, 404, 'not found\n');
+    } catch (e) {
+      if (!res.headersSent) send(res, 500, `${(e as Error).message}\n`);
+      else res.destroy();
+    }
+  }
+
+  private async serveCall(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const text = await readBody(req);
+    if (text === undefined) return send(res, 413, `request larger than ${MAX_REQUEST_BYTES} bytes\n`);
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      return send(res, 400, 'the request body is not JSON\n');
+    }
+    const problem = requestProblem(body);
+    if (problem) return send(res, 400, `${problem}\n`);
+    const { env, stdin } = body as HandOverRequest;
+    const verb = env.CNI_COMMAND ?? '';
+    // Headers now: the plugin knows the call is taken and will not do it itself.
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.flushHeaders();
+    let callerGone = false;
+    res.on('close', () => (callerGone = !res.writableFinished));
+
+    const { metrics, limiter } = this.opts;
+    const arrived = performance.now();
+    const run = (): Promise<PluginOutcome> => {
+      metrics.queueWait.observe({ verb }, (performance.now() - arrived) / 1000);
+      return withCallContext({ verb, delegateDirs: delegateDirsOf(env, stdin) }, () => handleInvocation(this.opts.handlers, env, stdin));
+    };
+    // DEL never queues behind ADDs: it frees what a burst of ADDs may be waiting for.
+    const outcome = verb === 'DEL' ? await run() : await limiter.run(run, () => !callerGone);
+    if (!outcome) {
+      metrics.abandoned.inc({ verb });
+      return;
+    }
+    const seconds = (performance.now() - arrived) / 1000;
+    const code = outcome.exitCode === 0 ? '0' : String((outcome.output as { code?: unknown } | undefined)?.code ?? 'unknown');
+    metrics.requests.inc({ verb, code });
+    metrics.duration.observe({ verb }, seconds);
+    res.end(JSON.stringify(outcome));
+    this.opts.onCallDone?.(verb, outcome);
+  }
+}
