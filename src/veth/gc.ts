@@ -9,7 +9,7 @@ import { parseVethConfig, type VethConfig } from './config.ts';
 import { combined } from './del.ts';
 import { detachHostVeth, linkPin, pinnedHostVeths, pinDir } from './datapath.ts';
 import { EndpointMaps } from './endpoint-map.ts';
-import { runIpam } from './ipam.ts';
+import { runIpam, runIpamForPlugin } from './ipam.ts';
 import { hostVethName } from './names.ts';
 import { listRecords, removeRecord, type EndpointRecord } from './state.ts';
 import { teardown } from './teardown.ts';
@@ -94,17 +94,7 @@ export async function vethGc(req: CniRequest): Promise<void> {
     errors.push(e as Error);
   }
   try {
-    await runIpam({
-      command: 'GC',
-      path: req.path,
-      containerId: '',
-      netns: '',
-      ifname: '',
-      argsRaw: '',
-      stdin: req.stdin,
-      config: req.config,
-      cniVersion: req.cniVersion,
-    });
+    await runIpamForPlugin('GC', req);
   } catch (e) {
     errors.push(e as Error);
   }

@@ -3,6 +3,7 @@ import { CniCode, CniError } from '../cni/errors.ts';
 import { execPlugin } from '../cni/exec.ts';
 import { findPlugin } from '../cni/find.ts';
 import { negotiateVersion, pluginVersions } from '../cni/plugin-versions.ts';
+import type { CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import { versionAtLeast } from '../cni/versions.ts';
 
@@ -62,6 +63,21 @@ async function resolve(call: IpamCall): Promise<{ binary: string; label: string;
   const binary = findPlugin(type, call.path);
   const label = `IPAM ${type} of network "${String(call.config.name)}"`;
   return { binary, label, versions: await pluginVersions(binary, { timeoutMs: IPAM_TIMEOUT_MS, label }) };
+}
+
+/** STATUS and GC concern the plugin, not a container: they go out without container, netns or ifname. */
+export function runIpamForPlugin(command: 'STATUS' | 'GC', req: CniRequest): Promise<CniResult | undefined | false> {
+  return runIpam({
+    command,
+    path: req.path,
+    containerId: '',
+    netns: '',
+    ifname: '',
+    argsRaw: '',
+    stdin: req.stdin,
+    config: req.config,
+    cniVersion: req.cniVersion,
+  });
 }
 
 /**

@@ -3,7 +3,7 @@ import type { CniRequest } from '../cni/request.ts';
 import { pinDirProblem } from '../bpf/pins.ts';
 import { parseVethConfig } from './config.ts';
 import { objectPath, pinDir } from './datapath.ts';
-import { runIpam } from './ipam.ts';
+import { runIpamForPlugin } from './ipam.ts';
 
 /**
  * The IPAM plugin's own readiness: found in CNI_PATH and, if it speaks 1.1.0, answering STATUS.
@@ -13,17 +13,7 @@ import { runIpam } from './ipam.ts';
 async function ipamProblem(req: CniRequest): Promise<string | undefined> {
   if (req.path.length === 0) return undefined;
   try {
-    await runIpam({
-      command: 'STATUS',
-      path: req.path,
-      containerId: '',
-      netns: '',
-      ifname: '',
-      argsRaw: '',
-      stdin: req.stdin,
-      config: req.config,
-      cniVersion: req.cniVersion,
-    });
+    await runIpamForPlugin('STATUS', req);
     return undefined;
   } catch (e) {
     if (e instanceof CniError && (e.code === CniCode.NotAvailable || e.code === CniCode.LimitedConnectivity)) throw e;
