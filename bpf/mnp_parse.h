@@ -11,35 +11,6 @@
 #include <bpf/bpf_endian.h>
 #include "mnp.h"
 
-/*
- * bpf_get_netns_cookie() in tc programs answers for the skb's socket (init_net without one),
- * not for the device, so the device's namespace is read through the kernel skb (CO-RE).
- */
-struct net___mnp {
-	__u64 net_cookie;
-} __attribute__((preserve_access_index));
-
-struct possible_net___mnp {
-	struct net___mnp *net;
-};
-
-struct net_device___mnp {
-	struct possible_net___mnp nd_net;
-} __attribute__((preserve_access_index));
-
-struct sk_buff___mnp {
-	struct net_device___mnp *dev;
-} __attribute__((preserve_access_index));
-
-extern void *bpf_cast_to_kern_ctx(void *) __ksym;
-
-static __always_inline __u64 device_netns_cookie(struct __sk_buff *ctx)
-{
-	struct sk_buff___mnp *skb = bpf_cast_to_kern_ctx(ctx);
-
-	return skb->dev->nd_net.net->net_cookie;
-}
-
 #define TCP_FLAG_FIN 0x01
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_RST 0x04
@@ -72,24 +43,6 @@ struct pkt {
 	__u8 tcp_flags;
 	__u8 tcp_syn_only;
 };
-
-static __always_inline void ct_key_of(struct mnp_ct_key *k, __u32 iface_id, __u32 dir, const struct flow *f)
-{
-	k->iface_id = iface_id;
-	k->family = f->family;
-	k->proto = f->proto;
-	if (dir == MNP_DIR_IN) {
-		k->pod_port = f->dport;
-		k->peer_port = f->sport;
-		__builtin_memcpy(k->pod_addr, f->dst, 16);
-		__builtin_memcpy(k->peer_addr, f->src, 16);
-	} else {
-		k->pod_port = f->sport;
-		k->peer_port = f->dport;
-		__builtin_memcpy(k->pod_addr, f->src, 16);
-		__builtin_memcpy(k->peer_addr, f->dst, 16);
-	}
-}
 
 /* Ports of a quoted packet (ICMP errors quote at least 8 bytes of its L4 header). */
 static __always_inline void inner_ports(struct __sk_buff *skb, __u32 off, struct flow *f, __u8 echo_request)
@@ -257,9 +210,67 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 	return parse_l4(skb, off, p);
 }
 
+/*
+ * The common case read in place: an option-less IPv4 header or an IPv6 header without extension
+ * headers, followed by TCP or UDP, all in the linear area. Returns 0 when the packet is not that
+ * simple (the general parser below then reads it with bpf_skb_load_bytes).
+ */
+static __always_inline int parse_simple(struct __sk_buff *skb, struct pkt *p)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	__u8 *l4;
+
+	if ((void *)(eth + 1) > data_end)
+		return 0;
+	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr *ip = (void *)(eth + 1);
+
+		if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x1fff)))
+			return 0;
+		if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+			return 0;
+		p->f.family = 4;
+		p->f.proto = ip->protocol;
+		__builtin_memcpy(p->f.src, &ip->saddr, 4);
+		__builtin_memcpy(p->f.dst, &ip->daddr, 4);
+		l4 = (void *)(ip + 1);
+	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+
+		if ((void *)(ip6 + 1) > data_end || ip6->version != 6)
+			return 0;
+		if (ip6->nexthdr != IPPROTO_TCP && ip6->nexthdr != IPPROTO_UDP)
+			return 0;
+		p->f.family = 6;
+		p->f.proto = ip6->nexthdr;
+		__builtin_memcpy(p->f.src, &ip6->saddr, 16);
+		__builtin_memcpy(p->f.dst, &ip6->daddr, 16);
+		l4 = (void *)(ip6 + 1);
+	} else {
+		return 0;
+	}
+	if (l4 + 14 > (__u8 *)data_end)
+		return 0;
+	__builtin_memcpy(&p->f.sport, l4, 2);
+	__builtin_memcpy(&p->f.dport, l4 + 2, 2);
+	p->l4_ports = 1;
+	if (p->f.proto == IPPROTO_TCP) {
+		p->tcp_flags = l4[13];
+		p->tcp_syn_only = (l4[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+	} else if (is_dhcp(&p->f)) {
+		p->infra = INFRA_DHCP;
+	}
+	return 1;
+}
+
 static __always_inline int parse_packet(struct __sk_buff *skb, struct pkt *p)
 {
 	__be16 proto;
+
+	if (parse_simple(skb, p))
+		return PKT_IP;
 
 	if (bpf_skb_load_bytes(skb, 12, &proto, sizeof(proto)) < 0)
 		return PKT_MALFORMED;

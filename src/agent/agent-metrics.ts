@@ -1,4 +1,5 @@
 import { listCache } from '../multiplex/cache.ts';
+import type { ClusterCache } from './cluster-cache.ts';
 import type { ConcurrencyLimiter } from './limiter.ts';
 import { Registry, type Counter, type Histogram, type Labels } from './metrics.ts';
 
@@ -22,7 +23,10 @@ export class AgentMetrics {
     this.abandoned = r.counter('braid_agent_requests_abandoned_total', 'Queued plugin calls dropped because the plugin process went away before a slot was free.');
     this.delegateDuration = r.histogram('braid_delegate_duration_seconds', 'Run time of delegate plugin processes started by the agent, by delegate type and CNI verb.');
     r.gauge('process_resident_memory_bytes', 'Resident memory of the agent process.', () => [[{}, process.memoryUsage.rss()]]);
-    r.gauge('braid_agent_heap_used_bytes', 'V8 heap in use by the agent.', () => [[{}, process.memoryUsage().heapUsed]]);
+    r.gauge('braid_agent_memory_bytes', 'Memory of the agent process by kind: V8 heap used and total, external (buffers).', () => {
+      const m = process.memoryUsage();
+      return [[{ kind: 'heap_used' }, m.heapUsed], [{ kind: 'heap_total' }, m.heapTotal], [{ kind: 'external' }, m.external]];
+    });
   }
 
   /** Slots in use and calls waiting under the concurrency bound. */
@@ -42,5 +46,30 @@ export class AgentMetrics {
       }
       return [...counts].map(([state, n]): [Labels, number] => [{ state }, n]);
     });
+  }
+
+  /** Health of each watch and the size of each cache. */
+  watchCluster(cache: ClusterCache): void {
+    const r = this.registry;
+    const each = (value: (h: ClusterCache['reflectors'][number]['health']) => number) => () =>
+      cache.reflectors.map((x): [Labels, number] => [{ resource: x.health.resource }, value(x.health)]);
+    r.gauge('braid_watch_synced', '1 once the resource was listed completely at least once.', each((h) => (h.synced ? 1 : 0)));
+    r.counter('braid_watch_lists_total', 'Complete lists of the resource.', each((h) => h.lists));
+    r.counter('braid_watch_relists_gone_total', 'Lists forced by 410 Gone (resourceVersion too old, or an expired continue token).', each((h) => h.relistsGone));
+    r.counter('braid_watch_requests_total', 'Watch requests opened (each resumes from the last resourceVersion seen).', each((h) => h.watches));
+    r.counter('braid_watch_failures_total', 'Watches that ended in failure: dropped or idle connections, HTTP errors.', each((h) => h.watchFailures));
+    r.gauge('braid_watch_last_event_age_seconds', 'Seconds since the last watch event (bookmarks included) of the resource.', () =>
+      cache.reflectors.filter((x) => x.health.lastEventAt !== undefined).map((x): [Labels, number] => [
+        { resource: x.health.resource }, (Date.now() - x.health.lastEventAt!) / 1000,
+      ]));
+    r.counter('braid_watch_events_total', 'Watch events received, by resource and type (ADDED, MODIFIED, DELETED, BOOKMARK).', () =>
+      cache.reflectors.flatMap((x) => Object.entries(x.health.events).map(([type, n]): [Labels, number] => [{ resource: x.health.resource, type }, n])));
+    r.gauge('braid_cache_objects', 'Objects held in each agent cache.', () => [
+      [{ cache: 'nads' }, cache.nads.size],
+      [{ cache: 'pods' }, cache.pods.size],
+      [{ cache: 'local_pods' }, cache.localPods.size],
+      [{ cache: 'namespaces' }, cache.namespaces.size],
+      [{ cache: 'policies' }, cache.policies.size],
+    ]);
   }
 }

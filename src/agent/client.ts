@@ -1,19 +1,23 @@
 import { statSync } from 'node:fs';
-import http from 'node:http';
+import net from 'node:net';
 import { CNI_PATH, type HandOverResponse, agentSocketOf, cniEnvironment } from './protocol.ts';
 
 /**
  * The `braid` plugin's side of thick mode: when braid-agent's socket is there and answers, the
- * call is handed to the agent; otherwise the caller does the work itself (thin mode). Only
- * node:fs and node:http are loaded here, so a call the agent takes costs little more than Node's
- * own start.
+ * call is handed to the agent; otherwise the caller does the work itself (thin mode).
+ *
+ * Only node:fs and node:net are loaded: node:http alone costs ~35 ms to load, as much as Node's
+ * whole start. The exchange is a single HTTP/1.0 request, so the agent's (node:http) server
+ * answers without chunked encoding and closes the connection: the answer is everything up to
+ * the close. The agent sends its status line as soon as it has read the call (taken it); a close
+ * before the full answer means it died on the way.
  *
  * Falling back is always safe: the plugin's own work takes the same per-container lock as the
  * agent's, ADD finishes a half-done earlier ADD before starting, and DEL of what is gone succeeds.
  */
 
 export interface HandOverOptions {
-  /** How long the agent may take to accept the call (send its response headers). */
+  /** How long the agent may take to accept the call (send its status line). */
   acceptTimeoutMs?: number;
   /** Where to report why the call was not handed over; default stderr. */
   log?: (line: string) => void;
@@ -32,6 +36,22 @@ function socketExists(path: string): boolean {
   }
 }
 
+/** The answer in a complete HTTP response, or why there is none. */
+function parseResponse(raw: Buffer): HandOverResponse | string {
+  const text = raw.toString('utf8');
+  const end = text.indexOf('\r\n\r\n');
+  if (end < 0) return 'dropped the connection before answering';
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1];
+  if (status !== '200') return `refused the call (HTTP ${status ?? '?'}: ${text.slice(end + 4).trim().slice(0, 200)})`;
+  try {
+    const answer = JSON.parse(text.slice(end + 4)) as HandOverResponse;
+    if (typeof answer.exitCode === 'number') return answer;
+  } catch {
+    // a truncated body: the agent went away mid-answer
+  }
+  return 'dropped the connection before answering';
+}
+
 /**
  * Hands one plugin call to the agent. Resolves to the agent's outcome, or to undefined when the
  * caller must do the work itself: no socket, nobody listening, no timely acceptance, or the
@@ -47,51 +67,35 @@ export function handOver(
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const acceptTimeoutMs = opts.acceptTimeoutMs ?? (env.CNI_COMMAND === 'DEL' ? DEL_ACCEPT_TIMEOUT_MS : ACCEPT_TIMEOUT_MS);
   const body = Buffer.from(JSON.stringify({ env: cniEnvironment(env), stdin }));
+  const head = `POST ${CNI_PATH} HTTP/1.0\r\nHost: braid-agent\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
 
   return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
     let settled = false;
+    const socket = net.connect(socketPath);
     const finish = (outcome: HandOverResponse | undefined, why?: string): void => {
       if (settled) return;
       settled = true;
       clearTimeout(acceptTimer);
       if (why) log(`braid: agent at ${socketPath} ${why}; doing the work in this process`);
-      if (!outcome) req.destroy();
+      socket.destroy();
       resolve(outcome);
     };
-    const req = http.request({
-      socketPath,
-      method: 'POST',
-      path: CNI_PATH,
-      agent: false,
-      headers: { 'content-type': 'application/json', 'content-length': String(body.length), connection: 'close' },
-    });
     const acceptTimer = setTimeout(() => finish(undefined, `did not take the call within ${acceptTimeoutMs} ms`), acceptTimeoutMs);
-    req.on('error', (e: NodeJS.ErrnoException) => {
+    socket.on('connect', () => socket.write(Buffer.concat([Buffer.from(head), body])));
+    socket.on('data', (chunk: Buffer) => {
+      clearTimeout(acceptTimer);
+      chunks.push(chunk);
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
       // A socket file nobody listens on is a stopped agent: quietly thin mode.
       finish(undefined, e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? undefined : `failed (${e.code ?? e.message})`);
     });
-    req.on('response', (res) => {
-      clearTimeout(acceptTimer);
-      if (res.statusCode !== 200) {
-        res.resume();
-        finish(undefined, `refused the call (HTTP ${res.statusCode})`);
-        return;
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', () => finish(undefined, 'dropped the connection before answering'));
-      res.on('close', () => {
-        if (!res.complete) return finish(undefined, 'dropped the connection before answering');
-        try {
-          const answer = JSON.parse(Buffer.concat(chunks).toString('utf8')) as HandOverResponse;
-          if (typeof answer.exitCode !== 'number') throw new Error('no exitCode');
-          finish(answer);
-        } catch {
-          finish(undefined, 'sent an answer that is not a hand-over response');
-        }
-      });
+    socket.on('close', () => {
+      const answer = parseResponse(Buffer.concat(chunks));
+      if (typeof answer === 'string') finish(undefined, answer);
+      else finish(answer);
     });
-    req.end(body);
   });
 }
 

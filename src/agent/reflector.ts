@@ -26,6 +26,8 @@ export interface ReflectorOptions {
   watchTimeoutSeconds: number;
   minBackoffMs: number;
   maxBackoffMs: number;
+  /** A watch silent this long past its timeoutSeconds, or without headers this long, is taken as dead. */
+  idleGraceMs: number;
   log: (line: string) => void;
 }
 
@@ -34,6 +36,7 @@ export const REFLECTOR_DEFAULTS: Omit<ReflectorOptions, 'log'> = {
   watchTimeoutSeconds: 300,
   minBackoffMs: 250,
   maxBackoffMs: 30_000,
+  idleGraceMs: 30_000,
 };
 
 /** What /readyz and the watch metrics report. */
@@ -160,7 +163,9 @@ export class Reflector {
     let version: string | undefined;
     do {
       const path = `${this.spec.path}?${query({ ...this.spec.query, limit: String(this.opts.pageSize), continue: token })}`;
-      const res = await this.client.request('GET', path);
+      const res = await this.client.request('GET', path).catch((e: Error) => {
+        throw new Error(`list ${this.spec.path}: ${e.message}`);
+      });
       if (res.status === 410) {
         this.opts.log(`${this.spec.name}: list continue token expired; listing from the start`);
         throw new Gone();
@@ -216,7 +221,8 @@ export class Reflector {
     const started = Date.now();
     let events = 0;
     this.watch = openWatch(this.access, this.agent, path, (e) => (events++, this.onEvent(e)), {
-      idleTimeoutMs: (timeout + 30) * 1000,
+      idleTimeoutMs: timeout * 1000 + this.opts.idleGraceMs,
+      headerTimeoutMs: this.opts.idleGraceMs,
     });
     const end = await this.watch.ended;
     this.watch = undefined;

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { asCniError } from '../cni/errors.ts';
+import { registerInstall } from './install.ts';
+import { registerPolicy } from './policy.ts';
 import { registerStatus } from './status.ts';
 import { registerValidate } from './validate.ts';
 
@@ -11,6 +13,8 @@ export async function runCli(argv: string[]): Promise<number> {
     .showHelpAfterError();
   registerValidate(program);
   registerStatus(program);
+  registerInstall(program);
+  registerPolicy(program);
   program
     .command('demo')
     .description('run the demo: pods as network namespaces on a bridge cluster network plus macvlan and host-device secondaries')

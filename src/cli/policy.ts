@@ -21,8 +21,8 @@ interface LocationOptions {
 function withLocations(cmd: Command): Command {
   return cmd
     .option('-c, --conf <file>', `braid conf, for its podDir and cniDir (default ${DEFAULT_CONF} when it exists)`)
-    .option('--policy-dir <dir>', 'local policy store', DEFAULT_POLICY_DIR)
-    .option('--bpf-root <dir>', 'bpffs pin root of the policy maps', DEFAULT_BPF_ROOT)
+    .option('--policy-dir <dir>', `local policy store (default: the conf's policy.policyDir, else ${DEFAULT_POLICY_DIR})`)
+    .option('--bpf-root <dir>', `bpffs pin root of the policy maps (default: the conf's policy.bpfRoot, else ${DEFAULT_BPF_ROOT})`)
     .option('--pod-dir <dir>', "local pod store (default: the conf's podDir)")
     .option('--cache-dir <dir>', "braid's cache directory (default: the conf's cniDir)")
     .option('--state-dir <dir>', 'policy registry of enforced interfaces (default: <cache-dir>/policy)');
@@ -31,15 +31,19 @@ function withLocations(cmd: Command): Command {
 async function runtimeOptions(o: LocationOptions) {
   let podDir: string = CONF_DEFAULTS.podDir;
   let cacheDir: string = CONF_DEFAULTS.cniDir;
+  let bpfRoot = DEFAULT_BPF_ROOT;
+  let policyDir = DEFAULT_POLICY_DIR;
   const conf = o.conf ?? (existsSync(DEFAULT_CONF) ? DEFAULT_CONF : undefined);
-  if (conf && (!o.podDir || !o.cacheDir)) {
+  if (conf) {
     const loaded = loadConfFile(conf).conf;
     podDir = loaded.podDir;
     cacheDir = loaded.cniDir;
+    bpfRoot = loaded.policy.bpfRoot;
+    policyDir = loaded.policy.policyDir;
   }
   const opts: import('../policy/runtime.ts').PolicyRuntimeOptions = {
-    bpfRoot: o.bpfRoot ?? DEFAULT_BPF_ROOT,
-    policyDir: o.policyDir ?? DEFAULT_POLICY_DIR,
+    bpfRoot: o.bpfRoot ?? bpfRoot,
+    policyDir: o.policyDir ?? policyDir,
     podDir: o.podDir ?? podDir,
     cacheDir: o.cacheDir ?? cacheDir,
   };

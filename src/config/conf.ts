@@ -2,7 +2,7 @@ import { CniCode, CniError } from '../cni/errors.ts';
 import type { PluginConf } from '../cni/netconf.ts';
 import { validateBraidConf } from '../generated/validators.js';
 import { schemaErrorMessage } from './schema-errors.ts';
-import type { BraidConf, LogLevel } from './types.ts';
+import type { BraidConf, LogLevel, PolicyConf } from './types.ts';
 
 /**
  * Defaults: Multus' where Multus has the key (multus-compat.md section 1), with two deliberate
@@ -26,6 +26,14 @@ export const CONF_DEFAULTS = {
   readinessTimeoutSeconds: 45,
   podDir: '/etc/cni/braid/pods',
   nadDir: '/etc/cni/braid/nads',
+  agentSocket: '/run/braid/braid.sock',
+  policy: {
+    enabled: true,
+    bpfRoot: '/sys/fs/bpf/braid/v1',
+    policyDir: '/etc/cni/braid/policies',
+    allowDhcp: false,
+    allowMld: true,
+  },
 } as const;
 
 const BRAID_TYPE = 'braid';
@@ -121,6 +129,8 @@ export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
     apiTimeoutMs: ((conf.apiTimeout as number | undefined) ?? CONF_DEFAULTS.apiTimeoutSeconds) * 1000,
     apiRetries: (conf.apiRetries as number | undefined) ?? CONF_DEFAULTS.apiRetries,
     readinessTimeoutMs: ((conf.readinessTimeout as number | undefined) ?? CONF_DEFAULTS.readinessTimeoutSeconds) * 1000,
+    agentSocket: (conf.agentSocket as string | undefined) ?? CONF_DEFAULTS.agentSocket,
+    policy: { ...CONF_DEFAULTS.policy, ...(conf.policy as Partial<PolicyConf> | undefined) },
     raw: conf,
   };
   if (clusterNetwork !== undefined) out.clusterNetwork = clusterNetwork;

@@ -1,5 +1,14 @@
 import type { PluginConf } from '../cni/netconf.ts';
 
+/** braid: where and whether the eBPF policy programs are attached. */
+export interface PolicyConf {
+  enabled: boolean;
+  bpfRoot: string;
+  policyDir: string;
+  allowDhcp: boolean;
+  allowMld: boolean;
+}
+
 export type LogLevel = 'panic' | 'error' | 'verbose' | 'debug';
 
 /**
@@ -47,6 +56,10 @@ export interface BraidConf {
   podResourcesSocket?: string;
   /** braid: kubelet's device-manager checkpoint file (default: kubelet's path). */
   deviceCheckpointFile?: string;
+  /** braid: MultiNetworkPolicy enforcement (see PolicyConf). */
+  policy: PolicyConf;
+  /** braid: braid-agent's unix socket; '' turns the hand-over to the agent off. */
+  agentSocket: string;
   /** The validated input object, for keys braid passes on unchanged. */
   raw: Record<string, unknown>;
 }

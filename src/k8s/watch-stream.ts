@@ -26,6 +26,8 @@ export type WatchEnd =
 
 export interface WatchOptions {
   idleTimeoutMs: number;
+  /** Bound on the wait for the response headers (a server that accepted but never answers). */
+  headerTimeoutMs: number;
   /** Bound on a single event line (a huge object is a broken stream, not something to buffer forever). */
   maxLineBytes?: number;
 }
@@ -84,9 +86,9 @@ export function openWatch(
     return { ended, stop: () => undefined };
   }
   const transport = url.protocol === 'https:' ? https : http;
-  const armIdle = (): void => {
+  const armIdle = (ms = opts.idleTimeoutMs): void => {
     clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => finish({ kind: 'failed', reason: `no data for ${opts.idleTimeoutMs} ms` }), opts.idleTimeoutMs);
+    idleTimer = setTimeout(() => finish({ kind: 'failed', reason: `no data for ${ms} ms` }), ms);
   };
   req = transport.request({
     agent,
@@ -96,7 +98,7 @@ export function openWatch(
     path: base + path,
     headers,
   });
-  armIdle();
+  armIdle(opts.headerTimeoutMs);
   req.on('error', (e: NodeJS.ErrnoException) => finish({ kind: 'failed', reason: e.code ?? e.message }));
   req.on('response', (res) => {
     armIdle();

@@ -1,6 +1,6 @@
 import { asCniError } from '../cni/errors.ts';
 import { trace } from '../cni/trace.ts';
-import type { CniRequest } from '../cni/request.ts';
+import { validAttachments, type CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../cni/versions.ts';
@@ -18,6 +18,7 @@ import { createLogger, type Logger } from './log.ts';
 import type { KubeSession } from './kube-session.ts';
 import { buildPlan } from './plan.ts';
 import { configuredNetworks, localSources, publishNetworkStatus } from './local-sources.ts';
+import { attachPolicy, collectPolicy, detachPolicy } from './policy-hooks.ts';
 import { resolveInputs } from './resolve.ts';
 import { executeStatus } from './status.ts';
 
@@ -70,6 +71,12 @@ async function addLocked(
     log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
     const { result, record } = await executeAdd(req, conf, plan, existingLinks);
     trace('attachments added');
+    await attachPolicy(conf, record).catch(async (e: unknown) => {
+      await detachPolicy(conf, req.containerId).catch(() => undefined);
+      await undoAdd(req, conf, record);
+      throw e;
+    });
+    trace('policy attached');
     if (!plan.pod || !record.networkStatus) return result;
     if (kube && session) {
       // The runtime will see an error, so the pod must not keep half a network.
@@ -106,12 +113,22 @@ export const braidHandlers: PluginHandlers = {
   async del(req) {
     const conf = loadBraidConf(req.config);
     const log = createLogger(conf, `DEL ${req.containerId}`);
-    await withContainerLock(conf, req, () =>
-      executeDel(req, conf, () => recomputeFromLocalSources(req, conf)).catch((e: unknown) => {
+    await withContainerLock(conf, req, async () => {
+      // Programs and pins first, while the pod's devices still exist; the delegates' DEL runs
+      // whatever happened here, and a failure is reported after it so the runtime retries.
+      const policyError = await detachPolicy(conf, req.containerId).then(
+        () => undefined,
+        (e: unknown) => asCniError(e),
+      );
+      await executeDel(req, conf, () => recomputeFromLocalSources(req, conf)).catch((e: unknown) => {
         log.error(asCniError(e).message);
         throw e;
-      }),
-    );
+      });
+      if (policyError) {
+        log.error(policyError.message);
+        throw policyError;
+      }
+    });
   },
 
   async check(req) {
@@ -126,6 +143,12 @@ export const braidHandlers: PluginHandlers = {
 
   async gc(req) {
     const conf = loadBraidConf(req.config);
-    await executeGc(req, conf, () => configuredNetworks(conf, req));
+    const gcError = await executeGc(req, conf, () => configuredNetworks(conf, req)).then(
+      () => undefined,
+      (e: unknown) => asCniError(e),
+    );
+    // Policy programs of containers the runtime no longer lists go too, whatever the delegates did.
+    await collectPolicy(conf, new Set(validAttachments(req.config).map((a) => a.containerID)));
+    if (gcError) throw gcError;
   },
 };

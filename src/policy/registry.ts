@@ -2,6 +2,7 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, 
 import { join } from 'node:path';
 import { SyscallError } from '../net/errno.ts';
 import { LOCK_EX, LOCK_UN, libc } from '../net/libc.ts';
+import { ifacesDir } from './enforced.ts';
 
 /**
  * Interfaces braid enforces policy on, one JSON file each under <stateDir>/ifaces, so that a
@@ -38,9 +39,6 @@ export interface IfaceRecord {
   options: number;
 }
 
-function ifacesDir(stateDir: string): string {
-  return join(stateDir, 'ifaces');
-}
 
 function writeJsonAtomic(file: string, value: unknown): void {
   const tmp = `${file}.tmp-${process.pid}`;

@@ -95,6 +95,8 @@ function setUp(): string {
     binDir: PLUGINS,
     nadDir,
     podDir: path.join(tmp, 'pods'),
+    // The multiplexer's own cost; attaching policy programs is measured by test/bench/policy-*.
+    policy: { enabled: false },
   });
 }
 

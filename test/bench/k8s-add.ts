@@ -112,6 +112,7 @@ async function setUp(): Promise<Bed> {
     binDir: PLUGINS,
     nadDir,
     podDir: path.join(tmp, 'pods'),
+    policy: { enabled: false },
   };
   return {
     api,

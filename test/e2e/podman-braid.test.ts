@@ -92,6 +92,8 @@ describe.skipIf(unavailable !== undefined)('podman with braid as the network plu
           ...dirs,
           binDir: '/usr/lib/cni',
           capabilities: { 'io.kubernetes.cri.pod-annotations': true },
+          // Pins would land in the machine's bpffs; policy has suites of its own.
+          policy: { enabled: false },
         },
       ],
     });

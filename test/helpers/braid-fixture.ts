@@ -240,6 +240,9 @@ export async function makeBraidBed(): Promise<BraidBed> {
       binDir: REAL_PLUGINS,
       nadDir,
       podDir,
+      // Policy programs have suites of their own (braid-policy, policy-*); here they would only
+      // pin into the machine's bpffs.
+      policy: { enabled: false },
       ...extra,
     }),
     run: (command, o = {}) => {

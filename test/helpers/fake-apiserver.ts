@@ -74,13 +74,13 @@ export class FakeApiServer {
   tokens: Set<string> | undefined;
   /** False: behave like a cluster without the NetworkAttachmentDefinition CRD. */
   serveNads = true;
-  private readonly pods = new Map<string, FakeObject>();
-  private readonly nads = new Map<string, FakeObject>();
+  protected readonly pods = new Map<string, FakeObject>();
+  protected readonly nads = new Map<string, FakeObject>();
   private readonly faults: PendingFault[] = [];
   private revision = 100;
   private sockets = 0;
 
-  private constructor(private readonly server: http.Server, private readonly opts: FakeApiServerOptions) {
+  protected constructor(protected readonly server: http.Server, protected readonly opts: FakeApiServerOptions) {
     this.tokens = opts.tokens ? new Set(opts.tokens) : undefined;
   }
 
@@ -153,11 +153,11 @@ export class FakeApiServer {
     await new Promise<void>((r) => this.server.close(() => r()));
   }
 
-  private nextRevision(): string {
+  protected nextRevision(): string {
     return String(++this.revision);
   }
 
-  private mergeAnnotations(obj: FakeObject, patch: Record<string, string | null>): void {
+  protected mergeAnnotations(obj: FakeObject, patch: Record<string, string | null>): void {
     const next = { ...(obj.metadata.annotations ?? {}) };
     for (const [k, v] of Object.entries(patch)) {
       if (v === null) delete next[k];
@@ -167,7 +167,7 @@ export class FakeApiServer {
     obj.metadata.resourceVersion = this.nextRevision();
   }
 
-  private takeFault(method: string, path: string): Fault | undefined {
+  protected takeFault(method: string, path: string): Fault | undefined {
     const i = this.faults.findIndex((f) => (!f.method || f.method === method) && (!f.path || f.path.test(path)));
     const pending = this.faults[i];
     if (!pending) return undefined;
@@ -175,7 +175,7 @@ export class FakeApiServer {
     return pending.fault;
   }
 
-  private identify(req: http.IncomingMessage): string | undefined {
+  protected identify(req: http.IncomingMessage): string | undefined {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
     if (token && this.tokens?.has(token)) return `token:${token}`;
     const tls = req.socket as TLSSocket;
@@ -184,7 +184,7 @@ export class FakeApiServer {
     return undefined;
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  protected async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     const text = Buffer.concat(chunks).toString('utf8');

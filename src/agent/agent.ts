@@ -1,0 +1,121 @@
+import type { PluginHandlers } from '../cni/skel.ts';
+import { findKubeAccess } from '../k8s/kubeconfig.ts';
+import { KubeClient } from '../k8s/rest-client.ts';
+import { braidHandlers } from '../multiplex/handlers.ts';
+import type { PolicyRuntimeOptions } from '../policy/runtime.ts';
+import { AgentMetrics } from './agent-metrics.ts';
+import { ClusterCache } from './cluster-cache.ts';
+import { recordDelegateTimes } from './delegate-timing.ts';
+import { ConcurrencyLimiter } from './limiter.ts';
+import type { AgentOptions } from './options.ts';
+import { registerPolicyMetrics } from './policy-metrics.ts';
+import { nodeReconciler, PolicySync, type PolicyReconciler } from './policy-sync.ts';
+import type { ReflectorOptions } from './reflector.ts';
+import { AgentServer } from './server.ts';
+
+/**
+ * braid-agent put together: the socket server that runs braid's verbs in this process, the
+ * watches that keep the cluster in memory, and the policy sync that follows them.
+ */
+export interface AgentDeps {
+  log: (line: string) => void;
+  env: Record<string, string | undefined>;
+  /** braid's verbs; tests substitute stubs. */
+  handlers?: PluginHandlers;
+  /** Tests: a reconciler that records instead of touching BPF maps. */
+  policyReconciler?: PolicyReconciler;
+  /** Tests: shorter timeouts and backoff. */
+  reflector?: Partial<Omit<ReflectorOptions, 'log'>>;
+  policyDebounceMs?: number;
+  policyPeriodMs?: number;
+}
+
+export interface RunningAgent {
+  metrics: AgentMetrics;
+  limiter: ConcurrencyLimiter;
+  server: AgentServer;
+  /** Undefined when no Kubernetes access is configured (the agent then only serves calls). */
+  cache: ClusterCache | undefined;
+  policySync: PolicySync | undefined;
+  /** The TCP port of /metrics, when listening. */
+  metricsPort: number | undefined;
+  stop(): Promise<void>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
+
+export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
+  const { log } = deps;
+  const metrics = new AgentMetrics();
+  const limiter = new ConcurrencyLimiter(opts.maxConcurrent);
+  metrics.watchLimiter(limiter);
+  metrics.watchAttachments(opts.cacheDir);
+  const stopTiming = recordDelegateTimes(metrics.delegateDuration);
+
+  const access = findKubeAccess(opts.kubeconfig, deps.env);
+  let cache: ClusterCache | undefined;
+  let policySync: PolicySync | undefined;
+  let client: KubeClient | undefined;
+  if (access) {
+    client = new KubeClient(access, { timeoutMs: opts.apiTimeoutMs, retries: 2 });
+    cache = new ClusterCache(client, access, {
+      nodeName: opts.nodeName,
+      policy: opts.policy,
+      log,
+      reflector: { watchTimeoutSeconds: opts.watchTimeoutSeconds, ...deps.reflector },
+      onPolicyInputChange: (resource) => policySync?.schedule(resource),
+    });
+    metrics.watchCluster(cache);
+    if (opts.policy) {
+      const runtime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
+      registerPolicyMetrics(metrics.registry, runtime);
+      policySync = new PolicySync(deps.policyReconciler ?? nodeReconciler(runtime), cache, metrics.registry, {
+        debounceMs: deps.policyDebounceMs ?? 200,
+        periodMs: deps.policyPeriodMs ?? 30_000,
+        log,
+      });
+    }
+  } else {
+    log('no Kubernetes access configured (no --kubeconfig, no in-cluster service): serving plugin calls only');
+  }
+
+  let stopping = false;
+  const server = new AgentServer({
+    socketPath: opts.socketPath,
+    handlers: deps.handlers ?? braidHandlers,
+    limiter,
+    metrics,
+    health: { live: () => !stopping, notReady: () => cache?.notSynced() },
+    onCallDone: (verb, outcome) => {
+      // A new or removed interface changes what the policy maps must hold.
+      if (outcome.exitCode === 0 && (verb === 'ADD' || verb === 'DEL')) policySync?.schedule(verb);
+    },
+  });
+  await server.listen();
+  let metricsPort: number | undefined;
+  try {
+    if (opts.metricsAddress) metricsPort = await server.listenTcp(opts.metricsAddress.host, opts.metricsAddress.port);
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  cache?.start();
+  // The first reconcile waits for the lists: an empty cache would open every isolated interface.
+  void cache?.whenSynced().then(() => policySync?.start());
+  log(`listening on ${opts.socketPath}${metricsPort ? `, metrics on port ${metricsPort}` : ''}; node ${opts.nodeName}; at most ${opts.maxConcurrent} calls at once`);
+
+  return {
+    metrics, limiter, server, cache, policySync, metricsPort,
+    async stop() {
+      stopping = true;
+      policySync?.stop();
+      // The socket goes first: from now on `braid` does its calls itself.
+      await Promise.race([server.close(), sleep(opts.shutdownGraceMs)]);
+      await cache?.stop();
+      client?.close();
+      stopTiming();
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { CniCode, CniError } from '../../cni/errors.ts';
+
+/**
+ * Copies braid's binaries into the host's CNI bin directory the only safe way: into a temporary
+ * file beside the target, flushed, then renamed over it. A runtime that starts the plugin at any
+ * moment sees either the old file or the new one, never half a file; and the old binary may be
+ * running meanwhile, since its inode is never opened for writing ("text file busy", Multus #1221).
+ */
+export interface InstalledBinary {
+  name: string;
+  path: string;
+  /** False when the target already had the same content (nothing was written). */
+  changed: boolean;
+}
+
+function digest(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Replaces `target` with a copy of `source` atomically; a target with the same bytes is left alone. */
+export function copyFileAtomic(source: string, target: string, mode = 0o755): boolean {
+  const wanted = digest(source);
+  if (wanted === undefined) throw new CniError(CniCode.IoFailure, `cannot install ${basename(target)}: ${source} does not exist`);
+  if (digest(target) === wanted) {
+    chmodSync(target, mode);
+    return false;
+  }
+  const temp = join(dirname(target), `.${basename(target)}.braid-new-${process.pid}`);
+  try {
+    copyFileSync(source, temp);
+    chmodSync(temp, mode);
+    const fd = openSync(temp, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, target);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw new CniError(CniCode.IoFailure, `cannot install ${target}: ${(e as Error).message}`);
+  }
+  return true;
+}
+
+/** Installs each of `names` from `sourceDir` into `binDir`. */
+export function installBinaries(sourceDir: string, names: readonly string[], binDir: string): InstalledBinary[] {
+  if (!existsSync(binDir)) throw new CniError(CniCode.IoFailure, `CNI bin directory ${binDir} does not exist; mount the host's /opt/cni/bin there`);
+  return names.map((name) => {
+    const path = join(binDir, name);
+    return { name, path, changed: copyFileAtomic(join(sourceDir, name), path) };
+  });
+}

@@ -1,0 +1,134 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../../cni/atomic-file.ts';
+import { CniCode, CniError } from '../../cni/errors.ts';
+import { installBinaries } from './binaries.ts';
+import { kubeconfigFromServiceAccount, writeKubeconfig, type ServiceAccountSource } from './kubeconfig-file.ts';
+import { braidConf, fileBefore, findPrimaryConf, type PrimaryConf } from './primary-conf.ts';
+
+/**
+ * `braid install`: the DaemonSet's init step, and with --watch its keeper. Paths come in pairs
+ * where it matters: where this process writes (the host directory mounted into the pod) and
+ * what the host sees (written into confs).
+ */
+export interface InstallOptions {
+  /** Install binaries from here into binDir; undefined binDir skips the binaries. */
+  binSource: string;
+  binaries: string[];
+  binDir: string | undefined;
+  confDir: string;
+  hostConfDir: string;
+  confName: string;
+  /** File name of the primary conf; default: auto-detect. */
+  primary: string | undefined;
+  primaryTimeoutMs: number;
+  networkName: string;
+  /** Write a kubeconfig from the service account (else braid gets none, or the one in `extra`). */
+  serviceAccount: ServiceAccountSource | undefined;
+  /** braid keys merged into the generated conf (the ConfigMap's). */
+  extra: Record<string, unknown>;
+  log: (line: string) => void;
+}
+
+/** What the last pass wrote, to tell what changed. */
+export interface InstallState {
+  kubeconfigDigest: string | undefined;
+  confText: string | undefined;
+}
+
+export const KUBECONFIG_SUBPATH = join('braid.d', 'braid.kubeconfig');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits for the primary network's conf: on a fresh node the cluster network installs itself after us. */
+async function waitForPrimary(opts: InstallOptions): Promise<PrimaryConf> {
+  const deadline = Date.now() + opts.primaryTimeoutMs;
+  for (let announced = false; ; announced = true) {
+    const primary = findPrimaryConf(opts.confDir, opts.primary);
+    if (primary) return primary;
+    if (Date.now() >= deadline) {
+      throw new CniError(CniCode.InvalidConfig, `no primary network conf in ${opts.confDir} after ${opts.primaryTimeoutMs / 1000} s: install the cluster network first, or name it with --primary`);
+    }
+    if (!announced) opts.log(`waiting for the primary network's conf in ${opts.confDir}`);
+    await sleep(Math.min(1_000, opts.primaryTimeoutMs));
+  }
+}
+
+function refreshKubeconfig(opts: InstallOptions, state: InstallState): void {
+  if (!opts.serviceAccount) return;
+  const kc = kubeconfigFromServiceAccount(opts.serviceAccount);
+  // Compared with the file, not only the last digest: a removed or edited file is put back too.
+  if (writeKubeconfig(join(opts.confDir, KUBECONFIG_SUBPATH), kc)) {
+    opts.log(`${state.kubeconfigDigest ? 'rewrote' : 'wrote'} ${join(opts.confDir, KUBECONFIG_SUBPATH)} (service account token or CA ${state.kubeconfigDigest ? 'changed' : 'read'})`);
+  }
+  state.kubeconfigDigest = kc.digest;
+}
+
+function writeConf(opts: InstallOptions, state: InstallState, primary: PrimaryConf): void {
+  const earlier = fileBefore(opts.confDir, opts.confName);
+  if (earlier) {
+    throw new CniError(CniCode.InvalidConfig, `${join(opts.confDir, earlier)} sorts before ${opts.confName}, so the runtime would use it instead of braid: choose a --conf-name that sorts first`);
+  }
+  const conf = braidConf({
+    primary,
+    hostConfDir: opts.hostConfDir,
+    networkName: opts.networkName,
+    ...(opts.serviceAccount ? { kubeconfig: join(opts.hostConfDir, KUBECONFIG_SUBPATH) } : {}),
+    extra: opts.extra,
+  });
+  const text = `${JSON.stringify(conf, null, 2)}\n`;
+  const path = join(opts.confDir, opts.confName);
+  const onDisk = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  if (onDisk !== text) {
+    writeFileAtomic(path, text, { durable: true, mode: 0o644 });
+    opts.log(`wrote ${path} (primary network: ${primary.file}, cniVersion ${primary.cniVersion})`);
+  }
+  state.confText = text;
+}
+
+/** One full pass: binaries, kubeconfig, then braid's conf (last: it turns braid on for new pods). */
+export async function installOnce(opts: InstallOptions, state: InstallState = { kubeconfigDigest: undefined, confText: undefined }): Promise<InstallState> {
+  if (opts.binDir) {
+    for (const b of installBinaries(opts.binSource, opts.binaries, opts.binDir)) {
+      opts.log(b.changed ? `installed ${b.path}` : `${b.path} is up to date`);
+    }
+  }
+  refreshKubeconfig(opts, state);
+  writeConf(opts, state, await waitForPrimary(opts));
+  return state;
+}
+
+/** A later pass of --watch: a rotated token, a changed primary, or a removed braid conf. */
+export function refresh(opts: InstallOptions, state: InstallState): void {
+  refreshKubeconfig(opts, state);
+  const primary = findPrimaryConf(opts.confDir, opts.primary);
+  if (!primary) {
+    opts.log(`the primary network's conf is gone from ${opts.confDir}; keeping braid's conf as it is`);
+    return;
+  }
+  writeConf(opts, state, primary);
+}
+
+/** Removes braid's conf (on exit, with --cleanup-on-exit): new pods then get the primary network alone. */
+export function removeConf(opts: InstallOptions): void {
+  rmSync(join(opts.confDir, opts.confName), { force: true });
+  opts.log(`removed ${join(opts.confDir, opts.confName)}`);
+}
+
+/** installOnce, then refresh every `intervalMs` until `signal` aborts; cleanup then if asked. */
+export async function installAndWatch(opts: InstallOptions, intervalMs: number, signal: AbortSignal, cleanupOnExit: boolean): Promise<void> {
+  const state = await installOnce(opts);
+  while (!signal.aborted) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, intervalMs);
+      signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+    if (signal.aborted) break;
+    try {
+      refresh(opts, state);
+    } catch (e) {
+      opts.log(`refresh failed, trying again in ${intervalMs / 1000} s: ${(e as Error).message}`);
+    }
+  }
+  if (cleanupOnExit) removeConf(opts);
+}

@@ -1,0 +1,181 @@
+/**
+ * braid's overhead per pod, thin mode and agent mode side by side with the delegates' own time:
+ * the core issue's pod (a bridge cluster network plus three macvlan networks), ADD and DEL
+ * (1) through `braid` doing the work itself, (2) through `braid` handing the call to braid-agent,
+ * (3) the four delegates called directly. For agent mode it also splits the time: inside the
+ * agent (from its metrics: request time minus its delegates' run time) and outside it (the
+ * `braid` process starting and handing over). Then a burst of 50 pods at once through the agent,
+ * with the agent's resident memory sampled throughout.
+ * Runs in network namespaces of its own; the host is not touched. Usage (root, `npm run build`):
+ *   node --experimental-transform-types test/bench/agent-overhead.ts [iterations] [burst]
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { sampleOf, getOverSocket } from '../integration/agent-testbed.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const braid = path.join(root, 'dist/bin/braid');
+const agentBin = path.join(root, 'dist/bin/braid-agent');
+const PLUGINS = '/usr/lib/cni';
+const iterations = Number(process.argv[2] ?? 30);
+const burst = Number(process.argv[3] ?? 50);
+const suffix = randomBytes(3).toString('hex');
+const nodeNs = `braid-b-${suffix}`;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
+const socket = path.join(tmp, 'agent', 'braid.sock');
+const netnsMade: string[] = [];
+
+const sh = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
+const env = (command: string, extra: Record<string, string>) => ({ PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, ...extra });
+
+/** One CNI call inside the node namespace; its wall time in ms. */
+function cni(plugin: string, command: string, extra: Record<string, string>, conf: string): number {
+  const start = process.hrtime.bigint();
+  const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], { input: conf, env: env(command, extra), encoding: 'utf8' });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.status !== 0) throw new Error(`${path.basename(plugin)} ${command} failed: ${r.stdout} ${r.stderr}`);
+  return ms;
+}
+
+/** The same, without blocking: for the burst. */
+function cniAsync(command: string, extra: Record<string, string>, conf: string): Promise<number> {
+  const start = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, braid], { env: env(command, extra), stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    child.on('exit', (code) => (code === 0 ? resolve(Number(process.hrtime.bigint() - start) / 1e6) : reject(new Error(`${command}: ${out}`))));
+    child.stdin.end(conf);
+  });
+}
+
+const hostLocal = (subnet: string, name: string) => ({ type: 'host-local', dataDir: path.join(tmp, 'ipam'), ranges: [[{ subnet }]], name });
+const bridgeConf = { cniVersion: '1.0.0', name: 'bench-cluster', plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16', 'bench-cluster') }] };
+const macvlanConf = (i: number) => ({ cniVersion: '1.0.0', name: `bench-mv${i}`, type: 'macvlan', master: 'mvmaster0', mode: 'bridge', ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`) });
+
+function setUp(): Record<string, unknown> {
+  sh(['ip', 'netns', 'add', nodeNs]);
+  sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
+  for (const l of ['mvmaster0', 'mvpeer0', 'lo']) sh(['ip', '-n', nodeNs, 'link', 'set', l, 'up']);
+  const dirs = Object.fromEntries(['conf', 'nads', 'pods/bench'].map((d) => [d, path.join(tmp, d)]));
+  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+  fs.writeFileSync(path.join(dirs.conf!, '10-cluster.conflist'), JSON.stringify(bridgeConf));
+  for (const i of [1, 2, 3]) {
+    fs.writeFileSync(path.join(dirs.nads!, `mv${i}.yaml`), `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlanConf(i))}'\n`);
+  }
+  fs.writeFileSync(path.join(dirs['pods/bench']!, 'pod.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n');
+  return {
+    cniVersion: '1.0.0', name: 'braid-bench', type: 'braid', clusterNetwork: path.join(dirs.conf!, '10-cluster.conflist'), confDir: dirs.conf,
+    cniDir: path.join(tmp, 'cache'), binDir: PLUGINS, nadDir: dirs.nads, podDir: path.join(tmp, 'pods'),
+  };
+}
+
+function podNetns(): string {
+  const name = `braid-bp-${suffix}-${netnsMade.length}`;
+  sh(['ip', 'netns', 'add', name]);
+  netnsMade.push(name);
+  return name;
+}
+
+function dropNetns(name: string): void {
+  spawnSync('ip', ['netns', 'del', name]);
+  netnsMade.splice(netnsMade.indexOf(name), 1);
+}
+
+async function startAgent(): Promise<{ pid: number; stop: () => Promise<void> }> {
+  const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, agentBin, '--socket', socket, '--cache-dir', path.join(tmp, 'cache'), '--metrics-address', 'off', '--no-policy'], {
+    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--max-semi-space-size=1 --max-old-space-size=384' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
+  return { pid: child.pid!, stop: async () => (child.kill('SIGTERM'), void (await new Promise((r) => child.once('exit', r)))) };
+}
+
+const rss = (pid: number) => Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
+const metrics = async () => (await getOverSocket(socket, '/metrics')).body;
+function delegateSeconds(text: string, verb: string): number {
+  return text.split('\n').filter((l) => l.startsWith('braid_delegate_duration_seconds_sum{') && l.includes(`verb="${verb}"`)).reduce((s, l) => s + Number(l.split(' ')[1]), 0);
+}
+
+async function run(): Promise<void> {
+  const base = setUp();
+  const thinConf = JSON.stringify({ ...base, agentSocket: '' });
+  const agentConf = JSON.stringify({ ...base, agentSocket: socket });
+  const agent = await startAgent();
+  await new Promise((r) => setTimeout(r, 1_000));
+  const idleRss = rss(agent.pid);
+  const t: Record<string, number[]> = { thinAdd: [], thinDel: [], agentAdd: [], agentDel: [], directAdd: [], directDel: [], insideAdd: [], insideDel: [] };
+  const args = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod';
+  const direct: [string, string, Record<string, unknown>][] = [['bridge', 'eth0', bridgeConf.plugins[0]!], ...[1, 2, 3].map((i): [string, string, Record<string, unknown>] => ['macvlan', `net${i}`, macvlanConf(i)])];
+  for (let i = 0; i < iterations + 2; i++) {
+    const pod = podNetns();
+    try {
+      const b = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: args, CNI_IFNAME: 'eth0' };
+      const thinAdd = cni(braid, 'ADD', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
+      const thinDel = cni(braid, 'DEL', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
+      const m0 = await metrics();
+      const agentAdd = cni(braid, 'ADD', { ...b, CNI_CONTAINERID: `a${i}` }, agentConf);
+      const m1 = await metrics();
+      const agentDel = cni(braid, 'DEL', { ...b, CNI_CONTAINERID: `a${i}` }, agentConf);
+      const m2 = await metrics();
+      const inside = (before: string, after: string, verb: string) =>
+        1000 * (sampleOf(after, `braid_agent_request_duration_seconds_sum{verb="${verb}"}`)! - (sampleOf(before, `braid_agent_request_duration_seconds_sum{verb="${verb}"}`) ?? 0) - (delegateSeconds(after, verb) - delegateSeconds(before, verb)));
+      let da = 0;
+      let dd = 0;
+      for (const [type, ifname, c] of direct) da += cni(path.join(PLUGINS, type), 'ADD', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
+      for (const [type, ifname, c] of [...direct].reverse()) dd += cni(path.join(PLUGINS, type), 'DEL', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
+      if (i < 2) continue; // warm-up: page cache, compile cache, plugin-version cache
+      t.thinAdd!.push(thinAdd); t.thinDel!.push(thinDel); t.agentAdd!.push(agentAdd); t.agentDel!.push(agentDel);
+      t.directAdd!.push(da); t.directDel!.push(dd);
+      t.insideAdd!.push(inside(m0, m1, 'ADD')); t.insideDel!.push(inside(m1, m2, 'DEL'));
+    } finally {
+      dropNetns(pod);
+    }
+  }
+  const f = (x: number) => x.toFixed(1).padStart(7);
+  console.log(`braid overhead: bridge + 3 macvlan, ${iterations} pods, medians in ms`);
+  console.log('verb  mode    braid  delegates  overhead  (inside agent)');
+  for (const verb of ['Add', 'Del'] as const) {
+    const dlg = median(t[`direct${verb}`]!);
+    console.log(`${verb.toUpperCase().padEnd(5)} thin  ${f(median(t[`thin${verb}`]!))}    ${f(dlg)}   ${f(median(t[`thin${verb}`]!) - dlg)}`);
+    console.log(`${verb.toUpperCase().padEnd(5)} agent ${f(median(t[`agent${verb}`]!))}    ${f(dlg)}   ${f(median(t[`agent${verb}`]!) - dlg)}  ${f(median(t[`inside${verb}`]!))}`);
+  }
+
+  // The burst: `burst` pods at once, each its own braid process, all handed to the agent.
+  const pods = Array.from({ length: burst }, () => podNetns());
+  let peak = rss(agent.pid);
+  const sampler = setInterval(() => (peak = Math.max(peak, rss(agent.pid))), 20);
+  const started = Date.now();
+  const addTimes = await Promise.all(pods.map((p, i) => cniAsync('ADD', { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: args, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` }, agentConf)));
+  const burstMs = Date.now() - started;
+  const burstPeak = peak;
+  const delTimes = await Promise.all(pods.map((p, i) => cniAsync('DEL', { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: args, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` }, agentConf)));
+  clearInterval(sampler);
+  for (const p of pods) dropNetns(p);
+  const after = rss(agent.pid);
+  const queued = sampleOf(await metrics(), 'braid_agent_request_queue_seconds_sum{verb="ADD"}');
+  await agent.stop();
+  console.log(`burst of ${burst} pods at once through the agent (--max-concurrent 8): all ADDs done in ${burstMs} ms; ` +
+    `ADD median ${median(addTimes).toFixed(0)} ms, p95 ${pct(addTimes, 95).toFixed(0)} ms, max ${Math.max(...addTimes).toFixed(0)} ms; DEL median ${median(delTimes).toFixed(0)} ms; ` +
+    `time queued in total ${queued?.toFixed(1)} s`);
+  console.log(`agent RSS: idle ${idleRss.toFixed(1)} MiB, peak during the burst ${burstPeak.toFixed(1)} MiB, after ${after.toFixed(1)} MiB`);
+}
+
+try {
+  await run();
+} finally {
+  for (const n of [...netnsMade]) spawnSync('ip', ['netns', 'del', n]);
+  spawnSync('ip', ['netns', 'del', nodeNs]);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}
