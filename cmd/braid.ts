@@ -14,9 +14,17 @@ async function runThin(stdin: string | undefined): Promise<number> {
   return runPlugin(braidHandlers, process.env, stdin);
 }
 
+/** VERSION is answered from what this binary speaks: no verbs, no agent needed. */
+async function runVersion(): Promise<number> {
+  const [{ runPlugin }, { BRAID_SUPPORTED_VERSIONS }] = await Promise.all([import('../src/cni/skel.ts'), import('../src/cni/versions.ts')]);
+  const never = (): never => {
+    throw new Error('VERSION runs no verb');
+  };
+  return runPlugin({ supportedVersions: BRAID_SUPPORTED_VERSIONS, add: never, del: never, check: never, status: never, gc: never });
+}
+
 async function runAsPlugin(): Promise<number> {
-  // VERSION is answered from what this binary speaks; the agent has nothing to add.
-  if (process.env.CNI_COMMAND === 'VERSION') return runThin(undefined);
+  if (process.env.CNI_COMMAND === 'VERSION') return runVersion();
   const stdin = await readAllStdin();
   if (stdin === undefined) return runThin(undefined);
   const outcome = await handOver(process.env, stdin);

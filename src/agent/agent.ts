@@ -2,7 +2,10 @@ import type { PluginHandlers } from '../cni/skel.ts';
 import { findKubeAccess } from '../k8s/kubeconfig.ts';
 import { KubeClient } from '../k8s/rest-client.ts';
 import { braidHandlers } from '../multiplex/handlers.ts';
-import type { PolicyRuntimeOptions } from '../policy/runtime.ts';
+import { useAgentCaches } from '../multiplex/kube-session.ts';
+import { CachedNadSource, CachedPodSource } from './cached-sources.ts';
+import { ifacesDir } from '../policy/enforced.ts';
+import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
 import { recordDelegateTimes } from './delegate-timing.ts';
@@ -68,12 +71,15 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       onPolicyInputChange: (resource) => policySync?.schedule(resource),
     });
     metrics.watchCluster(cache);
+    // ADDs served here read pods and NADs from the watch caches before asking the API server.
+    useAgentCaches({ pods: new CachedPodSource(cache), nads: new CachedNadSource(cache) });
     if (opts.policy) {
       const runtime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
       registerPolicyMetrics(metrics.registry, runtime);
       policySync = new PolicySync(deps.policyReconciler ?? nodeReconciler(runtime), cache, metrics.registry, {
         debounceMs: deps.policyDebounceMs ?? 200,
         periodMs: deps.policyPeriodMs ?? 30_000,
+        registryDir: ifacesDir(stateDirOf(runtime)),
         log,
       });
     }
@@ -88,9 +94,11 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },
-    onCallDone: (verb, outcome) => {
-      // A new or removed interface changes what the policy maps must hold.
-      if (outcome.exitCode === 0 && (verb === 'ADD' || verb === 'DEL')) policySync?.schedule(verb);
+    beforeAnswer: (verb, outcome) => {
+      if (outcome.exitCode !== 0) return;
+      // ADD attached policy from the local stores; the cluster's policies apply before the pod runs.
+      if (verb === 'ADD') policySync?.reconcileNow();
+      else if (verb === 'DEL') policySync?.schedule(verb);
     },
   });
   await server.listen();

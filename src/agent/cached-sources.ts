@@ -1,5 +1,6 @@
 import { isStaticOrMirrorPod, podInfoFromKubePod } from '../k8s/api-sources.ts';
 import type { NadSource, PodSource } from '../k8s/sources.ts';
+
 import type { NetworkAttachmentDefinition, PodInfo } from '../k8s/types.ts';
 import type { ClusterCache } from './cluster-cache.ts';
 
@@ -31,22 +32,5 @@ export class CachedNadSource implements NadSource {
 
   async getNad(namespace: string, name: string): Promise<NetworkAttachmentDefinition | undefined> {
     return this.cache.nads.get(`${namespace}/${name}`);
-  }
-}
-
-/** The first source that knows the NAD answers; its kind names the chain in errors. */
-export class FirstNadSource implements NadSource {
-  readonly kind: string;
-
-  constructor(private readonly chain: readonly NadSource[]) {
-    this.kind = chain.map((s) => s.kind).join(', then ');
-  }
-
-  async getNad(namespace: string, name: string): Promise<NetworkAttachmentDefinition | undefined> {
-    for (const source of this.chain) {
-      const nad = await source.getNad(namespace, name);
-      if (nad) return nad;
-    }
-    return undefined;
   }
 }

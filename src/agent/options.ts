@@ -34,8 +34,8 @@ export const AGENT_USAGE = `usage: braid-agent [options]
   --node-name <name>         this node (default $NODE_NAME, else the host name)
   --kubeconfig <path>        API access (default: in-cluster service account)
   --cache-dir <dir>          braid's per-container cache (default ${CONF_DEFAULTS.cniDir})
-  --bpf-root <dir>           policy pin root (default /sys/fs/bpf/braid/v1)
-  --policy-dir <dir>         local policy store (default /etc/cni/braid/policies)
+  --bpf-root <dir>           policy pin root (default ${CONF_DEFAULTS.policy.bpfRoot})
+  --policy-dir <dir>         local policy store (default ${CONF_DEFAULTS.policy.policyDir})
   --no-policy                do not watch policies; watch only this node's pods and the NADs
   --api-timeout <seconds>    bound on one list request (default 60)
   --watch-timeout <seconds>  server-side watch timeout (default 300)
@@ -87,8 +87,8 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
     nodeName: v['node-name'] ?? env.NODE_NAME ?? hostname(),
     kubeconfig: v.kubeconfig || undefined,
     cacheDir: v['cache-dir'] ?? CONF_DEFAULTS.cniDir,
-    bpfRoot: v['bpf-root'] ?? '/sys/fs/bpf/braid/v1',
-    policyDir: v['policy-dir'] ?? '/etc/cni/braid/policies',
+    bpfRoot: v['bpf-root'] ?? CONF_DEFAULTS.policy.bpfRoot,
+    policyDir: v['policy-dir'] ?? CONF_DEFAULTS.policy.policyDir,
     podDir: CONF_DEFAULTS.podDir,
     policy: !v['no-policy'],
     apiTimeoutMs: positive(v['api-timeout'], 60, 'api-timeout') * 1000,

@@ -1,3 +1,4 @@
+import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import type { ClusterView, PodView } from '../policy/model.ts';
 import { listRecords, withPolicyLock, type IfaceRecord } from '../policy/registry.ts';
 import {
@@ -68,12 +69,18 @@ export function viewFromCache(cache: Pick<ClusterCache, 'pods' | 'namespaces'>, 
 export interface PolicySyncOptions {
   debounceMs: number;
   periodMs: number;
+  /**
+   * The registry's directory of enforced interfaces: a record written there by a thin-mode ADD
+   * (agent not involved) triggers a reconcile, so the new interface gets the cluster's policies.
+   */
+  registryDir?: string;
   log: (line: string) => void;
 }
 
 export class PolicySync {
   private timer: NodeJS.Timeout | undefined;
   private periodic: NodeJS.Timeout | undefined;
+  private watcher: FSWatcher | undefined;
   private stopped = false;
   private started = false;
   private readonly runs: Counter;
@@ -102,6 +109,15 @@ export class PolicySync {
     this.started = true;
     this.periodic = setInterval(() => this.schedule('periodic'), this.opts.periodMs);
     this.periodic.unref();
+    if (this.opts.registryDir) {
+      try {
+        mkdirSync(this.opts.registryDir, { recursive: true, mode: 0o700 });
+        this.watcher = watch(this.opts.registryDir, () => this.schedule('registry'));
+        this.watcher.on('error', () => undefined);
+      } catch (e) {
+        this.opts.log(`policy: cannot watch ${this.opts.registryDir} (new interfaces wait for the periodic reconcile): ${(e as Error).message}`);
+      }
+    }
     this.schedule('start');
   }
 
@@ -109,6 +125,15 @@ export class PolicySync {
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.periodic);
+    this.watcher?.close();
+  }
+
+  /** Reconciles at once (a pending scheduled run is folded in); nothing before start(). */
+  reconcileNow(): void {
+    if (!this.started || this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.runNow();
   }
 
   /** Reconciles soon; changes that arrive meanwhile ride along. Nothing before start(). */

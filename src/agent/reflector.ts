@@ -97,11 +97,12 @@ export class Reflector {
     this.loop ??= this.run();
   }
 
+  /** Stops watching; a list request under way is not waited for beyond a moment (it ends on its own). */
   async stop(): Promise<void> {
     this.stopped = true;
     this.watch?.stop();
     this.wake?.();
-    await this.loop;
+    await Promise.race([this.loop, new Promise((r) => setTimeout(r, 1_000).unref())]);
   }
 
   /** Resolves once the first full list is in the sink. */

@@ -27,8 +27,11 @@ export interface AgentServerOptions {
   limiter: ConcurrencyLimiter;
   metrics: AgentMetrics;
   health: HealthView;
-  /** Called after each plugin call the agent finished (e.g. to re-check policy after an ADD). */
-  onCallDone?: (verb: string, outcome: PluginOutcome) => void;
+  /**
+   * Called when a plugin call is done, before its answer goes out (still in its slot): policy for
+   * a new pod's interfaces is in place before the runtime starts the pod's containers.
+   */
+  beforeAnswer?: (verb: string, outcome: PluginOutcome) => void;
 }
 
 function send(res: http.ServerResponse, code: number, text: string, type = 'text/plain; charset=utf-8'): void {
@@ -151,9 +154,15 @@ export class AgentServer {
 
     const { metrics, limiter } = this.opts;
     const arrived = performance.now();
-    const run = (): Promise<PluginOutcome> => {
+    const run = async (): Promise<PluginOutcome> => {
       metrics.queueWait.observe({ verb }, (performance.now() - arrived) / 1000);
-      return withCallContext({ verb, delegateDirs: delegateDirsOf(env, stdin) }, () => handleInvocation(this.opts.handlers, env, stdin));
+      const done = await withCallContext({ verb, delegateDirs: delegateDirsOf(env, stdin) }, () => handleInvocation(this.opts.handlers, env, stdin));
+      try {
+        this.opts.beforeAnswer?.(verb, done);
+      } catch {
+        // the call itself is done; what follows it must not change its answer
+      }
+      return done;
     };
     // DEL never queues behind ADDs: it frees what a burst of ADDs may be waiting for.
     const outcome = verb === 'DEL' ? await run() : await limiter.run(run, () => !callerGone);
@@ -166,6 +175,5 @@ export class AgentServer {
     metrics.requests.inc({ verb, code });
     metrics.duration.observe({ verb }, seconds);
     res.end(JSON.stringify(outcome));
-    this.opts.onCallDone?.(verb, outcome);
   }
 }

@@ -31,3 +31,20 @@ export async function firstPod(
   }
   return undefined;
 }
+
+/** The first source that knows the NAD answers; its kind names the whole chain in errors. */
+export class FirstNadSource implements NadSource {
+  readonly kind: string;
+
+  constructor(private readonly chain: readonly NadSource[]) {
+    this.kind = chain.map((s) => s.kind).join(', then ');
+  }
+
+  async getNad(namespace: string, name: string): Promise<NetworkAttachmentDefinition | undefined> {
+    for (const source of this.chain) {
+      const nad = await source.getNad(namespace, name);
+      if (nad) return nad;
+    }
+    return undefined;
+  }
+}

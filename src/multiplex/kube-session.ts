@@ -8,7 +8,7 @@ import { findKubeAccess } from '../k8s/kubeconfig.ts';
 import { NadDirectory } from '../k8s/nad-directory.ts';
 import { PodStore } from '../k8s/pod-store.ts';
 import { KubeClient } from '../k8s/rest-client.ts';
-import type { NadSource } from '../k8s/sources.ts';
+import { FirstNadSource, type NadSource, type PodSource } from '../k8s/sources.ts';
 import { writeNetworkStatus } from '../k8s/status-writer.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import type { PlanInputs, PodRef } from './plan-types.ts';
@@ -25,19 +25,17 @@ export interface KubeSession {
   sources: Sources;
 }
 
-/** NADs from the API first, then the local manifest directory (for networks the cluster does not know). */
-class ChainedNadSource implements NadSource {
-  readonly kind: string;
-  constructor(private readonly chain: NadSource[]) {
-    this.kind = chain.map((s) => s.kind).join(', then ');
-  }
-  async getNad(namespace: string, name: string) {
-    for (const source of this.chain) {
-      const nad = await source.getNad(namespace, name);
-      if (nad) return nad;
-    }
-    return undefined;
-  }
+/** Sources answered from braid-agent's watch caches; put in front of the API when braid runs in the agent. */
+export interface AgentCaches {
+  pods: PodSource;
+  nads: NadSource;
+}
+
+let agentCaches: AgentCaches | undefined;
+
+/** braid-agent hands its caches over once at start; a thin `braid` process never sets them. */
+export function useAgentCaches(caches: AgentCaches | undefined): void {
+  agentCaches = caches;
 }
 
 export function openKubeSession(conf: BraidConf, req: CniRequest): KubeSession | undefined {
@@ -50,8 +48,18 @@ export function openKubeSession(conf: BraidConf, req: CniRequest): KubeSession |
     client,
     sources: {
       // The runtime's own copy of the annotations spares an API request when it sends one.
-      pods: [new CriAnnotationsSource(conf.runtimeConfig, pod), new KubePodSource(client), new PodStore(conf.podDir, yaml)],
-      nads: new ChainedNadSource([new KubeNadSource(client), new NadDirectory(conf.nadDir, yaml)]),
+      pods: [
+        new CriAnnotationsSource(conf.runtimeConfig, pod),
+        ...(agentCaches ? [agentCaches.pods] : []),
+        new KubePodSource(client),
+        new PodStore(conf.podDir, yaml),
+      ],
+      // NADs from the agent's cache, the API, then the local manifest directory (for networks the cluster does not know).
+      nads: new FirstNadSource([
+        ...(agentCaches ? [agentCaches.nads] : []),
+        new KubeNadSource(client),
+        new NadDirectory(conf.nadDir, yaml),
+      ]),
     },
   };
 }

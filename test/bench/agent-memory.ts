@@ -5,6 +5,8 @@
  * built binary (dist/bin/braid-agent), run as its own process so that its RSS is its own.
  * Usage (after `npm run build`):
  *   node --experimental-transform-types test/bench/agent-memory.ts [pods] [nodes]
+ * Knobs (environment): AGENT_NODE_OPTIONS (V8 flags for the agent, e.g. the DaemonSet's
+ * "--max-semi-space-size=1 --max-old-space-size=384"), MALLOC_ARENA_MAX, RSS_DETAIL=1 (anon/file split).
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';

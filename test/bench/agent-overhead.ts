@@ -78,6 +78,8 @@ function setUp(): Record<string, unknown> {
   return {
     cniVersion: '1.0.0', name: 'braid-bench', type: 'braid', clusterNetwork: path.join(dirs.conf!, '10-cluster.conflist'), confDir: dirs.conf,
     cniDir: path.join(tmp, 'cache'), binDir: PLUGINS, nadDir: dirs.nads, podDir: path.join(tmp, 'pods'),
+    // The multiplexer's own cost, as in braid-overhead.ts; policy attach has benches of its own.
+    policy: { enabled: false },
   };
 }
 

@@ -3,8 +3,9 @@ import http from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.ts';
+import { handOver } from '../../src/agent/client.ts';
 import { parseAgentOptions } from '../../src/agent/options.ts';
-import type { PolicyReconciler } from '../../src/agent/policy-sync.ts';
+import { nodeReconciler, type PolicyReconciler } from '../../src/agent/policy-sync.ts';
 import type { PluginHandlers } from '../../src/cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../../src/cni/versions.ts';
 import type { PolicyInputs } from '../../src/policy/runtime.ts';
@@ -91,6 +92,13 @@ describe('braid-agent with a Kubernetes API', () => {
     expect(seen[0]!.view.pods.map((p) => `${p.namespace}/${p.name} ${p.attachments.map((a) => a.ips.join()).join()}`)).toEqual(['ns/db 192.168.1.9']);
     expect(seen[0]!.view.namespaces.find((n) => n.name === 'ns')?.labels.team).toBe('a');
 
+    // An ADD through the agent: the cluster's policies are applied before the answer goes out.
+    const before = seen.length;
+    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket: join(dir, 'braid.sock') });
+    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
+    expect(await handOver(env, conf)).toMatchObject({ exitCode: 0 });
+    expect(seen.length).toBe(before + 1);
+
     api.putPolicy('ns', 'db-only', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [] }, { 'k8s.v1.cni.cncf.io/policy-for': 'lan' });
     await until('the policy reached the reconciler', () => seen.at(-1)!.policies.some((p) => p.name === 'db-only'));
     api.deletePolicy('ns', 'db-only');
@@ -117,5 +125,17 @@ describe('braid-agent with a Kubernetes API', () => {
     expect(agent.cache).toBeUndefined();
     expect((await fetchText(agent.metricsPort!, '/readyz')).status).toBe(200);
     expect(logs.join('\n')).toMatch(/no Kubernetes access configured/);
+  });
+
+  it('the node reconciler on a node without the policy datapath: nothing enforced, nothing to do', () => {
+    const dir = makeTempDir('braid-t-agent');
+    const reconciler = nodeReconciler({ bpfRoot: join(dir, 'bpf'), policyDir: join(dir, 'policies'), podDir: join(dir, 'pods'), cacheDir: join(dir, 'cache') });
+    let asked = 0;
+    const report = reconciler.reconcile(() => {
+      asked++;
+      return { policies: [], view: { pods: [], namespaces: [] } };
+    });
+    expect(report).toEqual({ interfaces: 0, changed: 0, written: 0, deleted: 0, errors: [] });
+    expect(asked).toBe(0);
   });
 });

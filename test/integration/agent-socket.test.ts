@@ -124,12 +124,13 @@ describe('hand-over to the agent', () => {
     const handlers = stubs(150);
     const { conf, limiter, metrics } = await startServer(handlers, 2);
     const started = Date.now();
-    const adds = Array.from({ length: 6 }, (_, i) => handOver(env('ADD', `c${i}`), conf));
+    let addsDone = 0;
+    const adds = Array.from({ length: 6 }, (_, i) => handOver(env('ADD', `c${i}`), conf).then((r) => (addsDone++, r)));
     await new Promise((r) => setTimeout(r, 50));
     expect(limiter.queued).toBe(4);
-    const delStarted = Date.now();
     expect(await handOver(env('DEL', 'other'), conf)).toEqual({ exitCode: 0 });
-    expect(Date.now() - delStarted).toBeLessThan(100);
+    // Answered while the first two ADDs may be done, long before the queue has drained.
+    expect(addsDone).toBeLessThanOrEqual(2);
     const results = await Promise.all(adds);
     expect(results.every((r) => r?.exitCode === 0)).toBe(true);
     expect(handlers.peak).toBe(2);

@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -9,6 +9,7 @@ import {
   makeBraidBed,
   type BraidBed,
 } from '../helpers/braid-fixture.ts';
+import { bpfObjectDir, buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
 import { agentBinaryBeside, startAgentProcess, type AgentProcess } from './agent-testbed.ts';
@@ -20,6 +21,7 @@ import { agentBinaryBeside, startAgentProcess, type AgentProcess } from './agent
  */
 const skip = braidUnavailable();
 const agents: AgentProcess[] = [];
+let pins: PinRoot | undefined;
 
 beforeAll(() => {
   if (!skip) braidBinary();
@@ -28,12 +30,14 @@ beforeAll(() => {
 afterEach(async () => {
   for (const a of agents.splice(0)) await a.stop();
   await destroyAllNetns();
+  pins?.cleanup();
+  pins = undefined;
   cleanupTemps();
 });
 
-async function withAgent(bed: BraidBed, args: string[] = []): Promise<{ agent: AgentProcess; conf: Record<string, unknown> }> {
+async function withAgent(bed: BraidBed, args: string[] = [], env?: Record<string, string>): Promise<{ agent: AgentProcess; conf: Record<string, unknown> }> {
   const socketPath = join(bed.root, 'run', 'braid.sock');
-  const agent = await startAgentProcess(agentBinaryBeside(braidBinary()), { node: bed.node, socketPath, cacheDir: bed.cniDir, args });
+  const agent = await startAgentProcess(agentBinaryBeside(braidBinary()), { node: bed.node, socketPath, cacheDir: bed.cniDir, args, ...(env ? { env } : {}) });
   agents.push(agent);
   return { agent, conf: bed.conf({ agentSocket: socketPath }) };
 }
@@ -144,5 +148,24 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     expect(agent.log()).toMatch(/SIGTERM: stopping/);
     expectOk(await bed.run('DEL', { conf: slowConf, containerId: 'in-flight' }));
     expect(bed.cacheFiles()).toEqual([]);
+  });
+
+  it('ADD in the agent attaches the policy programs to the pod\'s interfaces, DEL removes them', async () => {
+    buildBpfObjects();
+    pins = makePinRoot();
+    const bed = await makeBraidBed();
+    await bed.macvlanNad('lan', '192.168.78.0/24');
+    bed.writePod({ [ANN_NETWORKS]: 'lan' });
+    const { agent, conf } = await withAgent(bed, [], { BRAID_BPF_DIR: bpfObjectDir });
+    const policyConf = { ...conf, policy: { enabled: true, bpfRoot: pins.path, policyDir: join(bed.root, 'policies') } };
+    expectOk(await bed.run('ADD', { conf: policyConf }));
+    expect(await agent.metric(ADD_OK)).toBe(1);
+    const records = join(bed.cniDir, 'policy', 'ifaces');
+    expect(readdirSync(records).filter((f) => f.endsWith('.json'))).toHaveLength(2);
+    expect(readdirSync(join(pins.path, 'mnp', 'links')).length).toBeGreaterThan(0);
+    expectOk(await bed.run('DEL', { conf: policyConf }));
+    expect(readdirSync(records).filter((f) => f.endsWith('.json'))).toEqual([]);
+    expect(readdirSync(join(pins.path, 'mnp', 'links'))).toEqual([]);
+    await bed.expectNothingLeft();
   });
 });

@@ -1,5 +1,9 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CachedNadSource, CachedPodSource, FirstNadSource } from '../../../src/agent/cached-sources.ts';
+import { CachedNadSource, CachedPodSource } from '../../../src/agent/cached-sources.ts';
+import { FirstNadSource } from '../../../src/k8s/sources.ts';
 import { FanOutSink, KeyedCache, type KubeObject } from '../../../src/agent/object-store.ts';
 import { PolicySync, viewFromCache, type PolicyReconciler } from '../../../src/agent/policy-sync.ts';
 import { Registry } from '../../../src/agent/metrics.ts';
@@ -153,5 +157,26 @@ describe('policy sync', () => {
     expect(text).toContain('braid_policy_reconciles_total{result="error"} 1');
     expect(text).toContain('braid_policy_map_writes_total{op="write"} 2');
     expect(logs.join('\n')).toMatch(/reconcile failed: maps busy/);
+  });
+
+  it('reconciles when a thin-mode ADD records a new enforced interface', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'braid-t-registry-'));
+    let runs = 0;
+    const reconciler: PolicyReconciler = { reconcile: () => (runs++, { interfaces: 1, changed: 1, written: 0, deleted: 0, errors: [] }) };
+    const cache = { pods: new KeyedCache({ convert: slimPod }), namespaces: new KeyedCache({ convert: () => ({ name: 'x', labels: {} }) }), validPolicies: () => [] };
+    const sync = new PolicySync(reconciler, cache, new Registry(), { debounceMs: 10, periodMs: 60_000, registryDir: join(dir, 'ifaces'), log: () => undefined });
+    try {
+      sync.start();
+      await new Promise((r) => setTimeout(r, 50));
+      const afterStart = runs;
+      writeFileSync(join(dir, 'ifaces', '7.json'), '{}');
+      for (let i = 0; i < 50 && runs === afterStart; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(runs).toBeGreaterThan(afterStart);
+      sync.reconcileNow();
+      expect(runs).toBeGreaterThan(afterStart + 1);
+    } finally {
+      sync.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
