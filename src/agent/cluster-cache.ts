@@ -53,7 +53,7 @@ export class ClusterCache {
   readonly policies: KeyedCache<CachedPolicy>;
   readonly reflectors: Reflector[] = [];
 
-  constructor(client: KubeClient, access: KubeAccess, private readonly opts: ClusterCacheOptions) {
+  constructor(client: KubeClient, access: KubeAccess, opts: ClusterCacheOptions) {
     const notify = (resource: string) => () => {
       if (this.reflectors.find((r) => r.spec.name === resource)?.health.synced) opts.onPolicyInputChange?.(resource);
     };

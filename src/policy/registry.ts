@@ -1,7 +1,7 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { SyscallError } from '../net/errno.ts';
-import { LOCK_EX, LOCK_UN, libc } from '../net/libc.ts';
+import { writeFileAtomic } from '../cni/atomic-file.ts';
+import { withFileLock } from '../net/file-lock.ts';
 import { ifacesDir } from './enforced.ts';
 
 /**
@@ -41,26 +41,12 @@ export interface IfaceRecord {
 
 
 function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, JSON.stringify(value, null, 1), { mode: 0o600 });
-  renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(value, null, 1), { durable: false });
 }
 
 /** Runs `fn` holding the policy state lock (serialises concurrent ADD, DEL and policy commands). */
 export function withPolicyLock<T>(stateDir: string, fn: () => T): T {
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  const path = join(stateDir, 'lock');
-  const fd = openSync(path, 'a', 0o600);
-  try {
-    if (libc().flock(fd, LOCK_EX) !== 0) throw new SyscallError(`lock ${path}`, libc().errno());
-    try {
-      return fn();
-    } finally {
-      libc().flock(fd, LOCK_UN);
-    }
-  } finally {
-    closeSync(fd);
-  }
+  return withFileLock(stateDir, fn);
 }
 
 /** A new interface id (call with the lock held). Ids start at 1 and stay below 2^31 (scope = id << 1 | dir). */
