@@ -63,6 +63,13 @@ const macvlanConf = (i: number) => ({
   ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
 });
 
+/** The floor any Node program pays before its first line: `node -e 0` with the same binary. */
+function timeNode(): number {
+  const start = process.hrtime.bigint();
+  spawnSync(process.execPath, ['-e', '0']);
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
 function setUp(): string {
   sh(['ip', 'netns', 'add', nodeNs]);
   sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
@@ -112,6 +119,7 @@ function run(): void {
   const directAdd: number[] = [];
   const directDel: number[] = [];
   const start: number[] = [];
+  const nodeStart: number[] = [];
   const args = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod';
   for (let i = 0; i < iterations + 2; i++) {
     const pod = `braid-bp-${suffix}`;
@@ -140,6 +148,7 @@ function run(): void {
         dd += cni(path.join(PLUGINS, type), 'DEL', { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf(c, name));
       }
       const v = cni(braid, 'VERSION', {}, '{}');
+      const bare = timeNode();
       if (i >= 2) {
         // The first two rounds warm caches (page cache, Node's compile cache, braid's plugin-version cache).
         add.push(a);
@@ -147,6 +156,7 @@ function run(): void {
         directAdd.push(da);
         directDel.push(dd);
         start.push(v);
+        nodeStart.push(bare);
       }
     } finally {
       spawnSync('ip', ['netns', 'del', pod]);
@@ -160,7 +170,7 @@ function run(): void {
   console.log(`braid overhead: bridge + 3 macvlan, ${iterations} pods, medians in ms`);
   console.log('verb      braid  delegates  overhead  ratio');
   for (const [verb, b, dlg] of rows) console.log(`${verb.padEnd(4)} ${f(b)}    ${f(dlg)}   ${f(b - dlg)}  ${(b / dlg).toFixed(2)}`);
-  console.log(`braid process start (VERSION, no delegate): ${median(start).toFixed(1)} ms`);
+  console.log(`braid process start (VERSION, no delegate): ${median(start).toFixed(1)} ms; Node 24 itself (node -e 0): ${median(nodeStart).toFixed(1)} ms`);
 }
 
 try {
