@@ -57,7 +57,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   metrics.watchAttachments(opts.cacheDir);
   const stopTiming = recordDelegateTimes(metrics.delegateDuration);
 
-  const access = findKubeAccess(opts.kubeconfig, deps.env);
+  const access = await findKubeAccess(opts.kubeconfig, deps.env);
   let cache: ClusterCache | undefined;
   let policySync: PolicySync | undefined;
   let client: KubeClient | undefined;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { loadYaml } from './yaml-loader.ts';
 import { CniCode, CniError } from '../cni/errors.ts';
 
 /** How requests prove who braid is. A token file is read again for every request (rotation). */
@@ -38,19 +38,19 @@ export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccoun
  * empty, in-cluster access from KUBERNETES_SERVICE_HOST/PORT and the service-account files;
  * undefined when neither is configured (braid then runs without Kubernetes).
  */
-export function findKubeAccess(
+export async function findKubeAccess(
   path: string | undefined,
   env: Env,
   opts: KubeconfigOptions = {},
-): KubeAccess | undefined {
+): Promise<KubeAccess | undefined> {
   if (path) return readKubeconfigFile(path);
   if (env.KUBERNETES_SERVICE_HOST) return inClusterAccess(env, opts.serviceAccountDir ?? SERVICE_ACCOUNT_DIR);
   return undefined;
 }
 
 /** Like findKubeAccess, but a missing configuration is an error (CNI code 7). */
-export function loadKubeconfig(path: string | undefined, env: Env, opts: KubeconfigOptions = {}): KubeAccess {
-  const access = findKubeAccess(path, env, opts);
+export async function loadKubeconfig(path: string | undefined, env: Env, opts: KubeconfigOptions = {}): Promise<KubeAccess> {
+  const access = await findKubeAccess(path, env, opts);
   if (!access) {
     throw new CniError(
       CniCode.InvalidConfig,
@@ -110,7 +110,19 @@ interface Named<T> {
   context?: T;
 }
 
-function readKubeconfigFile(path: string): KubeAccess {
+/**
+ * A kubeconfig as a value. JSON (what `braid install` writes) is parsed directly; YAML loads the
+ * YAML parser first, which costs a plugin process tens of milliseconds, so only then.
+ */
+async function parseKubeconfigText(text: string): Promise<unknown> {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return (await loadYaml()).parse(text);
+  }
+}
+
+async function readKubeconfigFile(path: string): Promise<KubeAccess> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -119,7 +131,7 @@ function readKubeconfigFile(path: string): KubeAccess {
   }
   let doc: unknown;
   try {
-    doc = parseYaml(text);
+    doc = await parseKubeconfigText(text);
   } catch (e) {
     throw new CniError(CniCode.InvalidConfig, `kubeconfig ${path} is not valid YAML: ${errText(e)}`);
   }

@@ -102,7 +102,7 @@ export const braidHandlers: PluginHandlers = {
     const log = createLogger(conf, `ADD ${req.containerId}`);
     if (conf.readinessindicatorfile) await waitForReadinessFile(conf.readinessindicatorfile, conf.readinessTimeoutMs);
     const kube = wantsKubernetes(conf) ? await import('./kube-session.ts') : undefined;
-    const session = kube?.openKubeSession(conf, req);
+    const session = await kube?.openKubeSession(conf, req);
     try {
       return await addLocked(conf, req, log, kube, session);
     } finally {

@@ -38,8 +38,8 @@ export function useAgentCaches(caches: AgentCaches | undefined): void {
   agentCaches = caches;
 }
 
-export function openKubeSession(conf: BraidConf, req: CniRequest): KubeSession | undefined {
-  const access = findKubeAccess(conf.kubeconfig, process.env);
+export async function openKubeSession(conf: BraidConf, req: CniRequest): Promise<KubeSession | undefined> {
+  const access = await findKubeAccess(conf.kubeconfig, process.env);
   if (!access) return undefined;
   const client = new KubeClient(access, { timeoutMs: conf.apiTimeoutMs, retries: conf.apiRetries });
   const pod = podRefFromArgs(req.args);

@@ -137,7 +137,7 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     const state = await installOnce(opts);
     const file = join(h.confDir, 'braid.d', 'braid.kubeconfig');
     expect(statSync(file).mode & 0o777).toBe(0o600);
-    let access = findKubeAccess(file, {})!;
+    let access = (await findKubeAccess(file, {}))!;
     expect(access.server).toBe('https://10.96.0.1:443');
     expect(access.auth).toEqual({ kind: 'token', token: 'token-one' });
     expect(access.ca).toBe(CA);
@@ -150,7 +150,7 @@ describe.skipIf(braidUnavailable())('braid install', () => {
 
     writeFileSync(join(h.saDir, 'token'), 'token-two\n');
     refresh(opts, state);
-    access = findKubeAccess(file, {})!;
+    access = (await findKubeAccess(file, {}))!;
     expect(access.auth).toEqual({ kind: 'token', token: 'token-two' });
     expect(logs.join('\n')).toMatch(/rewrote .*braid.kubeconfig \(service account token or CA changed\)/);
     // Without the service variables there is no server to name.

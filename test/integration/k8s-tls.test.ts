@@ -57,7 +57,7 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 describe.skipIf(!pki)('https API server', () => {
   it('verifies the server against the kubeconfig CA and sends the bearer token', async () => {
     const path = kubeconfig('token.kubeconfig', { 'certificate-authority-data': b64(pki!.caCert) }, { token: 'sa-token' });
-    const c = client(loadKubeconfig(path, {}));
+    const c = client(await loadKubeconfig(path, {}));
     expect((await c.getPod('ns', 'p'))?.metadata.name).toBe('p');
     expect(fake.requests.at(-1)?.identity).toBe('token:sa-token');
   });
@@ -70,19 +70,19 @@ describe.skipIf(!pki)('https API server', () => {
       { 'certificate-authority': join(dir, 'ca.crt') },
       { 'client-certificate': 'client.pem', 'client-key': 'client-key.pem' },
     );
-    const c = client(loadKubeconfig(path, {}));
+    const c = client(await loadKubeconfig(path, {}));
     expect(await c.getPod('ns', 'p')).toBeDefined();
     expect(fake.requests.at(-1)?.identity).toBe('cert:system:node:node-a');
   });
 
   it('connects without verification when insecure-skip-tls-verify is set', async () => {
     const path = kubeconfig('insecure.kubeconfig', { 'insecure-skip-tls-verify': true }, { token: 'sa-token' });
-    expect(await client(loadKubeconfig(path, {})).getPod('ns', 'p')).toBeDefined();
+    expect(await client(await loadKubeconfig(path, {})).getPod('ns', 'p')).toBeDefined();
   });
 
   it('fails with code 7 naming the kubeconfig when the CA does not match, without retrying', async () => {
     const path = kubeconfig('wrong-ca.kubeconfig', { 'certificate-authority-data': b64(pki!.otherCaCert) }, { token: 'sa-token' });
-    const c = client(loadKubeconfig(path, {}));
+    const c = client(await loadKubeconfig(path, {}));
     const before = fake.requests.length;
     const err = await c.getPod('ns', 'p').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CniError);
@@ -95,7 +95,7 @@ describe.skipIf(!pki)('https API server', () => {
 
   it('rejects an unknown token with 401 and code 11', async () => {
     const path = kubeconfig('bad-token.kubeconfig', { 'certificate-authority-data': b64(pki!.caCert) }, { token: 'expired' });
-    const err = await client(loadKubeconfig(path, {})).getPod('ns', 'p').catch((e: unknown) => e);
+    const err = await client(await loadKubeconfig(path, {})).getPod('ns', 'p').catch((e: unknown) => e);
     expect((err as CniError).code).toBe(11);
     expect((err as CniError).message).toContain('HTTP 401 Unauthorized');
   });

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { writeFileAtomic } from '../../cni/atomic-file.ts';
 import { CniCode, CniError } from '../../cni/errors.ts';
 import { SERVICE_ACCOUNT_DIR } from '../../k8s/kubeconfig.ts';
@@ -55,7 +54,8 @@ export function kubeconfigFromServiceAccount(sa: ServiceAccountSource): Kubeconf
     'current-context': 'braid-context',
   };
   const digest = createHash('sha256').update(token).update('\0').update(ca).digest('hex');
-  return { digest, text: `# Written by braid install from its service account; rewritten when the token or CA changes.\n${stringify(doc)}` };
+  // JSON is YAML too, and braid's plugin reads it without loading a YAML parser on every ADD.
+  return { digest, text: `${JSON.stringify(doc, null, 2)}\n` };
 }
 
 /** Writes the kubeconfig (0600, atomically) when its content differs from what is there; true when written. */

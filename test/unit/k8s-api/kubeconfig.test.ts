@@ -30,9 +30,9 @@ function kubeconfig(user: Record<string, unknown>, cluster: Record<string, unkno
   return path;
 }
 
-function cniError(fn: () => unknown): CniError {
+async function cniError(fn: () => Promise<unknown>): Promise<CniError> {
   try {
-    fn();
+    await fn();
   } catch (e) {
     if (e instanceof CniError) return e;
     throw e;
@@ -41,15 +41,15 @@ function cniError(fn: () => unknown): CniError {
 }
 
 describe('kubeconfig files', () => {
-  it('reads server, inline token and base64 CA data', () => {
-    const access = loadKubeconfig(kubeconfig({ token: 'abc' }, { 'certificate-authority-data': b64(PEM_CA) }), {});
+  it('reads server, inline token and base64 CA data', async () => {
+    const access = await loadKubeconfig(kubeconfig({ token: 'abc' }, { 'certificate-authority-data': b64(PEM_CA) }), {});
     expect(access.server).toBe('https://10.96.0.1:443');
     expect(access.ca).toBe(PEM_CA);
     expect(authorizationHeader(access)).toBe('Bearer abc');
     expect(access.insecureSkipTlsVerify).toBe(false);
   });
 
-  it('reads YAML written the way kubectl writes it', () => {
+  it('reads YAML written the way kubectl writes it', async () => {
     const path = join(dir, 'config');
     writeFileSync(
       path,
@@ -71,22 +71,22 @@ describe('kubeconfig files', () => {
         '    password: secret',
       ].join('\n'),
     );
-    const access = loadKubeconfig(path, {});
+    const access = await loadKubeconfig(path, {});
     expect(access.insecureSkipTlsVerify).toBe(true);
     expect(authorizationHeader(access)).toBe(`Basic ${b64('admin:secret')}`);
   });
 
-  it('re-reads a token file on every request, relative to the kubeconfig', () => {
+  it('re-reads a token file on every request, relative to the kubeconfig', async () => {
     writeFileSync(join(dir, 'token'), 'first\n');
-    const access = loadKubeconfig(kubeconfig({ tokenFile: 'token', token: 'stale-inline' }), {});
+    const access = await loadKubeconfig(kubeconfig({ tokenFile: 'token', token: 'stale-inline' }), {});
     expect(access.auth).toEqual({ kind: 'tokenFile', path: join(dir, 'token') });
     expect(authorizationHeader(access)).toBe('Bearer first');
     writeFileSync(join(dir, 'token'), 'rotated');
     expect(authorizationHeader(access)).toBe('Bearer rotated');
   });
 
-  it('reads client certificate and key from data or from files', () => {
-    const fromData = loadKubeconfig(
+  it('reads client certificate and key from data or from files', async () => {
+    const fromData = await loadKubeconfig(
       kubeconfig({ 'client-certificate-data': b64(PEM_CERT), 'client-key-data': b64(PEM_KEY) }),
       {},
     );
@@ -97,7 +97,7 @@ describe('kubeconfig files', () => {
     writeFileSync(join(dir, 'client.crt'), PEM_CERT);
     writeFileSync(join(dir, 'client.key'), PEM_KEY);
     writeFileSync(join(dir, 'ca.crt'), PEM_CA);
-    const fromFiles = loadKubeconfig(
+    const fromFiles = await loadKubeconfig(
       kubeconfig({ 'client-certificate': 'client.crt', 'client-key': join(dir, 'client.key') }, { 'certificate-authority': 'ca.crt' }),
       {},
     );
@@ -106,7 +106,7 @@ describe('kubeconfig files', () => {
     expect(fromFiles.ca).toBe(PEM_CA);
   });
 
-  it('uses the only context when current-context is unset', () => {
+  it('uses the only context when current-context is unset', async () => {
     const path = join(dir, 'kc');
     writeFileSync(
       path,
@@ -116,7 +116,7 @@ describe('kubeconfig files', () => {
         contexts: [{ name: 'only', context: { cluster: 'a', user: 'u' } }],
       }),
     );
-    expect(loadKubeconfig(path, {}).server).toBe('http://127.0.0.1:8080');
+    expect((await loadKubeconfig(path, {})).server).toBe('http://127.0.0.1:8080');
   });
 
   it.each([
@@ -128,29 +128,29 @@ describe('kubeconfig files', () => {
     ['CA data that is not PEM', () => kubeconfig({ token: 't' }, { 'certificate-authority-data': b64('nope') }), /certificate-authority-data is not base64-encoded PEM/],
     ['an unreadable CA file', () => kubeconfig({ token: 't' }, { 'certificate-authority': 'missing-ca.crt' }), /certificate-authority: cannot read .*missing-ca\.crt: ENOENT/],
     ['a missing token file', () => kubeconfig({ tokenFile: '/nonexistent/token' }), /cannot read token file \/nonexistent\/token/],
-  ])('fails with code 7 naming the file and field for %s', (_what, make, pattern) => {
+  ])('fails with code 7 naming the file and field for %s', async (_what, make, pattern) => {
     const path = make();
-    const err = cniError(() => loadKubeconfig(path, {}));
+    const err = await cniError(() => loadKubeconfig(path, {}));
     expect(err.code).toBe(7);
     expect(err.message).toMatch(pattern);
     expect(err.message).toContain(path);
   });
 
-  it('fails with code 7 when current-context names no context', () => {
+  it('fails with code 7 when current-context names no context', async () => {
     const path = kubeconfig({ token: 't' });
     writeFileSync(path, readFileSync(path, 'utf8').replace('"current-context":"braid-context"', '"current-context":"elsewhere"'));
-    const err = cniError(() => loadKubeconfig(path, {}));
+    const err = await cniError(() => loadKubeconfig(path, {}));
     expect(err.code).toBe(7);
     expect(err.message).toBe(`kubeconfig ${path}: current-context names context "elsewhere", which is not in "contexts"`);
   });
 });
 
 describe('in-cluster access', () => {
-  it('uses KUBERNETES_SERVICE_HOST/PORT and the service-account token file and CA', () => {
+  it('uses KUBERNETES_SERVICE_HOST/PORT and the service-account token file and CA', async () => {
     writeFileSync(join(dir, 'token'), 'sa-token');
     writeFileSync(join(dir, 'ca.crt'), PEM_CA);
     const env = { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' };
-    const access = findKubeAccess('', env, { serviceAccountDir: dir });
+    const access = await findKubeAccess('', env, { serviceAccountDir: dir });
     expect(access?.server).toBe('https://10.96.0.1:443');
     expect(access?.ca).toBe(PEM_CA);
     expect(access?.auth).toEqual({ kind: 'tokenFile', path: join(dir, 'token') });
@@ -158,29 +158,29 @@ describe('in-cluster access', () => {
     expect(authorizationHeader(access!)).toBe('Bearer sa-token-rotated');
   });
 
-  it('brackets an IPv6 service host', () => {
+  it('brackets an IPv6 service host', async () => {
     writeFileSync(join(dir, 'token'), 't');
     writeFileSync(join(dir, 'ca.crt'), PEM_CA);
-    const access = findKubeAccess(undefined, { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '6443' }, { serviceAccountDir: dir });
+    const access = await findKubeAccess(undefined, { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '6443' }, { serviceAccountDir: dir });
     expect(access?.server).toBe('https://[fd00::1]:6443');
   });
 
-  it('fails naming the missing service-account file', () => {
+  it('fails naming the missing service-account file', async () => {
     writeFileSync(join(dir, 'ca.crt'), PEM_CA);
-    const err = cniError(() => findKubeAccess('', { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }, { serviceAccountDir: dir }));
+    const err = await cniError(() => findKubeAccess('', { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }, { serviceAccountDir: dir }));
     expect(err.code).toBe(7);
     expect(err.message).toContain(join(dir, 'token'));
   });
 
-  it('prefers an explicit kubeconfig over the in-cluster environment', () => {
+  it('prefers an explicit kubeconfig over the in-cluster environment', async () => {
     const path = kubeconfig({ token: 'file-token' });
-    const access = findKubeAccess(path, { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' });
+    const access = await findKubeAccess(path, { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' });
     expect(access?.source).toBe(`kubeconfig ${path}`);
   });
 
-  it('is undefined without kubeconfig or service environment, and loadKubeconfig says what to set', () => {
-    expect(findKubeAccess('', {})).toBeUndefined();
-    const err = cniError(() => loadKubeconfig(undefined, {}));
+  it('is undefined without kubeconfig or service environment, and loadKubeconfig says what to set', async () => {
+    expect(await findKubeAccess('', {})).toBeUndefined();
+    const err = await cniError(() => loadKubeconfig(undefined, {}));
     expect(err.code).toBe(7);
     expect(err.message).toMatch(/kubeconfig.*KUBERNETES_SERVICE_HOST/);
   });
