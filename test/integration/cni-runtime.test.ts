@@ -1,82 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseCniArgs } from '../../src/cni/args.ts';
-import type { NetworkConfigList, PluginConf } from '../../src/cni/netconf.ts';
+import { describe, expect, it } from 'vitest';
 import type { CniResult } from '../../src/cni/result.ts';
-import {
-  type DelegateContext,
-  addNetworkList,
-  checkNetworkList,
-  delNetworkList,
-  gcNetworkList,
-  statusNetworkList,
-} from '../../src/cni/runtime.ts';
-import { type SpyPlugin, makeSpyPlugin } from '../helpers/spy-plugin.ts';
+import { addNetworkList, checkNetworkList, delNetworkList, gcNetworkList, statusNetworkList } from '../../src/cni/runtime.ts';
+import { RESULT_A, context, netList, rejection, runtimeBed, spies, verbs } from '../helpers/runtime-fixture.ts';
 
-/** braid as the runtime of one delegate network, against spy plugins and Debian's 1.1.1 plugins. */
-
-let dir: string;
-let stderr: { stream: PassThrough; text: () => string };
-
-function sink() {
-  const stream = new PassThrough();
-  const chunks: Buffer[] = [];
-  stream.on('data', (c: Buffer) => chunks.push(c));
-  return { stream, text: () => Buffer.concat(chunks).toString() };
-}
-
-function netList(plugins: PluginConf[], over: Partial<NetworkConfigList> = {}): NetworkConfigList {
-  const base = { cniVersion: '1.1.0', name: 'testnet', disableCheck: false, disableGC: false, plugins, ...over };
-  return { ...base, bytes: JSON.stringify({ cniVersion: base.cniVersion, name: base.name, plugins }) };
-}
-
-function context(over: Partial<DelegateContext> = {}): DelegateContext {
-  return {
-    containerId: 'c0ffee',
-    netns: '/var/run/netns/fake',
-    ifname: 'net1',
-    args: parseCniArgs('IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0'),
-    capabilityArgs: {},
-    cniPath: [dir],
-    timeoutMs: 5000,
-    versionCacheDir: join(dir, 'versions'),
-    label: 'net1',
-    env: { PATH: process.env.PATH },
-    stderr: stderr.stream,
-    ...over,
-  };
-}
-
-const spies = (...names: string[]): SpyPlugin[] => names.map((n) => makeSpyPlugin(dir, n));
-const verbs = (s: SpyPlugin): string[] => s.calls().map((c) => c.command).filter((c) => c !== 'VERSION');
-
-async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return e as { code: number; message: string };
-  }
-  throw new Error('expected a rejection');
-}
-
-const RESULT_A = {
-  cniVersion: '1.1.0',
-  interfaces: [{ name: 'net1', mac: 'aa:bb:cc:dd:ee:01', sandbox: '/var/run/netns/fake', mtu: 1400 }],
-  ips: [{ address: '10.99.1.2/24', gateway: '10.99.1.1', interface: 0 }],
-  routes: [{ dst: '10.99.0.0/16', gw: '10.99.1.1', table: 100 }],
-  dns: {},
-};
-
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'braid-cni-runtime-'));
-  stderr = sink();
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+/** braid as the runtime of one delegate network, against spy plugins (real plugins: cni-runtime-real.test.ts). */
 
 describe('J1 derived plugin config', () => {
   it('injects name and the negotiated version, passing every other key unchanged', async () => {
@@ -91,14 +20,14 @@ describe('J1 derived plugin config', () => {
 
   it('sets per-plugin env from the context, CNI_ARGS unchanged (N3)', async () => {
     const [a] = spies('a');
-    await addNetworkList(netList([{ type: 'a' }]), context({ cniPath: [join(dir, 'none'), dir] }));
+    await addNetworkList(netList([{ type: 'a' }]), context({ cniPath: [join(runtimeBed.dir, 'none'), runtimeBed.dir] }));
     expect(a!.callsOf('ADD')[0]!.env).toEqual({
       CNI_COMMAND: 'ADD',
       CNI_CONTAINERID: 'c0ffee',
       CNI_NETNS: '/var/run/netns/fake',
       CNI_IFNAME: 'net1',
       CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web-0',
-      CNI_PATH: `${join(dir, 'none')}:${dir}`,
+      CNI_PATH: `${join(runtimeBed.dir, 'none')}:${runtimeBed.dir}`,
     });
   });
 });
@@ -169,7 +98,7 @@ describe('L7 per-delegate version negotiation', () => {
     const result = await addNetworkList(list, context());
     await delNetworkList(list, context(), result);
     expect(a!.callsOf('VERSION')).toHaveLength(1);
-    expect(readdirSync(join(dir, 'versions'))).toEqual(['plugin-versions.json']);
+    expect(readdirSync(join(runtimeBed.dir, 'versions'))).toEqual(['plugin-versions.json']);
   });
 });
 
@@ -198,14 +127,14 @@ describe('M1/M3 finding and running plugins', () => {
     const [a] = spies('a');
     const e = await rejection(addNetworkList(netList([{ type: 'a' }, { type: 'nope' }]), context()));
     expect(e.code).toBe(7);
-    expect(e.message).toBe(`failed to find plugin "nope" in path [${dir}]`);
+    expect(e.message).toBe(`failed to find plugin "nope" in path [${runtimeBed.dir}]`);
     expect(verbs(a!)).toEqual([]);
   });
 
   it('forwards delegate stderr', async () => {
     spies('a');
     await addNetworkList(netList([{ type: 'a' }]), context());
-    expect(stderr.text()).toContain('spy a: ADD');
+    expect(runtimeBed.stderr.text()).toContain('spy a: ADD');
   });
 
   it('validates the container id and ifname early (A3/A4)', async () => {
@@ -354,7 +283,7 @@ describe('F STATUS', () => {
       capabilities: { mac: true },
       runtimeConfig: { static: 1 },
     });
-    expect(call.env).toMatchObject({ CNI_CONTAINERID: '', CNI_NETNS: '', CNI_IFNAME: '', CNI_ARGS: '', CNI_PATH: dir });
+    expect(call.env).toMatchObject({ CNI_CONTAINERID: '', CNI_NETNS: '', CNI_IFNAME: '', CNI_ARGS: '', CNI_PATH: runtimeBed.dir });
     expect(verbs(capped!)).toEqual([]);
   });
 
@@ -417,117 +346,3 @@ describe('G GC', () => {
 // ---------------------------------------------------------------------------------------------
 // Debian's 1.1.1 plugins from /usr/lib/cni.
 
-const REAL = '/usr/lib/cni';
-const isRoot = process.getuid?.() === 0;
-const haveReal = existsSync(join(REAL, 'bridge')) && existsSync(join(REAL, 'host-local'));
-
-describe.skipIf(!haveReal)('N2/B4 host-local as a delegate (no netns needed)', () => {
-  const hostLocal = (dataDir: string): PluginConf => ({
-    type: 'host-local',
-    ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: '10.252.0.0/24' }]] },
-  });
-
-  it('honours IP= when IgnoreUnknown=1 is present', async () => {
-    const dataDir = join(dir, 'ipam');
-    const ctx = context({ cniPath: [REAL], args: parseCniArgs('IgnoreUnknown=1;K8S_POD_NAME=foo;IP=10.252.0.50') });
-    const result = await addNetworkList(netList([hostLocal(dataDir)]), ctx);
-    expect(result.ips).toEqual([{ address: '10.252.0.50/24', gateway: '10.252.0.1' }]);
-    expect(existsSync(join(dataDir, 'testnet', '10.252.0.50'))).toBe(true);
-    await delNetworkList(netList([hostLocal(dataDir)]), ctx, result);
-    expect(existsSync(join(dataDir, 'testnet', '10.252.0.50'))).toBe(false);
-  });
-
-  it('keeps host-local 999 for unknown args without IgnoreUnknown', async () => {
-    const ctx = context({ cniPath: [REAL], args: parseCniArgs('K8S_POD_NAME=foo') });
-    const e = await rejection(addNetworkList(netList([hostLocal(join(dir, 'ipam'))]), ctx));
-    expect(e.code).toBe(999);
-    expect(e.message).toMatch(/^net1\/host-local: /);
-  });
-});
-
-describe.skipIf(!isRoot || !haveReal)('bridge + tuning conflist in real network namespaces', () => {
-  const suffix = randomBytes(3).toString('hex');
-  const hostNs = `braid-t-h-${suffix}`;
-  const podNs = `braid-t-c-${suffix}`;
-  const subnet = `10.251.${randomBytes(1)[0]}`;
-  const mac = 'c2:11:22:33:44:55';
-  const ip = (...args: string[]): string => execFileSync('ip', args, { encoding: 'utf8' });
-  let wrappers: string;
-  let dataDir: string;
-  let list: NetworkConfigList;
-  let ctx: DelegateContext;
-
-  beforeEach(() => {
-    ip('netns', 'add', hostNs);
-    ip('netns', 'add', podNs);
-    ip('-n', hostNs, 'link', 'set', 'lo', 'up');
-    // The bridge plugin acts in the runtime's netns, so every plugin runs inside the fake host.
-    wrappers = join(dir, 'wrappers');
-    mkdirSync(wrappers);
-    for (const type of ['bridge', 'host-local', 'tuning']) {
-      const p = join(wrappers, type);
-      writeFileSync(p, `#!/bin/sh\nexec nsenter --net=/run/netns/${hostNs} ${REAL}/${type}\n`);
-      chmodSync(p, 0o755);
-    }
-    dataDir = join(dir, 'ipam');
-    list = netList([
-      {
-        type: 'bridge',
-        bridge: `brt${suffix}`,
-        isGateway: true,
-        ipam: {
-          type: 'host-local',
-          dataDir,
-          ranges: [[{ subnet: `${subnet}.0/24`, gateway: `${subnet}.1` }]],
-          routes: [{ dst: '0.0.0.0/0', gw: `${subnet}.1` }],
-        },
-      },
-      { type: 'tuning', capabilities: { mac: true } },
-    ], { name: `braid-t-${suffix}` });
-    ctx = context({ netns: `/run/netns/${podNs}`, cniPath: [wrappers, REAL], capabilityArgs: { mac }, env: process.env });
-  });
-
-  afterEach(() => {
-    for (const ns of [podNs, hostNs]) {
-      try {
-        ip('netns', 'del', ns);
-      } catch {
-        // already gone
-      }
-    }
-  });
-
-  it('ADD builds the interface (tuning capped at 1.0.0 gets a 1.0.0 prevResult), CHECK passes, DEL removes it', async () => {
-    const result = await addNetworkList(list, ctx);
-    expect(result.cniVersion).toBe('1.1.0');
-    expect(result.ips?.[0]?.address).toBe(`${subnet}.2/24`);
-    const podIf = result.interfaces?.find((i) => i.sandbox === `/run/netns/${podNs}`);
-    expect(podIf).toMatchObject({ name: 'net1', mac });
-
-    const [link] = JSON.parse(ip('-n', podNs, '-j', 'addr', 'show', 'net1')) as { address: string; addr_info: { local: string; prefixlen: number }[] }[];
-    expect(link?.address).toBe(mac);
-    expect(link?.addr_info.map((a) => `${a.local}/${a.prefixlen}`)).toContain(`${subnet}.2/24`);
-    expect(existsSync(join(dataDir, list.name, `${subnet}.2`))).toBe(true);
-
-    await checkNetworkList(list, ctx, result);
-
-    await delNetworkList(list, ctx, result);
-    expect(JSON.parse(ip('-n', podNs, '-j', 'link', 'show'))).toHaveLength(1); // only lo
-    expect(existsSync(join(dataDir, list.name, `${subnet}.2`))).toBe(false);
-  });
-
-  it('CHECK fails once the pod interface is gone, with the delegate error kept', async () => {
-    const result = await addNetworkList(list, ctx);
-    ip('-n', podNs, 'link', 'del', 'net1');
-    const e = await rejection(checkNetworkList(list, ctx, result));
-    expect(e.code).not.toBe(0);
-    expect(e.message).toMatch(/^net1\/bridge: /);
-    await delNetworkList(list, ctx, result);
-  });
-
-  it('D1: a repeated DEL succeeds', async () => {
-    const result = await addNetworkList(list, ctx);
-    await delNetworkList(list, ctx, result);
-    await delNetworkList(list, ctx, result);
-  });
-});

@@ -81,7 +81,7 @@ export async function inspectPods(ctx: DemoContext): Promise<void> {
 }
 
 /** Runs a braid subcommand (the same binary), shows it and its output; a failure is a problem. */
-async function braidTool(ctx: DemoContext, args: string[], what: string): Promise<void> {
+export async function braidTool(ctx: DemoContext, args: string[], what: string): Promise<void> {
   say(style.dim(`    $ ${shellWords([shown(ctx.braidBin), ...args])}`));
   const r = await run([ctx.braidBin, ...args], { timeoutMs: 30_000 });
   block(r.stdout || '(no output)', 4);

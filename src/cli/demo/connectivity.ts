@@ -4,7 +4,7 @@ import { say, style, verdict } from './print.ts';
 import { TRAFFIC, type Endpoint, type TrafficCheck } from './scenario.ts';
 import { echoFrom, startEchoServer } from './traffic.ts';
 
-interface ResolvedEndpoint {
+export interface ResolvedEndpoint {
   label: string;
   ns: DemoNetns;
   address: string;
@@ -18,7 +18,7 @@ interface CheckOutcome {
   detail: string;
 }
 
-async function resolve(ctx: DemoContext, end: Endpoint): Promise<ResolvedEndpoint> {
+export async function resolve(ctx: DemoContext, end: Endpoint): Promise<ResolvedEndpoint> {
   const ns = end.pod === 'node' ? ctx.node : findPod(ctx, end.pod).sandbox.netns;
   const ip = await ns.ipv4Of(end.ifname);
   if (!ip) throw new Error(`${end.pod} has no IPv4 address on ${end.ifname}`);
@@ -36,7 +36,7 @@ async function measure(ctx: DemoContext, check: TrafficCheck): Promise<CheckOutc
   }
   const path = `${from.label} ${from.address} -> ${to.label} ${to.address}`;
   try {
-    const server = await startEchoServer(to.ns, to.address);
+    const server = await startEchoServer(to.ns, to.address, check.port);
     try {
       const device = await from.ns.routeDevice(to.address);
       const payload = `hello from ${from.label} over ${check.network}`;

@@ -45,11 +45,34 @@ export interface TrafficCheck {
   network: string;
   from: Endpoint;
   to: Endpoint;
+  /** The server's port; any free one when absent. */
+  port?: number;
 }
 
 export const TRAFFIC: TrafficCheck[] = [
-  { network: 'macvlan-lan', from: { pod: 'alpha', ifname: 'net1' }, to: { pod: 'beta', ifname: 'lan0' } },
+  // beta's ingress on macvlan-lan is isolated to this port by examples/demo/policies (POLICY).
+  { network: 'macvlan-lan', from: { pod: 'alpha', ifname: 'net1' }, to: { pod: 'beta', ifname: 'lan0' }, port: 7000 },
   { network: 'cluster', from: { pod: 'alpha', ifname: 'eth0' }, to: { pod: 'beta', ifname: 'eth0' } },
   { network: 'cluster', from: { pod: 'beta', ifname: 'eth0' }, to: { pod: 'alpha', ifname: 'eth0' } },
   { network: 'storage', from: { pod: 'beta', ifname: 'storage0' }, to: { pod: 'node', ifname: NODE.storagePeer } },
+];
+
+/** examples/demo/policies: what it lets in, for the policy step's checks and output. */
+export const POLICY = {
+  name: 'default/beta-lan-7000',
+  allowedPort: 7000,
+  otherPort: 7001,
+} as const;
+
+export interface PolicyCheck extends TrafficCheck {
+  port: number;
+  /** Whether the policy lets this flow through. */
+  allowed: boolean;
+}
+
+export const POLICY_CHECKS: PolicyCheck[] = [
+  { network: 'macvlan-lan', from: { pod: 'alpha', ifname: 'net1' }, to: { pod: 'beta', ifname: 'lan0' }, port: POLICY.allowedPort, allowed: true },
+  { network: 'macvlan-lan', from: { pod: 'alpha', ifname: 'net1' }, to: { pod: 'beta', ifname: 'lan0' }, port: POLICY.otherPort, allowed: false },
+  // The policy is for macvlan-lan only: the same port over the cluster network is not isolated.
+  { network: 'cluster', from: { pod: 'alpha', ifname: 'eth0' }, to: { pod: 'beta', ifname: 'eth0' }, port: POLICY.otherPort, allowed: true },
 ];

@@ -10,12 +10,12 @@ import type { DemoNetns } from './netns.ts';
 
 const SERVER = `
 const net = require('node:net');
-const [address, lifetimeMs] = process.argv.slice(1);
+const [address, port, lifetimeMs] = process.argv.slice(1);
 const server = net.createServer((sock) => {
   sock.on('error', () => {});
   sock.pipe(sock);
 });
-server.listen({ host: address, port: 0 }, () => console.log('ready ' + server.address().port));
+server.listen({ host: address, port: Number(port) }, () => console.log('ready ' + server.address().port));
 setTimeout(() => process.exit(0), Number(lifetimeMs));
 `;
 
@@ -42,8 +42,9 @@ export interface EchoServer {
   stop(): void;
 }
 
-export function startEchoServer(ns: DemoNetns, address: string, lifetimeMs = 15_000): Promise<EchoServer> {
-  const child: ChildProcess = startChild(ns.nsenter([process.execPath, '-e', SERVER, address, String(lifetimeMs)]));
+/** port 0: any free port. */
+export function startEchoServer(ns: DemoNetns, address: string, port = 0, lifetimeMs = 15_000): Promise<EchoServer> {
+  const child: ChildProcess = startChild(ns.nsenter([process.execPath, '-e', SERVER, address, String(port), String(lifetimeMs)]));
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
@@ -74,8 +75,7 @@ export interface EchoOutcome {
   error?: string;
 }
 
-export async function echoFrom(ns: DemoNetns, source: string, address: string, port: number, payload: string): Promise<EchoOutcome> {
-  const timeoutMs = 3_000;
+export async function echoFrom(ns: DemoNetns, source: string, address: string, port: number, payload: string, timeoutMs = 3_000): Promise<EchoOutcome> {
   const r = await run(ns.nsenter([process.execPath, '-e', CLIENT, address, String(port), source, payload, String(timeoutMs)]), {
     timeoutMs: timeoutMs + 5_000,
   });

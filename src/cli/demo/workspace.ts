@@ -9,6 +9,7 @@ import { CniCode, CniError } from '../../cni/errors.ts';
  * with placeholders; the demo copies it into a fresh directory and fills them in:
  *   @DATA@     that directory (cache, host-local dataDir, NAD dir, pod store)
  *   @CNI_BIN@  the directory holding the CNI reference plugins
+ *   @BPF_ROOT@ the pin root of the policy datapath, a fresh directory on a bpffs (see bpffs.ts)
  */
 
 /** The delegates the demo's networks use. */
@@ -24,6 +25,11 @@ export interface Workspace {
   ipamDir: string;
   podDir: string;
   cniBin: string;
+  /** The MultiNetworkPolicy manifests the demo applies (examples/demo/policies). */
+  policiesDir: string;
+  /** braid's local policy store (the conf's policy.policyDir). */
+  policyStoreDir: string;
+  bpfRoot: string;
 }
 
 /**
@@ -75,15 +81,15 @@ function filesUnder(dir: string): string[] {
 }
 
 /** Creates <tmpdir>/braid-demo-<suffix> from examples/demo with the placeholders filled in. */
-export function prepareWorkspace(checkout: string, suffix: string, cniBin: string): Workspace {
+export function prepareWorkspace(checkout: string, suffix: string, cniBin: string, bpfRoot: string): Workspace {
   const dir = path.join(tmpdir(), `braid-demo-${suffix}`);
   mkdirSync(dir, { mode: 0o700 });
   // The README describes the placeholders; it is not part of the scenario.
   cpSync(path.join(checkout, 'examples', 'demo'), dir, { recursive: true, filter: (src) => path.basename(src) !== 'README.md' });
   for (const file of filesUnder(dir)) {
-    const text = readFileSync(file, 'utf8').replaceAll('@DATA@', dir).replaceAll('@CNI_BIN@', cniBin);
+    const text = readFileSync(file, 'utf8').replaceAll('@DATA@', dir).replaceAll('@CNI_BIN@', cniBin).replaceAll('@BPF_ROOT@', bpfRoot);
     const left = PLACEHOLDER.exec(text);
-    if (left) throw new CniError(CniCode.InvalidConfig, `${file}: unknown placeholder ${left[0]} (the demo fills in @DATA@ and @CNI_BIN@)`);
+    if (left) throw new CniError(CniCode.InvalidConfig, `${file}: unknown placeholder ${left[0]} (the demo fills in @DATA@, @CNI_BIN@ and @BPF_ROOT@)`);
     writeFileSync(file, text);
   }
   return {
@@ -93,6 +99,9 @@ export function prepareWorkspace(checkout: string, suffix: string, cniBin: strin
     ipamDir: path.join(dir, 'ipam'),
     podDir: path.join(dir, 'pods'),
     cniBin,
+    policiesDir: path.join(dir, 'policies'),
+    policyStoreDir: path.join(dir, 'policy-store'),
+    bpfRoot,
   };
 }
 
