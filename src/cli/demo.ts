@@ -6,6 +6,7 @@ import { sendTraffic } from './demo/connectivity.ts';
 import type { DemoContext } from './demo/context.ts';
 import { checkNothingLeft, deletePods } from './demo/detach.ts';
 import { block, muteSteps, type Printer, say, sayAlways, seconds, Steps, style } from './demo/print.ts';
+import { showPolicy } from './demo/policy.ts';
 import { PODS } from './demo/scenario.ts';
 import { setUpNode, showConfiguration, type DemoBase } from './demo/setup.ts';
 import { braidBinary, findCheckout } from './demo/workspace.ts';
@@ -17,9 +18,9 @@ import { braidBinary, findCheckout } from './demo/workspace.ts';
  * end, on failure and on Ctrl-C, unless --keep.
  */
 
-const STEPS_FULL = 9;
+const STEPS_FULL = 10;
 /** With --keep the pods stay attached: no DEL and no leftover check. */
-const STEPS_KEPT = 7;
+const STEPS_KEPT = 8;
 
 function preflight(): void {
   if (process.getuid?.() !== 0) {
@@ -36,6 +37,7 @@ function printKept(cleanup: Cleanup, prefix: string, ctx: DemoContext | undefine
       [
         `ip netns exec ${beta.sandbox.netns.name} ip addr`,
         `${ctx.braidBin} status --cache-dir ${ctx.ws.cacheDir}`,
+        `${ctx.braidBin} policy show -c ${ctx.ws.confFile}`,
         `cat ${ctx.ws.podDir}/${beta.pod.namespace}/${beta.pod.name}.yaml`,
       ].join('\n'),
       4,
@@ -65,6 +67,7 @@ async function scenario(base: DemoBase, hold: (ctx: DemoContext) => void): Promi
   await inspectPods(ctx);
   await showStatus(ctx);
   await sendTraffic(ctx);
+  await showPolicy(ctx);
   await showPlan(ctx);
   if (!base.keep) {
     await deletePods(ctx);
@@ -74,9 +77,10 @@ async function scenario(base: DemoBase, hold: (ctx: DemoContext) => void): Promi
 }
 
 function summary(ctx: DemoContext, ms: number, keep: boolean): string {
-  const { interfaces, trafficPassed, trafficTotal } = ctx.tally;
+  const { interfaces, trafficPassed, trafficTotal, policyPassed, policyTotal } = ctx.tally;
   const parts = [`${ctx.pods.length} pods`, `${interfaces} pod interfaces`];
   if (trafficTotal > 0) parts.push(`${trafficPassed}/${trafficTotal} traffic checks passed`);
+  if (policyTotal > 0) parts.push(`${policyPassed}/${policyTotal} policy checks passed`);
   if (keep) parts.push('pods kept');
   else if (ctx.tally.leftoversChecked) {
     parts.push(ctx.problems.some((p) => p.startsWith('left behind')) ? 'something left behind' : 'nothing left behind');
@@ -92,7 +96,7 @@ export async function runDemo({ keep }: { keep: boolean }): Promise<void> {
   const base: DemoBase = { keep, steps: new Steps(keep ? STEPS_KEPT : STEPS_FULL), cleanup: new Cleanup(), prefix, checkout, braidBin: braidBinary(checkout) };
   let ctx: DemoContext | undefined;
 
-  say(style.bold(`braid demo: pods ${PODS.map((p) => p.name).join(' and ')} on a node, a bridge cluster network, macvlan and host-device secondaries`));
+  say(style.bold(`braid demo: pods ${PODS.map((p) => p.name).join(' and ')} on a node, a bridge cluster network, macvlan and host-device secondaries, a MultiNetworkPolicy`));
   let interruption: Promise<void> | undefined;
   const removeHandlers = onTermination((signal) => {
     muteSteps();

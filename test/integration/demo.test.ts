@@ -28,10 +28,14 @@ function netnsNames(): string[] {
   return text === '' ? [] : (JSON.parse(text) as { name: string }[]).map((n) => n.name);
 }
 
+/** The demo's policy pin root (its @BPF_ROOT@), on the host's bpffs. */
+function pinRoot(prefix: string): string {
+  return path.join('/sys/fs/bpf', prefix);
+}
+
 function leftovers(prefix: string): string[] {
   const found = netnsNames().filter((n) => n.startsWith(`${prefix}-`));
-  const dir = path.join(tmpdir(), prefix);
-  return existsSync(dir) ? [...found, dir] : found;
+  return [...found, ...[path.join(tmpdir(), prefix), pinRoot(prefix)].filter((d) => existsSync(d))];
 }
 
 /** Runs the demo; with interruptWhen, sends SIGINT once the output matches it. */
@@ -92,14 +96,21 @@ afterEach(() => {
   for (const prefix of prefixes.splice(0)) {
     for (const name of netnsNames().filter((n) => n.startsWith(`${prefix}-`))) spawnSync('ip', ['netns', 'del', name]);
     rmSync(path.join(tmpdir(), prefix), { recursive: true, force: true });
+    rmSync(pinRoot(prefix), { recursive: true, force: true });
   }
 });
 
 describe('braid demo', () => {
-  it('attaches both pods, passes traffic on every network and leaves nothing behind', async () => {
+  it('attaches both pods, passes traffic on every network, enforces the policy and leaves nothing behind', async () => {
     const run = await runDemo();
     expect(run.code, run.output).toBe(0);
     const { output } = run;
+
+    // The policy went into the store before the ADDs, and the pods carry the labels it selects on.
+    expect(step(output, 1)).toContain(`policy pins (bpfRoot) in /sys/fs/bpf/${run.prefix}`);
+    expect(step(output, 2)).toContain('multinetworkpolicy default/beta-lan-7000 configured');
+    expect(step(output, 2)).toMatch(/default\/alpha .*\n.*\n +labels: app=client/);
+    expect(step(output, 2)).toMatch(/default\/beta .*\n.*\n +labels: app=server/);
 
     // Both ADDs went through and the pods have the cluster network plus their secondaries.
     expect(step(output, 3)).toMatch(/ok {4}default\/alpha .* eth0 10\.244\.0\.\d+\/24 gw 10\.244\.0\.1/);
@@ -129,16 +140,30 @@ describe('braid demo', () => {
     expect(traffic).toMatch(/ok {4}storage +beta storage0 10\.10\.60\.2 -> node stor-peer 10\.10\.60\.1 +\(via storage0/);
     expect(traffic).not.toContain('FAIL');
 
-    // The plan of beta's annotation.
-    expect(step(output, 7)).toContain('pod default/beta: 3 attachment(s)');
-    expect(step(output, 7)).toContain('runtimeConfig for macvlan: {"ips":["10.10.50.50/24"]}');
+    // The policy: over macvlan-lan beta takes TCP 7000 from alpha and drops 7001; eth0 stays open.
+    const policy = step(output, 7);
+    expect(policy).toMatch(/ok {4}macvlan-lan +alpha net1 -> beta lan0 10\.10\.50\.50:7000 +allowed: echoed/);
+    expect(policy).toMatch(/ok {4}macvlan-lan +alpha net1 -> beta lan0 10\.10\.50\.50:7001 +dropped: no echo/);
+    expect(policy).toMatch(/ok {4}cluster +alpha eth0 -> beta eth0 10\.244\.0\.\d+:7001 +allowed: echoed/);
+    expect(policy).not.toContain('FAIL');
+    // braid policy show: only beta's lan0 is selected and isolated, and it counted the drops.
+    expect(policy).toMatch(/default\/beta lan0 \(default\/macvlan-lan\) via pod device lan0\n +policies default\/beta-lan-7000\n +ingress isolated .*denied [1-9]\d* pkts/);
+    expect(policy.match(/ingress isolated/g)).toHaveLength(1);
+    expect(policy.match(/policies \(none: all traffic allowed\)/g)).toHaveLength(4);
 
-    // DEL for both, then nothing left.
-    expect(step(output, 8).match(/^ {4}ok /gm)).toHaveLength(2);
-    const left = step(output, 9);
-    expect(left.match(/^ {4}ok /gm)).toHaveLength(6);
+    // The plan of beta's annotation.
+    expect(step(output, 8)).toContain('pod default/beta: 3 attachment(s)');
+    expect(step(output, 8)).toContain('runtimeConfig for macvlan: {"ips":["10.10.50.50/24"]}');
+
+    // DEL for both, then nothing left, policy links and registry entries included.
+    expect(step(output, 9).match(/^ {4}ok /gm)).toHaveLength(2);
+    const left = step(output, 10);
+    expect(left.match(/^ {4}ok /gm)).toHaveLength(8);
+    expect(left).toContain('ok    pinned policy links (tcx): none');
+    expect(left).toContain('ok    interfaces in the policy registry: none');
     expect(left).not.toContain('FAIL');
-    expect(output).toMatch(/demo passed: 2 pods, 5 pod interfaces, 4\/4 traffic checks passed, nothing left behind/);
+    expect(output).toContain(`rm -rf /sys/fs/bpf/${run.prefix}`);
+    expect(output).toMatch(/demo passed: 2 pods, 5 pod interfaces, 4\/4 traffic checks passed, 3\/3 policy checks passed, nothing left behind/);
 
     expect(run.prefix).toBeDefined();
     expect(leftovers(run.prefix!)).toEqual([]);

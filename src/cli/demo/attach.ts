@@ -97,7 +97,7 @@ export async function showStatus(ctx: DemoContext): Promise<void> {
   await braidTool(ctx, ['status', '--cache-dir', ctx.ws.cacheDir], 'braid status');
 }
 
-/** Step 7: the plan braid builds from one pod's annotation, without touching a kernel. */
+/** Step 8: the plan braid builds from one pod's annotation, without touching a kernel. */
 export async function showPlan(ctx: DemoContext): Promise<void> {
   const { pod } = findPod(ctx, VALIDATED_POD);
   ctx.steps.next(`braid validate: the plan for ${podKey(pod)}'s annotation, no kernel involved`);

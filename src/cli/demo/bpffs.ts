@@ -49,6 +49,13 @@ export async function preparePinRoot(cleanup: Cleanup, prefix: string): Promise<
   return root;
 }
 
+/**
+ * The pinned tcx links, one per hook of an enforced interface: DEL must unpin them. The maps and
+ * programs beside them (mnp/mnp_*, mnp/progs-*) are the node's, shared by every interface and kept
+ * for the next ADD. Layout: src/policy/datapath.ts.
+ */
+export const LINK_PINS = 'mnp/links/';
+
 /** Every pin under root, as paths relative to it (directories left out). */
 export function pinsUnder(root: string): string[] {
   let entries;

@@ -26,7 +26,7 @@ export interface DemoContext {
   runtime: RuntimeSetup;
   /** Problems found on the way; the demo fails at the end when there is any. */
   problems: string[];
-  tally: { interfaces: number; trafficPassed: number; trafficTotal: number; leftoversChecked: boolean };
+  tally: { interfaces: number; trafficPassed: number; trafficTotal: number; policyPassed: number; policyTotal: number; leftoversChecked: boolean };
 }
 
 export function podKey(p: { namespace: string; name: string }): string {

@@ -1,11 +1,15 @@
+import path from 'node:path';
+import { ifacesDir } from '../../policy/enforced.ts';
+import { LINK_PINS, pinsUnder } from './bpffs.ts';
 import { type DemoContext, podKey } from './context.ts';
 import { cacheRecords, hostLocalReservations, podInterfaces } from './inspect.ts';
 import type { IpLink } from './netns.ts';
-import { block, seconds, style, verdict } from './print.ts';
+import { block, say, seconds, style, verdict } from './print.ts';
 import { callBraid, describeError } from './runtime.ts';
 import { NODE } from './scenario.ts';
+import { plainFiles } from './workspace.ts';
 
-/** Step 8: braid DEL for every pod, the last one added first. A failure is a problem, not the end. */
+/** Step 9: braid DEL for every pod, the last one added first. A failure is a problem, not the end. */
 export async function deletePods(ctx: DemoContext): Promise<void> {
   ctx.steps.next('CNI DEL for each pod, in reverse order');
   for (const { pod, sandbox } of [...ctx.pods].reverse()) {
@@ -26,7 +30,7 @@ function expectNone(ctx: DemoContext, what: string, found: string[], where: stri
   verdict(ok, ok ? `${what}: none ${style.dim(where)}` : `${what}: ${found.join(', ')} ${style.dim(where)}`);
 }
 
-/** Step 9: after DEL nothing of the pods' networking may remain, in the kernel or in files. */
+/** Step 10: after DEL nothing of the pods' networking may remain, in the kernel or in files. */
 export async function checkNothingLeft(ctx: DemoContext): Promise<void> {
   ctx.steps.next('Nothing left behind');
   for (const { pod, sandbox } of ctx.pods) {
@@ -40,5 +44,11 @@ export async function checkNothingLeft(ctx: DemoContext): Promise<void> {
   verdict(back, `${NODE.storageNic} is back on the node ${style.dim('(host-device DEL returns the device)')}`);
   expectNone(ctx, 'host-local address reservations', hostLocalReservations(ctx.ws.ipamDir), `(${ctx.ws.ipamDir})`);
   expectNone(ctx, 'braid cache records', cacheRecords(ctx.ws.cacheDir), `(${ctx.ws.cacheDir})`);
+  const pins = pinsUnder(ctx.ws.bpfRoot);
+  expectNone(ctx, 'pinned policy links (tcx)', pins.filter((p) => p.startsWith(LINK_PINS)), `(${path.join(ctx.ws.bpfRoot, LINK_PINS)})`);
+  const stateDir = path.join(ctx.ws.cacheDir, 'policy');
+  expectNone(ctx, 'interfaces in the policy registry', plainFiles(ifacesDir(stateDir)), `(${ifacesDir(stateDir)})`);
+  const shared = pins.filter((p) => !p.startsWith(LINK_PINS));
+  say(style.dim(`          the node's ${shared.length} shared policy maps and programs stay for the next ADD; clean-up removes ${ctx.ws.bpfRoot}`));
   ctx.tally.leftoversChecked = true;
 }

@@ -7,7 +7,9 @@ import { type DemoContext, podKey, shown } from './context.ts';
 import { DemoNetns, removeNetns } from './netns.ts';
 import { say, style, table, type Steps } from './print.ts';
 import { newContainerId } from './runtime.ts';
+import { applyPolicies } from './policy.ts';
 import { NODE, PODS } from './scenario.ts';
+import { preparePinRoot } from './bpffs.ts';
 import { findCniBin, prepareWorkspace, type Workspace } from './workspace.ts';
 
 export interface DemoBase {
@@ -25,10 +27,11 @@ async function netns(cleanup: Cleanup, name: string): Promise<DemoNetns> {
   return DemoNetns.create(name);
 }
 
-function workspace(base: DemoBase): Workspace {
+async function workspace(base: DemoBase): Promise<Workspace> {
   const cniBin = findCniBin();
   const suffix = base.prefix.slice('braid-demo-'.length);
-  const ws = prepareWorkspace(base.checkout, suffix, cniBin);
+  const bpfRoot = await preparePinRoot(base.cleanup, base.prefix);
+  const ws = prepareWorkspace(base.checkout, suffix, cniBin, bpfRoot);
   // Registered after creation: prepareWorkspace makes a fresh directory or fails without one.
   base.cleanup.add(`rm -rf ${ws.dir}`, () => rmSync(ws.dir, { recursive: true, force: true }));
   return ws;
@@ -40,7 +43,7 @@ function workspace(base: DemoBase): Workspace {
  */
 export async function setUpNode(base: DemoBase): Promise<DemoContext> {
   base.steps.next('The node: a network namespace standing in for the host');
-  const ws = workspace(base);
+  const ws = await workspace(base);
   const node = await netns(base.cleanup, `${base.prefix}-node`);
   await node.addVethPair(NODE.lanNic, NODE.lanPeer);
   await node.addVethPair(NODE.storageNic, NODE.storagePeer);
@@ -53,6 +56,7 @@ export async function setUpNode(base: DemoBase): Promise<DemoContext> {
   }
 
   say(`    namespaces ${style.bold(`${base.prefix}-{node,${PODS.map((p) => p.name).join(',')}}`)}, files in ${style.bold(ws.dir)}`);
+  say(`    policy pins (bpfRoot) in ${style.bold(ws.bpfRoot)}`);
   say();
   table(
     ['NODE LINK', 'ROLE'],
@@ -76,7 +80,7 @@ export async function setUpNode(base: DemoBase): Promise<DemoContext> {
     pods,
     runtime: { braidBin: base.braidBin, confFile: ws.confFile, cniBin: ws.cniBin, node },
     problems: [],
-    tally: { interfaces: 0, trafficPassed: 0, trafficTotal: 0, leftoversChecked: false },
+    tally: { interfaces: 0, trafficPassed: 0, trafficTotal: 0, policyPassed: 0, policyTotal: 0, leftoversChecked: false },
   };
 }
 
@@ -87,11 +91,12 @@ export async function showConfiguration(ctx: DemoContext): Promise<void> {
   table(
     ['FILE', 'WHAT'],
     [
-      [rel(ctx.ws.confFile), `braid's conf, stdin of every call; clusterNetwork = net.d/10-cluster.conflist`],
+      [rel(ctx.ws.confFile), `braid's conf, stdin of every call; clusterNetwork = net.d/10-cluster.conflist, policy enabled`],
       ['net.d/10-cluster.conflist', `cluster network: bridge ${NODE.bridge} + host-local 10.244.0.0/24`],
       ['nads/macvlan-lan.yaml', `NAD: macvlan on ${NODE.lanNic}, host-local 10.10.50.10-99, capabilities.ips`],
       ['nads/storage.yaml', `NAD: host-device ${NODE.storageNic}, static 10.10.60.2/24`],
-      ['pods/default/*.yaml', 'the pod store: Pod manifests with the networks annotation'],
+      ['pods/default/*.yaml', 'the pod store: Pod manifests with the networks annotation and labels'],
+      ['policies/beta-lan-7000.yaml', 'MultiNetworkPolicy for macvlan-lan: app=server takes TCP 7000 from app=client only'],
     ],
   );
   const store = new PodStore(ctx.ws.podDir);
@@ -101,7 +106,9 @@ export async function showConfiguration(ctx: DemoContext): Promise<void> {
     say();
     say(`    ${style.bold(podKey(pod))}  ${style.dim(`(${pod.form}, ${shown(path.join(ctx.ws.podDir, pod.namespace, `${pod.name}.yaml`))})`)}`);
     say(`      ${ANNOTATION_NETWORKS}: ${compactJson(value)}`);
+    say(`      labels: ${Object.entries(found?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '(none)'}`);
   }
+  await applyPolicies(ctx);
 }
 
 /** A JSON annotation on one line; anything else as it is. */
