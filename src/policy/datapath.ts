@@ -1,12 +1,8 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CniCode, CniError } from '../cni/errors.ts';
-import { silenceLibbpf } from '../bpf/libbpf.ts';
-import { BpfObject } from '../bpf/object.ts';
-import { closeFd, tryOpenPinned } from '../bpf/pins.ts';
-import { withPolicyLock } from './registry.ts';
+import { ensurePinnedPrograms } from '../bpf/pinned-programs.ts';
 import { PROGRAMS } from './layout.ts';
 
 /**
@@ -49,40 +45,16 @@ export interface PolicyPrograms {
   close(): void;
 }
 
-function openPrograms(dir: string): PolicyPrograms | undefined {
-  const fdIn = tryOpenPinned(join(dir, 'mnp_in'));
-  const fdOut = tryOpenPinned(join(dir, 'mnp_out'));
-  if (fdIn !== undefined && fdOut !== undefined) {
-    return { in: fdIn, out: fdOut, close: () => [fdIn, fdOut].forEach(closeFd) };
-  }
-  closeFd(fdIn);
-  closeFd(fdOut);
-  return undefined;
-}
-
 /**
  * The programs of the current mnp.o, loading the object (and creating or reusing the pinned
  * maps) on first use. Takes the policy lock only when it has to load.
  */
 export function ensureDatapath(bpfRoot: string, stateDir: string, objectPath?: string): PolicyPrograms {
-  const path = mnpObjectPath(objectPath);
-  const hash = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12);
-  const progDir = join(mapDir(bpfRoot), `progs-${hash}`);
-  const existing = openPrograms(progDir);
-  if (existing) return existing;
-  if (!process.env.BRAID_LIBBPF_DEBUG) silenceLibbpf();
-  return withPolicyLock(stateDir, () => {
-    const again = openPrograms(progDir);
-    if (again) return again;
-    const obj = BpfObject.open(path, { pinRoot: mapDir(bpfRoot) });
-    try {
-      obj.load();
-      for (const p of PROGRAMS) obj.pinProgram(p, join(progDir, p));
-    } finally {
-      obj.close();
-    }
-    const loaded = openPrograms(progDir);
-    if (!loaded) throw new CniError(CniCode.Internal, `programs pinned in ${progDir} vanished right after loading`);
-    return loaded;
+  const { fds, close } = ensurePinnedPrograms({
+    objectPath: mnpObjectPath(objectPath),
+    pinRoot: mapDir(bpfRoot),
+    programs: PROGRAMS,
+    lockDir: stateDir,
   });
+  return { in: fds.mnp_in, out: fds.mnp_out, close };
 }

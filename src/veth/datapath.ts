@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CniCode, CniError } from '../cni/errors.ts';
-import { silenceLibbpf } from '../bpf/libbpf.ts';
-import { BpfObject } from '../bpf/object.ts';
-import { closeFd, listPins, tryOpenPinned } from '../bpf/pins.ts';
+import { ensurePinnedPrograms, type PinnedPrograms } from '../bpf/pinned-programs.ts';
+import { listPins } from '../bpf/pins.ts';
 import {
   attachTcxPinned,
   detachTcxPinned,
@@ -14,7 +12,6 @@ import {
   type Direction,
   type LinkInfo,
 } from '../bpf/tcx.ts';
-import { withStateLock } from './lock.ts';
 
 const OBJECT_FILE = 'veth.o';
 /** Program → hook on the host-side veth. */
@@ -53,46 +50,18 @@ export function objectPath(): string {
   return found;
 }
 
-export interface Programs {
-  fds: Record<'from_pod' | 'to_pod', number>;
-  close(): void;
-}
-
-function openPinnedPrograms(dir: string): Programs | undefined {
-  const fromPod = tryOpenPinned(join(dir, 'from_pod'));
-  const toPod = tryOpenPinned(join(dir, 'to_pod'));
-  if (fromPod !== undefined && toPod !== undefined) {
-    return { fds: { from_pod: fromPod, to_pod: toPod }, close: () => [fromPod, toPod].forEach(closeFd) };
-  }
-  closeFd(fromPod);
-  closeFd(toPod);
-  return undefined;
-}
+export type Programs = PinnedPrograms<'from_pod' | 'to_pod'>;
 
 /**
  * The datapath programs, loaded once per build of veth.o and then reused from their pins. The
  * first caller loads the object (creating or reusing the pinned maps) under the state lock.
  */
 export function ensurePrograms(bpfRoot: string, stateDir: string): Programs {
-  const path = objectPath();
-  const hash = createHash('sha256').update(readFileSync(path)).digest('hex').slice(0, 12);
-  const progDir = join(pinDir(bpfRoot), `progs-${hash}`);
-  const existing = openPinnedPrograms(progDir);
-  if (existing) return existing;
-  if (!process.env.BRAID_LIBBPF_DEBUG) silenceLibbpf();
-  return withStateLock(stateDir, () => {
-    const again = openPinnedPrograms(progDir);
-    if (again) return again;
-    const obj = BpfObject.open(path, { pinRoot: pinDir(bpfRoot) });
-    try {
-      obj.load();
-      for (const { program } of HOOKS) obj.pinProgram(program, join(progDir, program));
-    } finally {
-      obj.close();
-    }
-    const loaded = openPinnedPrograms(progDir);
-    if (!loaded) throw new CniError(CniCode.Internal, `programs pinned in ${progDir} vanished right after loading`);
-    return loaded;
+  return ensurePinnedPrograms({
+    objectPath: objectPath(),
+    pinRoot: pinDir(bpfRoot),
+    programs: HOOKS.map((h) => h.program),
+    lockDir: stateDir,
   });
 }
 
