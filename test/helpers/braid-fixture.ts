@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify as stringifyYaml } from 'yaml';
-import { afterAll, expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { PodStore } from '../../src/k8s/pod-store.ts';
-import { createNetns, type IpLink, type Netns } from './netns.ts';
+import { createNetns, destroyAllNetns, type IpLink, type Netns } from './netns.ts';
 import { runPlugin, type PluginRun } from './run-plugin.ts';
 import { makeSpyPlugin, type SpyPlugin } from './spy-plugin.ts';
-import { makeTempDir } from './tmp.ts';
+import { cleanupTemps, makeTempDir } from './tmp.ts';
 
 /**
  * A test bed for black-box tests of the braid binary: temp directories for braid's confDir,
@@ -385,4 +385,20 @@ export function expectCniError(r: PluginRun, code: number): Record<string, any> 
 export function expectOk(r: PluginRun): Record<string, any> | undefined {
   expect(r.code, `expected success; stdout: ${r.stdout} stderr: ${r.stderr}`).toBe(0);
   return r.json;
+}
+
+/**
+ * The hooks every braid suite needs: the binary built once per file, a fresh bed before each test
+ * (handed to `onBed`, which may add the test's common set-up), and namespaces and temp dirs removed
+ * after each test, also when it failed. Call it inside the suite's describe.
+ */
+export function useBraidBed(onBed: (bed: BraidBed) => void | Promise<void>): void {
+  beforeAll(() => void braidBinary(), 60_000);
+  beforeEach(async () => {
+    await onBed(await makeBraidBed());
+  });
+  afterEach(async () => {
+    await destroyAllNetns();
+    cleanupTemps();
+  });
 }

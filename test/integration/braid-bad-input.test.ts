@@ -1,20 +1,16 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ANN_DEFAULT,
   ANN_NETWORKS,
   POD,
-  braidBinary,
   braidUnavailable,
   expectCniError,
   expectOk,
   isAlive,
-  makeBraidBed,
-  removeBraidBinary,
   type BraidBed,
+  useBraidBed,
 } from '../helpers/braid-fixture.ts';
-import { destroyAllNetns } from '../helpers/netns.ts';
 import type { SpyPlugin } from '../helpers/spy-plugin.ts';
-import { cleanupTemps } from '../helpers/tmp.ts';
 
 // Bad input, each with the CNI code braid must answer and the promise that nothing is left behind:
 // no interface in the pod or node namespace, no host-local reservation, no cache record. The pod
@@ -27,16 +23,10 @@ const POD_NAME = `${POD.namespace}/${POD.name}`;
 describe.skipIf(unavailable !== undefined)('braid refuses bad input and leaves nothing behind', () => {
   let bed: BraidBed;
 
-  beforeAll(() => void braidBinary(), 60_000);
-  afterAll(() => removeBraidBinary());
-  beforeEach(async () => {
-    bed = await makeBraidBed();
+  useBraidBed(async (b) => {
+    bed = b;
     await bed.macvlanNad('lan', '10.89.0.0/24');
     bed.writePod({ [ANN_NETWORKS]: 'lan' });
-  });
-  afterEach(async () => {
-    await destroyAllNetns();
-    cleanupTemps();
   });
 
   async function refused(r: Awaited<ReturnType<BraidBed['run']>>, code: number): Promise<string> {

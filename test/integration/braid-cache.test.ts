@@ -1,19 +1,16 @@
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ANN_NETWORKS,
   addressesOf,
-  braidBinary,
   braidUnavailable,
   expectCniError,
   expectOk,
-  makeBraidBed,
-  removeBraidBinary,
   type BraidBed,
+  useBraidBed,
 } from '../helpers/braid-fixture.ts';
-import { destroyAllNetns, type Netns } from '../helpers/netns.ts';
-import { cleanupTemps } from '../helpers/tmp.ts';
+import type { Netns } from '../helpers/netns.ts';
 
 // braid's per-container cache (<cniDir>/<containerId>-<ifname>.json): DEL without it or with a
 // broken one, and concurrent requests (cni-spec.md A8). Pods get the bridge cluster network and a
@@ -25,17 +22,11 @@ describe.skipIf(unavailable !== undefined)('braid cache', () => {
   let bed: BraidBed;
   let cacheFile: string;
 
-  beforeAll(() => void braidBinary(), 60_000);
-  afterAll(() => removeBraidBinary());
-  beforeEach(async () => {
-    bed = await makeBraidBed();
+  useBraidBed(async (b) => {
+    bed = b;
     await bed.macvlanNad('lan', '10.89.0.0/24');
     bed.writePod({ [ANN_NETWORKS]: 'lan' });
     cacheFile = join(bed.cniDir, `${bed.containerId}-eth0.json`);
-  });
-  afterEach(async () => {
-    await destroyAllNetns();
-    cleanupTemps();
   });
 
   describe('DEL with the cache missing', () => {

@@ -1,20 +1,17 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ANN_NETWORKS,
-  braidBinary,
   braidUnavailable,
   expectCniError,
   expectOk,
-  makeBraidBed,
-  removeBraidBinary,
   type BraidBed,
   type PodRef,
+  useBraidBed,
 } from '../helpers/braid-fixture.ts';
-import { destroyAllNetns, type Netns } from '../helpers/netns.ts';
+import type { Netns } from '../helpers/netns.ts';
 import type { SpyPlugin } from '../helpers/spy-plugin.ts';
-import { cleanupTemps } from '../helpers/tmp.ts';
 
 // STATUS and GC of braid (cni-spec.md F, G): real plugins for what GC must remove, spies of CNI
 // 1.1.0 for what braid must forward.
@@ -26,14 +23,8 @@ const OLD_VALID = 'cni.dev/attachments';
 describe.skipIf(unavailable !== undefined)('braid STATUS and GC', () => {
   let bed: BraidBed;
 
-  beforeAll(() => void braidBinary(), 60_000);
-  afterAll(() => removeBraidBinary());
-  beforeEach(async () => {
-    bed = await makeBraidBed();
-  });
-  afterEach(async () => {
-    await destroyAllNetns();
-    cleanupTemps();
+  useBraidBed((b) => {
+    bed = b;
   });
 
   describe('F1-F5 STATUS', () => {

@@ -1,21 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   ANN_NETWORKS,
   addressesOf,
-  braidBinary,
   braidUnavailable,
   expectCniError,
   expectOk,
   isAlive,
-  makeBraidBed,
-  removeBraidBinary,
   type BraidBed,
+  useBraidBed,
 } from '../helpers/braid-fixture.ts';
-import { destroyAllNetns } from '../helpers/netns.ts';
 import type { SpyPlugin } from '../helpers/spy-plugin.ts';
-import { cleanupTemps } from '../helpers/tmp.ts';
 
 // ADD, DEL and CHECK of braid with real plugins (bridge cluster network, macvlan NAD) and spies
 // (cni-spec.md C, D, E).
@@ -25,14 +21,8 @@ const unavailable = braidUnavailable();
 describe.skipIf(unavailable !== undefined)('braid ADD/DEL/CHECK lifecycle', () => {
   let bed: BraidBed;
 
-  beforeAll(() => void braidBinary(), 60_000);
-  afterAll(() => removeBraidBinary());
-  beforeEach(async () => {
-    bed = await makeBraidBed();
-  });
-  afterEach(async () => {
-    await destroyAllNetns();
-    cleanupTemps();
+  useBraidBed((b) => {
+    bed = b;
   });
 
   /** Cluster bridge as eth0 and a macvlan NAD `lan` (10.89.0.0/24) as net1. */

@@ -1,19 +1,16 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ANN_DEFAULT,
   ANN_NETWORKS,
   CRI_ANNOTATIONS,
   addressesOf,
-  braidBinary,
   braidUnavailable,
   expectCniError,
   expectOk,
-  makeBraidBed,
-  removeBraidBinary,
   type BraidBed,
+  useBraidBed,
 } from '../helpers/braid-fixture.ts';
-import { destroyAllNetns } from '../helpers/netns.ts';
-import { cleanupTemps } from '../helpers/tmp.ts';
+
 
 // What the pod and braid's conf decide, with real plugins: the default-network override,
 // defaultNetworks and systemNamespaces, namespaceIsolation, network-status in the pod store, and
@@ -24,14 +21,8 @@ const unavailable = braidUnavailable();
 describe.skipIf(unavailable !== undefined)('braid per-pod network selection', () => {
   let bed: BraidBed;
 
-  beforeAll(() => void braidBinary(), 60_000);
-  afterAll(() => removeBraidBinary());
-  beforeEach(async () => {
-    bed = await makeBraidBed();
-  });
-  afterEach(async () => {
-    await destroyAllNetns();
-    cleanupTemps();
+  useBraidBed((b) => {
+    bed = b;
   });
 
   describe('v1.multus-cni.io/default-network', () => {

@@ -1,16 +1,13 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ANN_NETWORKS,
   addressesOf,
-  braidBinary,
   braidUnavailable,
   expectOk,
-  makeBraidBed,
-  removeBraidBinary,
   type BraidBed,
+  useBraidBed,
 } from '../helpers/braid-fixture.ts';
-import { destroyAllNetns, type IpRoute } from '../helpers/netns.ts';
-import { cleanupTemps } from '../helpers/tmp.ts';
+import { type IpRoute } from '../helpers/netns.ts';
 
 // One pod, several real plugins from /usr/lib/cni: the bridge cluster network, macvlan NADs, a
 // host-device NAD, static/host-local/tuning reached through runtimeConfig, and default-route.
@@ -20,14 +17,8 @@ const unavailable = braidUnavailable();
 describe.skipIf(unavailable !== undefined)('braid multiplexing real plugins', () => {
   let bed: BraidBed;
 
-  beforeAll(() => void braidBinary(), 60_000);
-  afterAll(() => removeBraidBinary());
-  beforeEach(async () => {
-    bed = await makeBraidBed();
-  });
-  afterEach(async () => {
-    await destroyAllNetns();
-    cleanupTemps();
+  useBraidBed((b) => {
+    bed = b;
   });
 
   describe('bridge + two macvlan + host-device, comma form', () => {

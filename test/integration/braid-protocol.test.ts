@@ -1,19 +1,15 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ANN_NETWORKS,
   POD,
   REAL_PLUGINS,
-  braidBinary,
   braidUnavailable,
   expectCniError,
   expectOk,
-  makeBraidBed,
-  removeBraidBinary,
   type BraidBed,
+  useBraidBed,
 } from '../helpers/braid-fixture.ts';
-import { destroyAllNetns } from '../helpers/netns.ts';
 import type { SpyPlugin } from '../helpers/spy-plugin.ts';
-import { cleanupTemps } from '../helpers/tmp.ts';
 
 // braid as a CNI plugin, black box: env + stdin in, stdout/rc and the spies' logs out. The cluster
 // network is a conflist of spy plugins unless a test needs real ones (cni-spec.md section 1).
@@ -25,18 +21,12 @@ describe.skipIf(unavailable !== undefined)('braid CNI protocol', () => {
   let cluster: SpyPlugin;
   let conf: Record<string, unknown>;
 
-  beforeAll(() => void braidBinary(), 60_000);
-  afterAll(() => removeBraidBinary());
-  beforeEach(async () => {
-    bed = await makeBraidBed();
+  useBraidBed(async (b) => {
+    bed = b;
     const net = bed.spyNetwork('spynet', ['spy-cluster']);
     cluster = net.spies[0]!;
     conf = bed.conf({ clusterNetwork: net.file });
     bed.writePod({});
-  });
-  afterEach(async () => {
-    await destroyAllNetns();
-    cleanupTemps();
   });
 
   /** The request never reached a delegate and left nothing behind. */
