@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './bench-tools.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const braid = path.join(root, 'dist/bin/braid');
@@ -22,12 +23,6 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
 
 function sh(cmd: string[]): string {
   return execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** Runs one CNI call inside the node namespace and returns its wall time in ms. */

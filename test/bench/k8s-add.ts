@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { mustRun, runCommand } from '../helpers/exec.ts';
 import { FakeApiServer, type RecordedRequest } from '../helpers/fake-apiserver.ts';
 import { bridgeConflist, countByKind, macvlanConf, openNetnsGateway, requestKind, type RequestKind } from '../helpers/kube-fixture.ts';
+import { median } from './bench-tools.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const braid = path.join(root, 'dist/bin/braid');
@@ -28,12 +29,6 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
 const NAMESPACE = 'bench';
 const NADS = ['mv1', 'mv2', 'mv3'];
 const KINDS: RequestKind[] = ['pod GET', 'NAD GET', 'status PATCH', 'event POST', 'other'];
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /** One braid call inside the node namespace; its wall time in ms. Async: the gateway lives on this event loop. */
 async function cni(command: string, env: Record<string, string>, conf: string): Promise<number> {

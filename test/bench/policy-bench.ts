@@ -29,7 +29,8 @@ import { createNetns, destroyAllNetns, type Netns } from '../helpers/netns.ts';
 import { runPlugin } from '../helpers/run-plugin.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
-import { connectRate, median, requestResponse, throughput, type Sample } from './policy-measure.ts';
+import { median } from './bench-tools.ts';
+import { connectRate, requestResponse, throughput, type Sample } from './policy-measure.ts';
 import { benchPolicy, iptablesRules, policyYaml } from './policy-rules.ts';
 
 const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '3' } } });

@@ -21,13 +21,13 @@
  * BENCH_EXTRA_BPF_DIR=<dir holding another veth.o> adds a variant "braid-veth-extra" loaded from
  * it, to compare a datapath change against the current one in the same run.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createNetns, destroyAllNetns, type Netns } from '../helpers/netns.ts';
+import { NICE, iperf3, median, startIn } from './bench-tools.ts';
 import { runPlugin } from '../helpers/run-plugin.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 import { createPod, makeTestbed, removePluginBinary, type Testbed } from '../integration/veth-testbed.ts';
@@ -40,7 +40,6 @@ const SECONDS = Number(opts.seconds);
 const RR_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'veth-vs-bridge.py');
 const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 const RR_CPU = String(Math.max(0, cpus().length - 1));
-const NICE = ['nice', '-n', '-20'];
 
 interface Pair {
   name: string;
@@ -56,52 +55,9 @@ interface Sample {
   cpuUsPerTransaction: number;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-interface Background {
-  stop(): void;
-  /** Everything it printed, once it exited. */
-  output: Promise<string>;
-}
-
-/** Starts `argv` in `ns` and resolves once it printed `ready`. */
-function startIn(ns: Netns, argv: string[], ready: RegExp): Promise<Background> {
-  const child = spawn('nsenter', [`--net=${ns.path}`, '--', ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  const output = new Promise<string>((resolve) => child.on('close', () => resolve(out)));
-  const stop = () => child.kill('SIGKILL');
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${argv.join(' ')} not ready in ${ns.name}`)), 5000);
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (ready.test(out)) {
-        clearTimeout(timer);
-        resolve({ stop, output });
-      }
-    });
-  });
-}
-
 async function throughput(p: Pair): Promise<Pick<Sample, 'gbps' | 'gbitPerCpuSecond'>> {
-  const server = await startIn(p.server, [...NICE, 'iperf3', '-s', '-1', '--forceflush', '-B', p.serverIp, '-p', '5301'], /listening/i);
-  try {
-    const r = await p.client.nsenter([...NICE, 'iperf3', '-c', p.serverIp, '-p', '5301', '-t', String(SECONDS), '-J'], {
-      timeoutMs: (SECONDS + 20) * 1000,
-    });
-    if (r.code !== 0) throw new Error(`iperf3 in ${p.name}: ${r.stderr || r.stdout.slice(0, 300)}`);
-    const end = (JSON.parse(r.stdout) as {
-      end: { sum_received: { bits_per_second: number }; cpu_utilization_percent: { host_total: number; remote_total: number } };
-    }).end;
-    const gbps = end.sum_received.bits_per_second / 1e9;
-    const cpu = (end.cpu_utilization_percent.host_total + end.cpu_utilization_percent.remote_total) / 100;
-    return { gbps, gbitPerCpuSecond: gbps / cpu };
-  } finally {
-    server.stop();
-  }
+  const { gbps, cpus } = await iperf3(p.client, p.server, p.serverIp, SECONDS, p.name);
+  return { gbps, gbitPerCpuSecond: gbps / cpus };
 }
 
 async function latency(p: Pair): Promise<Pick<Sample, 'us' | 'cpuUsPerTransaction'>> {
