@@ -1,17 +1,7 @@
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import type { ClusterView, PodView } from '../policy/model.ts';
-import { listRecords, withPolicyLock, type IfaceRecord } from '../policy/registry.ts';
-import {
-  deadRecords,
-  openMapsIfLoaded,
-  reconcileRecords,
-  removeInterfaces,
-  shadowsOf,
-  stateDirOf,
-  type PolicyInputs,
-  type PolicyRuntimeOptions,
-  type ReconcileReport,
-} from '../policy/runtime.ts';
+import type { IfaceRecord } from '../policy/registry.ts';
+import { reconcileNode, type PolicyInputs, type PolicyRuntimeOptions, type ReconcileReport } from '../policy/runtime.ts';
 import type { ClusterCache } from './cluster-cache.ts';
 import type { Counter, Histogram, Registry } from './metrics.ts';
 
@@ -27,26 +17,9 @@ export interface PolicyReconciler {
   reconcile(inputsFor: (records: readonly IfaceRecord[]) => PolicyInputs): ReconcileReport;
 }
 
-/** The reconciler over this node's registry and pinned maps (src/policy's reconcileAll, with other inputs). */
+/** The reconciler over this node's registry and pinned maps, fed from the agent's caches. */
 export function nodeReconciler(opts: PolicyRuntimeOptions): PolicyReconciler {
-  return {
-    reconcile(inputsFor) {
-      const stateDir = stateDirOf(opts);
-      return withPolicyLock(stateDir, () => {
-        const maps = openMapsIfLoaded(opts.bpfRoot);
-        try {
-          let records = listRecords(stateDir);
-          const dead = deadRecords(records);
-          removeInterfaces(maps, stateDir, dead);
-          records = records.filter((r) => !dead.includes(r));
-          if (!maps) return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
-          return reconcileRecords(maps, records, inputsFor(records), shadowsOf(stateDir));
-        } finally {
-          maps?.close();
-        }
-      });
-    },
-  };
+  return { reconcile: (inputsFor) => reconcileNode(opts, inputsFor) };
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { KubePod } from '../k8s/rest-client.ts';
 import { ANNOTATION_NETWORK_STATUS, type NetworkAttachmentDefinition } from '../k8s/types.ts';
-import type { NamedPort, NamespaceView, PodAttachment, Protocol } from '../policy/model.ts';
+import { namedPortsOf, stringMap } from '../policy/cluster.ts';
+import type { NamedPort, NamespaceView, PodAttachment } from '../policy/model.ts';
 import type { KubeObject } from './object-store.ts';
 
 /**
@@ -16,27 +17,6 @@ export interface SlimPod {
   labels: Record<string, string>;
   namedPorts: NamedPort[];
   attachments: PodAttachment[];
-}
-
-function stringMap(v: unknown): Record<string, string> {
-  if (typeof v !== 'object' || v === null) return {};
-  const out: Record<string, string> = {};
-  for (const [k, s] of Object.entries(v)) if (typeof s === 'string') out[k] = s;
-  return out;
-}
-
-function namedPorts(spec: unknown): NamedPort[] {
-  const containers = (spec as { containers?: unknown } | undefined)?.containers;
-  if (!Array.isArray(containers)) return [];
-  const out: NamedPort[] = [];
-  for (const c of containers) {
-    for (const p of Array.isArray(c?.ports) ? c.ports : []) {
-      if (typeof p?.name !== 'string' || typeof p?.containerPort !== 'number') continue;
-      const protocol = (p.protocol ?? 'TCP') as Protocol;
-      if (protocol === 'TCP' || protocol === 'UDP' || protocol === 'SCTP') out.push({ name: p.name, protocol, port: p.containerPort });
-    }
-  }
-  return out;
 }
 
 /** The network-status annotation as attachments; an unreadable one counts as none. */
@@ -66,7 +46,7 @@ export function slimPod(obj: KubeObject): SlimPod {
     namespace: obj.metadata.namespace ?? 'default',
     name: obj.metadata.name,
     labels: stringMap(obj.metadata.labels),
-    namedPorts: namedPorts(obj.spec),
+    namedPorts: namedPortsOf(obj.spec),
     attachments: attachmentsOf(annotations?.[ANNOTATION_NETWORK_STATUS]),
   };
 }

@@ -36,12 +36,14 @@ function list(dir: string): string[] {
   }
 }
 
-function stringMap(v: unknown): Record<string, string> {
+/** The string values of an object (labels, annotations); anything else counts as empty. */
+export function stringMap(v: unknown): Record<string, string> {
   if (typeof v !== 'object' || v === null) return {};
   return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'));
 }
 
-function namedPortsOf(spec: unknown): NamedPort[] {
+/** Named container ports of a pod spec, for policies that name their ports. */
+export function namedPortsOf(spec: unknown): NamedPort[] {
   const containers = (spec as { containers?: unknown } | undefined)?.containers;
   if (!Array.isArray(containers)) return [];
   const out: NamedPort[] = [];

@@ -144,10 +144,14 @@ export function openMapsIfLoaded(bpfRoot: string): PolicyMaps | undefined {
 }
 
 /**
- * Recompiles every enforced interface of the node and writes what changed (after a policy,
- * namespace or pod change). Interfaces whose device vanished are cleaned up first.
+ * Recompiles every enforced interface of the node from the inputs `inputsFor` gives and writes
+ * what changed. Interfaces whose device vanished are cleaned up first.
  */
-export function reconcileAll(opts: PolicyRuntimeOptions, force = false): ReconcileReport {
+export function reconcileNode(
+  opts: PolicyRuntimeOptions,
+  inputsFor: (records: readonly IfaceRecord[]) => PolicyInputs,
+  force = false,
+): ReconcileReport {
   const stateDir = stateDirOf(opts);
   return withPolicyLock(stateDir, () => {
     const maps = openMapsIfLoaded(opts.bpfRoot);
@@ -157,9 +161,14 @@ export function reconcileAll(opts: PolicyRuntimeOptions, force = false): Reconci
       removeInterfaces(maps, stateDir, dead);
       records = records.filter((r) => !dead.includes(r));
       if (!maps) return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
-      return reconcileRecords(maps, records, loadInputs(opts, records), shadowsOf(stateDir), force);
+      return reconcileRecords(maps, records, inputsFor(records), shadowsOf(stateDir), force);
     } finally {
       maps?.close();
     }
   });
+}
+
+/** reconcileNode with the local stores as inputs (after a policy, namespace or pod change). */
+export function reconcileAll(opts: PolicyRuntimeOptions, force = false): ReconcileReport {
+  return reconcileNode(opts, (records) => loadInputs(opts, records), force);
 }
