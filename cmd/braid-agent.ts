@@ -3,7 +3,6 @@
  * socket, keeps NADs, pods, namespaces and MultiNetworkPolicies in memory from watches, keeps the
  * policy maps in sync and exposes health and Prometheus metrics. See src/agent/options.ts.
  */
-import { startAgent } from '../src/agent/agent.ts';
 import { AGENT_USAGE, parseAgentOptions } from '../src/agent/options.ts';
 
 const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} braid-agent: ${line}\n`);
@@ -20,6 +19,8 @@ async function main(): Promise<number> {
     process.stdout.write(AGENT_USAGE);
     return 0;
   }
+  // Loaded only now: --help and a bad flag need none of the agent (nor the datapath files it unpacks).
+  const { startAgent } = await import('../src/agent/agent.ts');
   const agent = await startAgent(options, { log, env: process.env });
   await new Promise<void>((resolve) => {
     const onSignal = (signal: string) => {
@@ -33,11 +34,14 @@ async function main(): Promise<number> {
   return 0;
 }
 
-try {
-  process.exitCode = await main();
-} catch (e) {
-  log(`cannot start: ${(e as Error).message}`);
-  process.exitCode = 1;
-}
-// Keep-alive sockets and timers of finished work must not hold the process after shutdown.
-if (process.exitCode !== undefined) setTimeout(() => process.exit(), 100).unref();
+// No top-level await: the single-executable build bundles this file as CommonJS.
+void main()
+  .catch((e: unknown) => {
+    log(`cannot start: ${(e as Error).message}`);
+    return 1;
+  })
+  .then((code) => {
+    process.exitCode = code;
+    // Keep-alive sockets and timers of finished work must not hold the process after shutdown.
+    setTimeout(() => process.exit(), 100).unref();
+  });

@@ -36,9 +36,13 @@ async function runAsPlugin(): Promise<number> {
   return outcome.exitCode;
 }
 
-if (process.env.CNI_COMMAND) {
-  process.exitCode = await runAsPlugin();
-} else {
+async function main(): Promise<number> {
+  if (process.env.CNI_COMMAND) return runAsPlugin();
   const { runCli } = await import('../src/cli/main.ts');
-  process.exitCode = await runCli(process.argv.slice(2));
+  return runCli(process.argv.slice(2));
 }
+
+// No top-level await: the single-executable build bundles this file as CommonJS.
+void main().then((code) => {
+  process.exitCode = code;
+});

@@ -170,24 +170,12 @@ function buildBpf() {
   if (run.status !== 0) fail(`scripts/build-bpf.sh exited with ${run.status ?? run.signal}`);
 }
 
-/** Start times of `bin/braid` VERSION and of `node -e 0`, run in turns (so load drift hits both), timed by python3. */
+/** Start times of `bin/braid` VERSION and of `node -e 0`, side by side (scripts/time-start.py). */
 function measureStart() {
   const braid = path.join(outDir, 'bin', 'braid');
   if (!existsSync(braid)) fail(`--measure needs ${braid}`);
-  const timer = `
-import os, statistics, subprocess, sys, time
-commands = {"node -e 0": [sys.argv[1], "-e", "0"], "bin/braid VERSION": [sys.argv[2]]}
-env = dict(os.environ, CNI_COMMAND="VERSION")
-samples = {label: [] for label in commands}
-for round in range(41):
-    for label, cmd in commands.items():
-        t0 = time.perf_counter()
-        subprocess.run(cmd, env=env, input=b'{"cniVersion":"1.0.0"}', stdout=subprocess.DEVNULL, check=True)
-        if round > 0: samples[label].append((time.perf_counter() - t0) * 1000)
-for label, s in samples.items():
-    print(f"{label:18} median {statistics.median(s):6.1f} ms  min {min(s):6.1f} ms  ({len(s)} runs)")
-`;
-  const run = spawnSync('python3', ['-c', timer, nodeBinary, braid], { stdio: 'inherit' });
+  const pairs = [`node -e 0=${nodeBinary}`, `bin/braid VERSION=${braid}`];
+  const run = spawnSync('python3', [path.join(repoRoot, 'scripts', 'time-start.py'), ...pairs], { stdio: 'inherit' });
   if (run.status !== 0) fail('timing failed');
 }
 

@@ -67,4 +67,8 @@ step "Build (npm run build)"
 # npm run puts node_modules/.bin first on PATH, so the build runs on Node 24.
 npm run build --silent
 
+step "Single executables (npm run build:sea)"
+# dist/sea/braid, braid-veth, braid-agent: what `braid install` puts on a host that has no Node.js.
+npm run build:sea --silent
+
 step "Setup done"

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import net from 'node:net';
-import { CNI_PATH, type HandOverResponse, agentSocketOf, cniEnvironment } from './protocol.ts';
+import { CNI_PATH, MAX_REQUEST_BYTES, type HandOverResponse, agentSocketOf, handOverEnvironment } from './protocol.ts';
 
 /**
  * The `braid` plugin's side of thick mode: when braid-agent's socket is there and answers, the
@@ -11,6 +11,9 @@ import { CNI_PATH, type HandOverResponse, agentSocketOf, cniEnvironment } from '
  * answers without chunked encoding and closes the connection: the answer is everything up to
  * the close. The agent sends its status line as soon as it has read the call (taken it); a close
  * before the full answer means it died on the way.
+ *
+ * The agent gets the plugin's whole environment and starts the delegates with it, so a delegate
+ * sees the same environment in both modes.
  *
  * Falling back is always safe: the plugin's own work takes the same per-container lock as the
  * agent's, ADD finishes a half-done earlier ADD before starting, and DEL of what is gone succeeds.
@@ -55,7 +58,7 @@ function parseResponse(raw: Buffer): HandOverResponse | string {
 /**
  * Hands one plugin call to the agent. Resolves to the agent's outcome, or to undefined when the
  * caller must do the work itself: no socket, nobody listening, no timely acceptance, or the
- * connection lost before the full answer.
+ * connection lost before the full answer, or a call too large to hand over.
  */
 export function handOver(
   env: Record<string, string | undefined>,
@@ -66,7 +69,11 @@ export function handOver(
   if (socketPath === '' || !socketExists(socketPath)) return Promise.resolve(undefined);
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const acceptTimeoutMs = opts.acceptTimeoutMs ?? (env.CNI_COMMAND === 'DEL' ? DEL_ACCEPT_TIMEOUT_MS : ACCEPT_TIMEOUT_MS);
-  const body = Buffer.from(JSON.stringify({ env: cniEnvironment(env), stdin }));
+  const body = Buffer.from(JSON.stringify({ env: handOverEnvironment(env), stdin }));
+  if (body.length > MAX_REQUEST_BYTES) {
+    log(`braid: the call's environment and conf (${body.length} bytes) exceed what braid-agent reads (${MAX_REQUEST_BYTES} bytes); doing the work in this process`);
+    return Promise.resolve(undefined);
+  }
   const head = `POST ${CNI_PATH} HTTP/1.0\r\nHost: braid-agent\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
 
   return new Promise((resolve) => {

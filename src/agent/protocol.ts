@@ -15,12 +15,20 @@ export const DEFAULT_AGENT_SOCKET = '/run/braid/braid.sock';
 /** The request path of a plugin call (Multus' shim uses /cni too). */
 export const CNI_PATH = '/cni';
 
-/** Largest request body the agent reads: a conf with inline delegates, well below this. */
+/**
+ * Largest request body the agent reads. The environment is bounded by the kernel (what execve
+ * accepts for arguments and environment together: a quarter of the stack limit, 2 MiB with the
+ * usual 8 MiB, 6 MiB at most); a conf, even with inline delegates, is a few kilobytes. A bigger
+ * call is not handed over: the plugin does it itself.
+ */
 export const MAX_REQUEST_BYTES = 8 * 1024 * 1024;
 
 /** The plugin's request body. */
 export interface HandOverRequest {
-  /** The CNI_* variables of the plugin's environment, as the runtime set them. */
+  /**
+   * The plugin's whole environment, as the runtime set it: the agent reads the call from its
+   * CNI_* variables and starts every delegate with all of it, as the plugin itself would have.
+   */
   env: Record<string, string>;
   /** stdin exactly as the runtime sent it. */
   stdin: string;
@@ -33,10 +41,14 @@ export interface HandOverResponse {
   output?: Record<string, unknown>;
 }
 
-/** The plugin environment's CNI_* variables: all the agent needs to parse the call. */
-export function cniEnvironment(env: Record<string, string | undefined>): Record<string, string> {
+/**
+ * The plugin's environment as it goes to the agent: every variable, not only CNI_*, since the
+ * delegates the agent starts must see what the runtime gave the plugin (PATH, proxies, a vendor
+ * plugin's own settings), not the agent's environment.
+ */
+export function handOverEnvironment(env: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (k.startsWith('CNI_') && v !== undefined) out[k] = v;
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
   return out;
 }
 
@@ -66,11 +78,22 @@ export function agentSocketOf(stdin: string): string {
   return DEFAULT_AGENT_SOCKET;
 }
 
+/** Why `name=value` cannot be in a process environment (execve would refuse or garble it), or undefined. */
+function variableProblem(name: string, value: unknown): string | undefined {
+  if (name === '' || name.includes('=') || name.includes('\0')) return `env has an invalid variable name ${JSON.stringify(name)}`;
+  if (typeof value !== 'string') return `env.${name} must be a string`;
+  if (value.includes('\0')) return `env.${name} contains a NUL byte`;
+  return undefined;
+}
+
 /** Checks a decoded request body; returns a message naming the problem, or undefined. */
 export function requestProblem(body: unknown): string | undefined {
   if (!isObject(body)) return 'the request body is not a JSON object';
   if (!isObject(body.env)) return '"env" must be an object of strings';
-  for (const [k, v] of Object.entries(body.env)) if (typeof v !== 'string') return `env.${k} must be a string`;
+  for (const [k, v] of Object.entries(body.env)) {
+    const problem = variableProblem(k, v);
+    if (problem) return problem;
+  }
   if (typeof body.stdin !== 'string') return '"stdin" must be a string';
   return undefined;
 }

@@ -144,6 +144,8 @@ export class AgentServer {
     }
     const problem = requestProblem(body);
     if (problem) return send(res, 400, `${problem}\n`);
+    // The runtime's whole environment: the request is parsed from it and every delegate of the
+    // call starts from it (CniRequest.env), never from the agent's own environment.
     const { env, stdin } = body as HandOverRequest;
     const verb = env.CNI_COMMAND ?? '';
     // Headers now: the plugin knows the call is taken and will not do it itself.

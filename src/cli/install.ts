@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { isSea } from 'node:sea';
 import type { Command } from 'commander';
 import { CniCode, CniError } from '../cni/errors.ts';
 
@@ -27,7 +28,9 @@ interface InstallFlags {
 
 /** Where this executable lives: the binaries to install sit beside it. */
 function ownDir(): string {
-  const self = process.argv[1] && !process.argv[1].startsWith('-') ? process.argv[1] : process.execPath;
+  // A single executable is its own program (argv[1] is only the name it was started by); the
+  // dist/bin launcher is a script that Node runs (argv[1]).
+  const self = !isSea() && process.argv[1] && !process.argv[1].startsWith('-') ? process.argv[1] : process.execPath;
   return dirname(realpathSync(self));
 }
 

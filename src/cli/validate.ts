@@ -79,7 +79,7 @@ export function registerValidate(program: Command): void {
       ];
       const req: CniRequest = {
         command: 'ADD', containerId: 'braid-validate', netns: '', ifname: opts.ifname,
-        argsRaw: args.map(([k, v]) => `${k}=${v}`).join(';'), args, path: [], stdin: '', config: {}, cniVersion: conf.cniVersion,
+        argsRaw: args.map(([k, v]) => `${k}=${v}`).join(';'), args, path: [], stdin: '', config: {}, cniVersion: conf.cniVersion, env: process.env,
       };
       // The command line's annotations stand in for the pod only when given; else the pod store answers.
       const pods: PodSource[] = Object.keys(annotations).length > 0 ? [commandLinePod(namespace, name, annotations)] : [];

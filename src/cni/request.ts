@@ -22,6 +22,11 @@ export interface CniRequest {
   config: Record<string, unknown>;
   /** The config's cniVersion ("0.1.0" when absent, as libcni assumes). */
   cniVersion: string;
+  /**
+   * The whole environment the call came with (the runtime's, also when braid-agent serves the
+   * call): the base environment of every plugin started for it.
+   */
+  env: CniEnv;
 }
 
 export type CniEnv = Record<string, string | undefined>;
@@ -124,6 +129,7 @@ export function parseRequest(env: CniEnv, stdin: string, supportedVersions: read
     ifname: env.CNI_IFNAME ?? '',
     argsRaw,
     path: (env.CNI_PATH ?? '').split(':').filter((d) => d !== ''),
+    env,
   };
 
   if (command === 'VERSION') {

@@ -29,7 +29,10 @@ export interface DelegateContext {
   versionCacheDir?: string;
   /** Names this network in errors, e.g. `net1 (default/macvlan-conf)`. */
   label: string;
-  /** Base environment of every plugin; defaults to process.env. */
+  /**
+   * Base environment of every plugin (braid passes the one its own call came with, which in
+   * braid-agent is the runtime's, not the agent's); defaults to process.env.
+   */
   env?: Record<string, string | undefined>;
   /** Where the plugins' stderr goes; defaults to our stderr. */
   stderr?: NodeJS.WritableStream;

@@ -1,12 +1,17 @@
+import { bundledAsset } from '../cni/sea-assets.ts';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 /**
  * The .proto sits in ./proto next to this module; a bundled build must copy src/k8s/proto/*.proto
- * to a `proto/` folder next to the bundle, which resolves the same way.
+ * to a `proto/` folder next to the bundle, which resolves the same way. A single executable
+ * carries it as an asset.
  */
-export const POD_RESOURCES_PROTO = fileURLToPath(new URL('./proto/podresources-v1.proto', import.meta.url));
+function podResourcesProto(): string {
+  return bundledAsset(PROTO_FILE) ?? fileURLToPath(new URL(`./proto/${PROTO_FILE}`, import.meta.url));
+}
+const PROTO_FILE = 'podresources-v1.proto';
 
 export interface ContainerDevices {
   resource_name: string;
@@ -32,7 +37,7 @@ let service: grpc.ServiceDefinition | undefined;
 /** The PodResourcesLister service definition, loaded once from the .proto. */
 export function podResourcesService(): grpc.ServiceDefinition {
   if (!service) {
-    const definition = protoLoader.loadSync(POD_RESOURCES_PROTO, {
+    const definition = protoLoader.loadSync(podResourcesProto(), {
       keepCase: true,
       longs: String,
       enums: String,

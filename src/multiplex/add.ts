@@ -67,7 +67,8 @@ async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<boolean>
         'earlier ADD; the runtime must DEL it first',
     );
   }
-  const { failed, errors } = await teardown(conf, rec.containerId, req.netns, rec.cniPath, rec.attachments);
+  const target = { containerId: rec.containerId, netns: req.netns, cniPath: rec.cniPath, env: req.env };
+  const { failed, errors } = await teardown(conf, target, rec.attachments);
   if (failed.length > 0) throw combinedError(errors, 'cleanup')!;
   removeCache(conf.cniDir, req.containerId, req.ifname);
   return true;
@@ -121,10 +122,11 @@ export async function executeAdd(
   writeCache(conf.cniDir, record);
   trace('intent recorded');
 
+  const target = { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
   for (const [i, attachment] of plan.attachments.entries()) {
     const cached = record.attachments[i]!;
     try {
-      const ctx = delegateContext(conf, req.containerId, req.netns, cniPath, attachment);
+      const ctx = delegateContext(conf, target, attachment);
       cached.result = await addNetworkList(attachment.list, ctx);
       cached.state = 'added';
       trace(`added ${attachment.network} as ${attachment.ifname}`);
@@ -150,7 +152,8 @@ export async function executeAdd(
 
 async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, failedIndex: number): Promise<void> {
   const attempted = record.attachments.slice(0, failedIndex + 1);
-  const { failed, errors } = await teardown(conf, req.containerId, req.netns, record.cniPath, attempted);
+  const target = { containerId: req.containerId, netns: req.netns, cniPath: record.cniPath, env: req.env };
+  const { failed, errors } = await teardown(conf, target, attempted);
   if (failed.length === 0) {
     removeCache(conf.cniDir, req.containerId, req.ifname);
     return;

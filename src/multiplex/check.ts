@@ -18,12 +18,13 @@ export async function executeCheck(req: CniRequest, conf: BraidConf): Promise<vo
     );
   }
   const cniPath = delegatePath(conf, [...req.path, ...read.record.cniPath]);
+  const target = { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
   const errors: CniError[] = [];
   for (const att of read.record.attachments) {
     try {
       if (!att.result) throw new CniError(CniCode.Internal, `attachment ${att.network} (${att.ifname}) has no cached result`);
       const list = parseNetworkConfig(att.confBytes, `cached configuration of ${att.network}`);
-      await checkNetworkList(list, delegateContext(conf, req.containerId, req.netns, cniPath, att), att.result);
+      await checkNetworkList(list, delegateContext(conf, target, att), att.result);
     } catch (e) {
       errors.push(asCniError(e));
     }

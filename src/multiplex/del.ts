@@ -41,7 +41,8 @@ export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Re
     }
   }
 
-  const { failed, errors } = await teardown(conf, req.containerId, req.netns, cniPath, attachments);
+  const target = { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
+  const { failed, errors } = await teardown(conf, target, attachments);
   if (failed.length === 0 || !conf.retryDeleteOnError || read.status !== 'ok') {
     removeCache(conf.cniDir, req.containerId, req.ifname);
   } else {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { CniEnv } from '../cni/request.ts';
 import type { DelegateContext } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 
@@ -7,6 +8,20 @@ export interface AttachmentCall {
   ifname: string;
   cniArgs: [string, string][];
   capabilityArgs: Record<string, unknown>;
+}
+
+/** Whom one plugin call's delegates run for; STATUS and GC have no container (empty strings). */
+export interface DelegateTarget {
+  containerId: string;
+  netns: string;
+  /** Where the delegates are found (see delegatePath). */
+  cniPath: string[];
+  /**
+   * The environment the call came with: the container runtime's, in thick mode too, so that a
+   * delegate sees what it would see if the runtime had called it (PATH, proxies, a vendor
+   * plugin's own variables), never braid-agent's.
+   */
+  env: CniEnv;
 }
 
 /** Multus prepends binDir to the runtime's CNI_PATH; duplicates are dropped, order kept. */
@@ -19,22 +34,17 @@ export function versionCacheDir(conf: BraidConf): string {
 }
 
 /** How braid, as a runtime, calls one attachment's delegates. */
-export function delegateContext(
-  conf: BraidConf,
-  containerId: string,
-  netns: string,
-  cniPath: string[],
-  call: AttachmentCall,
-): DelegateContext {
+export function delegateContext(conf: BraidConf, target: DelegateTarget, call: AttachmentCall): DelegateContext {
   return {
-    containerId,
-    netns,
+    containerId: target.containerId,
+    netns: target.netns,
     ifname: call.ifname,
     args: call.cniArgs,
     capabilityArgs: call.capabilityArgs,
-    cniPath,
+    cniPath: target.cniPath,
     timeoutMs: conf.delegateTimeoutMs,
     versionCacheDir: versionCacheDir(conf),
     label: `${call.network} (${call.ifname})`,
+    env: target.env,
   };
 }

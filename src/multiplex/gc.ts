@@ -1,7 +1,7 @@
 import { parseNetworkConfig } from '../cni/conflist.ts';
 import { asCniError, CniError } from '../cni/errors.ts';
 import type { Attachment, NetworkConfigList } from '../cni/netconf.ts';
-import { validAttachments, type CniRequest } from '../cni/request.ts';
+import { validAttachments, type CniEnv, type CniRequest } from '../cni/request.ts';
 import { gcNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
@@ -12,11 +12,11 @@ import { combinedError, teardown } from './teardown.ts';
 
 const key = (a: Attachment) => `${a.containerID}\0${a.ifname}`;
 
-async function collectStale(conf: BraidConf, stale: CacheRecord, errors: CniError[]): Promise<void> {
+async function collectStale(conf: BraidConf, stale: CacheRecord, env: CniEnv, errors: CniError[]): Promise<void> {
   const lock = await lockContainer(conf.cniDir, stale.containerId, conf.delegateTimeoutMs);
   try {
     const cniPath = delegatePath(conf, stale.cniPath);
-    const outcome = await teardown(conf, stale.containerId, stale.netns, cniPath, stale.attachments);
+    const outcome = await teardown(conf, { containerId: stale.containerId, netns: stale.netns, cniPath, env }, stale.attachments);
     errors.push(...outcome.errors);
     if (outcome.failed.length === 0) removeCache(conf.cniDir, stale.containerId, stale.ifname);
     else writeCache(conf.cniDir, { ...stale, attachments: outcome.failed });
@@ -42,7 +42,7 @@ export async function executeGc(
     if (read.status !== 'ok' || read.record.networkName !== conf.name) continue;
     const rec = read.record;
     if (valid.has(key({ containerID: rec.containerId, ifname: rec.ifname }))) kept.push(rec);
-    else await collectStale(conf, rec, errors);
+    else await collectStale(conf, rec, req.env, errors);
   }
 
   // Each delegate network, by CNI network name (the key delegates keep their state under), with
@@ -67,7 +67,7 @@ export async function executeGc(
   for (const { list, label, valid: stillValid } of networks.values()) {
     try {
       const call = { network: label, ifname: '', cniArgs: [], capabilityArgs: {} };
-      await gcNetworkList(list, delegateContext(conf, '', '', cniPath, call), stillValid);
+      await gcNetworkList(list, delegateContext(conf, { containerId: '', netns: '', cniPath, env: req.env }, call), stillValid);
     } catch (e) {
       errors.push(asCniError(e));
     }

@@ -3,7 +3,7 @@ import { asCniError, CniError } from '../cni/errors.ts';
 import { delNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import type { CachedAttachment } from './cache.ts';
-import { delegateContext } from './delegate-context.ts';
+import { delegateContext, type DelegateTarget } from './delegate-context.ts';
 
 export interface TeardownOutcome {
   /** Added attachments whose DEL failed, in their original order: they still hold resources. */
@@ -21,20 +21,14 @@ export interface TeardownOutcome {
  * DELs attachments in reverse order and keeps going past failures (NPWG 7.2, CNI D4): one
  * broken delegate must not leak the interfaces and addresses of the others.
  */
-export async function teardown(
-  conf: BraidConf,
-  containerId: string,
-  netns: string,
-  cniPath: string[],
-  attachments: CachedAttachment[],
-): Promise<TeardownOutcome> {
+export async function teardown(conf: BraidConf, target: DelegateTarget, attachments: CachedAttachment[]): Promise<TeardownOutcome> {
   const failed: CachedAttachment[] = [];
   const errors: CniError[] = [];
   const warnings: CniError[] = [];
   for (const att of [...attachments].reverse()) {
     try {
       const list = parseNetworkConfig(att.confBytes, `cached configuration of ${att.network}`);
-      await delNetworkList(list, delegateContext(conf, containerId, netns, cniPath, att), att.result);
+      await delNetworkList(list, delegateContext(conf, target, att), att.result);
     } catch (e) {
       if (att.state === 'pending') {
         warnings.push(asCniError(e));

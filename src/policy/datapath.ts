@@ -1,3 +1,4 @@
+import { bundledAsset } from '../cni/sea-assets.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,11 +23,13 @@ export function linkPin(bpfRoot: string, ifaceId: number, dir: 'in' | 'out'): st
   return join(mapDir(bpfRoot), 'links', `${ifaceId}-${dir}`);
 }
 
-/** mnp.o: the explicit path, $BRAID_BPF_DIR, ./bpf next to the bundle, else the repo's dist/bpf. */
+/** mnp.o: the explicit path, $BRAID_BPF_DIR, the copy a single executable carries, ./bpf next to the bundle, else the repo's dist/bpf. */
 export function mnpObjectPath(explicit?: string): string {
   const candidates: string[] = [];
   if (explicit) candidates.push(explicit);
   if (process.env.BRAID_BPF_DIR) candidates.push(join(process.env.BRAID_BPF_DIR, OBJECT_FILE));
+  const bundled = bundledAsset(OBJECT_FILE);
+  if (bundled) candidates.push(bundled);
   const here = dirname(fileURLToPath(import.meta.url));
   candidates.push(join(here, 'bpf', OBJECT_FILE), join(here, '../../dist/bpf', OBJECT_FILE));
   const found = candidates.find((p) => existsSync(p));

@@ -1,3 +1,4 @@
+import { bundledAsset } from '../cni/sea-assets.ts';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +39,8 @@ export function linkPin(bpfRoot: string, hostVeth: string, dir: Direction): stri
 export function objectPath(): string {
   const candidates: string[] = [];
   if (process.env.BRAID_BPF_DIR) candidates.push(join(process.env.BRAID_BPF_DIR, OBJECT_FILE));
+  const bundled = bundledAsset(OBJECT_FILE);
+  if (bundled) candidates.push(bundled);
   const here = dirname(fileURLToPath(import.meta.url));
   candidates.push(join(here, 'bpf', OBJECT_FILE), join(here, '../../dist/bpf', OBJECT_FILE));
   const found = candidates.find((p) => existsSync(p));

@@ -4,7 +4,9 @@
  * (1) through `braid` doing the work itself, (2) through `braid` handing the call to braid-agent,
  * (3) the four delegates called directly. For agent mode it also splits the time: inside the
  * agent (from its metrics: request time minus its delegates' run time) and outside it (the
- * `braid` process starting and handing over). Then a burst of 50 pods at once through the agent,
+ * `braid` process starting and handing over). `braid` runs both as built for this checkout (the
+ * dist/bin launcher on Node 24) and as the single executable the host gets (dist/sea/braid, from
+ * `npm run build:sea`), side by side in the same iterations. Then a burst of 50 pods at once through the agent,
  * with the agent's resident memory sampled throughout.
  * Runs in network namespaces of its own; the host is not touched. Usage (root, `npm run build`):
  *   node --experimental-transform-types test/bench/agent-overhead.ts [iterations] [burst]
@@ -19,6 +21,7 @@ import { sampleOf, getOverSocket } from '../integration/agent-testbed.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const braid = path.join(root, 'dist/bin/braid');
+const seaBraid = path.join(root, 'dist/sea/braid');
 const agentBin = path.join(root, 'dist/bin/braid-agent');
 const PLUGINS = '/usr/lib/cni';
 const iterations = Number(process.argv[2] ?? 30);
@@ -36,7 +39,9 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
-const env = (command: string, extra: Record<string, string>) => ({ PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, ...extra });
+const env = (command: string, extra: Record<string, string>) => ({
+  PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, BRAID_ASSET_DIR: path.join(tmp, 'assets'), ...extra,
+});
 
 /** One CNI call inside the node namespace; its wall time in ms. */
 function cni(plugin: string, command: string, extra: Record<string, string>, conf: string): number {
@@ -111,13 +116,15 @@ function delegateSeconds(text: string, verb: string): number {
 }
 
 async function run(): Promise<void> {
+  if (!fs.existsSync(seaBraid)) throw new Error(`${seaBraid} is missing: run npm run build:sea`);
   const base = setUp();
   const thinConf = JSON.stringify({ ...base, agentSocket: '' });
   const agentConf = JSON.stringify({ ...base, agentSocket: socket });
   const agent = await startAgent();
   await new Promise((r) => setTimeout(r, 1_000));
   const idleRss = rss(agent.pid);
-  const t: Record<string, number[]> = { thinAdd: [], thinDel: [], agentAdd: [], agentDel: [], directAdd: [], directDel: [], insideAdd: [], insideDel: [] };
+  const t: Record<string, number[]> = {};
+  const record = (key: string, ms: number) => (t[key] ??= []).push(ms);
   const args = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod';
   const direct: [string, string, Record<string, unknown>][] = [['bridge', 'eth0', bridgeConf.plugins[0]!], ...[1, 2, 3].map((i): [string, string, Record<string, unknown>] => ['macvlan', `net${i}`, macvlanConf(i)])];
   for (let i = 0; i < iterations + 2; i++) {
@@ -126,6 +133,10 @@ async function run(): Promise<void> {
       const b = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: args, CNI_IFNAME: 'eth0' };
       const thinAdd = cni(braid, 'ADD', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
       const thinDel = cni(braid, 'DEL', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
+      const seaThinAdd = cni(seaBraid, 'ADD', { ...b, CNI_CONTAINERID: `st${i}` }, thinConf);
+      const seaThinDel = cni(seaBraid, 'DEL', { ...b, CNI_CONTAINERID: `st${i}` }, thinConf);
+      const seaAgentAdd = cni(seaBraid, 'ADD', { ...b, CNI_CONTAINERID: `sa${i}` }, agentConf);
+      const seaAgentDel = cni(seaBraid, 'DEL', { ...b, CNI_CONTAINERID: `sa${i}` }, agentConf);
       const m0 = await metrics();
       const agentAdd = cni(braid, 'ADD', { ...b, CNI_CONTAINERID: `a${i}` }, agentConf);
       const m1 = await metrics();
@@ -138,20 +149,27 @@ async function run(): Promise<void> {
       for (const [type, ifname, c] of direct) da += cni(path.join(PLUGINS, type), 'ADD', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
       for (const [type, ifname, c] of [...direct].reverse()) dd += cni(path.join(PLUGINS, type), 'DEL', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
       if (i < 2) continue; // warm-up: page cache, compile cache, plugin-version cache
-      t.thinAdd!.push(thinAdd); t.thinDel!.push(thinDel); t.agentAdd!.push(agentAdd); t.agentDel!.push(agentDel);
-      t.directAdd!.push(da); t.directDel!.push(dd);
-      t.insideAdd!.push(inside(m0, m1, 'ADD')); t.insideDel!.push(inside(m1, m2, 'DEL'));
+      record('thinAdd', thinAdd); record('thinDel', thinDel); record('agentAdd', agentAdd); record('agentDel', agentDel);
+      record('seaThinAdd', seaThinAdd); record('seaThinDel', seaThinDel); record('seaAgentAdd', seaAgentAdd); record('seaAgentDel', seaAgentDel);
+      record('directAdd', da); record('directDel', dd);
+      record('insideAdd', inside(m0, m1, 'ADD')); record('insideDel', inside(m1, m2, 'DEL'));
+      record('agentDelegatesAdd', 1000 * (delegateSeconds(m1, 'ADD') - delegateSeconds(m0, 'ADD')));
+      record('agentDelegatesDel', 1000 * (delegateSeconds(m2, 'DEL') - delegateSeconds(m1, 'DEL')));
     } finally {
       dropNetns(pod);
     }
   }
   const f = (x: number) => x.toFixed(1).padStart(7);
   console.log(`braid overhead: bridge + 3 macvlan, ${iterations} pods, medians in ms`);
-  console.log('verb  mode    braid  delegates  overhead  (inside agent)');
+  console.log('verb  mode   braid binary         braid  delegates  overhead  (inside agent: braid, delegates)');
+  const rows: [string, string, string][] = [['thin', 'launcher (Node 24)', 'thin'], ['thin', 'single executable', 'seaThin'], ['agent', 'launcher (Node 24)', 'agent'], ['agent', 'single executable', 'seaAgent']];
   for (const verb of ['Add', 'Del'] as const) {
     const dlg = median(t[`direct${verb}`]!);
-    console.log(`${verb.toUpperCase().padEnd(5)} thin  ${f(median(t[`thin${verb}`]!))}    ${f(dlg)}   ${f(median(t[`thin${verb}`]!) - dlg)}`);
-    console.log(`${verb.toUpperCase().padEnd(5)} agent ${f(median(t[`agent${verb}`]!))}    ${f(dlg)}   ${f(median(t[`agent${verb}`]!) - dlg)}  ${f(median(t[`inside${verb}`]!))}`);
+    for (const [mode, binary, key] of rows) {
+      const total = median(t[`${key}${verb}`]!);
+      const inAgent = mode === 'agent' && key === 'agent' ? `${f(median(t[`inside${verb}`]!))} ${f(median(t[`agentDelegates${verb}`]!))}` : '';
+      console.log(`${verb.toUpperCase().padEnd(5)} ${mode.padEnd(6)} ${binary.padEnd(19)} ${f(total)}    ${f(dlg)}   ${f(total - dlg)}  ${inAgent}`);
+    }
   }
 
   // The burst: `burst` pods at once, each its own braid process, all handed to the agent.

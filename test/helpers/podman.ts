@@ -41,6 +41,8 @@ export interface ContainersConfOptions {
   imageTmpDir: string;
   /** The program podman and conmon run as "runc". */
   runcPath: string;
+  /** [engine] env: variables podman sets in its own environment, which libcni passes to plugins. */
+  engineEnv?: Readonly<Record<string, string>>;
 }
 
 const tomlString = (s: string): string => JSON.stringify(s);
@@ -62,6 +64,7 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "none"
 image_copy_tmp_dir = ${tomlString(o.imageTmpDir)}
+env = ${tomlList(Object.entries(o.engineEnv ?? {}).map(([k, v]) => `${k}=${v}`))}
 
 [engine.runtimes]
 runc = [${tomlString(o.runcPath)}]
@@ -170,8 +173,14 @@ function writeRuncWrapper(file: string, stateDir: string): void {
   chmodSync(file, 0o755);
 }
 
-/** A podman set-up in a fresh temp dir; `pluginDirs` are searched for plugins in this order. */
-export function createPodman(pluginDirs: readonly string[]): Podman {
+/**
+ * A podman set-up in a fresh temp dir; `pluginDirs` are searched for plugins in this order.
+ * `extraEnv` reaches every plugin podman runs (e.g. BRAID_ASSET_DIR for braid's single
+ * executable). It goes through containers.conf's [engine] env, not the podman command's own
+ * environment: the `podman container cleanup` that conmon starts when a container exits (and that
+ * may be the one to call DEL) gets only a handful of podman's variables, but reads the same conf.
+ */
+export function createPodman(pluginDirs: readonly string[], extraEnv: Readonly<Record<string, string>> = {}): Podman {
   const dir = makeTempDir('braid-podman');
   const sub = (name: string) => {
     const p = join(dir, name);
@@ -183,7 +192,7 @@ export function createPodman(pluginDirs: readonly string[]): Podman {
   const runcPath = join(dir, 'runc');
   writeRuncWrapper(runcPath, sub('runc-state'));
   const confFile = join(dir, 'containers.conf');
-  writeFileSync(confFile, containersConf({ pluginDirs, networkConfigDir, imageTmpDir: sub('image-tmp'), runcPath }));
+  writeFileSync(confFile, containersConf({ pluginDirs, networkConfigDir, imageTmpDir: sub('image-tmp'), runcPath, engineEnv: extraEnv }));
   const globalFlags = ['--root', sub('root'), '--runroot', sub('runroot'), '--tmpdir', sub('tmp')];
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CONTAINERS_CONF: confFile, BRAID_CNI_CACHE: cniCacheDir };
 

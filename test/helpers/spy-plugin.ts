@@ -36,6 +36,8 @@ export interface SpyCall {
   command: string;
   /** Every CNI_* variable the plugin saw. */
   env: Record<string, string>;
+  /** The plugin's whole environment (CNI_* included), to check what a runtime passed beside the protocol. */
+  environment: Record<string, string>;
   stdin: string;
   /** stdin parsed, when it was JSON. */
   config: Record<string, any> | undefined;
@@ -76,6 +78,7 @@ const DECIDE = `
 | {
     command: $cmd,
     env: ($ENV | with_entries(select(.key | startswith("CNI_")))),
+    environment: $ENV,
     stdin: $stdin,
     pid: $pid,
     time: ((now * 1000000 | floor | tostring) + "000")
@@ -142,7 +145,7 @@ export function makeSpyPlugin(dir: string, name: string): SpyPlugin {
       .split('\n')
       .filter((l) => l !== '')
       .map((line) => {
-        const raw = JSON.parse(line) as { command: string; env: Record<string, string>; stdin: string; pid: number; time: string };
+        const raw = JSON.parse(line) as Omit<SpyCall, 'config' | 'time'> & { time: string };
         let config: Record<string, any> | undefined;
         try {
           config = JSON.parse(raw.stdin) as Record<string, any>;

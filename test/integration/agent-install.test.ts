@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installBinaries } from '../../src/agent/install/binaries.ts';
@@ -87,6 +87,28 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     // Same content: nothing is written again.
     expect(installBinaries(h.source, ['braid'], h.binDir)[0]!.changed).toBe(false);
     expect(() => installBinaries(h.source, ['missing'], h.binDir)).toThrow(/missing does not exist/);
+  });
+
+  it('installs names that are links of one file (the multi-call executable) as links of one copy', () => {
+    const h = hostRoot();
+    // The single-executable layout: braid-veth and braid-agent are hard links of braid.
+    const multiCall = makeTempDir('braid-t-multicall');
+    writeFileSync(join(multiCall, 'braid'), '#!/bin/sh\necho "multi-call $(basename "$0")"\n');
+    chmodSync(join(multiCall, 'braid'), 0o755);
+    linkSync(join(multiCall, 'braid'), join(multiCall, 'braid-veth'));
+    // An older install left braid-veth as a copy of its own.
+    copyFileSync(join(h.source, 'braid-veth'), join(h.binDir, 'braid-veth'));
+
+    const installed = installBinaries(multiCall, ['braid', 'braid-veth'], h.binDir);
+    expect(installed.map((b) => [b.name, b.changed])).toEqual([['braid', true], ['braid-veth', true]]);
+    const [braid, veth] = [statSync(join(h.binDir, 'braid')), statSync(join(h.binDir, 'braid-veth'))];
+    expect(veth.ino).toBe(braid.ino);
+    expect(braid.ino).not.toBe(statSync(join(multiCall, 'braid')).ino);
+    expect(spawnSync(join(h.binDir, 'braid-veth'), { encoding: 'utf8' }).stdout).toBe('multi-call braid-veth\n');
+    expect(readdirSync(h.binDir).sort()).toEqual(['braid', 'braid-veth']);
+    // Nothing changed: nothing is written, the link stays.
+    expect(installBinaries(multiCall, ['braid', 'braid-veth'], h.binDir).map((b) => b.changed)).toEqual([false, false]);
+    expect(statSync(join(h.binDir, 'braid-veth')).ino).toBe(braid.ino);
   });
 
   it('generates braid\'s conf from the primary network\'s conf, Multus\' leftover skipped', async () => {

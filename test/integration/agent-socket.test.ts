@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AgentMetrics } from '../../src/agent/agent-metrics.ts';
 import { handOver } from '../../src/agent/client.ts';
+import { MAX_REQUEST_BYTES } from '../../src/agent/protocol.ts';
 import { ConcurrencyLimiter } from '../../src/agent/limiter.ts';
 import { AgentServer } from '../../src/agent/server.ts';
 import { CniCode, CniError } from '../../src/cni/errors.ts';
@@ -80,7 +81,7 @@ function get(socketPath: string, path: string): Promise<{ status: number; body: 
 }
 
 describe('hand-over to the agent', () => {
-  it('answers ADD and DEL as the plugin would print them, with the runtime\'s CNI_* env only', async () => {
+  it('answers ADD and DEL as the plugin would print them, with the runtime\'s whole environment', async () => {
     const seen: CniRequest[] = [];
     const { conf, metrics, socketPath } = await startServer(stubs(0, seen));
     const add = await handOver(env('ADD'), conf);
@@ -89,6 +90,9 @@ describe('hand-over to the agent', () => {
     expect(failed).toEqual({ exitCode: 1, output: { cniVersion: '1.0.0', code: 7, msg: 'NetworkAttachmentDefinition ns/x not found' } });
     expect(await handOver(env('DEL'), conf)).toEqual({ exitCode: 0 });
     expect(seen.map((r) => `${r.command} ${r.containerId}`)).toEqual(['ADD c1', 'ADD bad', 'DEL c1']);
+    // Not only CNI_*: the delegates of the call start from this environment, not the agent's.
+    for (const req of seen) expect(req.env).toMatchObject({ HOME: '/root', CNI_PATH: '/opt/cni/bin' });
+    expect(seen[0]!.env).not.toHaveProperty('VITEST');
     expect(metrics.requests.get({ verb: 'ADD', code: '0' })).toBe(1);
     expect(metrics.requests.get({ verb: 'ADD', code: '7' })).toBe(1);
     const text = (await get(socketPath, '/metrics')).body;
@@ -143,11 +147,18 @@ describe('hand-over to the agent', () => {
     const { socketPath } = await startServer(stubs(), 1, false);
     expect(await get(socketPath, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
     expect(await get(socketPath, '/readyz')).toEqual({ status: 503, body: 'not yet listed from the API server: pods\n' });
-    const bad = await new Promise<number>((resolve) => {
-      const req = http.request({ socketPath, path: '/cni', method: 'POST' }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
-      req.end('{"env": []}');
-    });
-    expect(bad).toBe(400);
+    const post = (body: string) =>
+      new Promise<{ status: number; body: string }>((resolve) => {
+        const req = http.request({ socketPath, path: '/cni', method: 'POST' }, (res) => {
+          let text = '';
+          res.on('data', (c) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.end(body);
+      });
+    expect(await post('{"env": []}')).toEqual({ status: 400, body: '"env" must be an object of strings\n' });
+    const withNul = JSON.stringify({ env: { ...env('ADD'), HTTP_PROXY: 'http://a\0b' }, stdin: '{}' });
+    expect(await post(withNul)).toEqual({ status: 400, body: 'env.HTTP_PROXY contains a NUL byte\n' });
   });
 });
 
@@ -182,6 +193,16 @@ describe('when the plugin does the work itself', () => {
     expect(waited).toBeLessThan(1_500);
     expect(logs[0]).toMatch(/did not take the call within 500 ms; doing the work in this process/);
     expect(await handOver(env('ADD'), conf, { acceptTimeoutMs: 200, log: () => undefined })).toBeUndefined();
+  });
+
+  it('a call larger than the agent reads is not handed over', async () => {
+    const seen: CniRequest[] = [];
+    const { conf } = await startServer(stubs(0, seen));
+    const logs: string[] = [];
+    const huge = { ...env('ADD'), BIG: 'x'.repeat(MAX_REQUEST_BYTES) };
+    expect(await handOver(huge, conf, { log: (l) => logs.push(l) })).toBeUndefined();
+    expect(logs[0]).toMatch(/exceed what braid-agent reads \(8388608 bytes\); doing the work in this process/);
+    expect(seen).toEqual([]);
   });
 
   it('an agent that drops the connection after taking the call', async () => {

@@ -6,11 +6,13 @@ import {
   braidBinary,
   braidUnavailable,
   expectOk,
+  hex,
   makeBraidBed,
   type BraidBed,
 } from '../helpers/braid-fixture.ts';
 import { bpfObjectDir, buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
+import type { SpyPlugin } from '../helpers/spy-plugin.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
 import { agentBinaryBeside, startAgentProcess, type AgentProcess } from './agent-testbed.ts';
 
@@ -44,6 +46,24 @@ async function withAgent(bed: BraidBed, args: string[] = [], env?: Record<string
 
 const ADD_OK = 'braid_agent_requests_total{verb="ADD",code="0"}';
 const DEL_OK = 'braid_agent_requests_total{verb="DEL",code="0"}';
+
+/** A runtime environment no agent has: a random mark and a PATH whose first entry is the test's. */
+function runtimeEnvironment(bed: BraidBed): { mark: string; firstPath: string; env: Record<string, string> } {
+  const mark = hex(8);
+  const firstPath = join(bed.root, `runtime-bin-${mark}`);
+  return { mark, firstPath, env: { BRAID_TEST_MARK: mark, PATH: `${firstPath}:${process.env.PATH ?? '/usr/bin:/bin'}` } };
+}
+
+/** Every call of `verb` the spy saw ran with the runtime's environment. */
+function expectRuntimeEnvironment(spy: SpyPlugin, verb: string, runtime: { mark: string; firstPath: string }): void {
+  const calls = spy.callsOf(verb);
+  expect(calls.length, `${verb} calls of ${spy.name}`).toBeGreaterThan(0);
+  for (const { environment } of calls) {
+    expect(environment.BRAID_TEST_MARK, `${verb}: BRAID_TEST_MARK`).toBe(runtime.mark);
+    expect(environment.PATH?.split(':')[0], `${verb}: first PATH entry`).toBe(runtime.firstPath);
+    expect(environment, `${verb}: the agent's own environment`).not.toHaveProperty('AGENT_ONLY');
+  }
+}
 
 describe.skipIf(skip)('braid hands calls to braid-agent', () => {
   it('ADD, CHECK and DEL run in the agent and give the pod what thin mode gives it', async () => {
@@ -148,6 +168,50 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     expect(agent.log()).toMatch(/SIGTERM: stopping/);
     expectOk(await bed.run('DEL', { conf: slowConf, containerId: 'in-flight' }));
     expect(bed.cacheFiles()).toEqual([]);
+  });
+
+  it('delegates see the runtime\'s environment, not the agent\'s, for every verb', async () => {
+    const bed = await makeBraidBed();
+    const { file, spies } = bed.spyNetwork('envnet', ['envspy'], { cniVersion: '1.1.0' });
+    const spy = spies[0]!;
+    const { agent, conf } = await withAgent(bed, [], { AGENT_ONLY: '1' });
+    const spyConf = { ...conf, cniVersion: '1.1.0', clusterNetwork: file };
+    const runtime = runtimeEnvironment(bed);
+    const run = async (verb: string, opts: { conf?: Record<string, unknown>; containerId?: string } = {}) => {
+      const r = await bed.run(verb, { conf: spyConf, ...opts, extraEnv: runtime.env });
+      expectOk(r);
+      expect(r.stderr, `${verb} was handed over`).not.toMatch(/doing the work in this process/);
+    };
+
+    for (const verb of ['ADD', 'CHECK', 'DEL', 'STATUS']) await run(verb);
+    for (const verb of ['ADD', 'CHECK', 'DEL', 'STATUS']) expectRuntimeEnvironment(spy, verb, runtime);
+    // The CNI_* variables are still braid's own for each delegate.
+    expect(spy.callsOf('ADD')[0]!.environment).toMatchObject({ CNI_COMMAND: 'ADD', CNI_IFNAME: 'eth0', CNI_CONTAINERID: bed.containerId });
+
+    // GC DELs a container the runtime no longer lists, then forwards GC to the delegate network.
+    await run('ADD', { containerId: 'gone' });
+    spy.resetCalls();
+    await run('GC', { conf: { ...spyConf, 'cni.dev/valid-attachments': [] } });
+    for (const verb of ['DEL', 'GC']) expectRuntimeEnvironment(spy, verb, runtime);
+
+    expect(await agent.metric(ADD_OK)).toBe(2);
+    expect(await agent.metric(DEL_OK)).toBe(1);
+    for (const verb of ['CHECK', 'STATUS', 'GC']) {
+      expect(await agent.metric(`braid_agent_requests_total{verb="${verb}",code="0"}`), `${verb} served by the agent`).toBe(1);
+    }
+    await bed.expectNothingLeft();
+  });
+
+  it('thin mode: the delegate gets the plugin\'s own environment', async () => {
+    const bed = await makeBraidBed();
+    const { file, spies } = bed.spyNetwork('envnet', ['envspy']);
+    const spy = spies[0]!;
+    const thinConf = bed.conf({ agentSocket: '', clusterNetwork: file });
+    const runtime = runtimeEnvironment(bed);
+    expectOk(await bed.run('ADD', { conf: thinConf, extraEnv: runtime.env }));
+    expectOk(await bed.run('DEL', { conf: thinConf, extraEnv: runtime.env }));
+    for (const verb of ['ADD', 'DEL']) expectRuntimeEnvironment(spy, verb, runtime);
+    await bed.expectNothingLeft();
   });
 
   it('ADD in the agent attaches the policy programs to the pod\'s interfaces, DEL removes them', async () => {

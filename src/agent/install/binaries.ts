@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CniCode, CniError } from '../../cni/errors.ts';
 
@@ -47,11 +47,38 @@ export function copyFileAtomic(source: string, target: string, mode = 0o755): bo
   return true;
 }
 
-/** Installs each of `names` from `sourceDir` into `binDir`. */
+/**
+ * Gives `target` the inode of `installed` (a hard link), atomically: braid's single executable is
+ * one multi-call file under several names, and a copy per name would cost the host ~130 MiB each.
+ */
+function linkFileAtomic(installed: string, target: string): boolean {
+  if (existsSync(target) && statSync(target).ino === statSync(installed).ino) return false;
+  const temp = join(dirname(target), `.${basename(target)}.braid-new-${process.pid}`);
+  try {
+    rmSync(temp, { force: true });
+    linkSync(installed, temp);
+    renameSync(temp, target);
+  } catch (e) {
+    rmSync(temp, { force: true });
+    throw new CniError(CniCode.IoFailure, `cannot install ${target}: ${(e as Error).message}`);
+  }
+  return true;
+}
+
+/**
+ * Installs each of `names` from `sourceDir` into `binDir`. Sources that are hard links of one file
+ * (the multi-call single executable) are installed as hard links of one copy.
+ */
 export function installBinaries(sourceDir: string, names: readonly string[], binDir: string): InstalledBinary[] {
   if (!existsSync(binDir)) throw new CniError(CniCode.IoFailure, `CNI bin directory ${binDir} does not exist; mount the host's /opt/cni/bin there`);
+  const installedBySource = new Map<string, string>();
   return names.map((name) => {
+    const source = join(sourceDir, name);
     const path = join(binDir, name);
-    return { name, path, changed: copyFileAtomic(join(sourceDir, name), path) };
+    const sourceId = existsSync(source) ? `${statSync(source).dev}:${statSync(source).ino}` : undefined;
+    const sibling = sourceId === undefined ? undefined : installedBySource.get(sourceId);
+    const changed = sibling ? linkFileAtomic(sibling, path) : copyFileAtomic(source, path);
+    if (sourceId !== undefined && !sibling) installedBySource.set(sourceId, path);
+    return { name, path, changed };
   });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentOptions } from '../../../src/agent/options.ts';
-import { DEFAULT_AGENT_SOCKET, agentSocketOf, cniEnvironment, requestProblem } from '../../../src/agent/protocol.ts';
+import { DEFAULT_AGENT_SOCKET, MAX_REQUEST_BYTES, agentSocketOf, handOverEnvironment, requestProblem } from '../../../src/agent/protocol.ts';
 import { CONF_DEFAULTS, loadBraidConf } from '../../../src/config/conf.ts';
 
 describe('hand-over protocol', () => {
@@ -20,15 +20,33 @@ describe('hand-over protocol', () => {
     expect(() => loadBraidConf({ ...base, agentSocket: 'relative.sock' })).toThrow(/agentSocket/);
   });
 
-  it('forwards only the CNI_* variables and checks request bodies', () => {
-    expect(cniEnvironment({ CNI_COMMAND: 'ADD', CNI_PATH: '/opt/cni/bin', PATH: '/usr/bin', HOME: '/root' })).toEqual({
-      CNI_COMMAND: 'ADD',
-      CNI_PATH: '/opt/cni/bin',
-    });
-    expect(requestProblem({ env: { CNI_COMMAND: 'ADD' }, stdin: '{}' })).toBeUndefined();
+  it('forwards the whole environment the runtime gave the plugin, not only CNI_*', () => {
+    const runtimeEnv = { CNI_COMMAND: 'ADD', CNI_PATH: '/opt/cni/bin', PATH: '/usr/bin', HTTPS_PROXY: 'http://proxy:3128', UNSET: undefined };
+    const env = handOverEnvironment(runtimeEnv);
+    expect(env).toEqual({ CNI_COMMAND: 'ADD', CNI_PATH: '/opt/cni/bin', PATH: '/usr/bin', HTTPS_PROXY: 'http://proxy:3128' });
+    // What the client sends is a request the agent accepts.
+    expect(requestProblem(JSON.parse(JSON.stringify({ env, stdin: '{}' })))).toBeUndefined();
+  });
+
+  it('accepts only an env of strings that can be a process environment', () => {
+    expect(requestProblem({ env: { CNI_COMMAND: 'ADD', PATH: '/bin', EMPTY: '' }, stdin: '{}' })).toBeUndefined();
     expect(requestProblem([])).toMatch(/not a JSON object/);
+    expect(requestProblem({ stdin: '' })).toMatch(/"env" must be an object of strings/);
+    expect(requestProblem({ env: ['CNI_COMMAND=ADD'], stdin: '' })).toMatch(/"env" must be an object of strings/);
+    expect(requestProblem({ env: null, stdin: '' })).toMatch(/"env" must be an object of strings/);
     expect(requestProblem({ env: { CNI_COMMAND: 1 }, stdin: '' })).toMatch(/env.CNI_COMMAND must be a string/);
+    expect(requestProblem({ env: { HTTP_PROXY: null }, stdin: '' })).toMatch(/env.HTTP_PROXY must be a string/);
+    expect(requestProblem({ env: { LIST: ['a'] }, stdin: '' })).toMatch(/env.LIST must be a string/);
+    expect(requestProblem({ env: { '': 'x' }, stdin: '' })).toMatch(/invalid variable name ""/);
+    expect(requestProblem({ env: { 'A=B': 'x' }, stdin: '' })).toMatch(/invalid variable name "A=B"/);
+    expect(requestProblem({ env: { 'A\0B': 'x' }, stdin: '' })).toMatch(/invalid variable name/);
+    expect(requestProblem({ env: { A: 'x\0y' }, stdin: '' })).toMatch(/env.A contains a NUL byte/);
     expect(requestProblem({ env: {}, stdin: 3 })).toMatch(/"stdin" must be a string/);
+  });
+
+  it('reads requests large enough for the biggest environment execve allows plus a conf', () => {
+    // Linux caps arguments and environment together at 6 MiB whatever the stack limit.
+    expect(MAX_REQUEST_BYTES).toBeGreaterThan(6 * 1024 * 1024);
   });
 });
 

@@ -51,6 +51,12 @@ describe('A1 request fields', () => {
   it('drops empty CNI_PATH entries', () => {
     expect(parseRequest(env('ADD', { CNI_PATH: '/a::/b:' }), CONF, SUPPORTED).path).toEqual(['/a', '/b']);
   });
+
+  it('keeps the whole environment of the call, the base of every plugin braid starts for it', () => {
+    const callEnv = env('DEL', { PATH: '/runtime/bin:/usr/bin', HTTPS_PROXY: 'http://proxy:3128' });
+    expect(parseRequest(callEnv, CONF, SUPPORTED).env).toEqual(callEnv);
+    expect(parseRequest(env('VERSION', { PATH: '/x' }), '', SUPPORTED).env.PATH).toBe('/x');
+  });
 });
 
 describe('A2 required env', () => {

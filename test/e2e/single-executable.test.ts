@@ -1,0 +1,334 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { hostVethName } from '../../src/veth/names.ts';
+import { makePinRoot, type PinRoot } from '../bpf/env.ts';
+import { mustRun, runCommand, type CommandResult } from '../helpers/exec.ts';
+import { createNetns, destroyAllNetns, parseIpJson, vethPair, type IpAddrs, type Netns } from '../helpers/netns.ts';
+import { createPodman, podmanUnavailable, type Podman } from '../helpers/podman.ts';
+import { runPlugin, type PluginRun } from '../helpers/run-plugin.ts';
+import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
+
+// braid as a host gets it: one Node 24 single executable (scripts/build-sea.mjs) under three names,
+// installed by itself and run by a real runtime, far from the repo and its node_modules. Every run
+// gets BRAID_ASSET_DIR in a temp dir, so nothing is written to /run/braid.
+
+const repoRoot = resolve(import.meta.dirname, '../..');
+const nodeBinary = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
+const isRoot = process.getuid?.() === 0;
+const podmanReason = podmanUnavailable();
+const DEFAULT_ASSET_ROOT = '/run/braid';
+const hex = () => randomBytes(3).toString('hex');
+
+let seaDir: string;
+const sea = (name: string) => join(seaDir, name);
+/** Host links (macvlan masters) to delete after each test; namespaces go with destroyAllNetns. */
+const hostLinks: string[] = [];
+let pins: PinRoot | undefined;
+let podman: Podman | undefined;
+let forwardingBefore: string | undefined;
+
+beforeAll(async () => {
+  seaDir = mkdtempSync(join(tmpdir(), 'braid-t-sea-'));
+  await mustRun([nodeBinary, join(repoRoot, 'scripts', 'build-sea.mjs'), '--out-dir', seaDir], { timeoutMs: 170_000 });
+}, 180_000);
+
+afterAll(() => {
+  if (seaDir) rmSync(seaDir, { recursive: true, force: true });
+});
+
+afterEach(async () => {
+  await podman?.destroy();
+  podman = undefined;
+  for (const link of hostLinks.splice(0)) await runCommand(['ip', 'link', 'del', link]);
+  await destroyAllNetns();
+  pins?.cleanup();
+  pins = undefined;
+  // braid-veth turns on forwarding in the namespace it runs in; under podman that is the machine's.
+  if (forwardingBefore !== undefined) writeFileSync('/proc/sys/net/ipv4/ip_forward', forwardingBefore);
+  forwardingBefore = undefined;
+  cleanupTemps();
+});
+
+/** A fresh BRAID_ASSET_DIR (mkdtemp: 0700 and ours, as src/cni/sea-assets.ts demands). */
+const assetDir = () => makeTempDir('braid-t-assets');
+const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
+const filesUnder = (dir: string): string[] =>
+  existsSync(dir) ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(dir, f)).isFile()) : [];
+/** host-local's reservations: files named after an address, under <dataDir>/<network>/. */
+const leases = (dataDir: string): string[] => filesUnder(dataDir).filter((f) => /\/[\d.]+$/.test(f));
+/** braid's per-attachment records (cniDir/versions/ holds what delegates speak, and stays). */
+const cacheRecords = (cniDir: string): string[] => entries(cniDir).filter((f) => f.endsWith('.json'));
+const linkPins = (pinRoot: string): string[] => entries(join(pinRoot, 'veth', 'links'));
+const linkNames = async (ns: Netns): Promise<string[]> => (await ns.links()).map((l) => l.ifname);
+/** `<prefix>.<n>/<len>` for a three-octet prefix such as 10.214.7. */
+const addressIn = (prefix: string, len: number) => expect.stringMatching(new RegExp(`^${prefix.replaceAll('.', '\\.')}\\.\\d+/${len}$`));
+
+/** Runs `file` with exactly `env` (no PATH unless given), from a directory far from the repo. */
+const runSea = (file: string, args: string[], env: Record<string, string>, input = ''): Promise<CommandResult> =>
+  runCommand([file, ...args], { env, input, cwd: '/', timeoutMs: 30_000 });
+
+async function expectVersion(file: string, assets: string): Promise<void> {
+  const r = await runSea(file, [], { CNI_COMMAND: 'VERSION', BRAID_ASSET_DIR: assets }, '{"cniVersion":"1.0.0"}');
+  expect(r.code, r.stderr).toBe(0);
+  expect(JSON.parse(r.stdout)).toEqual(expect.objectContaining({ supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']) }));
+}
+
+/** Without CNI_COMMAND each name is its own command: braid's CLI, braid-veth's CNI error. */
+async function expectMultiCall(dir: string, assets: string): Promise<void> {
+  const env = { BRAID_ASSET_DIR: assets };
+  expect((await runSea(join(dir, 'braid'), ['--help'], env)).stdout).toMatch(/^Usage: braid \[options\] \[command\]/);
+  const veth = await runSea(join(dir, 'braid-veth'), ['--help'], env);
+  expect(veth.code).toBe(1);
+  expect(JSON.parse(veth.stdout)).toEqual(expect.objectContaining({ code: 4, msg: expect.stringMatching(/CNI_COMMAND/) }));
+}
+
+/** A temp root standing for the host: an empty CNI bin dir and a primary network's conf. */
+function hostRoot(): { root: string; binDir: string; confDir: string } {
+  const root = makeTempDir('braid-t-sea-host');
+  const h = { root, binDir: join(root, 'opt', 'cni', 'bin'), confDir: join(root, 'etc', 'cni', 'net.d') };
+  mkdirSync(h.binDir, { recursive: true });
+  mkdirSync(h.confDir, { recursive: true });
+  writeFileSync(join(h.confDir, '10-cluster.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [{ type: 'bridge' }] }));
+  return h;
+}
+
+/**
+ * `braid install`, run by the single executable itself, once (no --watch, no kubeconfig), found
+ * through PATH as the DaemonSet's command line would name it; the binaries to install are the
+ * ones beside it (no --bin-source).
+ */
+function installBySea(h: { binDir: string; confDir: string }, assets: string): Promise<CommandResult> {
+  const args = ['install', '--bin-dir', h.binDir, '--conf-dir', h.confDir, '--host-conf-dir', h.confDir];
+  return runSea('braid', [...args, '--no-kubeconfig', '--primary-timeout', '10'], { PATH: `${seaDir}:${process.env.PATH ?? ''}`, BRAID_ASSET_DIR: assets });
+}
+
+interface VethNetwork {
+  conf: { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+  stateDir: string;
+  dataDir: string;
+  pinRoot: string;
+}
+
+/** braid-veth's conflist: pins under a throwaway bpffs root, state and leases in temp dirs. */
+function vethNetwork(subnet: string): VethNetwork {
+  pins ??= makePinRoot();
+  const stateDir = makeTempDir('braid-t-vethstate');
+  const dataDir = makeTempDir('braid-t-ipam');
+  const plugin = { type: 'braid-veth', bpfRoot: pins.path, stateDir, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet }]] } };
+  return { conf: { cniVersion: '1.0.0', name: 'podnet', plugins: [plugin] }, stateDir, dataDir, pinRoot: pins.path };
+}
+
+/** braid-veth's DEL (or failed ADD) left no reservation, endpoint record or pinned tcx link. */
+function expectNoVethAttachment(n: VethNetwork): void {
+  expect(leases(n.dataDir), 'host-local reservations left').toEqual([]);
+  expect(entries(join(n.stateDir, 'endpoints')), 'braid-veth endpoint records left').toEqual([]);
+  expect(linkPins(n.pinRoot), 'pinned tcx links left').toEqual([]);
+}
+
+/** braid's plugin conf with braid-veth as the cluster network and the pod default/<podName> in its store. */
+function braidPlugin(cluster: VethNetwork, binDir: string, podName: string, annotations: Record<string, string> = {}) {
+  const dir = (name: string) => makeTempDir(`braid-t-${name}`);
+  const conf = { type: 'braid', confDir: dir('confdir'), cniDir: dir('cache'), podDir: dir('pods'), nadDir: dir('nads'), binDir, policy: { enabled: false } };
+  const clusterNetwork = join(conf.confDir, '10-podnet.conflist');
+  writeFileSync(clusterNetwork, JSON.stringify(cluster.conf));
+  mkdirSync(join(conf.podDir, 'default'));
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, namespace: 'default', annotations } };
+  writeFileSync(join(conf.podDir, 'default', `${podName}.json`), JSON.stringify(pod));
+  return { ...conf, clusterNetwork };
+}
+
+/** A macvlan NAD on a new host link (the host end of a veth pair into a test namespace). */
+async function macvlanNad(nadDir: string, prefix: string): Promise<{ dataDir: string }> {
+  const master = `mvs${hex()}`;
+  hostLinks.push(master);
+  await vethPair(null, await createNetns(), master, 'eth0');
+  const dataDir = makeTempDir('braid-t-ipam-macvlan');
+  const ipam = { type: 'host-local', dataDir, ranges: [[{ subnet: `${prefix}.0/24` }]] };
+  const config = { cniVersion: '1.0.0', name: 'macvlan-sea', type: 'macvlan', master, mode: 'bridge', ipam };
+  const nad = { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'macvlan-sea', namespace: 'default' }, spec: { config: JSON.stringify(config) } };
+  writeFileSync(join(nadDir, 'macvlan-sea.json'), JSON.stringify(nad));
+  return { dataDir };
+}
+
+describe('braid as one single executable', () => {
+  it('is one ELF file under three names that answers VERSION with nothing but CNI_COMMAND, and dispatches by name', async () => {
+    const names = ['braid', 'braid-veth', 'braid-agent'];
+    for (const name of names) {
+      const fd = openSync(sea(name), 'r');
+      const head = Buffer.alloc(4);
+      readSync(fd, head, 0, 4, 0);
+      closeSync(fd);
+      expect(head.toString('latin1'), `${name} is not an ELF executable`).toBe('\x7fELF');
+      expect(statSync(sea(name)).mode & 0o111).toBe(0o111);
+    }
+    expect(new Set(names.map((name) => statSync(sea(name)).ino)).size, 'one file under three names').toBe(1);
+
+    const assets = assetDir();
+    await expectVersion(sea('braid'), assets);
+    await expectVersion(sea('braid-veth'), assets);
+    expect(entries(assets), 'VERSION needs none of the bundled files').toEqual([]);
+    await expectMultiCall(seaDir, assets);
+    const agent = await runSea(sea('braid-agent'), ['--help'], { BRAID_ASSET_DIR: assets });
+    expect(agent.code, agent.stderr).toBe(0);
+    expect(agent.stdout).toMatch(/^usage: braid-agent \[options\]\n\s+--socket <path>/);
+  });
+
+  it('installs itself: braid and braid-veth become one inode in the bin dir and run from there; a second run keeps it', async () => {
+    const h = hostRoot();
+    const assets = assetDir();
+    const first = await installBySea(h, assets);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stderr).toContain(`installed ${join(h.binDir, 'braid')}\n`);
+    expect(first.stderr).toContain(`installed ${join(h.binDir, 'braid-veth')}\n`);
+    expect(entries(h.binDir)).toEqual(['braid', 'braid-veth']);
+    const braid = statSync(join(h.binDir, 'braid'));
+    expect(statSync(join(h.binDir, 'braid-veth')).ino).toBe(braid.ino);
+    expect(braid.nlink).toBe(2);
+    expect(braid.ino, 'a copy, not a link into the image').not.toBe(statSync(sea('braid')).ino);
+    expect(braid.mode & 0o777).toBe(0o755);
+    const conf = JSON.parse(readFileSync(join(h.confDir, '00-braid.conflist'), 'utf8'));
+    expect(conf.plugins).toEqual([expect.objectContaining({ type: 'braid', clusterNetwork: join(h.confDir, '10-cluster.conflist') })]);
+
+    await expectVersion(join(h.binDir, 'braid'), assets);
+    await expectVersion(join(h.binDir, 'braid-veth'), assets);
+    await expectMultiCall(h.binDir, assets);
+
+    const second = await installBySea(h, assets);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toContain(`${join(h.binDir, 'braid')} is up to date`);
+    expect(second.stderr).toContain(`${join(h.binDir, 'braid-veth')} is up to date`);
+    expect(statSync(join(h.binDir, 'braid')).ino).toBe(braid.ino);
+    expect(statSync(join(h.binDir, 'braid-veth')).ino).toBe(braid.ino);
+    expect(entries(h.binDir)).toEqual(['braid', 'braid-veth']);
+  });
+
+  it('runs a podman container on the installed copies: braid-veth eth0, macvlan net1, and removal leaves nothing', async (ctx) => {
+    ctx.skip(podmanReason !== undefined, podmanReason);
+    const defaultAssetsBefore = entries(DEFAULT_ASSET_ROOT);
+    const h = hostRoot();
+    const assets = assetDir();
+    const install = await installBySea(h, assets);
+    expect(install.code, install.stderr).toBe(0);
+    forwardingBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
+
+    const clusterPrefix = `10.214.${randomInt(1, 125)}`;
+    const macvlanPrefix = `10.214.${randomInt(125, 250)}`;
+    const cluster = vethNetwork(`${clusterPrefix}.0/24`);
+    // podman sends K8S_POD_NAME=<container name> and no namespace: braid reads the pod as default/<name>.
+    const name = `braid-sea-${hex()}`;
+    const plugin = braidPlugin(cluster, h.binDir, name, { 'k8s.v1.cni.cncf.io/networks': 'macvlan-sea' });
+    const macvlan = await macvlanNad(plugin.nadDir, macvlanPrefix);
+    podman = createPodman([h.binDir, '/usr/lib/cni'], { BRAID_ASSET_DIR: assets });
+    podman.writeConflist({ cniVersion: '1.0.0', name: 'braid-sea', plugins: [plugin] });
+    await podman.ensureImage();
+
+    // One `podman run --rm`: podman's netns mount lives in that command's private mount namespace
+    // (helpers/podman.ts), so the DEL must come from the same run. The container waits, through a
+    // shared directory, until the test has looked.
+    const sync = makeTempDir('braid-t-sync');
+    const script = 'ip addr > /sync/addrs; i=0; while [ ! -e /sync/done ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done';
+    let ended: CommandResult | undefined;
+    const running = podman.run({ network: 'braid-sea', name, extraArgs: ['-v', `${sync}:/sync`], command: ['sh', '-c', script] }).then((r) => (ended = r));
+    let hostVeth = '';
+    try {
+      for (let i = 0; !existsSync(join(sync, 'addrs')); i++) {
+        if (ended !== undefined || i > 600) throw new Error(`the container did not come up: ${ended?.stderr ?? 'nothing after 60 s'}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const inspect = await podman.podman(['inspect', '--format', '{{.Id}} {{.State.Pid}}', name]);
+      expect(inspect.code, inspect.stderr).toBe(0);
+      const [containerId, pid] = inspect.stdout.trim().split(' ') as [string, string];
+      const addrs = parseIpJson<IpAddrs[]>(await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'addr', 'show']));
+      const inet = (ifname: string) => addrs.find((l) => l.ifname === ifname)?.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+      expect(inet('eth0'), 'eth0: one braid-veth /32').toEqual([addressIn(clusterPrefix, 32)]);
+      expect(inet('net1'), 'net1: one macvlan address').toEqual([addressIn(macvlanPrefix, 24)]);
+
+      // The plugins wrote their bundled files into BRAID_ASSET_DIR: podman's environment reached them.
+      const extracted = entries(assets);
+      expect(extracted).toEqual([expect.stringMatching(/^assets-[0-9a-f]+$/)]);
+      expect(entries(join(assets, extracted[0]!))).toEqual(expect.arrayContaining(['veth.o', 'koffi.node']));
+      hostVeth = hostVethName('brv', containerId, 'eth0');
+      expect((await runCommand(['ip', 'link', 'show', 'dev', hostVeth])).code, `host veth ${hostVeth}`).toBe(0);
+      expect(linkPins(cluster.pinRoot)).toEqual([`${hostVeth}-egress`, `${hostVeth}-ingress`]);
+      expect(leases(cluster.dataDir)).toHaveLength(1);
+      expect(leases(macvlan.dataDir)).toHaveLength(1);
+      expect(cacheRecords(plugin.cniDir)).toHaveLength(1);
+    } finally {
+      // The container exits and podman removes it (--rm): braid gets DEL.
+      writeFileSync(join(sync, 'done'), '');
+      await running;
+    }
+    expect(ended?.code, ended?.stderr).toBe(0);
+    expect((await runCommand(['ip', 'link', 'show', 'dev', hostVeth])).code, `host veth ${hostVeth} left`).not.toBe(0);
+    expectNoVethAttachment(cluster);
+    expect(leases(macvlan.dataDir), 'macvlan reservations left').toEqual([]);
+    expect(cacheRecords(plugin.cniDir), 'braid cache records left').toEqual([]);
+    // The DEL may come from the `podman container cleanup` conmon starts; it too had BRAID_ASSET_DIR.
+    expect(entries(DEFAULT_ASSET_ROOT), `written to ${DEFAULT_ASSET_ROOT}`).toEqual(defaultAssetsBefore);
+  });
+});
+
+describe.skipIf(!isRoot)('braid as one single executable, as root on test namespaces', () => {
+  /** CNI calls as a runtime makes them, each plugin's host side in `node`, the assets in `assets`. */
+  const caller = (node: Netns, assets: string) => (binary: string, command: string, pod: Netns, containerId: string, stdin: unknown, args?: Record<string, string>): Promise<PluginRun> =>
+    runPlugin(sea(binary), { command, containerId, netns: pod, ifname: 'eth0', hostNetns: node, stdin, ...(args ? { args } : {}), extraEnv: { BRAID_ASSET_DIR: assets } });
+  /** The single plugin of a braid-veth conflist, as a runtime sends it. */
+  const vethConf = (n: VethNetwork) => ({ cniVersion: n.conf.cniVersion, name: n.conf.name, ...n.conf.plugins[0] });
+
+  function expectAssetDirRefused(r: PluginRun, assets: string): void {
+    expect(r.code, r.stderr).not.toBe(0);
+    expect(r.json).toEqual(expect.objectContaining({ cniVersion: '1.0.0', code: expect.any(Number), msg: expect.any(String) }));
+    expect(r.json?.msg).toContain(assets);
+    expect(r.json?.msg).toContain('BRAID_ASSET_DIR');
+  }
+
+  it('refuses a group/world-writable BRAID_ASSET_DIR with a CNI error naming it, and leaves nothing behind', async () => {
+    const node = await createNetns('braid-t-node');
+    const pod = await createNetns('braid-t-pod');
+    const cluster = vethNetwork('10.93.0.0/24');
+    const assets = assetDir();
+    chmodSync(assets, 0o777);
+    const call = caller(node, assets);
+
+    expectAssetDirRefused(await call('braid-veth', 'ADD', pod, 'ctr-open-veth', vethConf(cluster)), assets);
+    // The same through braid, which hands the cluster network to braid-veth.
+    const plugin = braidPlugin(cluster, seaDir, 'web');
+    const braidConf = { cniVersion: '1.0.0', name: 'braid-sea', ...plugin };
+    const args = { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: 'web' };
+    expectAssetDirRefused(await call('braid', 'ADD', pod, 'ctr-open-braid', braidConf, args), assets);
+    // VERSION needs no bundled file, so the open directory does not stop it.
+    await expectVersion(sea('braid-veth'), assets);
+
+    expect(entries(assets), 'nothing written into the open directory').toEqual([]);
+    expect(await linkNames(pod)).toEqual(['lo']);
+    expect(await linkNames(node)).toEqual(['lo']);
+    expect(cacheRecords(plugin.cniDir), 'braid cache records left').toEqual([]);
+    expectNoVethAttachment(cluster);
+  });
+
+  it('eight first runs at once all succeed and leave one assets directory, no staging directories', async () => {
+    const node = await createNetns('braid-t-node');
+    const pods = await Promise.all(Array.from({ length: 8 }, () => createNetns('braid-t-pod')));
+    const cluster = vethNetwork('10.94.0.0/24');
+    const assets = assetDir();
+
+    const call = caller(node, assets);
+    const adds = await Promise.all(pods.map((pod, i) => call('braid-veth', 'ADD', pod, `ctr-first-${i}`, vethConf(cluster))));
+
+    for (const r of adds) expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+    expect(new Set(adds.map((r) => r.json?.ips?.[0]?.address)).size, 'eight distinct pod addresses').toBe(8);
+    const left = entries(assets);
+    expect(left.filter((d) => d.startsWith('.assets-')), 'staging directories left').toEqual([]);
+    expect(left).toEqual([expect.stringMatching(/^assets-[0-9a-f]+$/)]);
+    expect(entries(join(assets, left[0]!))).toEqual(['.complete', 'koffi.node', 'mnp.o', 'podresources-v1.proto', 'veth.o']);
+    expect(statSync(join(assets, left[0]!)).mode & 0o777).toBe(0o700);
+
+    const dels = await Promise.all(pods.map((pod, i) => call('braid-veth', 'DEL', pod, `ctr-first-${i}`, vethConf(cluster))));
+    for (const r of dels) expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
+    expect(await linkNames(node)).toEqual(['lo']);
+    expectNoVethAttachment(cluster);
+  });
+});
