@@ -1,4 +1,4 @@
-import { CniCode } from '../cni/errors.ts';
+import { CniCode, CniError } from '../cni/errors.ts';
 import { ipInNetns } from './ip-in-netns.ts';
 
 /**
@@ -8,6 +8,7 @@ import { ipInNetns } from './ip-in-netns.ts';
  * remove the interface that was there before.
  */
 export async function linkNamesInNetns(netnsPath: string, timeoutMs = 5_000): Promise<Set<string>> {
+  if (inProcess) return linkNamesOverNetlink(netnsPath);
   const out = await ipInNetns(netnsPath, {
     args: ['-o', 'link', 'show'],
     timeoutMs,
@@ -20,4 +21,24 @@ export async function linkNamesInNetns(netnsPath: string, timeoutMs = 5_000): Pr
     .map((line) => /^\d+:\s+([^:@\s]+)/.exec(line)?.[1])
     .filter((n): n is string => n !== undefined);
   return new Set(names);
+}
+
+let inProcess = false;
+
+/**
+ * For a long-lived process that has the native netlink binding loaded anyway (braid-agent): list
+ * interfaces over rtnetlink in-process, ~0.2 ms instead of ~2 ms for spawning `ip`. A plugin
+ * process keeps `ip`, because loading the binding costs it ~40 ms.
+ */
+export function listLinksInProcess(): void {
+  inProcess = true;
+}
+
+async function linkNamesOverNetlink(netnsPath: string): Promise<Set<string>> {
+  const [{ withNetlink }, { listLinks }] = await Promise.all([import('./netlink-socket.ts'), import('./links.ts')]);
+  try {
+    return withNetlink(netnsPath, (sock) => new Set(listLinks(sock).map((l) => l.name)));
+  } catch (e) {
+    throw new CniError(CniCode.InvalidEnv, `cannot list the interfaces (CNI_NETNS) of ${netnsPath}: ${(e as Error).message}`);
+  }
 }

@@ -102,7 +102,7 @@ function dropNetns(name: string): void {
 
 async function startAgent(): Promise<{ pid: number; stop: () => Promise<void> }> {
   const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, agentBin, '--socket', socket, '--cache-dir', path.join(tmp, 'cache'), '--metrics-address', 'off', '--no-policy'], {
-    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--max-semi-space-size=1 --max-old-space-size=384' },
+    env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: '--max-semi-space-size=1 --max-old-space-size=384', BRAID_TRACE: process.env.BRAID_TRACE ?? '' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));

@@ -5,6 +5,7 @@ import {
   ANN_NETWORKS,
   braidBinary,
   braidUnavailable,
+  expectCniError,
   expectOk,
   hex,
   makeBraidBed,
@@ -89,6 +90,26 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
 
     expectOk(await bed.run('DEL', { conf }));
     expect(await agent.metric(DEL_OK)).toBe(1);
+    await bed.expectNothingLeft();
+  });
+
+  it('in the agent, an interface name the sandbox already has and a missing netns fail before anything is set up', async () => {
+    const bed = await makeBraidBed();
+    await bed.macvlanNad('lan', '192.168.78.0/24');
+    bed.writePod({ [ANN_NETWORKS]: 'lan' });
+    const { agent, conf } = await withAgent(bed);
+    // Another container sharing the sandbox already has net1 (the agent lists links over netlink).
+    expectOk(await bed.run('ADD', { conf, containerId: `${bed.containerId}-first` }));
+    const taken = expectCniError(await bed.run('ADD', { conf }), 102);
+    expect(taken.msg).toContain('net1');
+    expect(taken.msg).toContain('already exists');
+    expect(bed.cacheFiles()).toEqual([`${bed.containerId}-first-eth0.json`]);
+    expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="102"}')).toBe(1);
+    expectOk(await bed.run('DEL', { conf, containerId: `${bed.containerId}-first` }));
+
+    const gone = expectCniError(await bed.run('ADD', { conf, extraEnv: { CNI_NETNS: `/run/netns/braid-t-missing-${hex()}` } }), 4);
+    expect(gone.msg).toContain('CNI_NETNS');
+    expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="4"}')).toBe(1);
     await bed.expectNothingLeft();
   });
 
