@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniCode, CniError } from '../cni/errors.ts';
 import { withFileLock } from '../net/file-lock.ts';
@@ -37,6 +37,9 @@ function openAll<P extends string>(dir: string, programs: readonly P[]): PinnedP
  * plugin process opens the pins instead of loading and verifying the object again. The first
  * caller loads it (creating or reusing its pinned maps) under the lock; a new build of the object
  * gets a directory of its own, so processes of the old and the new build never mix programs.
+ * Loading a new build removes the pins of the others: links attached with an old build's
+ * programs keep those programs alive until the link goes, and a process of the old build that
+ * still runs loads its own again, so nothing an upgrade leaves behind stays in bpffs for good.
  */
 export function ensurePinnedPrograms<P extends string>(spec: PinnedProgramsSpec<P>): PinnedPrograms<P> {
   const hash = createHash('sha256').update(readFileSync(spec.objectPath)).digest('hex').slice(0, 12);
@@ -56,6 +59,20 @@ export function ensurePinnedPrograms<P extends string>(spec: PinnedProgramsSpec<
     }
     const loaded = openAll(progDir, spec.programs);
     if (!loaded) throw new CniError(CniCode.Internal, `programs pinned in ${progDir} vanished right after loading`);
+    removeOtherBuilds(spec.pinRoot, progDir);
     return loaded;
   });
+}
+
+/** Unpins the programs of every other build under pinRoot (bpffs: unlink each pin, then the directory). */
+function removeOtherBuilds(pinRoot: string, current: string): void {
+  for (const entry of readdirSync(pinRoot)) {
+    const dir = join(pinRoot, entry);
+    if (!entry.startsWith('progs-') || dir === current) continue;
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // Another loader removed it first, or it is busy: the next load of a new build tries again.
+    }
+  }
 }
