@@ -1,8 +1,8 @@
+import { markLongLived } from '../cni/long-lived.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
 import { findKubeAccess } from '../k8s/kubeconfig.ts';
 import { KubeClient } from '../k8s/rest-client.ts';
 import { braidHandlers } from '../multiplex/handlers.ts';
-import { listLinksInProcess } from '../net/link-names.ts';
 import { useAgentCaches } from '../multiplex/kube-session.ts';
 import { CachedNadSource, CachedPodSource } from './cached-sources.ts';
 import { ifacesDir } from '../policy/enforced.ts';
@@ -57,8 +57,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   metrics.watchLimiter(limiter);
   metrics.watchAttachments(opts.cacheDir);
   const stopTiming = recordDelegateTimes(metrics.delegateDuration);
-  // A long-lived process pays for the native netlink binding once, not a spawned `ip` per ADD.
-  listLinksInProcess();
+  markLongLived();
 
   const access = await findKubeAccess(opts.kubeconfig, deps.env);
   let cache: ClusterCache | undefined;

@@ -2,7 +2,7 @@ import { CniCode, CniError } from '../cni/errors.ts';
 import type { PluginConf } from '../cni/netconf.ts';
 import { validateBraidConf } from '../generated/validators.js';
 import { schemaErrorMessage } from './schema-errors.ts';
-import type { BraidConf, LogLevel, PolicyConf } from './types.ts';
+import type { BraidConf, LogLevel, LogOptions, PolicyConf } from './types.ts';
 
 /**
  * Defaults: Multus' where Multus has the key (multus-compat.md section 1), with two deliberate
@@ -19,6 +19,7 @@ export const CONF_DEFAULTS = {
   globalNamespaces: ['default'],
   logLevel: 'panic' as LogLevel,
   logToStderr: true,
+  logOptions: { maxAge: 5, maxSize: 100, maxBackups: 5, compress: true },
   retryDeleteOnError: true,
   delegateTimeoutSeconds: 60,
   apiTimeoutSeconds: 5,
@@ -85,6 +86,13 @@ function cacheDirectory(conf: Record<string, unknown>): string {
   return (cniDir ?? cacheDir ?? CONF_DEFAULTS.cniDir) as string;
 }
 
+/** Multus' defaults for the keys `logOptions` leaves out; a `maxSize` of 0 is lumberjack's default too. */
+function logOptions(value: Partial<LogOptions> | undefined): LogOptions {
+  const options = { ...CONF_DEFAULTS.logOptions, ...value };
+  if (options.maxSize === 0) options.maxSize = CONF_DEFAULTS.logOptions.maxSize;
+  return options;
+}
+
 /**
  * Validates and completes braid's configuration from the parsed stdin of a request. Every error
  * is code 7 and names the key.
@@ -120,6 +128,7 @@ export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
     binDir: (conf.binDir as string | undefined) ?? CONF_DEFAULTS.binDir,
     logLevel: (conf.logLevel as LogLevel | undefined) ?? CONF_DEFAULTS.logLevel,
     logToStderr: (conf.logToStderr as boolean | undefined) ?? CONF_DEFAULTS.logToStderr,
+    logOptions: logOptions(conf.logOptions as Partial<LogOptions> | undefined),
     capabilities: (conf.capabilities as Record<string, boolean> | undefined) ?? {},
     runtimeConfig: (conf.runtimeConfig as Record<string, unknown> | undefined) ?? {},
     retryDeleteOnError: (conf.retryDeleteOnError as boolean | undefined) ?? CONF_DEFAULTS.retryDeleteOnError,

@@ -12,6 +12,21 @@ export interface PolicyConf {
 export type LogLevel = 'panic' | 'error' | 'verbose' | 'debug';
 
 /**
+ * Multus' `logOptions` after defaults, with lumberjack's meaning: the log file becomes a
+ * timestamped backup beside it when a line would take it past `maxSize` megabytes.
+ */
+export interface LogOptions {
+  /** Days a backup is kept; 0 keeps backups of any age. */
+  maxAge: number;
+  /** Megabytes the log file may reach; always > 0 (a configured 0 means the default). */
+  maxSize: number;
+  /** Backups kept, newest first; 0 keeps them all. */
+  maxBackups: number;
+  /** gzip backups (`.gz` appended). */
+  compress: boolean;
+}
+
+/**
  * braid's own configuration after schema validation and defaults. Keys follow Multus where
  * Multus has them (multus-compat.md section 1); braid's additions are marked.
  */
@@ -36,6 +51,8 @@ export interface BraidConf {
   logFile?: string;
   logLevel: LogLevel;
   logToStderr: boolean;
+  /** Rotation of `logFile` (Multus `logOptions`). */
+  logOptions: LogOptions;
   capabilities: Record<string, boolean>;
   /** The runtime's capability arguments for braid itself (filtered by `capabilities`). */
   runtimeConfig: Record<string, unknown>;

@@ -106,7 +106,7 @@ export const braidHandlers: PluginHandlers = {
     try {
       return await addLocked(conf, req, log, kube, session);
     } finally {
-      session?.client.close();
+      session?.release();
     }
   },
 

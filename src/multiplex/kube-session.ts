@@ -1,10 +1,11 @@
+import { isLongLived } from '../cni/long-lived.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
 import { KubeNadSource, KubePodSource } from '../k8s/api-sources.ts';
 import { CriAnnotationsSource } from '../k8s/cri-annotations.ts';
 import { assignDeviceIds, devicesForPod } from '../k8s/device-ids.ts';
 import { recordAddedInterfaces } from '../k8s/events.ts';
-import { findKubeAccess } from '../k8s/kubeconfig.ts';
+import { findKubeAccess, type KubeAccess } from '../k8s/kubeconfig.ts';
 import { NadDirectory } from '../k8s/nad-directory.ts';
 import { PodStore } from '../k8s/pod-store.ts';
 import { KubeClient } from '../k8s/rest-client.ts';
@@ -23,6 +24,8 @@ import { podRefFromArgs, type Sources } from './resolve.ts';
 export interface KubeSession {
   client: KubeClient;
   sources: Sources;
+  /** Ends the session: a plugin process closes its connections, the agent keeps them for the next call. */
+  release(): void;
 }
 
 /** Sources answered from braid-agent's watch caches; put in front of the API when braid runs in the agent. */
@@ -41,7 +44,7 @@ export function useAgentCaches(caches: AgentCaches | undefined): void {
 export async function openKubeSession(conf: BraidConf, req: CniRequest): Promise<KubeSession | undefined> {
   const access = await findKubeAccess(conf.kubeconfig, process.env);
   if (!access) return undefined;
-  const client = new KubeClient(access, { timeoutMs: conf.apiTimeoutMs, retries: conf.apiRetries });
+  const { client, release } = clientFor(access, { timeoutMs: conf.apiTimeoutMs, retries: conf.apiRetries });
   const pod = podRefFromArgs(req.args);
   const yaml = manifestCache(conf);
   return {
@@ -61,7 +64,30 @@ export async function openKubeSession(conf: BraidConf, req: CniRequest): Promise
         new NadDirectory(conf.nadDir, yaml),
       ]),
     },
+    release,
   };
+}
+
+let shared: { key: string; client: KubeClient } | undefined;
+
+/**
+ * In braid-agent every ADD talks to the same API server with the same credentials: one client
+ * keeps its keep-alive (TLS) connections for all of them instead of a handshake per pod, which is
+ * load on the API server during a burst. A changed kubeconfig (a rotated CA or certificate) gets a
+ * new client; the old one is closed once calls still using it are past their time bound.
+ */
+function clientFor(access: KubeAccess, options: { timeoutMs: number; retries: number }): { client: KubeClient; release(): void } {
+  if (!isLongLived()) {
+    const client = new KubeClient(access, options);
+    return { client, release: () => client.close() };
+  }
+  const key = JSON.stringify([access, options]);
+  if (shared?.key !== key) {
+    const previous = shared?.client;
+    if (previous) setTimeout(() => previous.close(), previous.totalTimeoutMs).unref();
+    shared = { key, client: new KubeClient(access, options) };
+  }
+  return { client: shared.client, release: () => undefined };
 }
 
 /** SR-IOV and other device-plugin networks: the pod's device IDs, dealt to the attachments in plan order. */

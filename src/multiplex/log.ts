@@ -1,5 +1,5 @@
-import fs from 'node:fs';
 import type { BraidConf, LogLevel } from '../config/types.ts';
+import { appendLogLine, rotationPolicy } from './log-rotation.ts';
 
 const RANK: Record<LogLevel, number> = { panic: 0, error: 1, verbose: 2, debug: 3 };
 
@@ -10,11 +10,15 @@ export interface Logger {
 }
 
 /**
- * Multus' logging keys: `logLevel`, `logFile`, `logToStderr`. Errors always reach stderr (when
- * `logToStderr`), because that is where a runtime collects a failing plugin's diagnostics; the
- * level decides everything else.
+ * Multus' logging keys: `logLevel`, `logFile`, `logToStderr`, `logOptions`. Errors always reach
+ * stderr (when `logToStderr`), because that is where a runtime collects a failing plugin's
+ * diagnostics; the level decides everything else. `logFile` rotates as `logOptions` says.
  */
-export function createLogger(conf: Pick<BraidConf, 'logLevel' | 'logFile' | 'logToStderr'>, context: string): Logger {
+export function createLogger(
+  conf: Pick<BraidConf, 'logLevel' | 'logFile' | 'logToStderr' | 'logOptions'>,
+  context: string,
+): Logger {
+  const rotation = rotationPolicy(conf.logOptions);
   const write = (level: LogLevel, message: string) => {
     const enabled = RANK[level] <= RANK[conf.logLevel];
     if (!enabled && level !== 'error') return;
@@ -22,7 +26,7 @@ export function createLogger(conf: Pick<BraidConf, 'logLevel' | 'logFile' | 'log
     if (conf.logToStderr) process.stderr.write(line);
     if (conf.logFile && enabled) {
       try {
-        fs.appendFileSync(conf.logFile, line);
+        appendLogLine(conf.logFile, line, rotation);
       } catch {
         // A broken log file must never fail a pod's network set-up.
       }

@@ -1,4 +1,5 @@
 import { CniCode, CniError } from '../cni/errors.ts';
+import { isLongLived } from '../cni/long-lived.ts';
 import { ipInNetns } from './ip-in-netns.ts';
 
 /**
@@ -8,7 +9,9 @@ import { ipInNetns } from './ip-in-netns.ts';
  * remove the interface that was there before.
  */
 export async function linkNamesInNetns(netnsPath: string, timeoutMs = 5_000): Promise<Set<string>> {
-  if (inProcess) return linkNamesOverNetlink(netnsPath);
+  // A long-lived process pays for the native netlink binding once, not a spawned `ip` per ADD;
+  // a plugin process keeps `ip`, because loading the binding costs it ~40 ms.
+  if (isLongLived()) return linkNamesOverNetlink(netnsPath);
   const out = await ipInNetns(netnsPath, {
     args: ['-o', 'link', 'show'],
     timeoutMs,
@@ -21,17 +24,6 @@ export async function linkNamesInNetns(netnsPath: string, timeoutMs = 5_000): Pr
     .map((line) => /^\d+:\s+([^:@\s]+)/.exec(line)?.[1])
     .filter((n): n is string => n !== undefined);
   return new Set(names);
-}
-
-let inProcess = false;
-
-/**
- * For a long-lived process that has the native netlink binding loaded anyway (braid-agent): list
- * interfaces over rtnetlink in-process, ~0.2 ms instead of ~2 ms for spawning `ip`. A plugin
- * process keeps `ip`, because loading the binding costs it ~40 ms.
- */
-export function listLinksInProcess(): void {
-  inProcess = true;
 }
 
 async function linkNamesOverNetlink(netnsPath: string): Promise<Set<string>> {

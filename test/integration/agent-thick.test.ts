@@ -12,6 +12,7 @@ import {
   type BraidBed,
 } from '../helpers/braid-fixture.ts';
 import { bpfObjectDir, buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
+import { closeAllKubeBeds, macvlanConf, requestKind, startKubeBed } from '../helpers/kube-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import type { SpyPlugin } from '../helpers/spy-plugin.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
@@ -32,6 +33,7 @@ beforeAll(() => {
 
 afterEach(async () => {
   for (const a of agents.splice(0)) await a.stop();
+  await closeAllKubeBeds();
   await destroyAllNetns();
   pins?.cleanup();
   pins = undefined;
@@ -110,6 +112,35 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     const gone = expectCniError(await bed.run('ADD', { conf, extraEnv: { CNI_NETNS: `/run/netns/braid-t-missing-${hex()}` } }), 4);
     expect(gone.msg).toContain('CNI_NETNS');
     expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="4"}')).toBe(1);
+    await bed.expectNothingLeft();
+  });
+
+  it('on the Kubernetes API, ADDs in the agent share its keep-alive connections; each thin call opens its own', async () => {
+    const bed = await makeBraidBed();
+    const kube = await startKubeBed(bed.root, bed.node.path);
+    const master = await bed.nodeVeth();
+    kube.api.setNad('default', 'mv', JSON.stringify(macvlanConf('mv', master, '10.10.1.0/24', bed.ipamDir)));
+    const pods = ['web', 'db', 'cache'];
+    for (const name of pods) kube.api.setPod({ namespace: 'default', name, uid: `uid-${name}`, annotations: { [ANN_NETWORKS]: 'mv' } });
+    const { agent, conf: agentConf } = await withAgent(bed);
+    const thick = kube.conf(agentConf);
+    const thin = kube.conf({ ...agentConf, agentSocket: '' });
+    const netns = [bed.pod, await bed.newPod(), await bed.newPod()];
+    const call = (verb: string, i: number, conf: Record<string, unknown>) =>
+      bed.run(verb, { conf, netns: netns[i]!, containerId: `${bed.containerId}-${pods[i]}`, pod: { namespace: 'default', name: pods[i]! } });
+
+    expectOk(await call('ADD', 0, thick));
+    const afterFirst = kube.gateway.connections;
+    expect(afterFirst).toBeGreaterThan(0);
+    expectOk(await call('ADD', 1, thick));
+    expect(await agent.metric(ADD_OK)).toBe(2);
+    expect(kube.gateway.connections, 'the second ADD in the agent reused the first one\'s connections').toBe(afterFirst);
+    expect(kube.api.requests.filter((r) => requestKind(r) === 'status PATCH')).toHaveLength(2);
+
+    expectOk(await call('ADD', 2, thin));
+    expect(kube.gateway.connections, 'a thin ADD connects on its own').toBeGreaterThan(afterFirst);
+    for (const i of [0, 1]) expectOk(await call('DEL', i, thick));
+    expectOk(await call('DEL', 2, thin));
     await bed.expectNothingLeft();
   });
 
