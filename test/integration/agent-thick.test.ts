@@ -163,6 +163,37 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     await bed.expectNothingLeft();
   });
 
+  it('an agent killed in the middle of an ADD: braid finishes the call itself, and nothing is doubled or leaked', async () => {
+    const bed = await makeBraidBed();
+    await bed.macvlanNad('lan', '192.168.79.0/24');
+    const [slow] = bed.spyNad('slow', ['spy-slow']);
+    slow!.setControl({ mode: 'sleep', sleepSeconds: 30, onlyFor: ['ADD'] });
+    bed.writePod({ [ANN_NETWORKS]: 'lan,slow' });
+    const { agent, conf } = await withAgent(bed);
+
+    const add = bed.run('ADD', { conf });
+    // The agent has set up eth0 and net1 and is waiting on the third delegate when it dies.
+    for (let i = 0; i < 1000 && slow!.callsOf('ADD').length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const stuck = slow!.callsOf('ADD')[0];
+    expect(stuck, 'the agent reached the third attachment').toBeDefined();
+    expect(await agent.metric('braid_agent_requests_in_flight')).toBe(1);
+    slow!.clearControl();
+    agent.signal('SIGKILL');
+    await agent.exited;
+    process.kill(-stuck!.pid, 'SIGKILL'); // the orphaned delegate of the dead agent
+
+    const result = await add;
+    expectOk(result);
+    expect(result.stderr).toMatch(/agent at .* doing the work in this process/);
+    expect(await bed.linkNames()).toEqual(['eth0', 'lo', 'net1']);
+    // The half-done ADD was undone before the new one: one reservation per network, not two.
+    expect(bed.leases().map((l) => l.split('/')[0]).sort()).toEqual(['cluster', 'lan']);
+    expect(bed.cacheFiles()).toEqual([`${bed.containerId}-eth0.json`]);
+
+    expectOk(await bed.run('DEL', { conf }));
+    await bed.expectNothingLeft();
+  });
+
   it('a stuck agent: DEL does not wait on it, ADD gives up after its bound', async () => {
     const bed = await makeBraidBed();
     const { agent, conf } = await withAgent(bed);
