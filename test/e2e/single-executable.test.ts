@@ -1,43 +1,31 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
 import { hostVethName } from '../../src/veth/names.ts';
 import { makePinRoot, type PinRoot } from '../bpf/env.ts';
 import { mustRun, runCommand, type CommandResult } from '../helpers/exec.ts';
 import { createNetns, destroyAllNetns, parseIpJson, vethPair, type IpAddrs, type Netns } from '../helpers/netns.ts';
 import { createPodman, podmanUnavailable, type Podman } from '../helpers/podman.ts';
 import { runPlugin, type PluginRun } from '../helpers/run-plugin.ts';
+import { useSea, type SeaCommand } from '../helpers/sea.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 
 // braid as a host gets it: one Node 24 single executable (scripts/build-sea.mjs) under three names,
 // installed by itself and run by a real runtime, far from the repo and its node_modules. Every run
 // gets BRAID_ASSET_DIR in a temp dir, so nothing is written to /run/braid.
 
-const repoRoot = resolve(import.meta.dirname, '../..');
-const nodeBinary = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
 const isRoot = process.getuid?.() === 0;
 const podmanReason = podmanUnavailable();
 const DEFAULT_ASSET_ROOT = '/run/braid';
 const hex = () => randomBytes(3).toString('hex');
 
-let seaDir: string;
-const sea = (name: string) => join(seaDir, name);
+const sea = useSea();
 /** Host links (macvlan masters) to delete after each test; namespaces go with destroyAllNetns. */
 const hostLinks: string[] = [];
 let pins: PinRoot | undefined;
 let podman: Podman | undefined;
 let forwardingBefore: string | undefined;
-
-beforeAll(async () => {
-  seaDir = mkdtempSync(join(tmpdir(), 'braid-t-sea-'));
-  await mustRun([nodeBinary, join(repoRoot, 'scripts', 'build-sea.mjs'), '--out-dir', seaDir], { timeoutMs: 170_000 });
-}, 180_000);
-
-afterAll(() => {
-  if (seaDir) rmSync(seaDir, { recursive: true, force: true });
-});
 
 afterEach(async () => {
   await podman?.destroy();
@@ -102,7 +90,7 @@ function hostRoot(): { root: string; binDir: string; confDir: string } {
  */
 function installBySea(h: { binDir: string; confDir: string }, assets: string): Promise<CommandResult> {
   const args = ['install', '--bin-dir', h.binDir, '--conf-dir', h.confDir, '--host-conf-dir', h.confDir];
-  return runSea('braid', [...args, '--no-kubeconfig', '--primary-timeout', '10'], { PATH: `${seaDir}:${process.env.PATH ?? ''}`, BRAID_ASSET_DIR: assets });
+  return runSea('braid', [...args, '--no-kubeconfig', '--primary-timeout', '10'], { PATH: `${sea.dir}:${process.env.PATH ?? ''}`, BRAID_ASSET_DIR: assets });
 }
 
 interface VethNetwork {
@@ -155,23 +143,23 @@ async function macvlanNad(nadDir: string, prefix: string): Promise<{ dataDir: st
 
 describe('braid as one single executable', () => {
   it('is one ELF file under three names that answers VERSION with nothing but CNI_COMMAND, and dispatches by name', async () => {
-    const names = ['braid', 'braid-veth', 'braid-agent'];
+    const names: SeaCommand[] = ['braid', 'braid-veth', 'braid-agent'];
     for (const name of names) {
-      const fd = openSync(sea(name), 'r');
+      const fd = openSync(sea.path(name), 'r');
       const head = Buffer.alloc(4);
       readSync(fd, head, 0, 4, 0);
       closeSync(fd);
       expect(head.toString('latin1'), `${name} is not an ELF executable`).toBe('\x7fELF');
-      expect(statSync(sea(name)).mode & 0o111).toBe(0o111);
+      expect(statSync(sea.path(name)).mode & 0o111).toBe(0o111);
     }
-    expect(new Set(names.map((name) => statSync(sea(name)).ino)).size, 'one file under three names').toBe(1);
+    expect(new Set(names.map((name) => statSync(sea.path(name)).ino)).size, 'one file under three names').toBe(1);
 
     const assets = assetDir();
-    await expectVersion(sea('braid'), assets);
-    await expectVersion(sea('braid-veth'), assets);
+    await expectVersion(sea.path('braid'), assets);
+    await expectVersion(sea.path('braid-veth'), assets);
     expect(entries(assets), 'VERSION needs none of the bundled files').toEqual([]);
-    await expectMultiCall(seaDir, assets);
-    const agent = await runSea(sea('braid-agent'), ['--help'], { BRAID_ASSET_DIR: assets });
+    await expectMultiCall(sea.dir, assets);
+    const agent = await runSea(sea.path('braid-agent'), ['--help'], { BRAID_ASSET_DIR: assets });
     expect(agent.code, agent.stderr).toBe(0);
     expect(agent.stdout).toMatch(/^usage: braid-agent \[options\]\n\s+--socket <path>/);
   });
@@ -187,7 +175,7 @@ describe('braid as one single executable', () => {
     const braid = statSync(join(h.binDir, 'braid'));
     expect(statSync(join(h.binDir, 'braid-veth')).ino).toBe(braid.ino);
     expect(braid.nlink).toBe(2);
-    expect(braid.ino, 'a copy, not a link into the image').not.toBe(statSync(sea('braid')).ino);
+    expect(braid.ino, 'a copy, not a link into the image').not.toBe(statSync(sea.path('braid')).ino);
     expect(braid.mode & 0o777).toBe(0o755);
     const conf = JSON.parse(readFileSync(join(h.confDir, '00-braid.conflist'), 'utf8'));
     expect(conf.plugins).toEqual([expect.objectContaining({ type: 'braid', clusterNetwork: join(h.confDir, '10-cluster.conflist') })]);
@@ -273,8 +261,8 @@ describe('braid as one single executable', () => {
 
 describe.skipIf(!isRoot)('braid as one single executable, as root on test namespaces', () => {
   /** CNI calls as a runtime makes them, each plugin's host side in `node`, the assets in `assets`. */
-  const caller = (node: Netns, assets: string) => (binary: string, command: string, pod: Netns, containerId: string, stdin: unknown, args?: Record<string, string>): Promise<PluginRun> =>
-    runPlugin(sea(binary), { command, containerId, netns: pod, ifname: 'eth0', hostNetns: node, stdin, ...(args ? { args } : {}), extraEnv: { BRAID_ASSET_DIR: assets } });
+  const caller = (node: Netns, assets: string) => (binary: SeaCommand, command: string, pod: Netns, containerId: string, stdin: unknown, args?: Record<string, string>): Promise<PluginRun> =>
+    runPlugin(sea.path(binary), { command, containerId, netns: pod, ifname: 'eth0', hostNetns: node, stdin, ...(args ? { args } : {}), extraEnv: { BRAID_ASSET_DIR: assets } });
   /** The single plugin of a braid-veth conflist, as a runtime sends it. */
   const vethConf = (n: VethNetwork) => ({ cniVersion: n.conf.cniVersion, name: n.conf.name, ...n.conf.plugins[0] });
 
@@ -295,12 +283,12 @@ describe.skipIf(!isRoot)('braid as one single executable, as root on test namesp
 
     expectAssetDirRefused(await call('braid-veth', 'ADD', pod, 'ctr-open-veth', vethConf(cluster)), assets);
     // The same through braid, which hands the cluster network to braid-veth.
-    const plugin = braidPlugin(cluster, seaDir, 'web');
+    const plugin = braidPlugin(cluster, sea.dir, 'web');
     const braidConf = { cniVersion: '1.0.0', name: 'braid-sea', ...plugin };
     const args = { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'default', K8S_POD_NAME: 'web' };
     expectAssetDirRefused(await call('braid', 'ADD', pod, 'ctr-open-braid', braidConf, args), assets);
     // VERSION needs no bundled file, so the open directory does not stop it.
-    await expectVersion(sea('braid-veth'), assets);
+    await expectVersion(sea.path('braid-veth'), assets);
 
     expect(entries(assets), 'nothing written into the open directory').toEqual([]);
     expect(await linkNames(pod)).toEqual(['lo']);

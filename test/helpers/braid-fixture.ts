@@ -92,6 +92,8 @@ export interface BraidRunOptions {
   path?: string | string[];
   extraEnv?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** The braid executable to run instead of braidBinary() (e.g. a single-executable build). */
+  binary?: string;
 }
 
 export interface SpyNetOptions {
@@ -257,7 +259,7 @@ export async function makeBraidBed(): Promise<BraidBed> {
         (podRef
           ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${podRef.namespace};K8S_POD_NAME=${podRef.name};K8S_POD_INFRA_CONTAINER_ID=${containerIdValue ?? ''}`
           : undefined);
-      return runPlugin(braidBinary(), {
+      return runPlugin(o.binary ?? braidBinary(), {
         command,
         ...(containerIdValue !== undefined ? { containerId: containerIdValue } : {}),
         ...(netns !== undefined ? { netns } : {}),
