@@ -50,6 +50,7 @@ function fail(message) {
 
 const triplet = `${process.platform}_${process.arch}`;
 const koffiIndex = requireFromRepo.resolve('koffi');
+const seaAssetsModule = JSON.stringify(path.join(repoRoot, 'src', 'cni', 'sea-assets.ts'));
 const koffiAddon = path.join(path.dirname(koffiIndex), 'build', 'koffi', triplet, 'koffi.node');
 const assetFiles = {
   'veth.o': path.join(repoRoot, 'dist', 'bpf', 'veth.o'),
@@ -76,7 +77,7 @@ const nativeAddonsFromAssets = {
     builder.onResolve({ filter: /^koffi$/ }, () => ({ path: 'koffi', namespace: 'sea-koffi' }));
     builder.onLoad({ filter: /.*/, namespace: 'sea-koffi' }, () => ({
       contents: [
-        `require(${JSON.stringify(path.join(repoRoot, 'src', 'cni', 'sea-assets.ts'))}).bundledAsset('koffi.node');`,
+        `require(${seaAssetsModule}).bundledAsset('koffi.node');`,
         `module.exports = require(${JSON.stringify(koffiIndex)});`,
       ].join('\n'),
       loader: 'js',
@@ -88,7 +89,7 @@ const nativeAddonsFromAssets = {
         return { contents: `throw new Error(${JSON.stringify(`${args.path} is not carried by this single executable`)});`, loader: 'js' };
       }
       const contents = [
-        `const { bundledAsset } = require(${JSON.stringify(path.join(repoRoot, 'src', 'cni', 'sea-assets.ts'))});`,
+        `const { bundledAsset } = require(${seaAssetsModule});`,
         'const addon = { exports: {} };',
         "process.dlopen(addon, bundledAsset('koffi.node'));",
         'module.exports = addon.exports;',

@@ -3,19 +3,12 @@
  * (a `convert` function trims or parses it on arrival), so memory follows what braid needs, not
  * the size of the objects the API server sends.
  */
+import type { ObjectMeta } from '../k8s/types.ts';
 
 export interface KubeObject {
   apiVersion?: string;
   kind?: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    uid?: string;
-    resourceVersion?: string;
-    labels?: Record<string, string>;
-    annotations?: Record<string, string>;
-    [k: string]: unknown;
-  };
+  metadata: ObjectMeta & { [k: string]: unknown };
   [k: string]: unknown;
 }
 

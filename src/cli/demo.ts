@@ -3,12 +3,12 @@ import { CniCode, CniError } from '../cni/errors.ts';
 import { addPods, inspectPods, showPlan, showStatus } from './demo/attach.ts';
 import { Cleanup, onTermination } from './demo/cleanup.ts';
 import { sendTraffic } from './demo/connectivity.ts';
-import type { DemoContext } from './demo/context.ts';
+import type { DemoBase, DemoContext } from './demo/context.ts';
 import { checkNothingLeft, deletePods } from './demo/detach.ts';
 import { block, muteSteps, type Printer, say, sayAlways, seconds, Steps, style } from './demo/print.ts';
 import { showPolicy } from './demo/policy.ts';
 import { PODS } from './demo/scenario.ts';
-import { setUpNode, showConfiguration, type DemoBase } from './demo/setup.ts';
+import { setUpNode, showConfiguration } from './demo/setup.ts';
 import { braidBinary, findCheckout } from './demo/workspace.ts';
 
 /**

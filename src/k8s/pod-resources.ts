@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
+const PROTO_FILE = 'podresources-v1.proto';
+
 /**
  * The .proto sits in ./proto next to this module; a bundled build must copy src/k8s/proto/*.proto
  * to a `proto/` folder next to the bundle, which resolves the same way. A single executable
@@ -11,7 +13,6 @@ import * as protoLoader from '@grpc/proto-loader';
 function podResourcesProto(): string {
   return bundledAsset(PROTO_FILE) ?? fileURLToPath(new URL(`./proto/${PROTO_FILE}`, import.meta.url));
 }
-const PROTO_FILE = 'podresources-v1.proto';
 
 export interface ContainerDevices {
   resource_name: string;

@@ -10,7 +10,7 @@ import { networkStatusEntries } from '../k8s/network-status.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import { CACHE_KIND, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { applyDefaultRoute } from './default-route.ts';
-import { delegateContext, delegatePath } from './delegate-context.ts';
+import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import type { Plan } from './plan-types.ts';
 import { combinedError, teardown } from './teardown.ts';
 
@@ -67,8 +67,7 @@ async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<boolean>
         'earlier ADD; the runtime must DEL it first',
     );
   }
-  const target = { containerId: rec.containerId, netns: req.netns, cniPath: rec.cniPath, env: req.env };
-  const { failed, errors } = await teardown(conf, target, rec.attachments);
+  const { failed, errors } = await teardown(conf, containerTarget(req, rec.cniPath), rec.attachments);
   if (failed.length > 0) throw combinedError(errors, 'cleanup')!;
   removeCache(conf.cniDir, req.containerId, req.ifname);
   return true;
@@ -122,7 +121,7 @@ export async function executeAdd(
   writeCache(conf.cniDir, record);
   trace('intent recorded');
 
-  const target = { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
+  const target = containerTarget(req, cniPath);
   for (const [i, attachment] of plan.attachments.entries()) {
     const cached = record.attachments[i]!;
     try {
@@ -152,8 +151,7 @@ export async function executeAdd(
 
 async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, failedIndex: number): Promise<void> {
   const attempted = record.attachments.slice(0, failedIndex + 1);
-  const target = { containerId: req.containerId, netns: req.netns, cniPath: record.cniPath, env: req.env };
-  const { failed, errors } = await teardown(conf, target, attempted);
+  const { failed, errors } = await teardown(conf, containerTarget(req, record.cniPath), attempted);
   if (failed.length === 0) {
     removeCache(conf.cniDir, req.containerId, req.ifname);
     return;

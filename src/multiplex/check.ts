@@ -4,7 +4,7 @@ import type { CniRequest } from '../cni/request.ts';
 import { checkNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { readCache } from './cache.ts';
-import { delegateContext, delegatePath } from './delegate-context.ts';
+import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import { combinedError } from './teardown.ts';
 
 /** CHECK every attachment (Multus checks only the cluster network) and report all that fail. */
@@ -18,7 +18,7 @@ export async function executeCheck(req: CniRequest, conf: BraidConf): Promise<vo
     );
   }
   const cniPath = delegatePath(conf, [...req.path, ...read.record.cniPath]);
-  const target = { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
+  const target = containerTarget(req, cniPath);
   const errors: CniError[] = [];
   for (const att of read.record.attachments) {
     try {

@@ -1,7 +1,7 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
 import { quarantineCache, readCache, removeCache, writeCache, type CachedAttachment } from './cache.ts';
-import { delegatePath } from './delegate-context.ts';
+import { containerTarget, delegatePath } from './delegate-context.ts';
 import { combinedError, teardown } from './teardown.ts';
 
 /**
@@ -41,8 +41,7 @@ export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Re
     }
   }
 
-  const target = { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
-  const { failed, errors } = await teardown(conf, target, attachments);
+  const { failed, errors } = await teardown(conf, containerTarget(req, cniPath), attachments);
   if (failed.length === 0 || !conf.retryDeleteOnError || read.status !== 'ok') {
     removeCache(conf.cniDir, req.containerId, req.ifname);
   } else {

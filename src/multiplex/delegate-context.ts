@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { CniEnv } from '../cni/request.ts';
+import type { CniEnv, CniRequest } from '../cni/request.ts';
 import type { DelegateContext } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 
@@ -22,6 +22,16 @@ export interface DelegateTarget {
    * plugin's own variables), never braid-agent's.
    */
   env: CniEnv;
+}
+
+/** A per-container call's target, from its request. */
+export function containerTarget(req: CniRequest, cniPath: string[]): DelegateTarget {
+  return { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
+}
+
+/** STATUS and GC of a network: no container, no namespace. */
+export function networkTarget(cniPath: string[], env: CniEnv): DelegateTarget {
+  return { containerId: '', netns: '', cniPath, env };
 }
 
 /** Multus prepends binDir to the runtime's CNI_PATH; duplicates are dropped, order kept. */

@@ -5,7 +5,7 @@ import { validAttachments, type CniEnv, type CniRequest } from '../cni/request.t
 import { gcNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
-import { delegateContext, delegatePath } from './delegate-context.ts';
+import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import { lockContainer } from './lock.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
 import { combinedError, teardown } from './teardown.ts';
@@ -67,7 +67,7 @@ export async function executeGc(
   for (const { list, label, valid: stillValid } of networks.values()) {
     try {
       const call = { network: label, ifname: '', cniArgs: [], capabilityArgs: {} };
-      await gcNetworkList(list, delegateContext(conf, { containerId: '', netns: '', cniPath, env: req.env }, call), stillValid);
+      await gcNetworkList(list, delegateContext(conf, networkTarget(cniPath, req.env), call), stillValid);
     } catch (e) {
       errors.push(asCniError(e));
     }

@@ -3,7 +3,7 @@ import { asCniError, CniCode, CniError } from '../cni/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { statusNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
-import { delegateContext, delegatePath } from './delegate-context.ts';
+import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
 
 /**
@@ -32,6 +32,6 @@ export async function executeStatus(
   const cniPath = delegatePath(conf, req.path);
   for (const net of networks) {
     const call = { network: net.network, ifname: '', cniArgs: [], capabilityArgs: {} };
-    await statusNetworkList(net.list, delegateContext(conf, { containerId: '', netns: '', cniPath, env: req.env }, call));
+    await statusNetworkList(net.list, delegateContext(conf, networkTarget(cniPath, req.env), call));
   }
 }

@@ -1,8 +1,5 @@
-import { bundledAsset } from '../cni/sea-assets.ts';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { join } from 'node:path';
+import { findBpfObject } from '../bpf/object-file.ts';
 import { ensurePinnedPrograms } from '../bpf/pinned-programs.ts';
 import { PROGRAMS } from './layout.ts';
 
@@ -23,23 +20,9 @@ export function linkPin(bpfRoot: string, ifaceId: number, dir: 'in' | 'out'): st
   return join(mapDir(bpfRoot), 'links', `${ifaceId}-${dir}`);
 }
 
-/** mnp.o: the explicit path, $BRAID_BPF_DIR, the copy a single executable carries, ./bpf next to the bundle, else the repo's dist/bpf. */
+/** The compiled mnp.o (see findBpfObject for where it is looked for). */
 export function mnpObjectPath(explicit?: string): string {
-  const candidates: string[] = [];
-  if (explicit) candidates.push(explicit);
-  if (process.env.BRAID_BPF_DIR) candidates.push(join(process.env.BRAID_BPF_DIR, OBJECT_FILE));
-  const bundled = bundledAsset(OBJECT_FILE);
-  if (bundled) candidates.push(bundled);
-  const here = dirname(fileURLToPath(import.meta.url));
-  candidates.push(join(here, 'bpf', OBJECT_FILE), join(here, '../../dist/bpf', OBJECT_FILE));
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new CniError(
-      CniCode.NotAvailable,
-      `policy datapath object ${OBJECT_FILE} not found (looked in ${candidates.join(', ')}); build it with scripts/build-bpf.sh or set BRAID_BPF_DIR`,
-    );
-  }
-  return found;
+  return findBpfObject(OBJECT_FILE, 'policy datapath', explicit);
 }
 
 export interface PolicyPrograms {

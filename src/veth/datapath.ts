@@ -1,8 +1,5 @@
-import { bundledAsset } from '../cni/sea-assets.ts';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { join } from 'node:path';
+import { findBpfObject } from '../bpf/object-file.ts';
 import { ensurePinnedPrograms, type PinnedPrograms } from '../bpf/pinned-programs.ts';
 import { listPins } from '../bpf/pins.ts';
 import {
@@ -35,22 +32,9 @@ export function linkPin(bpfRoot: string, hostVeth: string, dir: Direction): stri
   return join(pinDir(bpfRoot), 'links', `${hostVeth}-${dir}`);
 }
 
-/** veth.o: $BRAID_BPF_DIR, else ./bpf next to the bundle, else the repo's dist/bpf (source runs). */
+/** The compiled veth.o (see findBpfObject for where it is looked for). */
 export function objectPath(): string {
-  const candidates: string[] = [];
-  if (process.env.BRAID_BPF_DIR) candidates.push(join(process.env.BRAID_BPF_DIR, OBJECT_FILE));
-  const bundled = bundledAsset(OBJECT_FILE);
-  if (bundled) candidates.push(bundled);
-  const here = dirname(fileURLToPath(import.meta.url));
-  candidates.push(join(here, 'bpf', OBJECT_FILE), join(here, '../../dist/bpf', OBJECT_FILE));
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) {
-    throw new CniError(
-      CniCode.NotAvailable,
-      `braid-veth datapath object ${OBJECT_FILE} not found (looked in ${candidates.join(', ')}); build it with scripts/build-bpf.sh or set BRAID_BPF_DIR`,
-    );
-  }
-  return found;
+  return findBpfObject(OBJECT_FILE, 'braid-veth datapath');
 }
 
 export type Programs = PinnedPrograms<'from_pod' | 'to_pod'>;

@@ -11,8 +11,8 @@ export interface PodUnderTest {
   sandbox: Sandbox;
 }
 
-/** Everything the demo's steps share. */
-export interface DemoContext {
+/** What the demo knows before step 1 sets up the node. */
+export interface DemoBase {
   keep: boolean;
   steps: Steps;
   cleanup: Cleanup;
@@ -20,6 +20,10 @@ export interface DemoContext {
   prefix: string;
   checkout: string;
   braidBin: string;
+}
+
+/** Everything the demo's steps share. */
+export interface DemoContext extends DemoBase {
   ws: Workspace;
   node: DemoNetns;
   pods: PodUnderTest[];

@@ -3,23 +3,14 @@ import path from 'node:path';
 import { PodStore } from '../../k8s/pod-store.ts';
 import { ANNOTATION_NETWORKS } from '../../k8s/types.ts';
 import type { Cleanup } from './cleanup.ts';
-import { type DemoContext, podKey, shown } from './context.ts';
+import { type DemoBase, type DemoContext, podKey, shown } from './context.ts';
 import { DemoNetns, removeNetns } from './netns.ts';
-import { say, style, table, type Steps } from './print.ts';
+import { say, style, table } from './print.ts';
 import { newContainerId } from './runtime.ts';
 import { applyPolicies } from './policy.ts';
 import { NODE, PODS } from './scenario.ts';
 import { preparePinRoot } from './bpffs.ts';
 import { findCniBin, prepareWorkspace, type Workspace } from './workspace.ts';
-
-export interface DemoBase {
-  keep: boolean;
-  steps: Steps;
-  cleanup: Cleanup;
-  prefix: string;
-  checkout: string;
-  braidBin: string;
-}
 
 /** A namespace whose removal is registered before it exists (see Cleanup). */
 async function netns(cleanup: Cleanup, name: string): Promise<DemoNetns> {
