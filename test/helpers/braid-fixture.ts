@@ -1,12 +1,10 @@
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
-import { afterAll, afterEach, beforeAll, beforeEach, expect } from 'vitest';
+import { afterEach, beforeAll, beforeEach, expect } from 'vitest';
 import { PodStore } from '../../src/k8s/pod-store.ts';
+import { braidBinary } from './braid-binary.ts';
 import { createNetns, destroyAllNetns, type IpLink, type Netns } from './netns.ts';
 import { runPlugin, type PluginRun } from './run-plugin.ts';
 import { makeSpyPlugin, type SpyPlugin } from './spy-plugin.ts';
@@ -20,8 +18,6 @@ import { cleanupTemps, makeTempDir } from './tmp.ts';
  * Clean up with destroyAllNetns() and cleanupTemps() in afterEach.
  */
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const isRoot = process.getuid?.() === 0;
 export const REAL_PLUGINS = '/usr/lib/cni';
 /** The pod every test talks about unless it says otherwise. */
 export const POD = { namespace: 'default', name: 'web' } as const;
@@ -31,42 +27,7 @@ export const ANN_STATUS = 'k8s.v1.cni.cncf.io/network-status';
 export const ANN_DEFAULT = 'v1.multus-cni.io/default-network';
 export const CRI_ANNOTATIONS = 'io.kubernetes.cri.pod-annotations';
 
-/** Why these suites cannot run here; undefined when they can. */
-export function braidUnavailable(): string | undefined {
-  if (!isRoot) return 'needs root';
-  if (process.env.BRAID_BIN && !existsSync(process.env.BRAID_BIN)) return `BRAID_BIN ${process.env.BRAID_BIN} is missing`;
-  return undefined;
-}
-
-let privateBuild: string | undefined;
-
-/**
- * The braid binary under test: $BRAID_BIN when set (e.g. dist/bin/braid of a finished build),
- * otherwise a private build made once per test file by scripts/build.mjs (the launcher and
- * bundle `npm run build` makes, without the BPF objects) into a temp dir. A private build always
- * matches the sources, and a concurrent `npm run build` cannot swap chunks under a running test.
- * Call it from beforeAll (the build takes a second or two); the build is removed after the file
- * by the afterAll this module registers (removeBraidBinary() does it earlier).
- */
-export function braidBinary(): string {
-  if (process.env.BRAID_BIN) return process.env.BRAID_BIN;
-  if (!privateBuild) {
-    const out = mkdtempSync(join(tmpdir(), 'braid-t-bin-'));
-    const node = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
-    execFileSync(node, [join(repoRoot, 'scripts', 'build.mjs'), '--out-dir', out, '--skip-bpf'], { stdio: 'pipe' });
-    privateBuild = out;
-  }
-  return join(privateBuild, 'bin', 'braid');
-}
-
-export function removeBraidBinary(): void {
-  if (privateBuild) rmSync(privateBuild, { recursive: true, force: true });
-  privateBuild = undefined;
-}
-
-// Registered on the importing test file's root suite, so that a file that never calls
-// removeBraidBinary() does not leave its build behind (test workers are killed, not exited).
-afterAll(() => removeBraidBinary());
+export { braidBinary, braidUnavailable, isRoot, removeBraidBinary, repoRoot } from './braid-binary.ts';
 
 export const hex = (bytes = 3): string => randomBytes(bytes).toString('hex');
 
