@@ -7,11 +7,11 @@
 import { handOver, readAllStdin } from '../src/agent/client.ts';
 
 async function runThin(stdin: string | undefined): Promise<number> {
-  const [{ runPlugin }, { braidHandlers }] = await Promise.all([
+  const [{ runPlugin }, { thinHandlers }] = await Promise.all([
     import('../src/cni/skel.ts'),
-    import('../src/multiplex/handlers.ts'),
+    import('../src/multiplex/thin-handlers.ts'),
   ]);
-  return runPlugin(braidHandlers, process.env, stdin);
+  return runPlugin(thinHandlers(), process.env, stdin);
 }
 
 /** VERSION is answered from what this binary speaks: no verbs, no agent needed. */

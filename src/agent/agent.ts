@@ -1,15 +1,13 @@
-import { markLongLived } from '../cni/long-lived.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
 import { findKubeAccess } from '../k8s/kubeconfig.ts';
 import { KubeClient } from '../k8s/rest-client.ts';
-import { braidHandlers } from '../multiplex/handlers.ts';
-import { useAgentCaches } from '../multiplex/kube-session.ts';
+import { lazyPolicyHooks } from '../multiplex/policy-hooks.ts';
+import { agentHandlers } from './agent-handlers.ts';
 import { CachedNadSource, CachedPodSource } from './cached-sources.ts';
 import { ifacesDir } from '../policy/enforced.ts';
 import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
-import { recordDelegateTimes } from './delegate-timing.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentOptions } from './options.ts';
 import { registerPolicyMetrics } from './policy-metrics.ts';
@@ -56,8 +54,6 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   const limiter = new ConcurrencyLimiter(opts.maxConcurrent);
   metrics.watchLimiter(limiter);
   metrics.watchAttachments(opts.cacheDir);
-  const stopTiming = recordDelegateTimes(metrics.delegateDuration);
-  markLongLived();
 
   const access = await findKubeAccess(opts.kubeconfig, deps.env);
   let cache: ClusterCache | undefined;
@@ -73,8 +69,6 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       onPolicyInputChange: (resource) => policySync?.schedule(resource),
     });
     metrics.watchCluster(cache);
-    // ADDs served here read pods and NADs from the watch caches before asking the API server.
-    useAgentCaches({ pods: new CachedPodSource(cache), nads: new CachedNadSource(cache) });
     if (opts.policy) {
       const runtime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
       registerPolicyMetrics(metrics.registry, runtime);
@@ -89,10 +83,13 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     log('no Kubernetes access configured (no --kubeconfig, no in-cluster service): serving plugin calls only');
   }
 
+  // ADDs served here read pods and NADs from the watch caches before asking the API server.
+  const caches = cache ? { pods: new CachedPodSource(cache), nads: new CachedNadSource(cache) } : undefined;
+  const own = agentHandlers({ caches, policy: lazyPolicyHooks, delegateDuration: metrics.delegateDuration });
   let stopping = false;
   const server = new AgentServer({
     socketPath: opts.socketPath,
-    handlers: deps.handlers ?? braidHandlers,
+    handlers: deps.handlers ?? own.handlers,
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },
@@ -125,7 +122,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       await Promise.race([server.close(), sleep(opts.shutdownGraceMs)]);
       await cache?.stop();
       client?.close();
-      stopTiming();
+      own.close();
     },
   };
 }

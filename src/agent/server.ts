@@ -3,7 +3,6 @@ import http from 'node:http';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { handleInvocation, type PluginHandlers, type PluginOutcome } from '../cni/skel.ts';
-import { delegateDirsOf, withCallContext } from './delegate-timing.ts';
 import type { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.ts';
@@ -158,7 +157,7 @@ export class AgentServer {
     const arrived = performance.now();
     const run = async (): Promise<PluginOutcome> => {
       metrics.queueWait.observe({ verb }, (performance.now() - arrived) / 1000);
-      const done = await withCallContext({ verb, delegateDirs: delegateDirsOf(env, stdin) }, () => handleInvocation(this.opts.handlers, env, stdin));
+      const done = await handleInvocation(this.opts.handlers, env, stdin);
       try {
         this.opts.beforeAnswer?.(verb, done);
       } catch {

@@ -36,6 +36,19 @@ export interface DelegateContext {
   env?: Record<string, string | undefined>;
   /** Where the plugins' stderr goes; defaults to our stderr. */
   stderr?: NodeJS.WritableStream;
+  /** Told how long each delegate run took (braid-agent's latency histogram). */
+  observer?: DelegateObserver;
+}
+
+/** One finished delegate run: its type (the binary's name), the verb, and its wall time. */
+export interface DelegateRun {
+  type: string;
+  verb: CniCommand;
+  seconds: number;
+}
+
+export interface DelegateObserver {
+  delegateFinished(run: DelegateRun): void;
 }
 
 interface ResolvedPlugin {
@@ -115,7 +128,17 @@ function pluginEnv(ctx: DelegateContext, command: CniCommand): Record<string, st
   return env;
 }
 
-function run(p: ResolvedPlugin, command: CniCommand, stdin: string, ctx: DelegateContext): Promise<string> {
+async function run(p: ResolvedPlugin, command: CniCommand, stdin: string, ctx: DelegateContext): Promise<string> {
+  const started = performance.now();
+  try {
+    return await runPlugin(p, command, stdin, ctx);
+  } finally {
+    const type = typeof p.conf.type === 'string' ? p.conf.type : '?';
+    ctx.observer?.delegateFinished({ type, verb: command, seconds: (performance.now() - started) / 1000 });
+  }
+}
+
+function runPlugin(p: ResolvedPlugin, command: CniCommand, stdin: string, ctx: DelegateContext): Promise<string> {
   return execPlugin({
     path: p.path,
     env: pluginEnv(ctx, command),

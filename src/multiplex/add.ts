@@ -4,8 +4,8 @@ import type { CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import { addNetworkList } from '../cni/runtime.ts';
 import { trace } from '../cni/trace.ts';
-import { linkNamesInNetns } from '../net/link-names.ts';
 import type { BraidConf } from '../config/types.ts';
+import type { CallDeps } from './call-deps.ts';
 import { networkStatusEntries } from '../k8s/network-status.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import { CACHE_KIND, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
@@ -52,7 +52,7 @@ function newRecord(req: CniRequest, conf: BraidConf, plan: Plan, cniPath: string
  * Refuses an ADD for a container braid already set up, and finishes the cleanup of an ADD that
  * was killed half-way (its record is still `adding`) before starting again; true when it did.
  */
-async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<boolean> {
+async function clearPrevious(req: CniRequest, conf: BraidConf, deps: CallDeps): Promise<boolean> {
   const previous = readCache(conf.cniDir, req.containerId, req.ifname);
   if (previous.status === 'corrupt') {
     quarantineCache(previous.file);
@@ -67,7 +67,7 @@ async function clearPrevious(req: CniRequest, conf: BraidConf): Promise<boolean>
         'earlier ADD; the runtime must DEL it first',
     );
   }
-  const { failed, errors } = await teardown(conf, containerTarget(req, rec.cniPath), rec.attachments);
+  const { failed, errors } = await teardown(conf, containerTarget(req, rec.cniPath, deps.observer), rec.attachments);
   if (failed.length > 0) throw combinedError(errors, 'cleanup')!;
   removeCache(conf.cniDir, req.containerId, req.ifname);
   return true;
@@ -112,16 +112,17 @@ export async function executeAdd(
   conf: BraidConf,
   plan: Plan,
   existingLinks: Promise<Set<string>>,
+  deps: CallDeps,
 ): Promise<AddOutcome> {
-  const cleanedUp = await clearPrevious(req, conf);
+  const cleanedUp = await clearPrevious(req, conf, deps);
   const cniPath = delegatePath(conf, req.path);
   requireDelegateBinaries(plan, cniPath);
-  requireFreeIfnames(plan, cleanedUp ? await linkNamesInNetns(req.netns) : await existingLinks, req.netns);
+  requireFreeIfnames(plan, cleanedUp ? await deps.net.linkNames(req.netns) : await existingLinks, req.netns);
   const record = newRecord(req, conf, plan, cniPath);
   writeCache(conf.cniDir, record);
   trace('intent recorded');
 
-  const target = containerTarget(req, cniPath);
+  const target = containerTarget(req, cniPath, deps.observer);
   for (const [i, attachment] of plan.attachments.entries()) {
     const cached = record.attachments[i]!;
     try {
@@ -130,15 +131,15 @@ export async function executeAdd(
       cached.state = 'added';
       trace(`added ${attachment.network} as ${attachment.ifname}`);
     } catch (e) {
-      await rollBack(req, conf, record, i);
+      await rollBack(req, conf, record, i, deps);
       throw e;
     }
   }
 
   try {
-    await applyDefaultRoute(req.netns, record.attachments);
+    await applyDefaultRoute(req.netns, record.attachments, deps.net);
   } catch (e) {
-    await rollBack(req, conf, record, record.attachments.length - 1);
+    await rollBack(req, conf, record, record.attachments.length - 1, deps);
     throw e;
   }
 
@@ -149,9 +150,9 @@ export async function executeAdd(
   return { result: record.attachments[0]!.result!, record };
 }
 
-async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, failedIndex: number): Promise<void> {
+async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, failedIndex: number, deps: CallDeps): Promise<void> {
   const attempted = record.attachments.slice(0, failedIndex + 1);
-  const { failed, errors } = await teardown(conf, containerTarget(req, record.cniPath), attempted);
+  const { failed, errors } = await teardown(conf, containerTarget(req, record.cniPath, deps.observer), attempted);
   if (failed.length === 0) {
     removeCache(conf.cniDir, req.containerId, req.ifname);
     return;
@@ -167,8 +168,8 @@ async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, f
  * Takes back a completed ADD when a step after the delegates fails (publishing network-status):
  * the runtime sees an error, so nothing of the pod may stay.
  */
-export async function undoAdd(req: CniRequest, conf: BraidConf, record: CacheRecord): Promise<void> {
-  await rollBack(req, conf, record, record.attachments.length - 1);
+export async function undoAdd(req: CniRequest, conf: BraidConf, record: CacheRecord, deps: CallDeps): Promise<void> {
+  await rollBack(req, conf, record, record.attachments.length - 1, deps);
 }
 
 export function statusOf(record: CacheRecord): NetworkStatus[] {

@@ -2,13 +2,14 @@ import { parseNetworkConfig } from '../cni/conflist.ts';
 import { asCniError, CniCode, CniError } from '../cni/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { checkNetworkList } from '../cni/runtime.ts';
+import type { DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { readCache } from './cache.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import { combinedError } from './teardown.ts';
 
 /** CHECK every attachment (Multus checks only the cluster network) and report all that fail. */
-export async function executeCheck(req: CniRequest, conf: BraidConf): Promise<void> {
+export async function executeCheck(req: CniRequest, conf: BraidConf, observer?: DelegateObserver): Promise<void> {
   const read = readCache(conf.cniDir, req.containerId, req.ifname);
   if (read.status !== 'ok' || read.record.state !== 'added') {
     throw new CniError(
@@ -18,7 +19,7 @@ export async function executeCheck(req: CniRequest, conf: BraidConf): Promise<vo
     );
   }
   const cniPath = delegatePath(conf, [...req.path, ...read.record.cniPath]);
-  const target = containerTarget(req, cniPath);
+  const target = containerTarget(req, cniPath, observer);
   const errors: CniError[] = [];
   for (const att of read.record.attachments) {
     try {

@@ -1,7 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { CniCode, CniError } from '../cni/errors.ts';
 import type { CniResult, CniRoute } from '../cni/result.ts';
-import { ipBatchInNetns } from '../net/ip-batch.ts';
+import type { SandboxNet } from '../net/sandbox-net.ts';
 
 export interface RoutedAttachment {
   network: string;
@@ -58,21 +58,14 @@ function rewriteRoutes(result: CniResult | undefined, drop: { v4: boolean; v6: b
  * reports them as), installs the requested gateway, and rewrites the results accordingly so
  * that the runtime and the cache see what the kernel has.
  */
-export async function applyDefaultRoute(netns: string, attachments: RoutedAttachment[]): Promise<void> {
+export async function applyDefaultRoute(netns: string, attachments: RoutedAttachment[], net: SandboxNet): Promise<void> {
   const request = defaultRouteRequest(attachments);
   if (!request) return;
   const drop = { v4: request.v4 !== undefined, v6: request.v6 !== undefined };
-  const v4: string[] = [];
-  const v6: string[] = [];
-  for (const a of attachments) {
-    if (drop.v4) v4.push(`route flush exact 0.0.0.0/0 dev ${a.ifname}`);
-    if (drop.v6) v6.push(`route flush exact ::/0 dev ${a.ifname}`);
-  }
-  if (request.v4) v4.push(`route replace default via ${request.v4} dev ${request.owner.ifname}`);
-  if (request.v6) v6.push(`route replace default via ${request.v6} dev ${request.owner.ifname}`);
-  // One batch per family: iproute2 refuses "-4"/"-6" on batch lines.
-  if (v4.length > 0) await ipBatchInNetns(netns, v4, undefined, 4);
-  if (v6.length > 0) await ipBatchInNetns(netns, v6, undefined, 6);
+  const flushFrom = attachments.map((a) => a.ifname);
+  const dev = request.owner.ifname;
+  if (request.v4) await net.setDefaultRoute(netns, { flushFrom, family: 4, gateway: request.v4, dev });
+  if (request.v6) await net.setDefaultRoute(netns, { flushFrom, family: 6, gateway: request.v6, dev });
   for (const a of attachments) {
     const add: CniRoute[] = [];
     if (a === request.owner) {

@@ -1,4 +1,5 @@
 import type { CniRequest } from '../cni/request.ts';
+import type { DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { quarantineCache, readCache, removeCache, writeCache, type CachedAttachment } from './cache.ts';
 import { containerTarget, delegatePath } from './delegate-context.ts';
@@ -19,7 +20,7 @@ function warn(message: string): void {
  * record is removed when all DELs succeeded; with `retryDeleteOnError` (braid's default) the
  * failed attachments stay recorded so that the runtime's retry does exactly those.
  */
-export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Recompute): Promise<void> {
+export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Recompute, observer?: DelegateObserver): Promise<void> {
   const read = readCache(conf.cniDir, req.containerId, req.ifname);
   let attachments: CachedAttachment[] | undefined;
   let cniPath = delegatePath(conf, req.path);
@@ -41,7 +42,7 @@ export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Re
     }
   }
 
-  const { failed, errors } = await teardown(conf, containerTarget(req, cniPath), attachments);
+  const { failed, errors } = await teardown(conf, containerTarget(req, cniPath, observer), attachments);
   if (failed.length === 0 || !conf.retryDeleteOnError || read.status !== 'ok') {
     removeCache(conf.cniDir, req.containerId, req.ifname);
   } else {

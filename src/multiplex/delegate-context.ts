@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { CniEnv, CniRequest } from '../cni/request.ts';
-import type { DelegateContext } from '../cni/runtime.ts';
+import type { DelegateContext, DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 
 export interface AttachmentCall {
@@ -22,16 +22,18 @@ export interface DelegateTarget {
    * plugin's own variables), never braid-agent's.
    */
   env: CniEnv;
+  /** Told each delegate's run time (braid-agent's metrics); a plugin process has none. */
+  observer?: DelegateObserver | undefined;
 }
 
 /** A per-container call's target, from its request. */
-export function containerTarget(req: CniRequest, cniPath: string[]): DelegateTarget {
-  return { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
+export function containerTarget(req: CniRequest, cniPath: string[], observer?: DelegateObserver): DelegateTarget {
+  return { containerId: req.containerId, netns: req.netns, cniPath, env: req.env, observer };
 }
 
 /** STATUS and GC of a network: no container, no namespace. */
-export function networkTarget(cniPath: string[], env: CniEnv): DelegateTarget {
-  return { containerId: '', netns: '', cniPath, env };
+export function networkTarget(cniPath: string[], env: CniEnv, observer?: DelegateObserver): DelegateTarget {
+  return { containerId: '', netns: '', cniPath, env, observer };
 }
 
 /** Multus prepends binDir to the runtime's CNI_PATH; duplicates are dropped, order kept. */
@@ -56,5 +58,6 @@ export function delegateContext(conf: BraidConf, target: DelegateTarget, call: A
     versionCacheDir: versionCacheDir(conf),
     label: `${call.network} (${call.ifname})`,
     env: target.env,
+    ...(target.observer ? { observer: target.observer } : {}),
   };
 }

@@ -2,7 +2,7 @@ import { parseNetworkConfig } from '../cni/conflist.ts';
 import { asCniError, CniError } from '../cni/errors.ts';
 import type { Attachment, NetworkConfigList } from '../cni/netconf.ts';
 import { validAttachments, type CniEnv, type CniRequest } from '../cni/request.ts';
-import { gcNetworkList } from '../cni/runtime.ts';
+import { gcNetworkList, type DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
@@ -34,6 +34,7 @@ export async function executeGc(
   req: CniRequest,
   conf: BraidConf,
   configuredNetworks: () => Promise<ResolvedNetwork[]>,
+  observer?: DelegateObserver,
 ): Promise<void> {
   const valid = new Set(validAttachments(req.config).map(key));
   const errors: CniError[] = [];
@@ -67,7 +68,7 @@ export async function executeGc(
   for (const { list, label, valid: stillValid } of networks.values()) {
     try {
       const call = { network: label, ifname: '', cniArgs: [], capabilityArgs: {} };
-      await gcNetworkList(list, delegateContext(conf, networkTarget(cniPath, req.env), call), stillValid);
+      await gcNetworkList(list, delegateContext(conf, networkTarget(cniPath, req.env, observer), call), stillValid);
     } catch (e) {
       errors.push(asCniError(e));
     }

@@ -6,7 +6,6 @@ import type { PluginHandlers } from '../cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../cni/versions.ts';
 import { loadBraidConf } from '../config/conf.ts';
 import { waitForReadinessFile } from '../k8s/readiness.ts';
-import { linkNamesInNetns } from '../net/link-names.ts';
 import type { BraidConf } from '../config/types.ts';
 import { executeAdd, undoAdd } from './add.ts';
 import type { CachedAttachment } from './cache.ts';
@@ -15,10 +14,13 @@ import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
 import { lockContainer } from './lock.ts';
 import { createLogger, type Logger } from './log.ts';
-import type { KubeSession } from './kube-session.ts';
+import type { DelegateObserver } from '../cni/runtime.ts';
+import type { SandboxNet } from '../net/sandbox-net.ts';
+import type { CallDeps } from './call-deps.ts';
+import type { KubeSession, KubeSessionDeps } from './kube-session.ts';
 import { buildPlan } from './plan.ts';
 import { configuredNetworks, localSources, publishNetworkStatus } from './local-sources.ts';
-import { attachPolicy, collectPolicy, detachPolicy } from './policy-hooks.ts';
+import type { PolicyHooks } from './policy-hooks.ts';
 import { resolveInputs } from './resolve.ts';
 import { executeStatus } from './status.ts';
 
@@ -50,77 +52,98 @@ async function recomputeFromLocalSources(req: CniRequest, conf: BraidConf): Prom
   }));
 }
 
-type KubeModule = typeof import('./kube-session.ts');
-
-async function addLocked(
-  conf: BraidConf,
-  req: CniRequest,
-  log: Logger,
-  kube: KubeModule | undefined,
-  session: KubeSession | undefined,
-): Promise<CniResult> {
-  return withContainerLock(conf, req, async () => {
-    // Listed while the sources are read: the process runs beside braid's own work.
-    const existingLinks = linkNamesInNetns(req.netns);
-    existingLinks.catch(() => undefined);
-    trace('locked');
-    let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req));
-    trace('resolved');
-    if (kube) inputs = await kube.withDeviceIds(conf, inputs);
-    const plan = buildPlan(inputs);
-    log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
-    const { result, record } = await executeAdd(req, conf, plan, existingLinks);
-    trace('attachments added');
-    await attachPolicy(conf, record).catch(async (e: unknown) => {
-      await detachPolicy(conf, req.containerId).catch(() => undefined);
-      await undoAdd(req, conf, record);
-      throw e;
-    });
-    trace('policy attached');
-    if (!plan.pod || !record.networkStatus) return result;
-    if (kube && session) {
-      // The runtime will see an error, so the pod must not keep half a network.
-      await kube.publishToApi(session, plan.pod, record.networkStatus).catch(async (e: unknown) => {
-        await undoAdd(req, conf, record);
-        throw e;
-      });
-    } else {
-      await publishNetworkStatus(conf, plan.pod, record.networkStatus, log);
-    }
-    return result;
-  });
+/**
+ * What the handlers are built with. A plugin process (cmd/braid.ts) and braid-agent each build
+ * their own: the agent's keep clients, sockets and BPF objects open across calls, a plugin
+ * process loads nothing it will use once.
+ */
+export interface HandlerDeps {
+  /** How the pod's namespace is read and changed (iproute2 in a plugin process, rtnetlink in the agent). */
+  net: SandboxNet;
+  /** The policy runtime (attach at ADD, detach at DEL, collect at GC). */
+  policy: PolicyHooks;
+  /** braid-agent's watch caches and shared API clients. */
+  kube?: KubeSessionDeps;
+  /** Told each delegate's run time. */
+  observer?: DelegateObserver;
 }
 
-/** braid as a CNI plugin: the runtime's verbs on braid's conf. */
-export const braidHandlers: PluginHandlers = {
-  supportedVersions: BRAID_SUPPORTED_VERSIONS,
+type KubeModule = typeof import('./kube-session.ts');
 
-  async add(req) {
+class BraidHandlers implements PluginHandlers {
+  readonly supportedVersions = BRAID_SUPPORTED_VERSIONS;
+  private readonly call: CallDeps;
+
+  constructor(private readonly deps: HandlerDeps) {
+    this.call = { net: deps.net, observer: deps.observer };
+  }
+
+  private async addLocked(
+    conf: BraidConf,
+    req: CniRequest,
+    log: Logger,
+    kube: KubeModule | undefined,
+    session: KubeSession | undefined,
+  ): Promise<CniResult> {
+    const { policy } = this.deps;
+    return withContainerLock(conf, req, async () => {
+      // Listed while the sources are read: in a plugin process that is an `ip` run beside braid's own work.
+      const existingLinks = this.deps.net.linkNames(req.netns);
+      existingLinks.catch(() => undefined);
+      trace('locked');
+      let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req));
+      trace('resolved');
+      if (kube) inputs = await kube.withDeviceIds(conf, inputs);
+      const plan = buildPlan(inputs);
+      log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
+      const { result, record } = await executeAdd(req, conf, plan, existingLinks, this.call);
+      trace('attachments added');
+      await policy.attach(conf, record).catch(async (e: unknown) => {
+        await undoAdd(req, conf, record, this.call);
+        throw e;
+      });
+      trace('policy attached');
+      if (!plan.pod || !record.networkStatus) return result;
+      if (kube && session) {
+        // The runtime will see an error, so the pod must not keep half a network.
+        await kube.publishToApi(session, plan.pod, record.networkStatus).catch(async (e: unknown) => {
+          await policy.detach(conf, req.containerId).catch(() => undefined);
+          await undoAdd(req, conf, record, this.call);
+          throw e;
+        });
+      } else {
+        await publishNetworkStatus(conf, plan.pod, record.networkStatus, log);
+      }
+      return result;
+    });
+  }
+
+  async add(req: CniRequest): Promise<CniResult> {
     trace('ADD parsed');
     const conf = loadBraidConf(req.config);
     trace('conf loaded');
     const log = createLogger(conf, `ADD ${req.containerId}`);
     if (conf.readinessindicatorfile) await waitForReadinessFile(conf.readinessindicatorfile, conf.readinessTimeoutMs);
     const kube = wantsKubernetes(conf) ? await import('./kube-session.ts') : undefined;
-    const session = await kube?.openKubeSession(conf, req);
+    const session = await kube?.openKubeSession(conf, req, this.deps.kube);
     try {
-      return await addLocked(conf, req, log, kube, session);
+      return await this.addLocked(conf, req, log, kube, session);
     } finally {
       session?.release();
     }
-  },
+  }
 
-  async del(req) {
+  async del(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
     const log = createLogger(conf, `DEL ${req.containerId}`);
     await withContainerLock(conf, req, async () => {
       // Programs and pins first, while the pod's devices still exist; the delegates' DEL runs
       // whatever happened here, and a failure is reported after it so the runtime retries.
-      const policyError = await detachPolicy(conf, req.containerId).then(
+      const policyError = await this.deps.policy.detach(conf, req.containerId).then(
         () => undefined,
         (e: unknown) => asCniError(e),
       );
-      await executeDel(req, conf, () => recomputeFromLocalSources(req, conf)).catch((e: unknown) => {
+      await executeDel(req, conf, () => recomputeFromLocalSources(req, conf), this.deps.observer).catch((e: unknown) => {
         log.error(asCniError(e).message);
         throw e;
       });
@@ -129,26 +152,31 @@ export const braidHandlers: PluginHandlers = {
         throw policyError;
       }
     });
-  },
+  }
 
-  async check(req) {
+  async check(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await withContainerLock(conf, req, () => executeCheck(req, conf));
-  },
+    await withContainerLock(conf, req, () => executeCheck(req, conf, this.deps.observer));
+  }
 
-  async status(req) {
+  async status(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await executeStatus(req, conf, () => configuredNetworks(conf, req));
-  },
+    await executeStatus(req, conf, () => configuredNetworks(conf, req), this.deps.observer);
+  }
 
-  async gc(req) {
+  async gc(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    const gcError = await executeGc(req, conf, () => configuredNetworks(conf, req)).then(
+    const gcError = await executeGc(req, conf, () => configuredNetworks(conf, req), this.deps.observer).then(
       () => undefined,
       (e: unknown) => asCniError(e),
     );
     // Policy programs of containers the runtime no longer lists go too, whatever the delegates did.
-    await collectPolicy(conf, new Set(validAttachments(req.config).map((a) => a.containerID)));
+    await this.deps.policy.collect(conf, new Set(validAttachments(req.config).map((a) => a.containerID)));
     if (gcError) throw gcError;
-  },
-};
+  }
+}
+
+/** braid as a CNI plugin: the runtime's verbs on braid's conf, with the process's own dependencies. */
+export function createBraidHandlers(deps: HandlerDeps): PluginHandlers {
+  return new BraidHandlers(deps);
+}

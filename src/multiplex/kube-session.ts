@@ -1,4 +1,3 @@
-import { isLongLived } from '../cni/long-lived.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
 import { KubeNadSource, KubePodSource } from '../k8s/api-sources.ts';
@@ -34,32 +33,35 @@ export interface AgentCaches {
   nads: NadSource;
 }
 
-let agentCaches: AgentCaches | undefined;
-
-/** braid-agent hands its caches over once at start; a thin `braid` process never sets them. */
-export function useAgentCaches(caches: AgentCaches | undefined): void {
-  agentCaches = caches;
+/** What the process running the handlers brings to a Kubernetes session. */
+export interface KubeSessionDeps {
+  /** braid-agent's watch caches; a plugin process has none. */
+  caches?: AgentCaches | undefined;
+  /** braid-agent's shared clients; without one every call opens (and closes) its own. */
+  clients?: SharedApiClients | undefined;
 }
 
-export async function openKubeSession(conf: BraidConf, req: CniRequest): Promise<KubeSession | undefined> {
+export async function openKubeSession(conf: BraidConf, req: CniRequest, deps: KubeSessionDeps = {}): Promise<KubeSession | undefined> {
   const access = await findKubeAccess(conf.kubeconfig, process.env);
   if (!access) return undefined;
-  const { client, release } = clientFor(access, { timeoutMs: conf.apiTimeoutMs, retries: conf.apiRetries });
+  const options = { timeoutMs: conf.apiTimeoutMs, retries: conf.apiRetries };
+  const { client, release } = deps.clients ? deps.clients.clientFor(access, options) : ownClient(access, options);
   const pod = podRefFromArgs(req.args);
   const yaml = manifestCache(conf);
+  const caches = deps.caches;
   return {
     client,
     sources: {
       // The runtime's own copy of the annotations spares an API request when it sends one.
       pods: [
         new CriAnnotationsSource(conf.runtimeConfig, pod),
-        ...(agentCaches ? [agentCaches.pods] : []),
+        ...(caches ? [caches.pods] : []),
         new KubePodSource(client),
         new PodStore(conf.podDir, yaml),
       ],
       // NADs from the agent's cache, the API, then the local manifest directory (for networks the cluster does not know).
       nads: new FirstNadSource([
-        ...(agentCaches ? [agentCaches.nads] : []),
+        ...(caches ? [caches.nads] : []),
         new KubeNadSource(client),
         new NadDirectory(conf.nadDir, yaml),
       ]),
@@ -68,7 +70,12 @@ export async function openKubeSession(conf: BraidConf, req: CniRequest): Promise
   };
 }
 
-let shared: { key: string; client: KubeClient } | undefined;
+type ClientOptions = { timeoutMs: number; retries: number };
+
+function ownClient(access: KubeAccess, options: ClientOptions): { client: KubeClient; release(): void } {
+  const client = new KubeClient(access, options);
+  return { client, release: () => client.close() };
+}
 
 /**
  * In braid-agent every ADD talks to the same API server with the same credentials: one client
@@ -76,18 +83,23 @@ let shared: { key: string; client: KubeClient } | undefined;
  * load on the API server during a burst. A changed kubeconfig (a rotated CA or certificate) gets a
  * new client; the old one is closed once calls still using it are past their time bound.
  */
-function clientFor(access: KubeAccess, options: { timeoutMs: number; retries: number }): { client: KubeClient; release(): void } {
-  if (!isLongLived()) {
-    const client = new KubeClient(access, options);
-    return { client, release: () => client.close() };
+export class SharedApiClients {
+  private shared: { key: string; client: KubeClient } | undefined;
+
+  clientFor(access: KubeAccess, options: ClientOptions): { client: KubeClient; release(): void } {
+    const key = JSON.stringify([access, options]);
+    if (this.shared?.key !== key) {
+      const previous = this.shared?.client;
+      if (previous) setTimeout(() => previous.close(), previous.totalTimeoutMs).unref();
+      this.shared = { key, client: new KubeClient(access, options) };
+    }
+    return { client: this.shared.client, release: () => undefined };
   }
-  const key = JSON.stringify([access, options]);
-  if (shared?.key !== key) {
-    const previous = shared?.client;
-    if (previous) setTimeout(() => previous.close(), previous.totalTimeoutMs).unref();
-    shared = { key, client: new KubeClient(access, options) };
+
+  close(): void {
+    this.shared?.client.close();
+    this.shared = undefined;
   }
-  return { client: shared.client, release: () => undefined };
 }
 
 /** SR-IOV and other device-plugin networks: the pod's device IDs, dealt to the attachments in plan order. */

@@ -10,7 +10,7 @@ import type { CacheRecord } from './cache.ts';
  * DEL and GC take them away. The policy runtime (and with it libbpf through koffi) is imported
  * only when there is something to attach or detach.
  */
-function runtimeOptions(conf: BraidConf): PolicyRuntimeOptions {
+export function runtimeOptions(conf: BraidConf): PolicyRuntimeOptions {
   return {
     bpfRoot: conf.policy.bpfRoot,
     policyDir: conf.policy.policyDir,
@@ -61,25 +61,33 @@ export function podInterfaces(record: CacheRecord): PodInterface[] {
   });
 }
 
-/** Attaches the policy programs to every interface of the pod; throws when that fails. */
-export async function attachPolicy(conf: BraidConf, record: CacheRecord): Promise<void> {
-  if (!conf.policy.enabled) return;
-  const ifaces = podInterfaces(record);
-  if (ifaces.length === 0) return;
-  const { attachPodInterfaces } = await import('../policy/attach.ts');
-  attachPodInterfaces(ifaces, runtimeOptions(conf));
+/** The policy runtime as the handlers see it. */
+export interface PolicyHooks {
+  /** Enforces the policies that select the pod's interfaces before ADD answers; throws (having removed what it created) when that fails. */
+  attach(conf: BraidConf, record: CacheRecord): Promise<void>;
+  /** Removes the container's policy programs and pins; the netns may be gone. */
+  detach(conf: BraidConf, containerId: string): Promise<void>;
+  /** GC: programs of containers the runtime no longer lists, and of interfaces whose device is gone. */
+  collect(conf: BraidConf, validContainers: ReadonlySet<string>): Promise<void>;
 }
 
-/** Removes the container's policy programs and pins; the netns may be gone. */
-export async function detachPolicy(conf: BraidConf, containerId: string): Promise<void> {
-  if (!hasEnforcedInterfaces(policyStateDir(conf), containerId)) return;
-  const { detachContainer } = await import('../policy/attach.ts');
-  detachContainer(containerId, runtimeOptions(conf));
-}
-
-/** GC: programs of containers the runtime no longer lists, and of interfaces whose netns is gone. */
-export async function collectPolicy(conf: BraidConf, validContainers: ReadonlySet<string>): Promise<void> {
-  if (!existsSync(ifacesDir(policyStateDir(conf)))) return;
-  const { collectPolicyGarbage } = await import('../policy/attach.ts');
-  collectPolicyGarbage(runtimeOptions(conf), validContainers);
-}
+/** A plugin process's policy runtime: imported (and libbpf loaded) only when there is something to do. */
+export const lazyPolicyHooks: PolicyHooks = {
+  async attach(conf, record) {
+    if (!conf.policy.enabled) return;
+    const ifaces = podInterfaces(record);
+    if (ifaces.length === 0) return;
+    const { attachPodInterfaces } = await import('../policy/attach.ts');
+    attachPodInterfaces(ifaces, runtimeOptions(conf));
+  },
+  async detach(conf, containerId) {
+    if (!hasEnforcedInterfaces(policyStateDir(conf), containerId)) return;
+    const { detachContainer } = await import('../policy/attach.ts');
+    detachContainer(containerId, runtimeOptions(conf));
+  },
+  async collect(conf, validContainers) {
+    if (!existsSync(ifacesDir(policyStateDir(conf)))) return;
+    const { collectPolicyGarbage } = await import('../policy/attach.ts');
+    collectPolicyGarbage(runtimeOptions(conf), validContainers);
+  },
+};

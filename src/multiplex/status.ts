@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { asCniError, CniCode, CniError } from '../cni/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
-import { statusNetworkList } from '../cni/runtime.ts';
+import { statusNetworkList, type DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
@@ -15,6 +15,7 @@ export async function executeStatus(
   req: CniRequest,
   conf: BraidConf,
   networksForAdd: () => Promise<ResolvedNetwork[]>,
+  observer?: DelegateObserver,
 ): Promise<void> {
   if (conf.readinessindicatorfile && !fs.existsSync(conf.readinessindicatorfile)) {
     throw new CniError(
@@ -32,6 +33,6 @@ export async function executeStatus(
   const cniPath = delegatePath(conf, req.path);
   for (const net of networks) {
     const call = { network: net.network, ifname: '', cniArgs: [], capabilityArgs: {} };
-    await statusNetworkList(net.list, delegateContext(conf, networkTarget(cniPath, req.env), call));
+    await statusNetworkList(net.list, delegateContext(conf, networkTarget(cniPath, req.env, observer), call));
   }
 }

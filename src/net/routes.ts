@@ -4,6 +4,7 @@ import type { NetlinkSocket } from './netlink-socket.ts';
 import {
   NLM_F_CREATE,
   NLM_F_EXCL,
+  NLM_F_REPLACE,
   RTM,
   attr,
   attrNested,
@@ -78,6 +79,11 @@ function describe(r: Route): string {
 
 export function addRoute(sock: NetlinkSocket, r: Route): void {
   sock.change(RTM.NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, [rtmsg(r), ...routeAttrs(r)], `add ${describe(r)}`);
+}
+
+/** `ip route replace`: creates the route or replaces the one with the same destination and table. */
+export function replaceRoute(sock: NetlinkSocket, r: Route): void {
+  sock.change(RTM.NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, [rtmsg(r), ...routeAttrs(r)], `replace ${describe(r)}`);
 }
 
 /** Deletes the route; returns false when it did not exist. */
