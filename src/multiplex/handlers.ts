@@ -29,10 +29,14 @@ function wantsKubernetes(conf: BraidConf): boolean {
 
 async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
   const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs);
+  let done = false;
   try {
-    return await work();
+    const value = await work();
+    done = true;
+    return value;
   } finally {
-    await lock.release();
+    // A finished DEL leaves nothing of the container, its lock file included.
+    await lock.release({ remove: done && req.command === 'DEL' });
   }
 }
 
