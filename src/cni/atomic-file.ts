@@ -26,7 +26,11 @@ export function writeFileAtomic(file: string, data: string | Buffer, opts: { dur
     fs.renameSync(tmp, file);
     if (opts.durable) syncDir(dir);
   } catch (e) {
-    fs.rmSync(tmp, { force: true });
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      // Never created (its directory is missing or not one).
+    }
     throw writeError(file, e);
   }
 }
