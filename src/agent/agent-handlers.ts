@@ -33,6 +33,7 @@ export function agentHandlers(opts: {
     policy: opts.policy,
     kube: { caches: opts.caches, clients },
     observer: histogramObserver(opts.delegateDuration),
+    lockWay: 'syscall',
   });
   return { handlers, close: () => clients.close() };
 }

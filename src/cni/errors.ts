@@ -22,8 +22,12 @@ export const CniCode = {
   AlreadyAttached: 102,
   /** braid: one or more delegates failed during DEL or GC; the rest were still processed. */
   PartialCleanup: 103,
-  /** Go skel's catch-all; kept for delegates that report it and for braid's unexpected failures. */
-  Internal: 999,
+  /**
+   * braid: a failure braid did not foresee (an invariant broken, a system call that failed in a
+   * way it cannot name better); the message names what and where. Never the Go skel's 999
+   * catch-all, which braid only passes on from a delegate that reports it.
+   */
+  Internal: 104,
 } as const;
 
 export type CniCodeValue = (typeof CniCode)[keyof typeof CniCode] | number;
@@ -50,9 +54,34 @@ export function isCniError(e: unknown): e is CniError {
   return e instanceof CniError;
 }
 
-/** Wraps any thrown value as a CniError, keeping a CniError as it is. */
+/** errno values of a failed file or device operation: the CNI "I/O failure" (code 5). */
+const IO_ERRNOS = new Set([
+  'ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EBUSY', 'ENOENT', 'ENOTDIR',
+  'EISDIR', 'EEXIST', 'ENAMETOOLONG', 'ELOOP', 'EXDEV', 'ETXTBSY', 'ENOMEM', 'EAGAIN',
+]);
+
+function isStackOverflow(e: unknown): boolean {
+  return e instanceof RangeError && /call stack/i.test(e.message);
+}
+
+/**
+ * Wraps any thrown value as a CniError, keeping a CniError as it is. A Node errno error (its
+ * message names the syscall and path) is an I/O failure (5); a stack overflow can only come from
+ * input nested too deeply to decode (6); anything else is braid's own Internal code with the
+ * error's type and message, never a bare 999.
+ */
 export function asCniError(e: unknown, fallbackCode: CniCodeValue = CniCode.Internal): CniError {
   if (e instanceof CniError) return e;
-  const message = e instanceof Error ? e.message : String(e);
-  return new CniError(fallbackCode, message);
+  if (isStackOverflow(e)) {
+    return new CniError(CniCode.DecodeFailure, `input is nested too deeply to decode (${(e as Error).message})`);
+  }
+  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (e instanceof Error && typeof errno === 'string' && IO_ERRNOS.has(errno)) {
+    return new CniError(CniCode.IoFailure, e.message);
+  }
+  if (e instanceof Error) {
+    const context = fallbackCode === CniCode.Internal ? `unexpected ${e.name} in braid: ` : '';
+    return new CniError(fallbackCode, `${context}${e.message}`);
+  }
+  return new CniError(fallbackCode, `unexpected failure in braid: ${String(e)}`);
 }

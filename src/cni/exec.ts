@@ -1,4 +1,6 @@
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { pdeathsigLauncher, processStartTime, type DelegateProcess } from './delegate-process.ts';
 import { CniCode, CniError } from './errors.ts';
 
 export interface ExecOptions {
@@ -12,6 +14,11 @@ export interface ExecOptions {
   label: string;
   /** Where the delegate's stderr goes (M3); defaults to our own stderr. */
   stderr?: NodeJS.WritableStream;
+  /**
+   * Called as soon as the delegate's process exists, to record it; when it throws, the
+   * delegate is killed and the call fails with that error.
+   */
+  onStart?: (proc: DelegateProcess) => void;
 }
 
 /** A delegate's own CNI error (B4): code and details kept, message prefixed with the label. */
@@ -61,20 +68,42 @@ export function delegateFailure(label: string, exit: string, stdout: Buffer, std
 
 /**
  * Runs one plugin binary (no shell) and returns its stdout. The plugin leads its own process
- * group so that on timeout the whole group, including anything it forked, is killed.
+ * group so that on timeout the whole group, including anything it forked, is killed; where
+ * setpriv is installed it is started with a parent-death signal, so that it also dies with braid.
  */
+/** Only an executable goes through the launcher, so that a bad path still fails as spawn reports it. */
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
 export function execPlugin(opts: ExecOptions): Promise<string> {
   const { path, env, stdin, timeoutMs, label } = opts;
   const errStream = opts.stderr ?? process.stderr;
   return new Promise((resolve, reject) => {
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const finish = (fn: () => void): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       fn();
     };
-    const child = spawn(path, [], { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const launcher = executable(path) ? pdeathsigLauncher() : undefined;
+    const [file, args] = launcher ? [launcher[0]!, [...launcher.slice(1), path]] : [path, []];
+    const child = spawn(file, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'], argv0: path });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -84,15 +113,21 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
     });
     // A plugin that exits without reading its stdin must not crash us with EPIPE.
     child.stdin.on('error', () => {});
+    if (opts.onStart && child.pid !== undefined) {
+      try {
+        opts.onStart({ pid: child.pid, startTime: processStartTime(child.pid) ?? '' });
+      } catch (e) {
+        killGroup(child.pid);
+        child.stdin.destroy();
+        finish(() => reject(e));
+        return;
+      }
+    }
     child.stdin.end(stdin);
 
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       finish(() => {
-        try {
-          if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
+        if (child.pid !== undefined) killGroup(child.pid);
         child.stdout.destroy();
         child.stderr.destroy();
         reject(new CniError(CniCode.DelegateTimeout, `delegate ${label} timed out after ${timeoutMs} ms and was killed`));

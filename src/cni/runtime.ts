@@ -1,6 +1,7 @@
 import { formatCniArgs } from './args.ts';
 import { parseResult, resultToVersion } from './convert.ts';
 import { CniCode, CniError, asCniError } from './errors.ts';
+import type { DelegateProcess } from './delegate-process.ts';
 import { execPlugin } from './exec.ts';
 import { findPlugin } from './find.ts';
 import type { Attachment, NetworkConfigList, PluginConf } from './netconf.ts';
@@ -36,6 +37,8 @@ export interface DelegateContext {
   env?: Record<string, string | undefined>;
   /** Where the plugins' stderr goes; defaults to our stderr. */
   stderr?: NodeJS.WritableStream;
+  /** Records each ADD plugin's process before it acts (see ExecOptions.onStart). */
+  onAddStart?: (proc: DelegateProcess) => void;
   /** Told how long each delegate run took (braid-agent's latency histogram). */
   observer?: DelegateObserver;
 }
@@ -146,6 +149,7 @@ function runPlugin(p: ResolvedPlugin, command: CniCommand, stdin: string, ctx: D
     timeoutMs: ctx.timeoutMs,
     label: p.label,
     ...(ctx.stderr ? { stderr: ctx.stderr } : {}),
+    ...(ctx.onAddStart && command === 'ADD' ? { onStart: ctx.onAddStart } : {}),
   });
 }
 

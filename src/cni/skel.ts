@@ -1,3 +1,4 @@
+import { nodeNamespaceOf, refuseNodeNetns } from './node-netns.ts';
 import { trace } from './trace.ts';
 import { resultToVersion } from './convert.ts';
 import { CniCode, CniError, asCniError } from './errors.ts';
@@ -68,11 +69,26 @@ export async function dispatch(
   }
 }
 
+/**
+ * ADD and CHECK in the node's own namespace are refused; a DEL naming it runs without a
+ * namespace (delegates then only free what they reserved), so that it can never remove the
+ * node's interfaces and never wedges.
+ */
+function guardNodeNetns(req: CniRequest): CniRequest {
+  if (req.command === 'ADD' || req.command === 'CHECK') refuseNodeNetns(req.netns);
+  if (req.command === 'DEL' && nodeNamespaceOf(req.netns) !== undefined) {
+    process.stderr.write(`braid: DEL names the node's own network namespace ${req.netns} as CNI_NETNS; running it without one\n`);
+    return { ...req, netns: '' };
+  }
+  return req;
+}
+
 /** Everything between the raw input and what is printed; never throws. */
 export async function handleInvocation(handlers: PluginHandlers, env: CniEnv, stdin: string): Promise<PluginOutcome> {
   let req: CniRequest | undefined;
   try {
     req = parseRequest(env, stdin, handlers.supportedVersions);
+    req = guardNodeNetns(req);
     const output = await dispatch(handlers, req, stdin);
     return output ? { exitCode: 0, output } : { exitCode: 0 };
   } catch (e) {

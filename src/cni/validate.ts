@@ -6,9 +6,22 @@ const CNI_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /** Longest interface name the kernel accepts (IFNAMSIZ - 1), in bytes. */
 const MAX_IFNAME_BYTES = 15;
 
-/** A3: empty means "no container" (code 3); anything outside the identifier rule is code 4. */
+/**
+ * Longest container ID braid takes, in bytes: braid's file names carry it (the cache record
+ * `<id>-<ifname>.json` and its `.corrupt-<ms>` copy, the lock `<id>.lock`), and a file name may
+ * not exceed 255 bytes (NAME_MAX). Runtimes use 64 hex digits.
+ */
+export const MAX_CONTAINER_ID_BYTES = 200;
+
+/** A3: empty means "no container" (code 3); anything outside the identifier rule or too long is code 4. */
 export function validateContainerId(id: string): void {
   if (id === '') throw new CniError(CniCode.UnknownContainer, 'missing containerID');
+  if (Buffer.byteLength(id) > MAX_CONTAINER_ID_BYTES) {
+    throw new CniError(
+      CniCode.InvalidEnv,
+      `containerID is ${Buffer.byteLength(id)} bytes long; braid accepts at most ${MAX_CONTAINER_ID_BYTES} (its state file names must fit the 255-byte file name limit)`,
+    );
+  }
   if (!CNI_ID.test(id)) {
     throw new CniError(
       CniCode.InvalidEnv,

@@ -102,7 +102,7 @@ export function networkStatusProblems(entries: readonly NetworkStatus[]): string
   return problems;
 }
 
-/** Throws when the list breaks NPWG section 5; a failure here is a bug in braid, hence code 999. */
+/** Throws when the list breaks NPWG section 5; a failure here is a bug in braid, hence braid's Internal code (104). */
 export function assertNetworkStatus(entries: readonly NetworkStatus[]): void {
   const problems = networkStatusProblems(entries);
   if (problems.length > 0) {

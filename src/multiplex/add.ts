@@ -1,4 +1,5 @@
 import { asCniError, CniCode, CniError } from '../cni/errors.ts';
+import { stopDelegate } from '../cni/delegate-process.ts';
 import { findPlugin } from '../cni/find.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
@@ -8,11 +9,13 @@ import type { BraidConf } from '../config/types.ts';
 import type { CallDeps } from './call-deps.ts';
 import { networkStatusEntries } from '../k8s/network-status.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
-import { CACHE_KIND, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
+import { writeError } from '../cni/atomic-file.ts';
+import { CACHE_KIND, cacheFile, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { applyDefaultRoute } from './default-route.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import type { Plan } from './plan-types.ts';
 import { combinedError, teardown } from './teardown.ts';
+import { repairAttachments } from './unreadable-attachments.ts';
 
 export interface AddOutcome {
   result: CniResult;
@@ -52,7 +55,7 @@ function newRecord(req: CniRequest, conf: BraidConf, plan: Plan, cniPath: string
  * Refuses an ADD for a container braid already set up, and finishes the cleanup of an ADD that
  * was killed half-way (its record is still `adding`) before starting again; true when it did.
  */
-async function clearPrevious(req: CniRequest, conf: BraidConf, deps: CallDeps): Promise<boolean> {
+async function clearPrevious(req: CniRequest, conf: BraidConf, plan: Plan, deps: CallDeps): Promise<boolean> {
   const previous = readCache(conf.cniDir, req.containerId, req.ifname);
   if (previous.status === 'corrupt') {
     quarantineCache(previous.file);
@@ -60,6 +63,7 @@ async function clearPrevious(req: CniRequest, conf: BraidConf, deps: CallDeps): 
   }
   if (previous.status !== 'ok') return false;
   const rec = previous.record;
+  if (rec.delegate) await stopDelegate(rec.delegate);
   if (rec.state === 'added') {
     throw new CniError(
       CniCode.AlreadyAttached,
@@ -67,7 +71,10 @@ async function clearPrevious(req: CniRequest, conf: BraidConf, deps: CallDeps): 
         'earlier ADD; the runtime must DEL it first',
     );
   }
-  const { failed, errors } = await teardown(conf, containerTarget(req, rec.cniPath, deps.observer), rec.attachments);
+  const planned = newRecord(req, conf, plan, rec.cniPath).attachments;
+  const repaired = await repairAttachments(rec.attachments, async () => planned);
+  for (const note of repaired.notes) process.stderr.write(`braid: cleanup of container ${req.containerId}: ${note}\n`);
+  const { failed, errors } = await teardown(conf, containerTarget(req, rec.cniPath, deps.observer), repaired.attachments);
   if (failed.length > 0) throw combinedError(errors, 'cleanup')!;
   removeCache(conf.cniDir, req.containerId, req.ifname);
   return true;
@@ -114,7 +121,7 @@ export async function executeAdd(
   existingLinks: Promise<Set<string>>,
   deps: CallDeps,
 ): Promise<AddOutcome> {
-  const cleanedUp = await clearPrevious(req, conf, deps);
+  const cleanedUp = await clearPrevious(req, conf, plan, deps);
   const cniPath = delegatePath(conf, req.path);
   requireDelegateBinaries(plan, cniPath);
   requireFreeIfnames(plan, cleanedUp ? await deps.net.linkNames(req.netns) : await existingLinks, req.netns);
@@ -127,6 +134,10 @@ export async function executeAdd(
     const cached = record.attachments[i]!;
     try {
       const ctx = delegateContext(conf, target, attachment);
+      ctx.onAddStart = (proc) => {
+        record.delegate = proc;
+        writeCache(conf.cniDir, record);
+      };
       cached.result = await addNetworkList(attachment.list, ctx);
       cached.state = 'added';
       trace(`added ${attachment.network} as ${attachment.ifname}`);
@@ -143,14 +154,23 @@ export async function executeAdd(
     throw e;
   }
 
+  delete record.delegate;
   record.networkStatus = statusOf(record);
   record.state = 'added';
-  writeCache(conf.cniDir, record);
+  try {
+    writeCache(conf.cniDir, record);
+  } catch (e) {
+    // An ADD whose record is missing or torn could never be checked or fully deleted: it fails
+    // like any other step, and its attachments go with it.
+    await rollBack(req, conf, record, record.attachments.length - 1, deps);
+    throw writeError(cacheFile(conf.cniDir, req.containerId, req.ifname), e);
+  }
   trace('record written');
   return { result: record.attachments[0]!.result!, record };
 }
 
 async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, failedIndex: number, deps: CallDeps): Promise<void> {
+  delete record.delegate;
   const attempted = record.attachments.slice(0, failedIndex + 1);
   const { failed, errors } = await teardown(conf, containerTarget(req, record.cniPath, deps.observer), attempted);
   if (failed.length === 0) {
@@ -160,7 +180,11 @@ async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, f
   // Keep what could not be removed so that the runtime's DEL (CNI: always sent after a failed
   // ADD) retries exactly that.
   record.attachments = failed;
-  writeCache(conf.cniDir, record);
+  try {
+    writeCache(conf.cniDir, record);
+  } catch (e) {
+    process.stderr.write(`braid: rollback could not record what is left: ${asCniError(e).message}\n`);
+  }
   for (const err of errors) process.stderr.write(`braid: rollback failed: ${err.message}\n`);
 }
 

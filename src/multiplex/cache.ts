@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { CniResult } from '../cni/result.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import { writeFileAtomic } from '../cni/atomic-file.ts';
+import type { DelegateProcess } from '../cni/delegate-process.ts';
 
 /**
  * The per-container cache: everything DEL, CHECK and GC need, so that they never ask a pod or
@@ -40,6 +41,11 @@ export interface CacheRecord {
   state: 'adding' | 'added';
   attachments: CachedAttachment[];
   networkStatus?: NetworkStatus[];
+  /**
+   * The delegate an ADD is running (recorded before it acts, cleared when the ADD ends): a DEL
+   * or new ADD after braid was killed stops it before acting, so that it cannot finish later.
+   */
+  delegate?: DelegateProcess;
   updatedAt: string;
 }
 

@@ -1,9 +1,12 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
+import { collectStaleTempFiles } from '../cni/atomic-file.ts';
+import { stopDelegate } from '../cni/delegate-process.ts';
 import type { BraidConf } from '../config/types.ts';
 import { quarantineCache, readCache, removeCache, writeCache, type CachedAttachment } from './cache.ts';
 import { containerTarget, delegatePath } from './delegate-context.ts';
 import { combinedError, teardown } from './teardown.ts';
+import { repairAttachments } from './unreadable-attachments.ts';
 
 /**
  * Recomputes the attachments of a container whose cache is missing or unreadable, from local
@@ -21,10 +24,14 @@ function warn(message: string): void {
  * failed attachments stay recorded so that the runtime's retry does exactly those.
  */
 export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Recompute, observer?: DelegateObserver): Promise<void> {
+  // Temp files of writers killed mid-write (this container's or any other's) go with any DEL.
+  collectStaleTempFiles(conf.cniDir);
   const read = readCache(conf.cniDir, req.containerId, req.ifname);
   let attachments: CachedAttachment[] | undefined;
   let cniPath = delegatePath(conf, req.path);
   if (read.status === 'ok') {
+    // A delegate of an ADD whose braid was killed may still run: it must not finish after this DEL.
+    if (read.record.delegate) await stopDelegate(read.record.delegate);
     attachments = read.record.attachments;
     cniPath = delegatePath(conf, [...req.path, ...read.record.cniPath]);
   } else {
@@ -42,7 +49,9 @@ export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Re
     }
   }
 
-  const { failed, errors } = await teardown(conf, containerTarget(req, cniPath, observer), attachments);
+  const repaired = await repairAttachments(attachments, recompute);
+  for (const note of repaired.notes) warn(`container ${req.containerId}: ${note}`);
+  const { failed, errors } = await teardown(conf, containerTarget(req, cniPath, observer), repaired.attachments);
   if (failed.length === 0 || !conf.retryDeleteOnError || read.status !== 'ok') {
     removeCache(conf.cniDir, req.containerId, req.ifname);
   } else {

@@ -96,11 +96,11 @@ describe('B1 errors go to stdout as CNI error JSON', () => {
     expect(json).toEqual({ cniVersion: '1.0.0', code: 11, msg: 'delegate busy', details: 'retry in 5s' });
   });
 
-  it('reports any other failure as 999', async () => {
+  it("reports any other failure with braid's own code 104 and the error's type, never 999", async () => {
     const h = handlers({ del: () => Promise.reject(new Error('boom')) });
     const { rc, json } = await run(h, env('DEL'), conf('1.0.0'));
     expect(rc).toBe(1);
-    expect(json).toEqual({ cniVersion: '1.0.0', code: 999, msg: 'boom' });
+    expect(json).toEqual({ cniVersion: '1.0.0', code: 104, msg: 'unexpected Error in braid: boom' });
   });
 
   it('labels request errors with the input version when we speak it', async () => {

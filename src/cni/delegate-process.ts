@@ -1,0 +1,117 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+
+/**
+ * A delegate's process, as braid records it before the delegate acts: the pid (which is also
+ * its process group, as every delegate leads its own session) and the kernel's start time of
+ * that pid, so that a later call never signals a process that merely reuses the number.
+ */
+export interface DelegateProcess {
+  pid: number;
+  /** Field 22 of /proc/<pid>/stat (clock ticks since boot). */
+  startTime: string;
+}
+
+/** The process's start time and state letter; undefined when it is gone. */
+function statOf(pid: number): { startTime: string; state: string } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0] ?? '', startTime: rest[19] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+export function processStartTime(pid: number): string | undefined {
+  return statOf(pid)?.startTime;
+}
+
+function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function leaderAlive(proc: DelegateProcess): boolean {
+  const st = statOf(proc.pid);
+  return st !== undefined && st.startTime === proc.startTime && st.state !== 'Z';
+}
+
+/**
+ * Stops a recorded delegate and everything it forked, if any of it still runs; resolves once the
+ * group is gone (or after `waitMs`). A leader that is the recorded process (same start time) is
+ * ours; a dead leader cannot have its pid reused while members of its group live, so surviving
+ * members are ours too. Returns whether anything was signalled.
+ */
+export async function stopDelegate(proc: DelegateProcess, waitMs = 2_000): Promise<boolean> {
+  const st = statOf(proc.pid);
+  if (st !== undefined && st.startTime !== proc.startTime) return false;
+  if (!groupExists(proc.pid)) return false;
+  try {
+    process.kill(-proc.pid, 'SIGKILL');
+  } catch {
+    return false;
+  }
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline && (leaderAlive(proc) || groupHasLiveMembers(proc.pid))) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
+
+/** Whether a live (non-zombie) process other than the leader is still in the group. */
+function groupHasLiveMembers(pgid: number): boolean {
+  if (!groupExists(pgid)) return false;
+  // Zombies keep the group existing until reaped; only running members matter.
+  try {
+    for (const name of readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      const text = readStat(name);
+      if (!text) continue;
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      if (rest[2] === String(pgid) && rest[0] !== 'Z') return true;
+    }
+  } catch {
+    return false;
+  }
+  return false;
+}
+
+function readStat(pid: string): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv'];
+
+/**
+ * The launcher that gives a delegate a parent-death signal: util-linux setpriv (2.33+), which
+ * sets PR_SET_PDEATHSIG and then execs the delegate, so the delegate dies with braid (Node
+ * cannot set it for a child itself). Undefined when no capable setpriv is installed: the
+ * recorded process group is then the only guard. Looked up once per process.
+ */
+let launcher: string[] | null | undefined;
+
+export function pdeathsigLauncher(): string[] | undefined {
+  if (launcher === undefined) {
+    launcher = null;
+    for (const p of SETPRIV_PATHS) {
+      try {
+        if (existsSync(p) && readFileSync(p).includes('pdeathsig')) {
+          launcher = [p, '--pdeathsig', 'KILL', '--'];
+          break;
+        }
+      } catch {
+        // Unreadable: try the next.
+      }
+    }
+  }
+  return launcher ?? undefined;
+}
