@@ -7,6 +7,7 @@ import { useAgentCaches } from '../multiplex/kube-session.ts';
 import { CachedNadSource, CachedPodSource } from './cached-sources.ts';
 import { ifacesDir } from '../policy/enforced.ts';
 import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
+import { LocalStoreWatch } from '../policy/store-watch.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
 import { recordDelegateTimes } from './delegate-timing.ts';
@@ -46,6 +47,15 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** The embedded default: the local policy and pod stores are the cluster, watched for changes. */
+function startLocalPolicyWatch(opts: AgentOptions, metrics: AgentMetrics, log: (line: string) => void): LocalStoreWatch {
+  const runtime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
+  registerPolicyMetrics(metrics.registry, runtime);
+  const watch = new LocalStoreWatch(runtime, { log });
+  watch.start();
+  return watch;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
@@ -63,6 +73,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   let cache: ClusterCache | undefined;
   let policySync: PolicySync | undefined;
   let client: KubeClient | undefined;
+  let localPolicy: LocalStoreWatch | undefined;
   if (access) {
     client = new KubeClient(access, { timeoutMs: opts.apiTimeoutMs, retries: 2 });
     cache = new ClusterCache(client, access, {
@@ -86,7 +97,9 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       });
     }
   } else {
-    log('no Kubernetes access configured (no --kubeconfig, no in-cluster service): serving plugin calls only');
+    log('no Kubernetes access configured (no --kubeconfig, no in-cluster service): serving plugin calls' +
+      (opts.policy ? `; policies follow the local stores ${opts.policyDir} and ${opts.podDir}` : ' only'));
+    if (opts.policy) localPolicy = startLocalPolicyWatch(opts, metrics, log);
   }
 
   let stopping = false;
@@ -121,6 +134,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     async stop() {
       stopping = true;
       policySync?.stop();
+      localPolicy?.stop();
       // The socket goes first: from now on `braid` does its calls itself.
       await Promise.race([server.close(), sleep(opts.shutdownGraceMs)]);
       await cache?.stop();
