@@ -7,7 +7,8 @@
  * and passes. Allowed packets continue to the next program (TC_ACT_UNSPEC), denied ones are
  * dropped. The verdict of a new connection is (peer bits | any_peer) & (port bits | any_port)
  * from per-interface LPM tries filled by src/policy; connections are tracked so that replies
- * and related ICMP errors pass, and re-checked once after each policy change (gen).
+ * and related ICMP errors pass, and re-checked once after each policy change (gen). Fragments
+ * after the first get the first one's verdict (mnp_frag.h).
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -19,6 +20,7 @@
 #include "mnp_parse.h"
 #include "mnp_maps.h"
 #include "mnp_netns.h"
+#include "mnp_frag.h"
 
 /* Connection key of a packet going in `dir`: pod-centric, so both directions share one entry. */
 static __always_inline void ct_key_of(struct mnp_ct_key *k, __u32 iface_id, __u32 dir, const struct flow *f)
@@ -151,77 +153,109 @@ static __always_inline __u32 ct_refresh(struct mnp_ct_entry *ct, const struct mn
 	return dir == ct->origin ? MNP_ST_ALLOW_ESTABLISHED : MNP_ST_ALLOW_REPLY;
 }
 
+struct verdict {
+	__u32 allowed;
+	__u32 reason;  /* enum mnp_stat */
+	__u32 reason2; /* a second counter, or MNP_ST_MAX */
+};
+
+/* The verdict on a packet that carries its L4 header (every packet but a later fragment). */
+static __always_inline void judge(const struct mnp_iface_cfg *cfg, __u32 dir, int kind, const struct pkt *p, __u64 now,
+				  struct verdict *v)
+{
+	__u32 isolated = cfg->flags & (dir == MNP_DIR_IN ? MNP_F_ISOLATED_IN : MNP_F_ISOLATED_OUT);
+	struct mnp_ct_key key = {};
+	struct mnp_ct_entry *ct;
+
+	v->allowed = 1;
+	v->reason2 = MNP_ST_MAX;
+	if (kind == PKT_MALFORMED) {
+		v->allowed = !isolated;
+		v->reason = isolated ? MNP_ST_DENY_MALFORMED : MNP_ST_ALLOW_UNISOLATED;
+		return;
+	}
+	if (p->infra == INFRA_ALWAYS || (p->infra == INFRA_MLD && (cfg->flags & MNP_F_ALLOW_MLD))) {
+		v->reason = MNP_ST_ALLOW_INFRA;
+		return;
+	}
+	if (p->infra == INFRA_DHCP && (cfg->flags & MNP_F_ALLOW_DHCP)) {
+		v->reason = MNP_ST_ALLOW_DHCP;
+		return;
+	}
+
+	ct_key_of(&key, cfg->iface_id, dir, &p->f);
+	if (p->icmp_error) {
+		struct mnp_ct_key inner_key = {};
+
+		/* The quoted packet travelled the other way. */
+		ct_key_of(&inner_key, cfg->iface_id, dir ^ 1, &p->inner);
+		ct = bpf_map_lookup_elem(&mnp_ct, &inner_key);
+		if (ct && ct->expires > now && !(ct->flags & MNP_CT_REVOKED)) {
+			v->reason = MNP_ST_ALLOW_RELATED;
+			return;
+		}
+	}
+
+	ct = bpf_map_lookup_elem(&mnp_ct, &key);
+	/* A SYN opens a new connection: it always meets the current policy. */
+	if (ct && ct->expires > now && !p->tcp_syn_only) {
+		if (ct->gen != cfg->gen) {
+			int ok = policy_allows(cfg, ct->origin, &key, p->l4_ports);
+
+			ct->gen = cfg->gen;
+			ct->flags = ok ? ct->flags & ~MNP_CT_REVOKED : ct->flags | MNP_CT_REVOKED;
+		}
+		if (ct->flags & MNP_CT_REVOKED) {
+			v->allowed = 0;
+			v->reason = MNP_ST_DENY_REVOKED;
+			return;
+		}
+		v->reason = ct_refresh(ct, &key, p, dir, now);
+		return;
+	}
+
+	if (!policy_allows(cfg, dir, &key, p->l4_ports)) {
+		v->allowed = 0;
+		v->reason = MNP_ST_DENY_POLICY;
+		return;
+	}
+	{
+		struct mnp_ct_entry fresh = { .gen = cfg->gen, .origin = dir };
+
+		if (p->tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
+			fresh.flags |= MNP_CT_CLOSING;
+		fresh.expires = now + ct_lifetime(&key, fresh.flags);
+		bpf_map_update_elem(&mnp_ct, &key, &fresh, BPF_ANY);
+	}
+	v->reason = isolated ? MNP_ST_ALLOW_POLICY : MNP_ST_ALLOW_UNISOLATED;
+	v->reason2 = MNP_ST_CT_CREATED;
+}
+
 static __always_inline int handle(struct __sk_buff *skb, __u32 dir)
 {
 	struct mnp_iface_key ik = { .netns_cookie = device_netns_cookie(skb), .ifindex = skb->ifindex };
 	struct mnp_iface_cfg *cfg = bpf_map_lookup_elem(&mnp_iface, &ik);
-	struct mnp_ct_key key = {};
-	struct mnp_ct_entry *ct;
+	struct verdict v;
 	struct pkt p = {};
-	__u32 isolated;
 	__u64 now;
 	int kind;
 
 	if (!cfg)
 		return TC_ACT_UNSPEC;
-	isolated = cfg->flags & (dir == MNP_DIR_IN ? MNP_F_ISOLATED_IN : MNP_F_ISOLATED_OUT);
 	kind = parse_packet(skb, &p);
 	if (kind == PKT_OTHER)
 		return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_INFRA);
-	if (kind == PKT_MALFORMED)
-		return finish(skb, cfg->iface_id, dir, !isolated, isolated ? MNP_ST_DENY_MALFORMED : MNP_ST_ALLOW_UNISOLATED);
-	if (p.infra == INFRA_ALWAYS || (p.infra == INFRA_MLD && (cfg->flags & MNP_F_ALLOW_MLD)))
-		return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_INFRA);
-	if (p.infra == INFRA_DHCP && (cfg->flags & MNP_F_ALLOW_DHCP))
-		return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_DHCP);
-
-	ct_key_of(&key, cfg->iface_id, dir, &p.f);
-	if (p.later_fragment) {
-		/* No ports: only rules that allow every port can match. */
-		int ok = policy_allows(cfg, dir, &key, 0);
-
-		return finish(skb, cfg->iface_id, dir, ok,
-			      ok ? (isolated ? MNP_ST_ALLOW_POLICY : MNP_ST_ALLOW_UNISOLATED) : MNP_ST_DENY_FRAGMENT);
-	}
 	/* The coarse clock (CLOCK_MONOTONIC at tick resolution) costs a fraction of the precise one. */
 	now = bpf_ktime_get_coarse_ns();
-
-	if (p.icmp_error) {
-		struct mnp_ct_key inner_key = {};
-
-		/* The quoted packet travelled the other way. */
-		ct_key_of(&inner_key, cfg->iface_id, dir ^ 1, &p.inner);
-		ct = bpf_map_lookup_elem(&mnp_ct, &inner_key);
-		if (ct && ct->expires > now && !(ct->flags & MNP_CT_REVOKED))
-			return finish(skb, cfg->iface_id, dir, 1, MNP_ST_ALLOW_RELATED);
+	if (p.fragment == FRAG_LATER) {
+		later_fragment(cfg, dir, &p, now, &v.allowed, &v.reason);
+		return finish(skb, cfg->iface_id, dir, v.allowed, v.reason);
 	}
-
-	ct = bpf_map_lookup_elem(&mnp_ct, &key);
-	/* A SYN opens a new connection: it always meets the current policy. */
-	if (ct && ct->expires > now && !p.tcp_syn_only) {
-		if (ct->gen != cfg->gen) {
-			int ok = policy_allows(cfg, ct->origin, &key, p.l4_ports);
-
-			ct->gen = cfg->gen;
-			ct->flags = ok ? ct->flags & ~MNP_CT_REVOKED : ct->flags | MNP_CT_REVOKED;
-		}
-		if (ct->flags & MNP_CT_REVOKED)
-			return finish(skb, cfg->iface_id, dir, 0, MNP_ST_DENY_REVOKED);
-		return finish(skb, cfg->iface_id, dir, 1, ct_refresh(ct, &key, &p, dir, now));
-	}
-
-	if (!policy_allows(cfg, dir, &key, p.l4_ports))
-		return finish(skb, cfg->iface_id, dir, 0, MNP_ST_DENY_POLICY);
-	{
-		struct mnp_ct_entry fresh = { .gen = cfg->gen, .origin = dir };
-
-		if (p.tcp_flags & (TCP_FLAG_FIN | TCP_FLAG_RST))
-			fresh.flags |= MNP_CT_CLOSING;
-		fresh.expires = now + ct_lifetime(&key, fresh.flags);
-		bpf_map_update_elem(&mnp_ct, &key, &fresh, BPF_ANY);
-	}
-	account(skb, cfg->iface_id, dir, 1, isolated ? MNP_ST_ALLOW_POLICY : MNP_ST_ALLOW_UNISOLATED, MNP_ST_CT_CREATED);
-	return TC_ACT_UNSPEC;
+	judge(cfg, dir, kind, &p, now, &v);
+	if (p.fragment == FRAG_FIRST)
+		frag_remember(cfg->iface_id, dir, &p, v.allowed, v.reason, now);
+	account(skb, cfg->iface_id, dir, v.allowed, v.reason, v.reason2);
+	return v.allowed ? TC_ACT_UNSPEC : TC_ACT_SHOT;
 }
 
 SEC("tc")

@@ -82,6 +82,31 @@ struct mnp_ct_entry {
 	__u8 pad[2];
 };
 
+/*
+ * Fragments: the first fragment of a datagram (it carries the L4 header) is judged like any packet
+ * and leaves its verdict here, under the datagram's identity; the fragments after it carry no
+ * ports and get that verdict. IPv4: the 16-bit IP id; IPv6: the fragment header's 32-bit id.
+ */
+struct mnp_frag_key {
+	__u32 iface_id;
+	__u8 family;
+	__u8 proto; /* IPv4 protocol, or the IPv6 fragment header's next header */
+	__u8 dir;   /* MNP_DIR_* */
+	__u8 pad;
+	__u32 id;
+	__u8 src[16];
+	__u8 dst[16];
+};
+
+struct mnp_frag_entry {
+	__u64 expires; /* like mnp_ct_entry.expires */
+	__be16 sport;  /* the first fragment's ports (ICMP echo: the identifier) */
+	__be16 dport;
+	__u8 allowed;
+	__u8 reason; /* enum mnp_stat the first fragment was counted under */
+	__u8 pad[2];
+};
+
 enum mnp_stat {
 	MNP_ST_ALLOWED_PKTS,
 	MNP_ST_ALLOWED_BYTES,
@@ -96,7 +121,7 @@ enum mnp_stat {
 	MNP_ST_ALLOW_DHCP,
 	MNP_ST_DENY_POLICY,
 	MNP_ST_DENY_REVOKED,
-	MNP_ST_DENY_FRAGMENT,
+	MNP_ST_DENY_FRAGMENT_ORDER, /* a later fragment whose first fragment was not seen (yet) */
 	MNP_ST_DENY_MALFORMED,
 	MNP_ST_CT_CREATED,
 	MNP_ST_MAX,

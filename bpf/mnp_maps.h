@@ -18,6 +18,10 @@
 #ifndef MNP_CT_OTHER_TIMEOUT
 #define MNP_CT_OTHER_TIMEOUT 60ULL
 #endif
+/* How long a first fragment's verdict waits for the rest: the kernel's default ipfrag_time. */
+#ifndef MNP_FRAG_TIMEOUT
+#define MNP_FRAG_TIMEOUT 30ULL
+#endif
 #define NSEC 1000000000ULL
 /* Refreshing an entry's deadline is a write to a shared cache line: only do it once a second. */
 #define MNP_CT_REFRESH_SLACK NSEC
@@ -87,6 +91,15 @@ struct {
 	__type(value, struct mnp_ct_entry);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mnp_ct SEC(".maps");
+
+/* Datagrams in flight in fragments: small, since an entry only lives while a datagram is. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct mnp_frag_key);
+	__type(value, struct mnp_frag_entry);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mnp_frag SEC(".maps");
 
 /* Entries are made by userspace at attach and removed at detach, never by BPF. */
 struct {

@@ -22,6 +22,7 @@
 
 enum { PKT_IP, PKT_OTHER, PKT_MALFORMED };
 enum { INFRA_NONE, INFRA_ALWAYS, INFRA_MLD, INFRA_DHCP };
+enum { FRAG_NONE, FRAG_FIRST, FRAG_LATER };
 
 /* Addresses (IPv4 in the first 4 bytes) and ports (ICMP echo: identifier in both) of a packet. */
 struct flow {
@@ -37,11 +38,13 @@ struct pkt {
 	struct flow f;
 	struct flow inner;     /* the packet an ICMP error quotes */
 	__u8 infra;            /* INFRA_*: traffic that may pass whatever the policy */
-	__u8 later_fragment;   /* not the first fragment: no L4 header */
+	__u8 fragment;         /* FRAG_*: FRAG_LATER has no L4 header */
+	__u8 frag_proto;       /* fragments: IPv4 protocol or the fragment header's next header */
 	__u8 icmp_error;       /* inner is valid */
 	__u8 l4_ports;         /* TCP, UDP or SCTP ports: policy ports apply */
 	__u8 tcp_flags;
 	__u8 tcp_syn_only;
+	__u32 frag_id;         /* fragments: IPv4 id or IPv6 fragment id, as on the wire */
 };
 
 /* Ports of a quoted packet (ICMP errors quote at least 8 bytes of its L4 header). */
@@ -167,9 +170,12 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	p->f.proto = ip.protocol;
 	__builtin_memcpy(p->f.src, &ip.saddr, 4);
 	__builtin_memcpy(p->f.dst, &ip.daddr, 4);
-	if (ip.frag_off & bpf_htons(0x1fff)) {
-		p->later_fragment = 1;
-		return PKT_IP;
+	if (ip.frag_off & bpf_htons(0x3fff)) { /* more fragments, or an offset */
+		p->frag_id = ip.id;
+		p->frag_proto = ip.protocol;
+		p->fragment = (ip.frag_off & bpf_htons(0x1fff)) ? FRAG_LATER : FRAG_FIRST;
+		if (p->fragment == FRAG_LATER)
+			return PKT_IP;
 	}
 	return parse_l4(skb, ETH_HLEN + ip.ihl * 4, p);
 }
@@ -179,7 +185,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 {
 	struct ipv6hdr ip6;
 	__u32 off = ETH_HLEN + sizeof(ip6);
-	__u8 next, b[4];
+	__u8 next, b[8];
 
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof(ip6)) < 0 || ip6.version != 6)
 		return PKT_MALFORMED;
@@ -193,10 +199,17 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 		if (bpf_skb_load_bytes(skb, off, b, sizeof(b)) < 0)
 			return PKT_MALFORMED;
 		if (next == 44) {
-			if ((((__u16)b[2] << 8) | b[3]) & 0xfff8) {
-				p->f.proto = b[0];
-				p->later_fragment = 1;
-				return PKT_IP;
+			__u16 offset_m = ((__u16)b[2] << 8) | b[3];
+
+			/* Offset 0 without the M flag is an atomic fragment: a whole datagram. */
+			if (offset_m & 0xfff9) {
+				__builtin_memcpy(&p->frag_id, b + 4, 4);
+				p->frag_proto = b[0];
+				p->fragment = (offset_m & 0xfff8) ? FRAG_LATER : FRAG_FIRST;
+				if (p->fragment == FRAG_LATER) {
+					p->f.proto = b[0];
+					return PKT_IP;
+				}
 			}
 			off += 8;
 		} else if (next == 51) {
@@ -227,7 +240,7 @@ static __always_inline int parse_simple(struct __sk_buff *skb, struct pkt *p)
 	if (eth->h_proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = (void *)(eth + 1);
 
-		if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x1fff)))
+		if ((void *)(ip + 1) > data_end || ip->version != 4 || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)))
 			return 0;
 		if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
 			return 0;

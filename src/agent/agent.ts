@@ -6,6 +6,7 @@ import { agentHandlers } from './agent-handlers.ts';
 import { CachedNadSource, CachedPodSource } from './cached-sources.ts';
 import { ifacesDir } from '../policy/enforced.ts';
 import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
+import { LocalStoreWatch } from '../policy/store-watch.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
@@ -44,6 +45,15 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
+/** The embedded default: the local policy and pod stores are the cluster, watched for changes. */
+function startLocalPolicyWatch(opts: AgentOptions, metrics: AgentMetrics, log: (line: string) => void): LocalStoreWatch {
+  const runtime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
+  registerPolicyMetrics(metrics.registry, runtime);
+  const watch = new LocalStoreWatch(runtime, { log });
+  watch.start();
+  return watch;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
@@ -59,6 +69,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   let cache: ClusterCache | undefined;
   let policySync: PolicySync | undefined;
   let client: KubeClient | undefined;
+  let localPolicy: LocalStoreWatch | undefined;
   if (access) {
     client = new KubeClient(access, { timeoutMs: opts.apiTimeoutMs, retries: 2 });
     cache = new ClusterCache(client, access, {
@@ -80,7 +91,9 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       });
     }
   } else {
-    log('no Kubernetes access configured (no --kubeconfig, no in-cluster service): serving plugin calls only');
+    log('no Kubernetes access configured (no --kubeconfig, no in-cluster service): serving plugin calls' +
+      (opts.policy ? `; policies follow the local stores ${opts.policyDir} and ${opts.podDir}` : ' only'));
+    if (opts.policy) localPolicy = startLocalPolicyWatch(opts, metrics, log);
   }
 
   // ADDs served here read pods and NADs from the watch caches before asking the API server.
@@ -118,6 +131,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     async stop() {
       stopping = true;
       policySync?.stop();
+      localPolicy?.stop();
       // The socket goes first: from now on `braid` does its calls itself.
       await Promise.race([server.close(), sleep(opts.shutdownGraceMs)]);
       await cache?.stop();

@@ -36,7 +36,9 @@ export const AGENT_USAGE = `usage: braid-agent [options]
   --cache-dir <dir>          braid's per-container cache (default ${CONF_DEFAULTS.cniDir})
   --bpf-root <dir>           policy pin root (default ${CONF_DEFAULTS.policy.bpfRoot})
   --policy-dir <dir>         local policy store (default ${CONF_DEFAULTS.policy.policyDir})
+  --pod-dir <dir>            local pod store (default ${CONF_DEFAULTS.podDir})
   --no-policy                do not watch policies; watch only this node's pods and the NADs
+                             (without Kubernetes: do not watch the local policy and pod stores)
   --api-timeout <seconds>    bound on one list request (default 60)
   --watch-timeout <seconds>  server-side watch timeout (default 300)
   --shutdown-grace <seconds> time running calls get after SIGTERM (default 10)
@@ -69,6 +71,7 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
       'cache-dir': { type: 'string' },
       'bpf-root': { type: 'string' },
       'policy-dir': { type: 'string' },
+      'pod-dir': { type: 'string' },
       'no-policy': { type: 'boolean', default: false },
       'api-timeout': { type: 'string' },
       'watch-timeout': { type: 'string' },
@@ -89,7 +92,7 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
     cacheDir: v['cache-dir'] ?? CONF_DEFAULTS.cniDir,
     bpfRoot: v['bpf-root'] ?? CONF_DEFAULTS.policy.bpfRoot,
     policyDir: v['policy-dir'] ?? CONF_DEFAULTS.policy.policyDir,
-    podDir: CONF_DEFAULTS.podDir,
+    podDir: v['pod-dir'] ?? CONF_DEFAULTS.podDir,
     policy: !v['no-policy'],
     apiTimeoutMs: positive(v['api-timeout'], 60, 'api-timeout') * 1000,
     watchTimeoutSeconds: positive(v['watch-timeout'], 300, 'watch-timeout'),

@@ -39,6 +39,8 @@ function readSnapshot(opts: PolicyRuntimeOptions): Snapshot {
     fill('iface', maps.iface);
     fill('conntrack', maps.ct);
     fill('stats', maps.stats);
+    // Datagrams whose first fragment was seen and whose later fragments may still come.
+    if (maps.frag) fill('fragments', maps.frag);
     for (const [kind, outer] of Object.entries(maps.outer)) fill(`${kind}_tries`, outer);
   } finally {
     maps.close();

@@ -93,6 +93,26 @@ export function registerPolicy(program: Command): void {
       process.stdout.write(`multinetworkpolicy ${ref} deleted\n${summary(reconcileAll(opts))}\n`);
     });
 
+  withLocations(policy.command('watch'))
+    .description('apply every change to the local policy and pod stores at once, until stopped (what braid-agent does without Kubernetes)')
+    .action(async (o: LocationOptions) => {
+      const { LocalStoreWatch } = await import('../policy/store-watch.ts');
+      const opts = await runtimeOptions(o);
+      const watcher = new LocalStoreWatch(opts, {
+        log: (line) => process.stderr.write(`${line}\n`),
+        onReconcile: (r, trigger) => {
+          if (trigger !== 'periodic' || r.changed > 0 || r.errors.length > 0) process.stdout.write(`${trigger}: ${summary(r)}\n`);
+        },
+      });
+      process.stdout.write(`watching ${opts.policyDir} and ${opts.podDir}\n`);
+      watcher.start();
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve(watcher.stop());
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+
   withLocations(policy.command('show'))
     .description('per pod interface: the policies that select it, isolation per direction, and the counters')
     .option('--json', 'print JSON (counters as strings)')

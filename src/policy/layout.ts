@@ -20,6 +20,7 @@ export const MAP_NAMES = {
   ports: 'mnp_ports',
   ct: 'mnp_ct',
   stats: 'mnp_stats',
+  frag: 'mnp_frag',
 } as const;
 export const PROGRAMS = ['mnp_in', 'mnp_out'] as const;
 export type TrieKind = 'peer4' | 'peer6' | 'ports';
@@ -164,6 +165,63 @@ export const ctEntryCodec: Codec<CtEntry> = structCodec(
   (b) => ({ expires: b.readBigUInt64LE(0), gen: b.readUInt32LE(8), origin: b.readUInt8(12), flags: b.readUInt8(13) }),
 );
 
+/** The datagram a fragment belongs to (struct mnp_frag_key). */
+export interface FragKey {
+  ifaceId: number;
+  family: number;
+  proto: number;
+  dir: number;
+  /** IPv4's 16-bit id or IPv6's 32-bit fragment id (both kept as on the wire, first bytes first). */
+  id: number;
+  src: Buffer;
+  dst: Buffer;
+}
+
+export const fragKeyCodec: Codec<FragKey> = structCodec(
+  44,
+  (v, b) => {
+    b.writeUInt32LE(v.ifaceId, 0);
+    b.writeUInt8(v.family, 4);
+    b.writeUInt8(v.proto, 5);
+    b.writeUInt8(v.dir, 6);
+    if (v.family === 4) b.writeUInt16BE(v.id & 0xffff, 8);
+    else b.writeUInt32BE(v.id >>> 0, 8);
+    v.src.copy(b, 12);
+    v.dst.copy(b, 28);
+  },
+  (b) => ({
+    ifaceId: b.readUInt32LE(0),
+    family: b.readUInt8(4),
+    proto: b.readUInt8(5),
+    dir: b.readUInt8(6),
+    id: b.readUInt8(4) === 4 ? b.readUInt16BE(8) : b.readUInt32BE(8),
+    src: Buffer.from(b.subarray(12, 28)),
+    dst: Buffer.from(b.subarray(28, 44)),
+  }),
+);
+
+/** A first fragment's verdict, for the fragments after it (struct mnp_frag_entry). */
+export interface FragEntry {
+  expires: bigint;
+  sport: number;
+  dport: number;
+  allowed: boolean;
+  /** Index into STAT_NAMES of the reason the first fragment was counted under. */
+  reason: number;
+}
+
+export const fragEntryCodec: Codec<FragEntry> = structCodec(
+  16,
+  (v, b) => {
+    b.writeBigUInt64LE(v.expires, 0);
+    b.writeUInt16BE(v.sport, 8);
+    b.writeUInt16BE(v.dport, 10);
+    b.writeUInt8(v.allowed ? 1 : 0, 12);
+    b.writeUInt8(v.reason, 13);
+  },
+  (b) => ({ expires: b.readBigUInt64LE(0), sport: b.readUInt16BE(8), dport: b.readUInt16BE(10), allowed: b.readUInt8(12) !== 0, reason: b.readUInt8(13) }),
+);
+
 export interface StatsKey {
   ifaceId: number;
   dir: number;
@@ -193,7 +251,7 @@ export const STAT_NAMES = [
   'allowDhcp',
   'denyPolicy',
   'denyRevoked',
-  'denyFragment',
+  'denyFragmentOrder',
   'denyMalformed',
   'ctCreated',
 ] as const;

@@ -3,6 +3,7 @@ import { u32 } from '../bpf/codec.ts';
 import { BPF_F_NO_PREALLOC, BPF_MAP_TYPE_LPM_TRIE, createMap, mapFdById } from '../bpf/map-create.ts';
 import { BpfMap, PerCpuMap } from '../bpf/maps.ts';
 import { closeFd } from '../bpf/pins.ts';
+import { isErrno } from '../net/errno.ts';
 import { mapDir } from './datapath.ts';
 import {
   BITS_SIZE,
@@ -12,6 +13,8 @@ import {
   bitsCodec,
   ctEntryCodec,
   ctKeyCodec,
+  fragEntryCodec,
+  fragKeyCodec,
   ifaceCfgCodec,
   ifaceKeyCodec,
   rawCodec,
@@ -19,6 +22,8 @@ import {
   statsKeyCodec,
   type CtEntry,
   type CtKey,
+  type FragEntry,
+  type FragKey,
   type IfaceCfg,
   type IfaceKey,
   type Stats,
@@ -27,6 +32,15 @@ import {
 } from './layout.ts';
 
 export type Trie = BpfMap<Buffer, bigint>;
+
+function openOptional<T>(path: string, open: (path: string) => T): T | undefined {
+  try {
+    return open(path);
+  } catch (e) {
+    if (isErrno(e, 'ENOENT')) return undefined;
+    throw e;
+  }
+}
 
 /**
  * The pinned policy maps, opened from bpffs. Per interface and direction there is one inner LPM
@@ -39,6 +53,8 @@ export class PolicyMaps {
     readonly outer: Record<TrieKind, BpfMap<number, number>>,
     readonly ct: BpfMap<CtKey, CtEntry>,
     readonly stats: PerCpuMap<StatsKey, Stats>,
+    /** Undefined while only a build from before fragment tracking has been loaded. */
+    readonly frag: BpfMap<FragKey, FragEntry> | undefined,
   ) {}
 
   /** Throws SyscallError ENOENT when the datapath was never loaded under bpfRoot. */
@@ -56,6 +72,7 @@ export class PolicyMaps {
         },
         track(BpfMap.pinned(join(dir, MAP_NAMES.ct), ctKeyCodec, ctEntryCodec)),
         track(PerCpuMap.pinned(join(dir, MAP_NAMES.stats), statsKeyCodec, statsCodec)),
+        openOptional(join(dir, MAP_NAMES.frag), (path) => track(BpfMap.pinned(path, fragKeyCodec, fragEntryCodec))),
       );
     } catch (e) {
       for (const m of opened) m.close();
@@ -108,5 +125,6 @@ export class PolicyMaps {
     for (const m of Object.values(this.outer)) m.close();
     this.ct.close();
     this.stats.close();
+    this.frag?.close();
   }
 }

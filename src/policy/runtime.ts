@@ -118,6 +118,7 @@ export function removeInterfaces(maps: PolicyMaps | undefined, stateDir: string,
   if (maps && records.length > 0) {
     const ids = new Set(records.map((r) => r.ifaceId));
     for (const k of maps.ct.keys()) if (ids.has(k.ifaceId)) maps.ct.delete(k);
+    for (const k of maps.frag?.keys() ?? []) if (ids.has(k.ifaceId)) maps.frag!.delete(k);
   }
   const shadows = shadowsOf(stateDir);
   for (const rec of records) {

@@ -80,7 +80,7 @@ const REASONS: [keyof Stats, string][] = [
   ['allowDhcp', 'DHCP'],
   ['denyPolicy', 'denied by policy'],
   ['denyRevoked', 'revoked'],
-  ['denyFragment', 'fragment'],
+  ['denyFragmentOrder', 'fragment before its first'],
   ['denyMalformed', 'unparsable'],
 ];
 

@@ -31,7 +31,7 @@ function rssOf(pid: number): { rss: number; peak: number } {
 
 async function startAgent(name: string, args: string[]) {
   const socket = path.join(tmp, `${name}.sock`);
-  const child = spawn(agentBin, ['--socket', socket, '--metrics-address', 'off', '--cache-dir', path.join(tmp, 'cache'), '--bpf-root', path.join(tmp, 'bpf'), '--node-name', 'node-0', ...args], {
+  const child = spawn(agentBin, ['--socket', socket, '--metrics-address', 'off', '--cache-dir', path.join(tmp, 'cache'), '--bpf-root', path.join(tmp, 'bpf'), '--policy-dir', path.join(tmp, 'policies'), '--pod-dir', path.join(tmp, 'pods'), '--node-name', 'node-0', ...args], {
     stdio: ['ignore', 'ignore', 'inherit'],
     // AGENT_NODE_OPTIONS: V8 heap flags to try, e.g. "--max-semi-space-size=1".
     env: {

@@ -57,23 +57,51 @@ export function withIpv6Extensions(frame: Buffer, types: number[]): Buffer {
   return Buffer.concat([frame.subarray(0, 14), header, ...exts, frame.subarray(54)]);
 }
 
-/** The same frame marked as a non-first fragment (IPv4: offset field; IPv6: a fragment header). */
-export function laterFragment(frame: Buffer): Buffer {
-  if (frame.readUInt16BE(12) === ETH_P_IPV6) {
-    const ip = Buffer.from(frame.subarray(14, 54));
+export interface FragmentOptions {
+  /** IPv4: 16 bits; IPv6: 32 bits. */
+  id: number;
+  /** Byte offset of this fragment's data in the datagram (a multiple of 8). */
+  offset: number;
+  /** More fragments follow (MF / M flag). */
+  more: boolean;
+  /** The fragment's data; default: the frame's own L4 bytes (header included). */
+  data?: Buffer;
+}
+
+/**
+ * One fragment of the datagram in `frame` (an option-less IPv4 header, or IPv6 without extension
+ * headers): IPv4 with id and offset in its header, IPv6 with a fragment header.
+ */
+export function fragmentOf(frame: Buffer, o: FragmentOptions): Buffer {
+  const v6 = frame.readUInt16BE(12) === ETH_P_IPV6;
+  const headerLen = v6 ? 40 : 20;
+  const data = o.data ?? frame.subarray(14 + headerLen);
+  const ip = Buffer.from(frame.subarray(14, 14 + headerLen));
+  if (v6) {
     const frag = Buffer.alloc(8);
     frag[0] = ip[6]!;
-    frag.writeUInt16BE(185 << 3, 2);
-    frag.writeUInt32BE(0x1234, 4);
+    frag.writeUInt16BE(o.offset | (o.more ? 1 : 0), 2);
+    frag.writeUInt32BE(o.id >>> 0, 4);
     ip[6] = 44;
-    ip.writeUInt16BE(ip.readUInt16BE(4) + 8, 4);
-    return Buffer.concat([frame.subarray(0, 14), ip, frag, frame.subarray(54)]);
+    ip.writeUInt16BE(8 + data.length, 4);
+    return Buffer.concat([frame.subarray(0, 14), ip, frag, data]);
   }
-  const out = Buffer.from(frame);
-  out.writeUInt16BE(185, 14 + 6);
-  out.writeUInt16BE(0, 14 + 10);
-  out.writeUInt16BE(inetChecksum(out.subarray(14, 34)), 14 + 10);
-  return out;
+  ip.writeUInt16BE(20 + data.length, 2);
+  ip.writeUInt16BE(o.id & 0xffff, 4);
+  ip.writeUInt16BE((o.more ? 0x2000 : 0) | (o.offset >> 3), 6);
+  ip.writeUInt16BE(0, 10);
+  ip.writeUInt16BE(inetChecksum(ip), 10);
+  return Buffer.concat([frame.subarray(0, 14), ip, data]);
+}
+
+/** The first fragment of `frame`'s datagram: its L4 header, more to come. */
+export function firstFragment(frame: Buffer, id: number): Buffer {
+  return fragmentOf(frame, { id, offset: 0, more: true });
+}
+
+/** A later fragment of `frame`'s datagram (offset 1480); its data repeats the L4 header, as a decoy. */
+export function laterFragment(frame: Buffer, id = 0x1234, more = false): Buffer {
+  return fragmentOf(frame, { id, offset: 1480, more });
 }
 
 export function vlanTagged(frame: Buffer, vid = 10): Buffer {

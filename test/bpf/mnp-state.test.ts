@@ -1,10 +1,10 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TCP, arpPacket, ipPacket, tcp, udp } from '../helpers/packets.ts';
-import { F_ALLOW_DHCP, F_ALLOW_MLD, CT_CLOSING } from '../../src/policy/layout.ts';
+import { F_ALLOW_DHCP, F_ALLOW_MLD, CT_CLOSING, type FragEntry, type FragKey } from '../../src/policy/layout.ts';
 import { mnp, pod, view } from '../unit/policy/fixtures.ts';
 import { buildBpfObjects, isRoot } from './env.ts';
 import { createHarness, DROP, PASS, type Harness, type TestIface } from './mnp-harness.ts';
-import { flowPacket, icmpError, icmpv6, laterFragment, replyTo, vlanTagged, withIpv6Extensions, type FlowPacket } from './mnp-packets.ts';
+import { firstFragment, flowPacket, fragmentOf, icmpError, icmpv6, laterFragment, replyTo, vlanTagged, withIpv6Extensions, type FlowPacket } from './mnp-packets.ts';
 
 /** Connection tracking and the traffic that passes whatever the policy, for IPv4 and IPv6. */
 const FAMILIES = {
@@ -115,13 +115,60 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
         expect(same).toMatchObject({ changed: false, written: 0 });
       });
 
-      it('lets non-first fragments through only rules without ports', () => {
-        setup(policy('ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{protocol: UDP, port: 53}]}]'));
-        const frag = laterFragment(flowPacket({ src: a.client, dst: a.server, proto: 'udp', dport: 53 }));
-        expect(t.run('in', frag)).toBe(DROP);
-        expect(t.stats('in').denyFragment).toBe(1n);
-        h!.apply(policy(FROM_CLIENT), cluster);
-        expect(t.run('in', frag)).toBe(PASS);
+      describe('fragments', () => {
+        const FROM_CLIENT_UDP53 = 'ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{protocol: UDP, port: 53}]}]';
+        const datagram = (f: Partial<FlowPacket> = {}) => flowPacket({ src: a.client, dst: a.server, proto: 'udp', sport: 5300, dport: 53, ...f });
+
+        it('gives later fragments the verdict of their first fragment, port rules included', () => {
+          setup(policy(FROM_CLIENT_UDP53));
+          const ok = datagram();
+          expect(t.run('in', firstFragment(ok, 0x101))).toBe(PASS);
+          expect(t.run('in', laterFragment(ok, 0x101, true))).toBe(PASS);
+          expect(t.run('in', laterFragment(ok, 0x101))).toBe(PASS);
+          expect(t.stats('in')).toMatchObject({ allowPolicy: 3n, ctCreated: 1n, allowedPackets: 3n, deniedPackets: 0n });
+          const remembered: [FragKey, FragEntry][] = h!.maps.frag!.entries().filter(([k]) => k.ifaceId === t.ifaceId);
+          expect(remembered).toHaveLength(1);
+          const [key, entry] = remembered[0]!;
+          expect(key).toMatchObject({ id: 0x101, proto: 17, dir: 0, family: family === 'v4' ? 4 : 6 });
+          expect(entry).toMatchObject({ sport: 5300, dport: 53, allowed: true });
+          // The reply datagram, fragmented as well, belongs to the connection the request opened.
+          const reply = flowPacket(replyTo({ src: a.client, dst: a.server, proto: 'udp', sport: 5300, dport: 53 }));
+          expect(t.run('out', firstFragment(reply, 0x202))).toBe(PASS);
+          expect(t.run('out', laterFragment(reply, 0x202))).toBe(PASS);
+        });
+
+        it('drops the fragments after a dropped first fragment, although their data looks like an allowed header', () => {
+          setup(policy(FROM_CLIENT_UDP53));
+          const denied = datagram({ dport: 54 });
+          expect(t.run('in', firstFragment(denied, 0x303))).toBe(DROP);
+          // The decoy: a later fragment whose data starts like a UDP header to port 53.
+          expect(t.run('in', fragmentOf(denied, { id: 0x303, offset: 1480, more: false, data: datagram().subarray(family === 'v4' ? 34 : 54) }))).toBe(DROP);
+          expect(t.stats('in')).toMatchObject({ denyPolicy: 2n, deniedPackets: 2n, denyFragmentOrder: 0n });
+          // Another peer, same id: its own datagram.
+          expect(t.run('in', firstFragment(flowPacket({ src: a.other, dst: a.server, proto: 'udp', dport: 53 }), 0x303))).toBe(DROP);
+        });
+
+        it('drops a later fragment that comes before its first and counts it apart', () => {
+          setup(policy(FROM_CLIENT_UDP53));
+          const ok = datagram();
+          expect(t.run('in', laterFragment(ok, 0x404))).toBe(DROP);
+          expect(t.stats('in')).toMatchObject({ denyFragmentOrder: 1n, deniedPackets: 1n });
+          expect(t.run('in', firstFragment(ok, 0x404))).toBe(PASS);
+          expect(t.run('in', laterFragment(ok, 0x404))).toBe(PASS);
+          // A direction without isolation lets it through: every datagram is allowed there.
+          expect(t.run('out', laterFragment(flowPacket({ src: a.server, dst: a.ext, proto: 'udp', dport: 9 }), 0x505))).toBe(PASS);
+          expect(t.stats('out').allowUnisolated).toBe(1n);
+        });
+
+        it('drops the followers of a first fragment that a policy update revoked', () => {
+          setup(policy(FROM_CLIENT));
+          const ok = datagram();
+          expect(t.run('in', ok)).toBe(PASS);
+          h!.apply(policy('ingress: []'), cluster);
+          expect(t.run('in', firstFragment(ok, 0x606))).toBe(DROP);
+          expect(t.run('in', laterFragment(ok, 0x606))).toBe(DROP);
+          expect(t.stats('in').denyRevoked).toBe(2n);
+        });
       });
     });
   }

@@ -118,13 +118,14 @@ describe('braid-agent with a Kubernetes API', () => {
 
   it('without Kubernetes access it still serves plugin calls, and is ready at once', async () => {
     const dir = makeTempDir('braid-t-agent');
-    const options = parseAgentOptions(['--socket', join(dir, 'braid.sock'), '--metrics-address', '127.0.0.1:0'], {});
+    const stores = ['--policy-dir', join(dir, 'policies'), '--pod-dir', join(dir, 'pods'), '--cache-dir', join(dir, 'cache'), '--bpf-root', join(dir, 'bpf')];
+    const options = parseAgentOptions(['--socket', join(dir, 'braid.sock'), '--metrics-address', '127.0.0.1:0', ...stores], {});
     if (options === 'help') throw new Error('unexpected');
     const logs: string[] = [];
     agent = await startAgent(options, { log: (l) => logs.push(l), env: {}, handlers: noopHandlers });
     expect(agent.cache).toBeUndefined();
     expect((await fetchText(agent.metricsPort!, '/readyz')).status).toBe(200);
-    expect(logs.join('\n')).toMatch(/no Kubernetes access configured/);
+    expect(logs.join('\n')).toMatch(/no Kubernetes access configured.*policies follow the local stores/);
   });
 
   it('the node reconciler on a node without the policy datapath: nothing enforced, nothing to do', () => {
