@@ -9,7 +9,6 @@ import { waitForReadinessFile } from '../k8s/readiness.ts';
 import { linkNamesInNetns } from '../net/link-names.ts';
 import type { BraidConf } from '../config/types.ts';
 import { executeAdd, undoAdd } from './add.ts';
-import type { CachedAttachment } from './cache.ts';
 import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
@@ -21,11 +20,8 @@ import { configuredNetworks, localSources, publishNetworkStatus } from './local-
 import { attachPolicy, collectPolicy, detachPolicy } from './policy-hooks.ts';
 import { resolveInputs } from './resolve.ts';
 import { executeStatus } from './status.ts';
-
-/** A kubeconfig in the conf, or the in-cluster service environment, turns the API sources on. */
-function wantsKubernetes(conf: BraidConf): boolean {
-  return Boolean(conf.kubeconfig) || Boolean(process.env.KUBERNETES_SERVICE_HOST);
-}
+import { takeover, wantsKubernetes } from './takeover.ts';
+import { withMultusNetworks } from './multus-verbs.ts';
 
 async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
   const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs);
@@ -34,20 +30,6 @@ async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () =
   } finally {
     await lock.release();
   }
-}
-
-/** DEL without a cache: the plan again, from local sources only, with no results to pass. */
-async function recomputeFromLocalSources(req: CniRequest, conf: BraidConf): Promise<CachedAttachment[] | undefined> {
-  const plan = buildPlan(await resolveInputs(req, conf, localSources(conf, req)));
-  return plan.attachments.map((a) => ({
-    network: a.network,
-    ifname: a.ifname,
-    isDefault: a.isDefault,
-    confBytes: a.list.bytes,
-    cniArgs: a.cniArgs,
-    capabilityArgs: a.capabilityArgs,
-    state: 'pending' as const,
-  }));
 }
 
 type KubeModule = typeof import('./kube-session.ts');
@@ -120,10 +102,13 @@ export const braidHandlers: PluginHandlers = {
         () => undefined,
         (e: unknown) => asCniError(e),
       );
-      await executeDel(req, conf, () => recomputeFromLocalSources(req, conf)).catch((e: unknown) => {
+      // No record: a pod Multus set up (its caches), else the plan again (multiplex/takeover.ts).
+      const fallback = takeover(req, conf, log);
+      await executeDel(req, conf, fallback.recompute).catch((e: unknown) => {
         log.error(asCniError(e).message);
         throw e;
       });
+      fallback.finish();
       if (policyError) {
         log.error(policyError.message);
         throw policyError;
@@ -138,7 +123,7 @@ export const braidHandlers: PluginHandlers = {
 
   async status(req) {
     const conf = loadBraidConf(req.config);
-    await executeStatus(req, conf, () => configuredNetworks(conf, req));
+    await executeStatus(req, conf, async () => withMultusNetworks(conf, await configuredNetworks(conf, req)));
   },
 
   async gc(req) {
