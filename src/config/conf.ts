@@ -13,6 +13,7 @@ import type { BraidConf, LogLevel, LogOptions, PolicyConf } from './types.ts';
 export const CONF_DEFAULTS = {
   confDir: '/etc/cni/multus/net.d',
   cniDir: '/var/lib/cni/braid',
+  multusCniDir: '/var/lib/cni/multus',
   binDir: '/opt/cni/bin',
   multusNamespace: 'kube-system',
   systemNamespaces: ['kube-system'],
@@ -125,6 +126,7 @@ export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
     multusNamespace: (conf.multusNamespace as string | undefined) ?? CONF_DEFAULTS.multusNamespace,
     confDir: (conf.confDir as string | undefined) ?? CONF_DEFAULTS.confDir,
     cniDir: cacheDirectory(conf),
+    multusCniDir: (conf.multusCniDir as string | undefined) ?? CONF_DEFAULTS.multusCniDir,
     binDir: (conf.binDir as string | undefined) ?? CONF_DEFAULTS.binDir,
     logLevel: (conf.logLevel as LogLevel | undefined) ?? CONF_DEFAULTS.logLevel,
     logToStderr: (conf.logToStderr as boolean | undefined) ?? CONF_DEFAULTS.logToStderr,
@@ -132,6 +134,7 @@ export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
     capabilities: (conf.capabilities as Record<string, boolean> | undefined) ?? {},
     runtimeConfig: (conf.runtimeConfig as Record<string, unknown> | undefined) ?? {},
     retryDeleteOnError: (conf.retryDeleteOnError as boolean | undefined) ?? CONF_DEFAULTS.retryDeleteOnError,
+    strict: (conf.strict as boolean | undefined) ?? false,
     podDir: (conf.podDir as string | undefined) ?? CONF_DEFAULTS.podDir,
     nadDir: (conf.nadDir as string | undefined) ?? CONF_DEFAULTS.nadDir,
     delegateTimeoutMs: ((conf.delegateTimeout as number | undefined) ?? CONF_DEFAULTS.delegateTimeoutSeconds) * 1000,

@@ -45,6 +45,8 @@ export interface BraidConf {
   confDir: string;
   /** Directory of braid's per-container cache (Multus `cniDir`; `cacheDir` is accepted as an alias). */
   cniDir: string;
+  /** braid: Multus' cniDir, read for containers braid has no record of (pods Multus set up). */
+  multusCniDir: string;
   binDir: string;
   kubeconfig?: string;
   readinessindicatorfile?: string;
@@ -57,6 +59,8 @@ export interface BraidConf {
   /** The runtime's capability arguments for braid itself (filtered by `capabilities`). */
   runtimeConfig: Record<string, unknown>;
   retryDeleteOnError: boolean;
+  /** braid: refuse what Multus accepts but NPWG forbids, instead of warning (default false). */
+  strict: boolean;
   /** braid: directory of the local pod store (embedded default pod source). */
   podDir: string;
   /** braid: directory of NetworkAttachmentDefinition manifests (embedded default NAD source). */

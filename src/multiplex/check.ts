@@ -6,11 +6,14 @@ import type { DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { readCache } from './cache.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
+import { checkMultusContainer } from './multus-verbs.ts';
 import { combinedError } from './teardown.ts';
 
 /** CHECK every attachment (Multus checks only the cluster network) and report all that fail. */
 export async function executeCheck(req: CniRequest, conf: BraidConf, observer?: DelegateObserver): Promise<void> {
   const read = readCache(conf.cniDir, req.containerId, req.ifname);
+  // A pod Multus set up before the node switched to braid.
+  if (read.status === 'missing' && (await checkMultusContainer(req, conf))) return;
   if (read.status !== 'ok' || read.record.state !== 'added') {
     throw new CniError(
       CniCode.UnknownContainer,

@@ -7,6 +7,7 @@ import type { BraidConf } from '../config/types.ts';
 import { listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import { lockContainer, type FlockWay } from './lock.ts';
+import { gcMultusContainers } from './multus-verbs.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
 import { combinedError, teardown } from './teardown.ts';
 
@@ -72,6 +73,11 @@ export async function executeGc(
     }
   }
   const cniPath = delegatePath(conf, req.path);
+  // Pods Multus set up before the node switched: stale ones go, the others stay valid.
+  const validContainers = new Set(validAttachments(req.config).map((a) => a.containerID));
+  const multus = await gcMultusContainers(conf, validContainers, cniPath, req.env);
+  errors.push(...multus.errors);
+  for (const m of multus.inUse) remember(m.list, m.label).valid.push(...m.valid);
   for (const { list, label, valid: stillValid } of networks.values()) {
     try {
       const call = { network: label, ifname: '', cniArgs: [], capabilityArgs: {} };

@@ -8,7 +8,6 @@ import { loadBraidConf } from '../config/conf.ts';
 import { waitForReadinessFile } from '../k8s/readiness.ts';
 import type { BraidConf } from '../config/types.ts';
 import { executeAdd, undoAdd } from './add.ts';
-import type { CachedAttachment } from './cache.ts';
 import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
@@ -23,11 +22,8 @@ import { configuredNetworks, localSources, publishNetworkStatus } from './local-
 import type { PolicyHooks } from './policy-hooks.ts';
 import { resolveInputs } from './resolve.ts';
 import { executeStatus } from './status.ts';
-
-/** A kubeconfig in the conf, or the in-cluster service environment, turns the API sources on. */
-function wantsKubernetes(conf: BraidConf): boolean {
-  return Boolean(conf.kubeconfig) || Boolean(process.env.KUBERNETES_SERVICE_HOST);
-}
+import { takeover, wantsKubernetes } from './takeover.ts';
+import { withMultusNetworks } from './multus-verbs.ts';
 
 async function withContainerLock<T>(
   conf: BraidConf,
@@ -45,20 +41,6 @@ async function withContainerLock<T>(
     // A finished DEL leaves nothing of the container, its lock file included.
     await lock.release({ remove: done && req.command === 'DEL' });
   }
-}
-
-/** DEL without a cache: the plan again, from local sources only, with no results to pass. */
-async function recomputeFromLocalSources(req: CniRequest, conf: BraidConf): Promise<CachedAttachment[] | undefined> {
-  const plan = buildPlan(await resolveInputs(req, conf, localSources(conf, req)));
-  return plan.attachments.map((a) => ({
-    network: a.network,
-    ifname: a.ifname,
-    isDefault: a.isDefault,
-    confBytes: a.list.bytes,
-    cniArgs: a.cniArgs,
-    capabilityArgs: a.capabilityArgs,
-    state: 'pending' as const,
-  }));
 }
 
 /**
@@ -154,10 +136,13 @@ class BraidHandlers implements PluginHandlers {
         () => undefined,
         (e: unknown) => asCniError(e),
       );
-      await executeDel(req, conf, () => recomputeFromLocalSources(req, conf), this.deps.observer).catch((e: unknown) => {
+      // No record: a pod Multus set up (its caches), else the plan again (multiplex/takeover.ts).
+      const fallback = takeover(req, conf, log);
+      await executeDel(req, conf, fallback.recompute, this.deps.observer).catch((e: unknown) => {
         log.error(asCniError(e).message);
         throw e;
       });
+      fallback.finish();
       if (policyError) {
         log.error(policyError.message);
         throw policyError;
@@ -172,7 +157,7 @@ class BraidHandlers implements PluginHandlers {
 
   async status(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await executeStatus(req, conf, () => configuredNetworks(conf, req), this.deps.observer);
+    await executeStatus(req, conf, async () => withMultusNetworks(conf, await configuredNetworks(conf, req)), this.deps.observer);
   }
 
   async gc(req: CniRequest): Promise<void> {

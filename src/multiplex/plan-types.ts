@@ -12,6 +12,11 @@ export interface ResolvedNetwork {
   selection?: NetworkSelectionElement;
   /** SR-IOV / device-plugin resource named by the NAD. */
   resourceName?: string;
+  /**
+   * Set when a DEL without any record could not resolve this network (why, for the report). It
+   * keeps its position so that the networks after it get the ifnames ADD gave them.
+   */
+  unresolved?: string;
 }
 
 export interface PodRef {

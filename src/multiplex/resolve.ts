@@ -20,6 +20,21 @@ export interface Sources {
 }
 
 /**
+ * DEL without any record resolves what it can: each network that cannot be resolved is reported
+ * here and kept as a placeholder (ResolvedNetwork.unresolved) instead of failing the whole call.
+ */
+export type Tolerate = (problem: string) => void;
+
+function placeholder(network: string, sel: NetworkSelectionElement | undefined, why: string): ResolvedNetwork {
+  const list = { cniVersion: '1.0.0', name: 'unresolved', disableCheck: true, disableGC: true, plugins: [], bytes: '{}' };
+  const net: ResolvedNetwork = { network, list, origin: 'unresolved', unresolved: why };
+  if (sel?.interface) net.selection = { name: sel.name, interface: sel.interface };
+  return net;
+}
+
+const reason = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
  * The pod a call is for, from the K8S_* keys kubelet's runtimes put in CNI_ARGS. Runtimes outside
  * Kubernetes send less: podman 4 sends K8S_POD_NAME (the container or pod name) and no
  * namespace, so a name alone means the "default" namespace, as in kubectl.
@@ -92,7 +107,7 @@ async function clusterNetwork(conf: BraidConf, pod: PodInfo | undefined, sources
 }
 
 /** Inline delegates after the first, then `defaultNetworks`: added to every pod outside systemNamespaces. */
-async function resolveDefaultNetworks(conf: BraidConf, sources: Sources): Promise<ResolvedNetwork[]> {
+async function resolveDefaultNetworks(conf: BraidConf, sources: Sources, tolerate?: Tolerate): Promise<ResolvedNetwork[]> {
   const networks: ResolvedNetwork[] = [];
   for (let i = 1; i < conf.delegates.length; i++) networks.push(inlineNetwork(conf, i));
   for (const [i, entry] of conf.defaultNetworks.entries()) {
@@ -101,7 +116,15 @@ async function resolveDefaultNetworks(conf: BraidConf, sources: Sources): Promis
       nadSource: sources.nads,
       namespace: conf.multusNamespace,
       key: `defaultNetworks[${i}]`,
+    }).catch((e: unknown) => {
+      if (!tolerate) throw e;
+      tolerate(reason(e));
+      return undefined;
     });
+    if (!r) {
+      networks.push(placeholder(entry, undefined, 'unresolved'));
+      continue;
+    }
     const net: ResolvedNetwork = { network: r.network, list: r.list, origin: `defaultNetworks "${entry}"` };
     if (r.resourceName) net.resourceName = r.resourceName;
     networks.push(net);
@@ -115,24 +138,47 @@ export async function resolveConfiguredNetworks(conf: BraidConf, sources: Source
 }
 
 /** Gathers the pod, its selections and every delegate configuration the plan needs. */
-export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: Sources): Promise<PlanInputs> {
+export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: Sources, tolerate?: Tolerate): Promise<PlanInputs> {
   const ref = podRefFromArgs(req.args);
-  const found = ref ? await firstPod(sources.pods, ref.namespace, ref.name, ref.uid) : undefined;
+  const found = ref
+    ? await firstPod(sources.pods, ref.namespace, ref.name, ref.uid).catch((e: unknown) => {
+        if (!tolerate) throw e;
+        tolerate(`pod ${ref.namespace}/${ref.name}: ${reason(e)}`);
+        return undefined;
+      })
+    : undefined;
   const pod = found?.pod;
-  const cluster = await clusterNetwork(conf, pod, sources);
+  const cluster = await clusterNetwork(conf, pod, sources).catch((e: unknown) => {
+    // The cluster network's DEL is never skipped: the conf's own is the fallback.
+    if (!tolerate || !pod) throw e;
+    tolerate(reason(e));
+    return clusterNetwork(conf, undefined, sources);
+  });
 
   const inSystemNamespace = ref !== undefined && conf.systemNamespaces.includes(ref.namespace);
-  const defaultNetworks = inSystemNamespace ? [] : await resolveDefaultNetworks(conf, sources);
+  const defaultNetworks = inSystemNamespace ? [] : await resolveDefaultNetworks(conf, sources, tolerate);
 
   const selected: ResolvedNetwork[] = [];
   const annotation = pod?.annotations[ANNOTATION_NETWORKS];
   if (pod && annotation !== undefined && annotation.trim() !== '') {
-    const elements = parseNetworksAnnotation(annotation, pod.namespace, { pod: `${pod.namespace}/${pod.name}` });
     const referrer = `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_NETWORKS}`;
+    let elements: NetworkSelectionElement[] = [];
+    try {
+      elements = parseNetworksAnnotation(annotation, pod.namespace, { pod: `${pod.namespace}/${pod.name}` });
+    } catch (e) {
+      if (!tolerate) throw e;
+      tolerate(reason(e));
+    }
     for (const sel of elements) {
       const namespace = sel.namespace ?? pod.namespace;
-      checkNamespaceIsolation(pod.namespace, namespace, sel.name, conf);
-      selected.push(await nadNetwork(sel, namespace, conf, sources, referrer));
+      try {
+        checkNamespaceIsolation(pod.namespace, namespace, sel.name, conf);
+        selected.push(await nadNetwork(sel, namespace, conf, sources, referrer));
+      } catch (e) {
+        if (!tolerate) throw e;
+        tolerate(reason(e));
+        selected.push(placeholder(`${namespace}/${sel.name}`, sel, reason(e)));
+      }
     }
   }
 

@@ -200,6 +200,8 @@ export async function makeBraidBed(): Promise<BraidBed> {
       clusterNetwork: clusterFile,
       confDir,
       cniDir,
+      // Never the machine's own Multus cache (braid reads it for containers it has no record of).
+      multusCniDir: join(root, 'multus'),
       binDir: REAL_PLUGINS,
       nadDir,
       podDir,

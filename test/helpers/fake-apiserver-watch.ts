@@ -112,7 +112,7 @@ export class FakeWatchApiServer extends FakeApiServer {
     return nad;
   }
 
-  deleteNad(namespace: string, name: string): void {
+  override deleteNad(namespace: string, name: string): void {
     this.remove('nads', this.nads, `${namespace}/${name}`);
   }
 

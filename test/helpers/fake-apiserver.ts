@@ -143,6 +143,10 @@ export class FakeApiServer {
     return nad;
   }
 
+  deleteNad(namespace: string, name: string): void {
+    this.nads.delete(`${namespace}/${name}`);
+  }
+
   /** The next `times` requests matching method/path suffer `fault`. */
   inject(fault: Fault, match: { method?: string; path?: RegExp } = {}, times = 1): void {
     this.faults.push({ fault, ...match, times });

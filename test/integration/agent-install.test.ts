@@ -125,6 +125,8 @@ describe.skipIf(braidUnavailable())('braid install', () => {
         type: 'braid',
         clusterNetwork: '/etc/cni/net.d/10-flannel.conflist',
         kubeconfig: '/etc/cni/net.d/braid.d/braid.kubeconfig',
+        // Multus' default cniDir: braid takes over the pods Multus set up from its cache.
+        multusCniDir: '/var/lib/cni/multus',
         namespaceIsolation: true,
         agentSocket: '/run/braid/braid.sock',
         capabilities: { portMappings: true, 'io.kubernetes.cri.pod-annotations': true },

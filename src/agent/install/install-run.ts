@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../../cni/atomic-file.ts';
 import { CniCode, CniError } from '../../cni/errors.ts';
 import { installBinaries } from './binaries.ts';
 import { kubeconfigFromServiceAccount, writeKubeconfig, type ServiceAccountSource } from './kubeconfig-file.ts';
+import { multusCniDir } from './multus-conf.ts';
 import { braidConf, fileBefore, findPrimaryConf, type PrimaryConf } from './primary-conf.ts';
 
 /**
@@ -64,21 +65,33 @@ function refreshKubeconfig(opts: InstallOptions, state: InstallState): void {
   state.kubeconfigDigest = kc.digest;
 }
 
+/** The multusCniDir braid's conf already names (Multus' conf may be gone by a later pass). */
+function earlierMultusCniDir(text: string | undefined): string | undefined {
+  try {
+    const plugin = (JSON.parse(text ?? '') as { plugins?: { multusCniDir?: unknown }[] }).plugins?.[0];
+    return typeof plugin?.multusCniDir === 'string' ? plugin.multusCniDir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function writeConf(opts: InstallOptions, state: InstallState, primary: PrimaryConf): void {
   const earlier = fileBefore(opts.confDir, opts.confName);
   if (earlier) {
     throw new CniError(CniCode.InvalidConfig, `${join(opts.confDir, earlier)} sorts before ${opts.confName}, so the runtime would use it instead of braid: choose a --conf-name that sorts first`);
   }
+  const path = join(opts.confDir, opts.confName);
+  const onDisk = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
+  // Pods Multus set up are taken over from its cache: its cniDir, found while its conf is there, kept after.
+  const multusDir = multusCniDir(opts.confDir) ?? earlierMultusCniDir(onDisk);
   const conf = braidConf({
     primary,
     hostConfDir: opts.hostConfDir,
     networkName: opts.networkName,
     ...(opts.serviceAccount ? { kubeconfig: join(opts.hostConfDir, KUBECONFIG_SUBPATH) } : {}),
-    extra: opts.extra,
+    extra: { ...(multusDir ? { multusCniDir: multusDir } : {}), ...opts.extra },
   });
   const text = `${JSON.stringify(conf, null, 2)}\n`;
-  const path = join(opts.confDir, opts.confName);
-  const onDisk = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
   if (onDisk !== text) {
     writeFileAtomic(path, text, { durable: true, mode: 0o644 });
     opts.log(`wrote ${path} (primary network: ${primary.file}, cniVersion ${primary.cniVersion})`);
