@@ -3,6 +3,10 @@
  * no CNI_COMMAND it is the command-line tool. As a plugin it first offers the call to braid-agent
  * (thick mode) and does the work itself only when no agent takes it (thin mode). Everything but
  * the hand-over client is imported lazily, so a call the agent takes loads almost nothing.
+ *
+ * On a node this runs behind the native front door (cmd/braid-front/, installed as `braid`; this
+ * is `braid-node` beside it): the front door has offered the call to the agent already, and runs
+ * this with THIN_FLAG when no agent took it, so the call is done here at once.
  */
 import { handOver, readAllStdin } from '../src/agent/client.ts';
 
@@ -23,8 +27,12 @@ async function runVersion(): Promise<number> {
   return runPlugin({ supportedVersions: BRAID_SUPPORTED_VERSIONS, add: never, del: never, check: never, status: never, gc: never });
 }
 
-async function runAsPlugin(): Promise<number> {
+/** What the front door (cmd/braid-front/front.h THIN_FLAG) passes when no agent took the call. */
+const THIN_FLAG = '--cni-thin';
+
+async function runAsPlugin(thin: boolean): Promise<number> {
   if (process.env.CNI_COMMAND === 'VERSION') return runVersion();
+  if (thin) return runThin(undefined);
   const stdin = await readAllStdin();
   if (stdin === undefined) return runThin(undefined);
   const outcome = await handOver(process.env, stdin);
@@ -37,7 +45,7 @@ async function runAsPlugin(): Promise<number> {
 }
 
 async function main(): Promise<number> {
-  if (process.env.CNI_COMMAND) return runAsPlugin();
+  if (process.env.CNI_COMMAND) return runAsPlugin(process.argv.slice(2).includes(THIN_FLAG));
   const { runCli } = await import('../src/cli/main.ts');
   return runCli(process.argv.slice(2));
 }

@@ -7,6 +7,10 @@
 //   dist/proto/          the .proto files src/k8s loads at run time
 //   dist/bin/<name>      an executable launcher: `#!<repo>/node_modules/node/bin/node`, then it turns on
 //                        Node's compile cache and imports dist/<name>.mjs
+//   dist/host/           what `braid install` copies into a node's CNI bin dir (scripts/build-front.mjs):
+//                        `braid`, the native front door (cmd/braid-front/*.c, clang, static), and as
+//                        the Node implementation behind it `braid-node` and `braid-veth`, launchers like
+//                        dist/bin's (`npm run build:sea` makes them the single executable instead)
 // and then runs scripts/build-bpf.sh when it exists (bpf/*.c -> dist/bpf/).
 //
 // Why a launcher instead of the bundle behind a shebang: a CNI plugin process starts once per pod and
@@ -29,6 +33,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FRONT_DOOR, NODE_IMPL, buildFrontDoor, writeExecutable } from './build-front.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: options } = parseArgs({
@@ -156,6 +161,18 @@ async function writeLaunchers(entries) {
   }
 }
 
+/** dist/host: the front door, and launchers of the Node implementation under the names it execs. */
+async function writeHostDir(entries) {
+  const hostDir = path.join(outDir, 'host');
+  await mkdir(hostDir, { recursive: true });
+  await buildFrontDoor(path.join(hostDir, FRONT_DOOR)).catch((e) => fail(`the front door did not build: ${e.message}`));
+  const names = new Set(entries.map((e) => e.name));
+  for (const [name, entry] of [[NODE_IMPL, 'braid'], ['braid-veth', 'braid-veth']]) {
+    if (!names.has(entry)) continue;
+    await writeExecutable(path.join(hostDir, name), `#!${nodeBinary}\n${launcherSource(path.join(outDir, `${entry}.mjs`))}`);
+  }
+}
+
 /** Data files that modules find next to themselves (`new URL('./proto/x.proto', import.meta.url)`). */
 async function copyDataFiles() {
   const protoDir = path.join(repoRoot, 'src', 'k8s', 'proto');
@@ -186,7 +203,8 @@ if (entries.length === 0) {
   await bundle(entries);
   await writeLaunchers(entries);
   await copyDataFiles();
-  console.log(`build: ${entries.map((e) => `bin/${e.name}`).join(', ')} -> ${outDir}`);
+  await writeHostDir(entries);
+  console.log(`build: ${entries.map((e) => `bin/${e.name}`).join(', ')}, host/ -> ${outDir}`);
 }
 if (!options['skip-bpf']) buildBpf();
 if (options.measure) measureStart();

@@ -1,4 +1,4 @@
-import { chmodSync, lstatSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname } from 'node:path';
@@ -6,12 +6,13 @@ import { handleInvocation, type PluginHandlers, type PluginOutcome } from '../cn
 import type { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.ts';
+import { peerUid } from './peer-cred.ts';
 import { CNI_PATH, MAX_REQUEST_BYTES, requestProblem, type HandOverRequest } from './protocol.ts';
 
 /**
- * The agent's HTTP endpoints. The unix socket (0600 in a 0700 directory: root only) serves plugin
- * calls and the health endpoints; the optional TCP listener serves only /healthz, /readyz and
- * /metrics, for kubelet's probes and Prometheus.
+ * The agent's HTTP endpoints. The unix socket (0600, in a directory only root can write) serves
+ * plugin calls and the health endpoints to callers whose peer credentials are root's; the optional
+ * TCP listener serves only /healthz, /readyz and /metrics, for kubelet's probes and Prometheus.
  */
 export interface HealthView {
   /** False while shutting down. */
@@ -31,6 +32,8 @@ export interface AgentServerOptions {
    * a new pod's interfaces is in place before the runtime starts the pod's containers.
    */
   beforeAnswer?: (verb: string, outcome: PluginOutcome) => void;
+  /** The uid of a unix socket caller (default: SO_PEERCRED); undefined when unknown. */
+  peerUid?: (socket: net.Socket) => number | undefined;
 }
 
 function send(res: http.ServerResponse, code: number, text: string, type = 'text/plain; charset=utf-8'): void {
@@ -67,18 +70,34 @@ async function clearStaleSocket(path: string): Promise<void> {
   rmSync(path, { force: true });
 }
 
+/**
+ * The socket's directory: created 0700 when missing; an existing one is used as it is (the agent
+ * never changes permissions it does not own: `--socket /run/x.sock` must not make /run root-only),
+ * and only when root owns it and nobody else can write it, since whoever can write it can put
+ * their own socket where the plugin looks for the agent.
+ */
+export function prepareSocketDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw new Error(`the socket directory ${dir} is not a directory`);
+  if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
+    const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
+    throw new Error(`the socket directory ${dir} is owned by uid ${st.uid} with mode ${mode}; braid-agent needs one that root owns and nobody else can write, and does not change an existing one`);
+  }
+}
+
 export class AgentServer {
   private readonly unixServer: http.Server;
   private tcpServer: http.Server | undefined;
+  /** Peer uid per connection, read once (a connection may carry several requests). */
+  private readonly peers = new WeakMap<net.Socket, number | undefined>();
 
   constructor(private readonly opts: AgentServerOptions) {
     this.unixServer = http.createServer({ requestTimeout: 0, keepAliveTimeout: 1_000 }, (req, res) => void this.route(req, res, true));
   }
 
   async listen(): Promise<void> {
-    const dir = dirname(this.opts.socketPath);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    chmodSync(dir, 0o700);
+    prepareSocketDir(dirname(this.opts.socketPath));
     await clearStaleSocket(this.opts.socketPath);
     // The socket is created with the umask's mode; no moment where others may connect.
     const umask = process.umask(0o177);
@@ -117,6 +136,10 @@ export class AgentServer {
   private async route(req: http.IncomingMessage, res: http.ServerResponse, unix: boolean): Promise<void> {
     const path = (req.url ?? '/').split('?')[0];
     try {
+      if (unix) {
+        const uid = this.callerUid(req.socket);
+        if (uid !== 0) return send(res, 403, `braid-agent serves only root; this caller is uid ${uid ?? 'unknown'}\n`);
+      }
       if (path === CNI_PATH && unix && req.method === 'POST') return await this.serveCall(req, res);
       if (req.method !== 'GET') return send(res, 405, 'method not allowed\n');
       if (path === '/healthz') return this.opts.health.live() ? send(res, 200, 'ok\n') : send(res, 500, 'shutting down\n');
@@ -132,7 +155,14 @@ export class AgentServer {
     }
   }
 
+  private callerUid(socket: net.Socket): number | undefined {
+    if (!this.peers.has(socket)) this.peers.set(socket, (this.opts.peerUid ?? peerUid)(socket));
+    return this.peers.get(socket);
+  }
+
   private async serveCall(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // A declared size over the bound is refused before a byte of it is read.
+    if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) return send(res, 413, `request larger than ${MAX_REQUEST_BYTES} bytes\n`);
     const text = await readBody(req);
     if (text === undefined) return send(res, 413, `request larger than ${MAX_REQUEST_BYTES} bytes\n`);
     let body: unknown;

@@ -1,0 +1,60 @@
+// Builds braid's native front door (cmd/braid-front/*.c) and lays out a host directory: what
+// `braid install` copies into a node's CNI bin dir. Used by scripts/build.mjs (dist/host with the
+// dist/bin-style launchers as the Node implementation) and scripts/build-sea.mjs (dist/host with
+// the single executable).
+//
+//   <host>/braid        the front door: static C, no dependency (see docs/front-door.md)
+//   <host>/braid-node   braid's Node implementation, which the front door execs for thin mode and the CLI
+//   <host>/braid-veth   the braid-veth plugin
+//
+// Every file is written beside its target and renamed over it: a plugin being run is never
+// rewritten, and a name that was a hard link of the single executable is replaced, not written
+// through (which would change the single executable itself).
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { chmod, link, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const sourceDir = path.join(repoRoot, 'cmd', 'braid-front');
+export const FRONT_DOOR = 'braid';
+export const NODE_IMPL = 'braid-node';
+export const HOST_NAMES = [FRONT_DOOR, NODE_IMPL, 'braid-veth'];
+
+const staging = (target) => path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}`);
+
+/**
+ * Compiles the front door into `target`. Statically linked: it runs on a host whatever its libc,
+ * starts without the dynamic loader's work, and depends on nothing.
+ */
+export async function buildFrontDoor(target) {
+  await mkdir(path.dirname(target), { recursive: true });
+  const sources = readdirSync(sourceDir).filter((f) => f.endsWith('.c')).sort().map((f) => path.join(sourceDir, f));
+  const temp = staging(target);
+  const cc = process.env.CC ?? 'clang';
+  const args = ['-static', '-O2', '-s', '-std=c11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-o', temp, ...sources];
+  const run = spawnSync(cc, args, { stdio: 'inherit' });
+  if (run.status !== 0) {
+    await rm(temp, { force: true });
+    throw new Error(`${cc} ${args.join(' ')} exited with ${run.status ?? run.signal}`);
+  }
+  await chmod(temp, 0o755);
+  await rename(temp, target);
+}
+
+/** Writes `text` as an executable at `target` (a launcher script). */
+export async function writeExecutable(target, text) {
+  const temp = staging(target);
+  await writeFile(temp, text, { mode: 0o755 });
+  await chmod(temp, 0o755);
+  await rename(temp, target);
+}
+
+/** Makes `target` a hard link of `source`, replacing whatever was there. */
+export async function linkInto(source, target) {
+  const temp = staging(target);
+  await rm(temp, { force: true });
+  await link(source, temp);
+  await rename(temp, target);
+}
