@@ -7,6 +7,8 @@
 //   dist/proto/          the .proto files src/k8s loads at run time
 //   dist/bin/<name>      an executable launcher: `#!<repo>/node_modules/node/bin/node`, then it turns on
 //                        Node's compile cache and imports dist/<name>.mjs
+//   dist/bin/braid-chroot a static C program (cmd/braid-chroot.c) braid-agent --host-root starts
+//                        delegates through
 // and then runs scripts/build-bpf.sh when it exists (bpf/*.c -> dist/bpf/).
 //
 // Why a launcher instead of the bundle behind a shebang: a CNI plugin process starts once per pod and
@@ -170,6 +172,15 @@ function buildBpf() {
   if (run.status !== 0) fail(`scripts/build-bpf.sh exited with ${run.status ?? run.signal}`);
 }
 
+/** cmd/braid-chroot.c, static: it runs inside a FROM-scratch image and chroots into any host. */
+function buildChrootHelper() {
+  const source = path.join(cmdDir, 'braid-chroot.c');
+  if (!existsSync(source)) return;
+  const out = path.join(outDir, 'bin', 'braid-chroot');
+  const run = spawnSync('clang', ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', out, source], { stdio: 'inherit' });
+  if (run.status !== 0) fail(`clang could not build ${source} (exit ${run.status ?? run.signal}); a static build needs libc6-dev`);
+}
+
 /** Start times of `bin/braid` VERSION and of `node -e 0`, side by side (scripts/time-start.py). */
 function measureStart() {
   const braid = path.join(outDir, 'bin', 'braid');
@@ -186,6 +197,7 @@ if (entries.length === 0) {
   await bundle(entries);
   await writeLaunchers(entries);
   await copyDataFiles();
+  buildChrootHelper();
   console.log(`build: ${entries.map((e) => `bin/${e.name}`).join(', ')} -> ${outDir}`);
 }
 if (!options['skip-bpf']) buildBpf();
