@@ -10,6 +10,7 @@ import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
 import { recordDelegateTimes } from './delegate-timing.ts';
+import { inHostRoot, resolveHostRoot } from './host-root.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentOptions } from './options.ts';
 import { registerPolicyMetrics } from './policy-metrics.ts';
@@ -52,6 +53,7 @@ function sleep(ms: number): Promise<void> {
 
 export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
   const { log } = deps;
+  const hostRoot = resolveHostRoot(opts.hostRoot, opts.chrootHelper);
   const metrics = new AgentMetrics();
   const limiter = new ConcurrencyLimiter(opts.maxConcurrent);
   metrics.watchLimiter(limiter);
@@ -92,7 +94,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   let stopping = false;
   const server = new AgentServer({
     socketPath: opts.socketPath,
-    handlers: deps.handlers ?? braidHandlers,
+    handlers: inHostRoot(deps.handlers ?? braidHandlers, hostRoot),
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },
@@ -114,7 +116,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   cache?.start();
   // The first reconcile waits for the lists: an empty cache would open every isolated interface.
   void cache?.whenSynced().then(() => policySync?.start());
-  log(`listening on ${opts.socketPath}${metricsPort ? `, metrics on port ${metricsPort}` : ''}; node ${opts.nodeName}; at most ${opts.maxConcurrent} calls at once`);
+  log(`listening on ${opts.socketPath}${metricsPort ? `, metrics on port ${metricsPort}` : ''}; node ${opts.nodeName}; at most ${opts.maxConcurrent} calls at once${hostRoot ? `; delegates run in ${hostRoot.root}` : ''}`);
 
   return {
     metrics, limiter, server, cache, policySync, metricsPort,

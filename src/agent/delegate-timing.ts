@@ -54,7 +54,8 @@ export function recordDelegateTimes(histogram: Histogram): () => void {
     const started = performance.now();
     // The channel reports before the process exists; its file is known once spawn() returns.
     queueMicrotask(() => {
-      const file = child.spawnfile;
+      // braid-agent --host-root starts delegates as `braid-chroot <root> <plugin>`.
+      const file = basename(child.spawnfile) === 'braid-chroot' ? child.spawnargs[2] : child.spawnfile;
       if (!file || !ctx.delegateDirs.has(dirname(resolve(file)))) return;
       child.once('close', () => {
         histogram.observe({ type: basename(file), verb: ctx.verb }, (performance.now() - started) / 1000);

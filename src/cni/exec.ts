@@ -1,9 +1,27 @@
 import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { CniCode, CniError } from './errors.ts';
 
+/**
+ * braid-agent --host-root: delegates run with `root` (the host's root file system as mounted in the
+ * agent's container) as their root directory, started through `helper` (braid-chroot, which
+ * chroots and execs), as Multus' thick plugin runs them. Plugin paths stay the host's own.
+ */
+export interface HostRoot {
+  root: string;
+  helper: string;
+}
+
+/** Where a host path is in this process's file system. */
+export function inHostRoot(hostRoot: HostRoot | undefined, path: string): string {
+  return hostRoot ? join(hostRoot.root, path) : path;
+}
+
 export interface ExecOptions {
-  /** Absolute path of the plugin binary. */
+  /** Absolute path of the plugin binary (as the host sees it, with hostRoot). */
   path: string;
+  /** Run the plugin chrooted into this root; undefined: in this process's own. */
+  hostRoot?: HostRoot | undefined;
   /** The complete environment of the plugin (nothing is inherited implicitly). */
   env: Record<string, string>;
   stdin: string;
@@ -64,7 +82,7 @@ export function delegateFailure(label: string, exit: string, stdout: Buffer, std
  * group so that on timeout the whole group, including anything it forked, is killed.
  */
 export function execPlugin(opts: ExecOptions): Promise<string> {
-  const { path, env, stdin, timeoutMs, label } = opts;
+  const { path, env, stdin, timeoutMs, label, hostRoot } = opts;
   const errStream = opts.stderr ?? process.stderr;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -74,7 +92,8 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
       clearTimeout(timer);
       fn();
     };
-    const child = spawn(path, [], { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
+    const [file, args] = hostRoot ? [hostRoot.helper, [hostRoot.root, path]] : [path, []];
+    const child = spawn(file, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -100,7 +119,7 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
     }, timeoutMs);
 
     child.on('error', (e: NodeJS.ErrnoException) =>
-      finish(() => reject(new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${path}): ${e.code ?? e.message}`))),
+      finish(() => reject(new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${file}): ${e.code ?? e.message}`))),
     );
     child.on('close', (code, signal) =>
       finish(() => {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { HostRoot } from '../cni/exec.ts';
 import type { CniEnv, CniRequest } from '../cni/request.ts';
 import type { DelegateContext } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
@@ -22,16 +23,18 @@ export interface DelegateTarget {
    * plugin's own variables), never braid-agent's.
    */
   env: CniEnv;
+  /** braid-agent --host-root: delegates run chrooted into the host's root. */
+  hostRoot?: HostRoot | undefined;
 }
 
 /** A per-container call's target, from its request. */
 export function containerTarget(req: CniRequest, cniPath: string[]): DelegateTarget {
-  return { containerId: req.containerId, netns: req.netns, cniPath, env: req.env };
+  return { containerId: req.containerId, netns: req.netns, cniPath, env: req.env, hostRoot: req.hostRoot };
 }
 
 /** STATUS and GC of a network: no container, no namespace. */
-export function networkTarget(cniPath: string[], env: CniEnv): DelegateTarget {
-  return { containerId: '', netns: '', cniPath, env };
+export function networkTarget(cniPath: string[], req: Pick<CniRequest, 'env' | 'hostRoot'>): DelegateTarget {
+  return { containerId: '', netns: '', cniPath, env: req.env, hostRoot: req.hostRoot };
 }
 
 /** Multus prepends binDir to the runtime's CNI_PATH; duplicates are dropped, order kept. */
@@ -56,5 +59,6 @@ export function delegateContext(conf: BraidConf, target: DelegateTarget, call: A
     versionCacheDir: versionCacheDir(conf),
     label: `${call.network} (${call.ifname})`,
     env: target.env,
+    hostRoot: target.hostRoot,
   };
 }

@@ -57,6 +57,12 @@ describe('npm run image: the OCI archive', () => {
 });
 
 describe('examples/kubernetes', () => {
+  it('kustomization.yaml lists every manifest of the directory', () => {
+    const dir = join(repo, 'examples', 'kubernetes');
+    const k = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as { resources: string[] };
+    expect([...k.resources].sort()).toEqual(readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort());
+  });
+
   it('names the image the build sets, braid:<package.json version>, in every container and in kustomization.yaml', () => {
     const version = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')).version as string;
     const dir = join(repo, 'examples', 'kubernetes');
