@@ -11,6 +11,8 @@
 //                        `braid`, the native front door (cmd/braid-front/*.c, clang, static), and as
 //                        the Node implementation behind it `braid-node` and `braid-veth`, launchers like
 //                        dist/bin's (`npm run build:sea` makes them the single executable instead)
+//   dist/bin/braid-chroot a static C program (cmd/braid-chroot.c) braid-agent --host-root starts
+//                        delegates through
 // and then runs scripts/build-bpf.sh when it exists (bpf/*.c -> dist/bpf/).
 //
 // Why a launcher instead of the bundle behind a shebang: a CNI plugin process starts once per pod and
@@ -187,6 +189,15 @@ function buildBpf() {
   if (run.status !== 0) fail(`scripts/build-bpf.sh exited with ${run.status ?? run.signal}`);
 }
 
+/** cmd/braid-chroot.c, static: it runs inside a FROM-scratch image and chroots into any host. */
+function buildChrootHelper() {
+  const source = path.join(cmdDir, 'braid-chroot.c');
+  if (!existsSync(source)) return;
+  const out = path.join(outDir, 'bin', 'braid-chroot');
+  const run = spawnSync('clang', ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', out, source], { stdio: 'inherit' });
+  if (run.status !== 0) fail(`clang could not build ${source} (exit ${run.status ?? run.signal}); a static build needs libc6-dev`);
+}
+
 /** Start times of `bin/braid` VERSION and of `node -e 0`, side by side (scripts/time-start.py). */
 function measureStart() {
   const braid = path.join(outDir, 'bin', 'braid');
@@ -204,6 +215,7 @@ if (entries.length === 0) {
   await writeLaunchers(entries);
   await copyDataFiles();
   await writeHostDir(entries);
+  buildChrootHelper();
   console.log(`build: ${entries.map((e) => `bin/${e.name}`).join(', ')}, host/ -> ${outDir}`);
 }
 if (!options['skip-bpf']) buildBpf();

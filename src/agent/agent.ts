@@ -9,6 +9,7 @@ import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { LocalStoreWatch } from '../policy/store-watch.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
+import { inHostRoot, resolveHostRoot } from './host-root.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentOptions } from './options.ts';
 import { registerPolicyMetrics } from './policy-metrics.ts';
@@ -60,6 +61,7 @@ function sleep(ms: number): Promise<void> {
 
 export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<RunningAgent> {
   const { log } = deps;
+  const hostRoot = resolveHostRoot(opts.hostRoot, opts.chrootHelper);
   const metrics = new AgentMetrics();
   const limiter = new ConcurrencyLimiter(opts.maxConcurrent);
   metrics.watchLimiter(limiter);
@@ -102,7 +104,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   let stopping = false;
   const server = new AgentServer({
     socketPath: opts.socketPath,
-    handlers: deps.handlers ?? own.handlers,
+    handlers: inHostRoot(deps.handlers ?? own.handlers, hostRoot),
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },
@@ -124,7 +126,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   cache?.start();
   // The first reconcile waits for the lists: an empty cache would open every isolated interface.
   void cache?.whenSynced().then(() => policySync?.start());
-  log(`listening on ${opts.socketPath}${metricsPort ? `, metrics on port ${metricsPort}` : ''}; node ${opts.nodeName}; at most ${opts.maxConcurrent} calls at once`);
+  log(`listening on ${opts.socketPath}${metricsPort ? `, metrics on port ${metricsPort}` : ''}; node ${opts.nodeName}; at most ${opts.maxConcurrent} calls at once${hostRoot ? `; delegates run in ${hostRoot.root}` : ''}`);
 
   return {
     metrics, limiter, server, cache, policySync, metricsPort,

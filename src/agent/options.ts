@@ -25,6 +25,10 @@ export interface AgentOptions {
   watchTimeoutSeconds: number;
   /** How long running calls may finish after SIGTERM, in milliseconds. */
   shutdownGraceMs: number;
+  /** --host-root: delegates run chrooted into the host's root file system mounted here. */
+  hostRoot: string | undefined;
+  /** The chroot-and-exec program for --host-root; undefined: braid-chroot beside this executable. */
+  chrootHelper: string | undefined;
 }
 
 export const AGENT_USAGE = `usage: braid-agent [options]
@@ -42,6 +46,10 @@ export const AGENT_USAGE = `usage: braid-agent [options]
   --api-timeout <seconds>    bound on one list request (default 60)
   --watch-timeout <seconds>  server-side watch timeout (default 300)
   --shutdown-grace <seconds> time running calls get after SIGTERM (default 10)
+  --host-root <dir>          run delegates chrooted into this directory, the host's / mounted
+                             in the agent's container (default: none, the agent's own root)
+  --chroot-helper <path>     the program that chroots and execs them (default: braid-chroot
+                             beside braid-agent)
 `;
 
 function positive(value: string | undefined, fallback: number, name: string): number {
@@ -76,6 +84,8 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
       'api-timeout': { type: 'string' },
       'watch-timeout': { type: 'string' },
       'shutdown-grace': { type: 'string' },
+      'host-root': { type: 'string' },
+      'chroot-helper': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -97,5 +107,7 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
     apiTimeoutMs: positive(v['api-timeout'], 60, 'api-timeout') * 1000,
     watchTimeoutSeconds: positive(v['watch-timeout'], 300, 'watch-timeout'),
     shutdownGraceMs: positive(v['shutdown-grace'], 10, 'shutdown-grace') * 1000,
+    hostRoot: v['host-root'] || undefined,
+    chrootHelper: v['chroot-helper'] || undefined,
   };
 }

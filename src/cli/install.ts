@@ -1,8 +1,7 @@
-import { readFileSync, realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { isSea } from 'node:sea';
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CniCode, CniError } from '../cni/errors.ts';
+import { ownDir } from '../cni/own-dir.ts';
 
 /**
  * `braid install`: what the DaemonSet's init container runs (and, with --watch, a container that
@@ -24,14 +23,6 @@ interface InstallFlags {
   watch?: boolean;
   interval: string;
   cleanupOnExit?: boolean;
-}
-
-/** Where this executable lives: the binaries to install sit beside it. */
-function ownDir(): string {
-  // A single executable is its own program (argv[1] is only the name it was started by); the
-  // dist/bin launcher is a script that Node runs (argv[1]).
-  const self = !isSea() && process.argv[1] && !process.argv[1].startsWith('-') ? process.argv[1] : process.execPath;
-  return dirname(realpathSync(self));
 }
 
 function seconds(value: string, flag: string): number {

@@ -1,11 +1,29 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { pdeathsigLauncher, processStartTime, type DelegateProcess } from './delegate-process.ts';
+import { join } from 'node:path';
 import { CniCode, CniError } from './errors.ts';
 
+/**
+ * braid-agent --host-root: delegates run with `root` (the host's root file system as mounted in the
+ * agent's container) as their root directory, started through `helper` (braid-chroot, which
+ * chroots and execs), as Multus' thick plugin runs them. Plugin paths stay the host's own.
+ */
+export interface HostRoot {
+  root: string;
+  helper: string;
+}
+
+/** Where a host path is in this process's file system. */
+export function inHostRoot(hostRoot: HostRoot | undefined, path: string): string {
+  return hostRoot ? join(hostRoot.root, path) : path;
+}
+
 export interface ExecOptions {
-  /** Absolute path of the plugin binary. */
+  /** Absolute path of the plugin binary (as the host sees it, with hostRoot). */
   path: string;
+  /** Run the plugin chrooted into this root; undefined: in this process's own. */
+  hostRoot?: HostRoot | undefined;
   /** The complete environment of the plugin (nothing is inherited implicitly). */
   env: Record<string, string>;
   stdin: string;
@@ -90,7 +108,7 @@ function killGroup(pid: number): void {
 }
 
 export function execPlugin(opts: ExecOptions): Promise<string> {
-  const { path, env, stdin, timeoutMs, label } = opts;
+  const { path, env, stdin, timeoutMs, label, hostRoot } = opts;
   const errStream = opts.stderr ?? process.stderr;
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -101,9 +119,10 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
       clearTimeout(timer);
       fn();
     };
-    const launcher = executable(path) ? pdeathsigLauncher() : undefined;
+    // With a host root, braid-chroot chroots and execs (and sets the parent-death signal itself).
+    const launcher = hostRoot ? [hostRoot.helper, hostRoot.root] : executable(path) ? pdeathsigLauncher() : undefined;
     const [file, args] = launcher ? [launcher[0]!, [...launcher.slice(1), path]] : [path, []];
-    const child = spawn(file, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'], argv0: path });
+    const child = spawn(file, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'], argv0: hostRoot ? file : path });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -135,7 +154,7 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
     }, timeoutMs);
 
     child.on('error', (e: NodeJS.ErrnoException) =>
-      finish(() => reject(new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${path}): ${e.code ?? e.message}`))),
+      finish(() => reject(new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${file}): ${e.code ?? e.message}`))),
     );
     child.on('close', (code, signal) =>
       finish(() => {

@@ -4,9 +4,10 @@ import { CniCode, CniError } from './errors.ts';
 
 /**
  * M1: the first regular file named `type` in the CNI_PATH directories, searched in order, as
- * libcni's `FindInPath` does. A type with a path separator could escape the bin dirs.
+ * libcni's `FindInPath` does. A type with a path separator could escape the bin dirs. With a
+ * `root` (braid-agent --host-root), the directories are the host's, looked up under that root.
  */
-export function findPlugin(type: string, dirs: readonly string[]): string {
+export function findPlugin(type: string, dirs: readonly string[], root = ''): string {
   if (type === '') throw new CniError(CniCode.InvalidConfig, 'plugin "type" is missing or empty');
   if (type.includes('/') || type.includes('\\')) {
     throw new CniError(CniCode.InvalidConfig, `invalid plugin type "${type}": it must be a file name, not a path`);
@@ -14,10 +15,11 @@ export function findPlugin(type: string, dirs: readonly string[]): string {
   for (const dir of dirs) {
     const candidate = join(dir, type);
     try {
-      if (statSync(candidate).isFile()) return candidate;
+      if (statSync(root === '' ? candidate : join(root, candidate)).isFile()) return candidate;
     } catch {
       // Missing or unreadable: keep looking, as libcni does.
     }
   }
-  throw new CniError(CniCode.InvalidConfig, `failed to find plugin "${type}" in path [${dirs.join(' ')}]`);
+  const where = root === '' ? '' : ` under host root ${root}`;
+  throw new CniError(CniCode.InvalidConfig, `failed to find plugin "${type}" in path [${dirs.join(' ')}]${where}`);
 }

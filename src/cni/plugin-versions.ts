@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CniCode, CniError } from './errors.ts';
-import { execPlugin } from './exec.ts';
+import { execPlugin, inHostRoot, type HostRoot } from './exec.ts';
 import { compareVersions, isKnownVersion, isVersionString } from './versions.ts';
 
 export interface PluginVersionsOptions {
@@ -13,6 +13,8 @@ export interface PluginVersionsOptions {
   /** Base environment of the plugin; defaults to process.env. */
   env?: Record<string, string | undefined>;
   stderr?: NodeJS.WritableStream;
+  /** Run the plugin chrooted (braid-agent --host-root); `path` is then the host's. */
+  hostRoot?: HostRoot | undefined;
 }
 
 const CACHE_FILE = 'plugin-versions.json';
@@ -112,6 +114,7 @@ async function queryVersions(path: string, opts: PluginVersionsOptions): Promise
       stdin: '{"cniVersion":"1.1.0"}',
       timeoutMs: opts.timeoutMs,
       label,
+      hostRoot: opts.hostRoot,
       ...(opts.stderr ? { stderr: opts.stderr } : {}),
     });
     return decodeVersionInfo(stdout, label);
@@ -128,7 +131,7 @@ async function queryVersions(path: string, opts: PluginVersionsOptions): Promise
  * when the binary does.
  */
 export async function pluginVersions(path: string, opts: PluginVersionsOptions): Promise<string[]> {
-  const fp = fingerprint(path);
+  const fp = fingerprint(inHostRoot(opts.hostRoot, path));
   const fresh = (e: CacheEntry | undefined): e is CacheEntry =>
     !!e && !!fp && e.size === fp.size && e.mtimeMs === fp.mtimeMs && Array.isArray(e.versions);
   const inMemory = memory.get(path);

@@ -1,5 +1,6 @@
 import { parseCniArgs } from './args.ts';
 import { CniCode, CniError } from './errors.ts';
+import type { HostRoot } from './exec.ts';
 import type { Attachment } from './netconf.ts';
 import { validateContainerId, validateIfname, validateNetworkName } from './validate.ts';
 import { isVersionString, versionAtLeast } from './versions.ts';
@@ -27,6 +28,11 @@ export interface CniRequest {
    * call): the base environment of every plugin started for it.
    */
   env: CniEnv;
+  /**
+   * Where this call's delegates are found and run: the host's root file system as mounted in
+   * braid-agent's container (--host-root); undefined: this process's own root.
+   */
+  hostRoot?: HostRoot | undefined;
 }
 
 export type CniEnv = Record<string, string | undefined>;

@@ -2,7 +2,7 @@ import { formatCniArgs } from './args.ts';
 import { parseResult, resultToVersion } from './convert.ts';
 import { CniCode, CniError, asCniError } from './errors.ts';
 import type { DelegateProcess } from './delegate-process.ts';
-import { execPlugin } from './exec.ts';
+import { execPlugin, type HostRoot } from './exec.ts';
 import { findPlugin } from './find.ts';
 import type { Attachment, NetworkConfigList, PluginConf } from './netconf.ts';
 import { negotiateVersion, pluginVersions } from './plugin-versions.ts';
@@ -37,6 +37,8 @@ export interface DelegateContext {
   env?: Record<string, string | undefined>;
   /** Where the plugins' stderr goes; defaults to our stderr. */
   stderr?: NodeJS.WritableStream;
+  /** braid-agent --host-root: plugins are found and run in the host's root file system. */
+  hostRoot?: HostRoot | undefined;
   /** Records each ADD plugin's process before it acts (see ExecOptions.onStart). */
   onAddStart?: (proc: DelegateProcess) => void;
   /** Told how long each delegate run took (braid-agent's latency histogram). */
@@ -67,9 +69,10 @@ async function resolvePlugin(list: NetworkConfigList, conf: PluginConf, ctx: Del
   if (typeof conf.type !== 'string') {
     throw new CniError(CniCode.InvalidConfig, `${label}: a plugin of network "${list.name}" has no "type"`);
   }
-  const path = findPlugin(conf.type, ctx.cniPath);
+  const path = findPlugin(conf.type, ctx.cniPath, ctx.hostRoot?.root);
   const versions = await pluginVersions(path, {
     timeoutMs: ctx.timeoutMs,
+    hostRoot: ctx.hostRoot,
     label,
     ...(ctx.versionCacheDir ? { cacheDir: ctx.versionCacheDir } : {}),
     ...(ctx.env ? { env: ctx.env } : {}),
@@ -148,6 +151,7 @@ function runPlugin(p: ResolvedPlugin, command: CniCommand, stdin: string, ctx: D
     stdin,
     timeoutMs: ctx.timeoutMs,
     label: p.label,
+    hostRoot: ctx.hostRoot,
     ...(ctx.stderr ? { stderr: ctx.stderr } : {}),
     ...(ctx.onAddStart && command === 'ADD' ? { onStart: ctx.onAddStart } : {}),
   });

@@ -85,11 +85,11 @@ async function clearPrevious(req: CniRequest, conf: BraidConf, plan: Plan, deps:
  * plugin that cannot be found, fail, and keep the cache record (and the runtime's DEL with it)
  * failing for good, although nothing was ever created for that attachment.
  */
-function requireDelegateBinaries(plan: Plan, cniPath: string[]): void {
+function requireDelegateBinaries(plan: Plan, cniPath: string[], root: string | undefined): void {
   for (const a of plan.attachments) {
     for (const plugin of a.list.plugins) {
       try {
-        findPlugin(typeof plugin.type === 'string' ? plugin.type : '', cniPath);
+        findPlugin(typeof plugin.type === 'string' ? plugin.type : '', cniPath, root);
       } catch (e) {
         const err = asCniError(e);
         throw new CniError(err.code, `network ${a.network} (${a.ifname}): ${err.message}`, err.details);
@@ -123,7 +123,7 @@ export async function executeAdd(
 ): Promise<AddOutcome> {
   const cleanedUp = await clearPrevious(req, conf, plan, deps);
   const cniPath = delegatePath(conf, req.path);
-  requireDelegateBinaries(plan, cniPath);
+  requireDelegateBinaries(plan, cniPath, req.hostRoot?.root);
   requireFreeIfnames(plan, cleanedUp ? await deps.net.linkNames(req.netns) : await existingLinks, req.netns);
   const record = newRecord(req, conf, plan, cniPath);
   writeCache(conf.cniDir, record);

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { HostRoot } from '../cni/exec.ts';
 import type { CniEnv, CniRequest } from '../cni/request.ts';
 import type { DelegateContext, DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
@@ -24,16 +25,22 @@ export interface DelegateTarget {
   env: CniEnv;
   /** Told each delegate's run time (braid-agent's metrics); a plugin process has none. */
   observer?: DelegateObserver | undefined;
+  /** braid-agent --host-root: delegates run chrooted into the host's root. */
+  hostRoot?: HostRoot | undefined;
 }
 
 /** A per-container call's target, from its request. */
 export function containerTarget(req: CniRequest, cniPath: string[], observer?: DelegateObserver): DelegateTarget {
-  return { containerId: req.containerId, netns: req.netns, cniPath, env: req.env, observer };
+  return { containerId: req.containerId, netns: req.netns, cniPath, env: req.env, observer, hostRoot: req.hostRoot };
 }
 
 /** STATUS and GC of a network: no container, no namespace. */
-export function networkTarget(cniPath: string[], env: CniEnv, observer?: DelegateObserver): DelegateTarget {
-  return { containerId: '', netns: '', cniPath, env, observer };
+export function networkTarget(
+  cniPath: string[],
+  req: Pick<CniRequest, 'env' | 'hostRoot'>,
+  observer?: DelegateObserver,
+): DelegateTarget {
+  return { containerId: '', netns: '', cniPath, env: req.env, observer, hostRoot: req.hostRoot };
 }
 
 /** Multus prepends binDir to the runtime's CNI_PATH; duplicates are dropped, order kept. */
@@ -59,5 +66,6 @@ export function delegateContext(conf: BraidConf, target: DelegateTarget, call: A
     label: `${call.network} (${call.ifname})`,
     env: target.env,
     ...(target.observer ? { observer: target.observer } : {}),
+    hostRoot: target.hostRoot,
   };
 }

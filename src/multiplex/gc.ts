@@ -81,7 +81,7 @@ export async function executeGc(
   for (const { list, label, valid: stillValid } of networks.values()) {
     try {
       const call = { network: label, ifname: '', cniArgs: [], capabilityArgs: {} };
-      await gcNetworkList(list, delegateContext(conf, networkTarget(cniPath, req.env, observer), call), stillValid);
+      await gcNetworkList(list, delegateContext(conf, networkTarget(cniPath, req, observer), call), stillValid);
     } catch (e) {
       errors.push(asCniError(e));
     }

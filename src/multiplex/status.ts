@@ -33,6 +33,6 @@ export async function executeStatus(
   const cniPath = delegatePath(conf, req.path);
   for (const net of networks) {
     const call = { network: net.network, ifname: '', cniArgs: [], capabilityArgs: {} };
-    await statusNetworkList(net.list, delegateContext(conf, networkTarget(cniPath, req.env, observer), call));
+    await statusNetworkList(net.list, delegateContext(conf, networkTarget(cniPath, req, observer), call));
   }
 }

@@ -23,7 +23,9 @@ type Obj = { apiVersion: string; kind: string; metadata: { name: string; namespa
 const objects: Obj[] = readdirSync(DIR)
   .filter((f) => f.endsWith('.yaml'))
   .sort()
-  .flatMap((f) => parseAllDocuments(readFileSync(join(DIR, f), 'utf8')).map((d) => d.toJS() as Obj));
+  .flatMap((f) => parseAllDocuments(readFileSync(join(DIR, f), 'utf8')).map((d) => d.toJS() as Obj))
+  // kustomization.yaml is kubectl apply -k's index of the others (test/unit/deploy), not an object.
+  .filter((o) => o.kind !== 'Kustomization');
 const find = (kind: string, name?: string) => objects.filter((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
 const one = (kind: string, name?: string) => {
   const found = find(kind, name);
