@@ -1,10 +1,10 @@
 import type { PluginHandlers } from '../cni/skel.ts';
 import { findKubeAccess } from '../k8s/kubeconfig.ts';
 import { KubeClient } from '../k8s/rest-client.ts';
-import { lazyPolicyHooks } from '../multiplex/policy-hooks.ts';
+import { podEntriesDir } from '../policy/pod-entries.ts';
+import { agentPolicyHooks } from './agent-policy-hooks.ts';
 import { agentHandlers } from './agent-handlers.ts';
 import { CachedNadSource, CachedPodSource } from './cached-sources.ts';
-import { ifacesDir } from '../policy/enforced.ts';
 import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { LocalStoreWatch } from '../policy/store-watch.ts';
 import { AgentMetrics } from './agent-metrics.ts';
@@ -72,6 +72,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   let policySync: PolicySync | undefined;
   let client: KubeClient | undefined;
   let localPolicy: LocalStoreWatch | undefined;
+  let policyHooks: ReturnType<typeof agentPolicyHooks> | undefined;
   if (access) {
     client = new KubeClient(access, { timeoutMs: opts.apiTimeoutMs, retries: 2 });
     cache = new ClusterCache(client, access, {
@@ -85,10 +86,14 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     if (opts.policy) {
       const runtime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
       registerPolicyMetrics(metrics.registry, runtime);
-      policySync = new PolicySync(deps.policyReconciler ?? nodeReconciler(runtime), cache, metrics.registry, {
+      policyHooks = agentPolicyHooks(cache, true);
+      const held = policyHooks.held(runtime.bpfRoot, stateDirOf(runtime));
+      policySync = new PolicySync(deps.policyReconciler ?? nodeReconciler(runtime, held), cache, metrics.registry, {
         debounceMs: deps.policyDebounceMs ?? 200,
         periodMs: deps.policyPeriodMs ?? 30_000,
-        registryDir: ifacesDir(stateDirOf(runtime)),
+        // Pod entries a thin-mode ADD or DEL wrote (the agent was not involved) trigger a reconcile.
+        registryDir: podEntriesDir(stateDirOf(runtime)),
+        ignore: policyHooks.ownsEntry,
         log,
       });
     }
@@ -100,7 +105,8 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
 
   // ADDs served here read pods and NADs from the watch caches before asking the API server.
   const caches = cache ? { pods: new CachedPodSource(cache), nads: new CachedNadSource(cache) } : undefined;
-  const own = agentHandlers({ caches, policy: lazyPolicyHooks, delegateDuration: metrics.delegateDuration });
+  policyHooks ??= agentPolicyHooks(cache, false);
+  const own = agentHandlers({ caches, policy: policyHooks, delegateDuration: metrics.delegateDuration });
   let stopping = false;
   const server = new AgentServer({
     socketPath: opts.socketPath,
@@ -108,12 +114,6 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },
-    beforeAnswer: (verb, outcome) => {
-      if (outcome.exitCode !== 0) return;
-      // ADD attached policy from the local stores; the cluster's policies apply before the pod runs.
-      if (verb === 'ADD') policySync?.reconcileNow();
-      else if (verb === 'DEL') policySync?.schedule(verb);
-    },
   });
   await server.listen();
   let metricsPort: number | undefined;
@@ -139,6 +139,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       await cache?.stop();
       client?.close();
       own.close();
+      policyHooks?.close();
     },
   };
 }

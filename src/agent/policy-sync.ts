@@ -1,7 +1,12 @@
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
 import type { ClusterView, PodView } from '../policy/model.ts';
+import type { HeldDatapath } from '../policy/held-datapath.ts';
+import { reconcileNode } from '../policy/node-reconcile.ts';
 import type { IfaceRecord } from '../policy/registry.ts';
-import { reconcileNode, type PolicyInputs, type PolicyRuntimeOptions, type ReconcileReport } from '../policy/runtime.ts';
+import type { PolicyInputs, PolicyRuntimeOptions, ReconcileReport } from '../policy/runtime.ts';
+
+/** An interface on this node with its addresses: an enforced one, or one waiting to be. */
+export type LocalAddresses = Pick<IfaceRecord, 'pod' | 'network' | 'ifname' | 'ips'>;
 import type { ClusterCache } from './cluster-cache.ts';
 import type { Counter, Histogram, Registry } from './metrics.ts';
 
@@ -14,19 +19,19 @@ import type { Counter, Histogram, Registry } from './metrics.ts';
  */
 export interface PolicyReconciler {
   /** Recompiles every interface enforced on this node against what `inputsFor` returns. */
-  reconcile(inputsFor: (records: readonly IfaceRecord[]) => PolicyInputs): ReconcileReport;
+  reconcile(inputsFor: (records: readonly LocalAddresses[]) => PolicyInputs): ReconcileReport;
 }
 
 /** The reconciler over this node's registry and pinned maps, fed from the agent's caches. */
-export function nodeReconciler(opts: PolicyRuntimeOptions): PolicyReconciler {
-  return { reconcile: (inputsFor) => reconcileNode(opts, inputsFor) };
+export function nodeReconciler(opts: PolicyRuntimeOptions, held?: HeldDatapath): PolicyReconciler {
+  return { reconcile: (inputsFor) => reconcileNode(opts, inputsFor, held ? { held } : {}) };
 }
 
 /**
  * The cluster view from the caches, with the addresses this node's enforced interfaces have
  * (a pod's network-status may not be published yet when its interfaces are already enforced).
  */
-export function viewFromCache(cache: Pick<ClusterCache, 'pods' | 'namespaces'>, records: readonly IfaceRecord[]): ClusterView {
+export function viewFromCache(cache: Pick<ClusterCache, 'pods' | 'namespaces'>, records: readonly LocalAddresses[]): ClusterView {
   const pods = new Map<string, PodView>();
   for (const p of cache.pods.values()) pods.set(`${p.namespace}/${p.name}`, p);
   for (const r of records) {
@@ -47,6 +52,8 @@ export interface PolicySyncOptions {
    * (agent not involved) triggers a reconcile, so the new interface gets the cluster's policies.
    */
   registryDir?: string;
+  /** Changes in registryDir this agent made itself (its own ADDs and DELs are complete already). */
+  ignore?: (file: string) => boolean;
   log: (line: string) => void;
 }
 
@@ -85,7 +92,10 @@ export class PolicySync {
     if (this.opts.registryDir) {
       try {
         mkdirSync(this.opts.registryDir, { recursive: true, mode: 0o700 });
-        this.watcher = watch(this.opts.registryDir, () => this.schedule('registry'));
+        this.watcher = watch(this.opts.registryDir, (_event, file) => {
+          if (file && this.opts.ignore?.(String(file))) return;
+          this.schedule('registry');
+        });
         this.watcher.on('error', () => undefined);
       } catch (e) {
         this.opts.log(`policy: cannot watch ${this.opts.registryDir} (new interfaces wait for the periodic reconcile): ${(e as Error).message}`);

@@ -66,7 +66,7 @@ export function registerPolicy(program: Command): void {
     .action(async (o: LocationOptions & { filename: string; namespace: string }) => {
       const { PolicyStore, manifestFiles } = await import('../policy/store.ts');
       const { checkPolicies } = await import('../policy/check.ts');
-      const { reconcileAll } = await import('../policy/runtime.ts');
+      const { reconcileAll } = await import('../policy/node-reconcile.ts');
       const opts = await runtimeOptions(o);
       const store = new PolicyStore(opts.policyDir);
       const applied = store.apply(manifestFiles(o.filename), o.namespace, (incoming) => checkPolicies(opts, incoming));
@@ -85,7 +85,7 @@ export function registerPolicy(program: Command): void {
         throw new CniError(CniCode.InvalidConfig, `"${ref}" is not namespace/name (e.g. default/allow-db)`);
       }
       const { PolicyStore } = await import('../policy/store.ts');
-      const { reconcileAll } = await import('../policy/runtime.ts');
+      const { reconcileAll } = await import('../policy/node-reconcile.ts');
       const opts = await runtimeOptions(o);
       if (!new PolicyStore(opts.policyDir).delete(namespace, name)) {
         throw new CniError(CniCode.InvalidConfig, `no MultiNetworkPolicy ${ref} in ${opts.policyDir}`);

@@ -1,14 +1,16 @@
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BraidConf } from '../config/types.ts';
-import { hasEnforcedInterfaces, ifacesDir } from '../policy/enforced.ts';
-import type { PodInterface, PolicyRuntimeOptions } from '../policy/attach.ts';
+import { trace } from '../cni/trace.ts';
+import { hasEnforcedInterfaces, hasPolicyState, hasStoredPolicies } from '../policy/enforced.ts';
+import type { PodInterface } from '../policy/pod-entries.ts';
+import type { PolicyRuntimeOptions } from '../policy/runtime.ts';
 import type { CacheRecord } from './cache.ts';
 
 /**
- * braid's side of policy enforcement: after ADD every pod interface gets the policy programs,
- * DEL and GC take them away. The policy runtime (and with it libbpf through koffi) is imported
- * only when there is something to attach or detach.
+ * braid's side of policy enforcement: after ADD the pod interfaces a policy selects get the
+ * policy programs, and interfaces whose policies name the pod as a peer are updated; DEL and GC
+ * take them away. A plugin process imports the policy runtime (and with it libbpf through koffi)
+ * only when there is something to attach, update or detach.
  */
 export function runtimeOptions(conf: BraidConf): PolicyRuntimeOptions {
   return {
@@ -21,7 +23,7 @@ export function runtimeOptions(conf: BraidConf): PolicyRuntimeOptions {
   };
 }
 
-function policyStateDir(conf: BraidConf): string {
+export function policyStateDir(conf: BraidConf): string {
   return join(conf.cniDir, 'policy');
 }
 
@@ -71,23 +73,50 @@ export interface PolicyHooks {
   collect(conf: BraidConf, validContainers: ReadonlySet<string>): Promise<void>;
 }
 
-/** A plugin process's policy runtime: imported (and libbpf loaded) only when there is something to do. */
+/** A plugin process's policy runtime: the local stores, libbpf loaded only when there is something to do. */
 export const lazyPolicyHooks: PolicyHooks = {
   async attach(conf, record) {
     if (!conf.policy.enabled) return;
     const ifaces = podInterfaces(record);
     if (ifaces.length === 0) return;
+    const opts = runtimeOptions(conf);
+    const stateDir = policyStateDir(conf);
+    const [{ localPolicySource }, { admission }, { recordPodEntry }] = await Promise.all([
+      import('../policy/source.ts'),
+      import('../policy/admission.ts'),
+      import('../policy/pod-entries.ts'),
+    ]);
+    const source = localPolicySource(opts);
+    const plan = hasStoredPolicies(conf.policy.policyDir) ? admission(stateDir, source, ifaces) : { selected: [], changesPeers: false };
+    if (plan.selected.length === 0 && !plan.changesPeers) {
+      // Remembered, so that a policy that comes to select the pod later attaches it (policy apply, agent sync).
+      recordPodEntry(stateDir, source, ifaces, []);
+      trace('policy: nothing selects the pod, libbpf not loaded');
+      return;
+    }
     const { attachPodInterfaces } = await import('../policy/attach.ts');
-    attachPodInterfaces(ifaces, runtimeOptions(conf));
+    trace('policy: libbpf loaded');
+    attachPodInterfaces(plan.selected, opts, { source, podInterfaces: ifaces });
   },
   async detach(conf, containerId) {
-    if (!hasEnforcedInterfaces(policyStateDir(conf), containerId)) return;
-    const { detachContainer } = await import('../policy/attach.ts');
+    const stateDir = policyStateDir(conf);
+    const { readPodEntry, removePodEntry } = await import('../policy/pod-entries.ts');
+    const entry = readPodEntry(stateDir, containerId);
+    if (!entry && !hasEnforcedInterfaces(stateDir, containerId)) return;
+    if (entry && entry.ifaceIds.length === 0) {
+      const [{ localPolicySource }, { admission }] = await Promise.all([import('../policy/source.ts'), import('../policy/admission.ts')]);
+      const peers = hasStoredPolicies(conf.policy.policyDir) && admission(stateDir, localPolicySource(runtimeOptions(conf)), entry.ifaces).changesPeers;
+      if (!peers) {
+        removePodEntry(stateDir, containerId);
+        return;
+      }
+    }
+    const { detachContainer } = await import('../policy/release.ts');
     detachContainer(containerId, runtimeOptions(conf));
   },
   async collect(conf, validContainers) {
-    if (!existsSync(ifacesDir(policyStateDir(conf)))) return;
-    const { collectPolicyGarbage } = await import('../policy/attach.ts');
+    if (!hasPolicyState(policyStateDir(conf), conf.policy.bpfRoot)) return;
+    const { collectPolicyGarbage } = await import('../policy/release.ts');
     collectPolicyGarbage(runtimeOptions(conf), validContainers);
   },
 };

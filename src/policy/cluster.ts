@@ -68,23 +68,40 @@ function statusesOf(annotations: Record<string, string>): NetworkStatus[] {
   }
 }
 
+function readManifest(podDir: string, namespace: string, file: string): Manifest {
+  const doc = parse(readFileSync(join(podDir, namespace, file), 'utf8')) as { metadata?: Record<string, unknown>; spec?: unknown };
+  const meta = doc?.metadata ?? {};
+  const name = typeof meta.name === 'string' ? meta.name : file.replace(/\.(ya?ml|json)$/, '');
+  const annotations = stringMap(meta.annotations);
+  return { namespace, name, labels: stringMap(meta.labels), namedPorts: namedPortsOf(doc?.spec), statuses: statusesOf(annotations) };
+}
+
 /** Pod manifests of the pod store; files that cannot be read are skipped (they hold no usable pod). */
 export function readPodManifests(podDir: string): Manifest[] {
   const out: Manifest[] = [];
   for (const namespace of list(podDir)) {
     for (const file of list(join(podDir, namespace)).filter((f) => EXTENSIONS.some((e) => f.endsWith(e)))) {
       try {
-        const doc = parse(readFileSync(join(podDir, namespace, file), 'utf8')) as { metadata?: Record<string, unknown>; spec?: unknown };
-        const meta = doc?.metadata ?? {};
-        const name = typeof meta.name === 'string' ? meta.name : file.replace(/\.(ya?ml|json)$/, '');
-        const annotations = stringMap(meta.annotations);
-        out.push({ namespace, name, labels: stringMap(meta.labels), namedPorts: namedPortsOf(doc?.spec), statuses: statusesOf(annotations) });
+        out.push(readManifest(podDir, namespace, file));
       } catch {
         // not a pod manifest
       }
     }
   }
   return out;
+}
+
+/** One pod's labels and named ports from the pod store (<podDir>/<ns>/<name>.yaml|.yml|.json), if it has one. */
+export function readPodView(podDir: string, namespace: string, name: string): PodView | undefined {
+  for (const ext of EXTENSIONS) {
+    try {
+      const m = readManifest(podDir, namespace, `${name}${ext}`);
+      return { namespace, name: m.name, labels: m.labels, namedPorts: m.namedPorts, attachments: [] };
+    } catch {
+      // not this extension
+    }
+  }
+  return undefined;
 }
 
 const bare = (ip: string) => ip.split('/')[0]!;

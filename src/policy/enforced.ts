@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -25,4 +25,22 @@ export function hasEnforcedInterfaces(stateDir: string, containerId: string): bo
       return true;
     }
   });
+}
+
+/**
+ * Whether the policy store holds any policy at all, read without parsing: on a node without
+ * policies an ADD decides that nothing selects its pod without loading the parser or libbpf.
+ */
+export function hasStoredPolicies(policyDir: string): boolean {
+  if (!existsSync(policyDir)) return false;
+  try {
+    return readdirSync(policyDir).some((ns) => !ns.startsWith('_') && readdirSync(join(policyDir, ns)).length > 0);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether anything of braid's policy state exists for GC to look at (registry, pod entries or link pins). */
+export function hasPolicyState(stateDir: string, bpfRoot: string): boolean {
+  return existsSync(ifacesDir(stateDir)) || existsSync(join(stateDir, 'pods')) || existsSync(join(bpfRoot, 'mnp', 'links'));
 }

@@ -37,6 +37,10 @@ export interface IfaceRecord {
   links: { in: string; out: string };
   /** MNP_F_ALLOW_* options of this interface. */
   options: number;
+  /** Kernel ids of the pinned links once attached: a pin holding another id is not this record's. */
+  linkIds?: { in: number; out: number };
+  /** `ns/name` of the policies the interface was last compiled with (the governed index). */
+  policies?: string[];
 }
 
 
@@ -49,19 +53,32 @@ export function withPolicyLock<T>(stateDir: string, fn: () => T): T {
   return withFileLock(stateDir, fn);
 }
 
-/** A new interface id (call with the lock held). Ids start at 1 and stay below 2^31 (scope = id << 1 | dir). */
-export function allocateIfaceId(stateDir: string): number {
+/**
+ * A new interface id (call with the lock held). Ids start at 1 and stay below 2^31 (scope =
+ * id << 1 | dir). The counter here is only where the search starts: the id is owned by its slot
+ * in bpffs (see link-slots.ts), so a lost cache directory or a second conf cannot collide.
+ */
+export function allocateIfaceId(stateDir: string, reserve: (hint: number) => number): number {
   const file = join(stateDir, 'next-id');
   let next = 1;
   try {
     next = Number.parseInt(readFileSync(file, 'utf8'), 10) || 1;
   } catch {
-    // first interface
+    // first interface, or a lost cache directory
   }
   if (next >= 2 ** 31) next = 1;
+  const id = reserve(next);
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  writeJsonAtomic(file, next + 1);
-  return next;
+  writeJsonAtomic(file, id + 1);
+  return id;
+}
+
+export function readRecord(stateDir: string, ifaceId: number): IfaceRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(join(ifacesDir(stateDir), `${ifaceId}.json`), 'utf8')) as IfaceRecord;
+  } catch {
+    return undefined;
+  }
 }
 
 export function saveRecord(stateDir: string, rec: IfaceRecord): void {

@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { rmdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { isErrno } from '../net/errno.ts';
 import { detachTcxPinned, pinnedLinkInfo } from '../bpf/tcx.ts';
 import { buildClusterView, type LocalInterface } from './cluster.ts';
@@ -7,7 +8,9 @@ import { F_ALLOW_DHCP, F_ALLOW_MLD } from './layout.ts';
 import { PolicyMaps } from './maps.ts';
 import type { ClusterView, MultiNetworkPolicy, PodView } from './model.ts';
 import { applyState, desiredState, removeInterfaceState, type ApplyStats } from './reconcile.ts';
-import { listRecords, removeRecord, withPolicyLock, type IfaceRecord } from './registry.ts';
+import { updateGoverned } from './governed.ts';
+import { holdsSlot } from './ownership.ts';
+import { removeRecord, saveRecord, type IfaceRecord } from './registry.ts';
 import { ShadowStore } from './shadow.ts';
 import { PolicyStore } from './store.ts';
 
@@ -86,6 +89,7 @@ export function reconcileRecords(
   inputs: PolicyInputs,
   shadows: ShadowStore,
   force = false,
+  stateDir?: string,
 ): ReconcileReport {
   const report: ReconcileReport = { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
   for (const rec of records) {
@@ -97,6 +101,7 @@ export function reconcileRecords(
         label: `${rec.pod.namespace}/${rec.pod.name} ${rec.ifname} on ${rec.network}`,
       });
       stats = applyState(maps, ifaceKeyOf(rec), desiredState(rec.ifaceId, compiled, rec.options), force, shadows);
+      if (stateDir) indexPolicies(stateDir, rec, compiled.policies);
     } catch (e) {
       report.errors.push({ ifaceId: rec.ifaceId, message: (e as Error).message });
       continue;
@@ -108,23 +113,56 @@ export function reconcileRecords(
   return report;
 }
 
-/** Removes everything of these interfaces: links, map entries, connections, records. */
-export function removeInterfaces(maps: PolicyMaps | undefined, stateDir: string, records: readonly IfaceRecord[]): void {
+/** Keeps the governed index and the record's policy list in step with what it was compiled with. */
+export function indexPolicies(stateDir: string, rec: IfaceRecord, policies: string[]): void {
+  const before = rec.policies ?? [];
+  if (before.length === policies.length && before.every((p, i) => p === policies[i])) return;
+  updateGoverned(stateDir, rec.ifaceId, before, policies);
+  rec.policies = policies;
+  saveRecord(stateDir, rec);
+}
+
+/**
+ * Removes these interfaces: their records always, their links and map entries only where they
+ * still own them (see ownership.ts) or `own` says this call created them.
+ */
+export function removeInterfaces(maps: PolicyMaps | undefined, stateDir: string, records: readonly IfaceRecord[], own = false): void {
+  const dropped = new Set<number>();
   for (const rec of records) {
-    detachTcxPinned(rec.links.in);
-    detachTcxPinned(rec.links.out);
-    if (maps) removeInterfaceState(maps, ifaceKeyOf(rec), rec.ifaceId);
+    if (own || holdsSlot(rec)) {
+      detachTcxPinned(rec.links.in);
+      detachTcxPinned(rec.links.out);
+      if (maps) removeInterfaceState(maps, ifaceKeyOf(rec), rec.ifaceId);
+      dropped.add(rec.ifaceId);
+    } else if (maps) {
+      // Another owner holds the id now: only this interface's own config entry may go.
+      const key = ifaceKeyOf(rec);
+      if (maps.iface.lookup(key)?.ifaceId === rec.ifaceId) maps.iface.delete(key);
+    }
   }
-  if (maps && records.length > 0) {
-    const ids = new Set(records.map((r) => r.ifaceId));
-    for (const k of maps.ct.keys()) if (ids.has(k.ifaceId)) maps.ct.delete(k);
-    for (const k of maps.frag?.keys() ?? []) if (ids.has(k.ifaceId)) maps.frag!.delete(k);
+  if (maps && dropped.size > 0) {
+    for (const k of maps.ct.keys()) if (dropped.has(k.ifaceId)) maps.ct.delete(k);
+    for (const k of maps.frag?.keys() ?? []) if (dropped.has(k.ifaceId)) maps.frag!.delete(k);
   }
   const shadows = shadowsOf(stateDir);
   for (const rec of records) {
+    if (dropped.has(rec.ifaceId) && isSlotPath(rec.links.in)) removeEmptyDir(dirname(rec.links.in));
+    updateGoverned(stateDir, rec.ifaceId, rec.policies ?? [], []);
     shadows.remove(rec.ifaceId);
     removeRecord(stateDir, rec.ifaceId);
   }
+}
+
+function removeEmptyDir(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // gone, or someone pinned into it again
+  }
+}
+
+function isSlotPath(pin: string): boolean {
+  return /\/mnp\/links\/\d+\/in$/.test(pin);
 }
 
 /** Records whose device is gone (pod namespace deleted without DEL, or a reboot). */
@@ -142,34 +180,4 @@ export function openMapsIfLoaded(bpfRoot: string): PolicyMaps | undefined {
     if (isErrno(e, 'ENOENT')) return undefined;
     throw e;
   }
-}
-
-/**
- * Recompiles every enforced interface of the node from the inputs `inputsFor` gives and writes
- * what changed. Interfaces whose device vanished are cleaned up first.
- */
-export function reconcileNode(
-  opts: PolicyRuntimeOptions,
-  inputsFor: (records: readonly IfaceRecord[]) => PolicyInputs,
-  force = false,
-): ReconcileReport {
-  const stateDir = stateDirOf(opts);
-  return withPolicyLock(stateDir, () => {
-    const maps = openMapsIfLoaded(opts.bpfRoot);
-    try {
-      let records = listRecords(stateDir);
-      const dead = deadRecords(records);
-      removeInterfaces(maps, stateDir, dead);
-      records = records.filter((r) => !dead.includes(r));
-      if (!maps) return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
-      return reconcileRecords(maps, records, inputsFor(records), shadowsOf(stateDir), force);
-    } finally {
-      maps?.close();
-    }
-  });
-}
-
-/** reconcileNode with the local stores as inputs (after a policy, namespace or pod change). */
-export function reconcileAll(opts: PolicyRuntimeOptions, force = false): ReconcileReport {
-  return reconcileNode(opts, (records) => loadInputs(opts, records), force);
 }

@@ -1,5 +1,6 @@
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
-import { reconcileAll, type PolicyRuntimeOptions, type ReconcileReport } from './runtime.ts';
+import { reconcileAll } from './node-reconcile.ts';
+import type { PolicyRuntimeOptions, ReconcileReport } from './runtime.ts';
 
 /**
  * Live policy updates on the embedded default (no Kubernetes): watches the local policy store

@@ -1,5 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IfaceRecord } from '../../src/policy/registry.ts';
 import { makePinRoot, type PinRoot } from '../bpf/env.ts';
@@ -52,15 +52,16 @@ function policyRecords(bed: BraidBed): IfaceRecord[] {
 
 const pinnedPolicyLinks = (pinRoot: string): string[] => entries(join(pinRoot, 'mnp', 'links'));
 
-/** eth0 (cluster bridge) and net1 (macvlan) each have an address and both policy hooks pinned. */
+/** eth0 (cluster bridge) and net1 (macvlan) each have an address; net1, which a policy selects, has both policy hooks pinned. */
 async function expectPodWired(bed: BraidBed, pinRoot: string, lanPrefix: string): Promise<void> {
   expect(await bed.linkNames()).toEqual(['eth0', 'lo', 'net1']);
   expect(await addressesOf(bed.pod, 'eth0'), 'eth0 (ip -j addr)').toEqual([expect.stringMatching(/^10\.88\.0\.\d+\/24$/)]);
   expect(await addressesOf(bed.pod, 'net1'), 'net1 (ip -j addr)').toEqual([expect.stringMatching(new RegExp(`^${lanPrefix.replaceAll('.', '\\.')}\\.\\d+/24$`))]);
   const records = policyRecords(bed);
-  expect(records.map((r) => [r.containerId, r.ifname]).sort()).toEqual([[bed.containerId, 'eth0'], [bed.containerId, 'net1']]);
-  const recordLinks = records.flatMap((r) => [r.links.in, r.links.out]);
-  expect(pinnedPolicyLinks(pinRoot), 'pinned tcx links of the pod\'s interfaces').toEqual(recordLinks.map((l) => basename(l)).sort());
+  expect(records.map((r) => [r.containerId, r.ifname]).sort()).toEqual([[bed.containerId, 'net1']]);
+  // One slot directory per enforced interface, named by its id, holding the in and out links.
+  expect(pinnedPolicyLinks(pinRoot), 'pinned tcx link slots of the pod\'s interfaces').toEqual(records.map((r) => String(r.ifaceId)));
+  for (const r of records) expect(entries(dirname(r.links.in))).toEqual([basename(r.links.in), basename(r.links.out)].sort());
 }
 
 function expectNoPolicyLeft(bed: BraidBed, pinRoot: string): void {
@@ -119,7 +120,16 @@ describe.skipIf(skip)(`braid-agent as a single executable${skip ? ` (skipped: ${
       env: { BRAID_ASSET_DIR: agentAssets },
     });
     agents.push(agent);
-    const conf = bed.conf({ agentSocket: socketPath, policy: { enabled: true, bpfRoot: pins.path, policyDir: join(bed.root, 'policies') } });
+    const policyDir = join(bed.root, 'policies');
+    // Every pod on lan is isolated for ingress, so net1 is enforced (the cluster network is not).
+    mkdirSync(join(policyDir, 'default'), { recursive: true });
+    writeFileSync(join(policyDir, 'default', 'deny-lan.json'), JSON.stringify({
+      apiVersion: 'k8s.cni.cncf.io/v1beta1',
+      kind: 'MultiNetworkPolicy',
+      metadata: { name: 'deny-lan', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    }));
+    const conf = bed.conf({ agentSocket: socketPath, policy: { enabled: true, bpfRoot: pins.path, policyDir } });
     const run = (verb: string, opts: BraidRunOptions = {}) =>
       bed.run(verb, { conf, binary: sea.path('braid'), extraEnv: { BRAID_ASSET_DIR: pluginAssets }, ...opts });
     return { bed, pinRoot: pins.path, lanPrefix, agent, agentAssets, pluginAssets, run };

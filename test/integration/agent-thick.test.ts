@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -297,19 +297,29 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     await bed.expectNothingLeft();
   });
 
-  it('ADD in the agent attaches the policy programs to the pod\'s interfaces, DEL removes them', async () => {
+  it('ADD in the agent attaches the policy programs to the interfaces a policy selects, DEL removes them', async () => {
     buildBpfObjects();
     pins = makePinRoot();
     const bed = await makeBraidBed();
     await bed.macvlanNad('lan', '192.168.78.0/24');
     bed.writePod({ [ANN_NETWORKS]: 'lan' });
     const { agent, conf } = await withAgent(bed, [], { BRAID_BPF_DIR: bpfObjectDir });
-    const policyConf = { ...conf, policy: { enabled: true, bpfRoot: pins.path, policyDir: join(bed.root, 'policies') } };
+    const policyDir = join(bed.root, 'policies');
+    // Every pod on lan is isolated for ingress: net1 is selected, the cluster network is not.
+    mkdirSync(join(policyDir, 'default'), { recursive: true });
+    writeFileSync(join(policyDir, 'default', 'deny-lan.json'), JSON.stringify({
+      apiVersion: 'k8s.cni.cncf.io/v1beta1',
+      kind: 'MultiNetworkPolicy',
+      metadata: { name: 'deny-lan', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
+      spec: { podSelector: {}, policyTypes: ['Ingress'] },
+    }));
+    const policyConf = { ...conf, policy: { enabled: true, bpfRoot: pins.path, policyDir } };
     expectOk(await bed.run('ADD', { conf: policyConf }));
     expect(await agent.metric(ADD_OK)).toBe(1);
     const records = join(bed.cniDir, 'policy', 'ifaces');
-    expect(readdirSync(records).filter((f) => f.endsWith('.json'))).toHaveLength(2);
-    expect(readdirSync(join(pins.path, 'mnp', 'links')).length).toBeGreaterThan(0);
+    const recs = readdirSync(records).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(records, f), 'utf8')) as { ifname: string });
+    expect(recs.map((r) => r.ifname)).toEqual(['net1']);
+    expect(readdirSync(join(pins.path, 'mnp', 'links')).length).toBe(1);
     expectOk(await bed.run('DEL', { conf: policyConf }));
     expect(readdirSync(records).filter((f) => f.endsWith('.json'))).toEqual([]);
     expect(readdirSync(join(pins.path, 'mnp', 'links'))).toEqual([]);

@@ -8,8 +8,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { withNetns } from '../../src/bpf/netns.ts';
-import { attachPodInterfaces, detachPodInterfaces, type AttachedInterface } from '../../src/policy/attach.ts';
-import { reconcileAll, type PolicyRuntimeOptions, type ReconcileReport } from '../../src/policy/runtime.ts';
+import { admission } from '../../src/policy/admission.ts';
+import { attachPodInterfaces, detachPodInterfaces, type AttachedInterface, type PolicyWork } from '../../src/policy/attach.ts';
+import { recordPodEntry, type PodInterface } from '../../src/policy/pod-entries.ts';
+import { detachContainer } from '../../src/policy/release.ts';
+import { stateDirOf } from '../../src/policy/runtime.ts';
+import { localPolicySource } from '../../src/policy/source.ts';
+import { reconcileAll } from '../../src/policy/node-reconcile.ts';
+import type { PolicyRuntimeOptions, ReconcileReport } from '../../src/policy/runtime.ts';
 import { policyStatus, type InterfacePolicyStatus } from '../../src/policy/show.ts';
 import { PolicyStore } from '../../src/policy/store.ts';
 import { buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
@@ -40,6 +46,13 @@ export interface PolicyTestbed {
   plugin(pod: TestPod, type: string, conf: Record<string, unknown>, o?: { ifname?: string; bin?: string; env?: Record<string, string> }): Promise<string[]>;
   /** What braid's ADD does after the delegate: the network-status in the pod store, then attach. */
   attach(pod: TestPod, network: string, ifname: string, ips: string[], placement?: 'auto' | 'pod'): AttachedInterface[];
+  /**
+   * What braid's ADD does with policy on: programs only where a policy selects the interface,
+   * other interfaces updated where a policy names the pod; returns what it touched.
+   */
+  admit(pod: TestPod, network: string, ifname: string, ips: string[]): PolicyWork;
+  /** braid's DEL of the pod (by container id); returns what it touched. */
+  release(pod: TestPod): PolicyWork;
   detach(pod: TestPod): void;
   apply(yaml: string): ReconcileReport;
   deletePolicy(namespace: string, name: string): ReconcileReport;
@@ -99,6 +112,27 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
       const attached = withNetns(host.path, () => attachPodInterfaces([iface], opts));
       pod.attached.push(...attached);
       return attached;
+    },
+    admit(pod, network, ifname, ips) {
+      pod.ips[network] = ips;
+      writeManifest(pod);
+      const iface: PodInterface = { containerId: pod.containerId, pod: { namespace: pod.namespace, name: pod.name }, network, ifname, netns: pod.ns.path, ips };
+      const source = localPolicySource(opts);
+      const plan = admission(stateDirOf(opts), source, [iface]);
+      let work: PolicyWork = { attached: 0, touched: 0, written: 0, deleted: 0 };
+      if (plan.selected.length === 0 && !plan.changesPeers) {
+        recordPodEntry(stateDirOf(opts), source, [iface], []);
+        return work;
+      }
+      const attached = withNetns(host.path, () => attachPodInterfaces(plan.selected, opts, { source, podInterfaces: [iface], report: (w) => (work = w) }));
+      pod.attached.push(...attached);
+      return work;
+    },
+    release(pod) {
+      let work: PolicyWork = { attached: 0, touched: 0, written: 0, deleted: 0 };
+      withNetns(host.path, () => detachContainer(pod.containerId, opts, { report: (w) => (work = w) }));
+      pod.attached = [];
+      return work;
     },
     detach(pod) {
       withNetns(host.path, () => detachPodInterfaces(pod.attached, opts));
