@@ -54,7 +54,8 @@ export function recordDelegateTimes(histogram: Histogram): () => void {
     const started = performance.now();
     // The channel reports before the process exists; its file is known once spawn() returns.
     queueMicrotask(() => {
-      const file = child.spawnfile;
+      // argv[0]: a delegate started through its parent-death-signal launcher (setpriv) keeps its own path there.
+      const file = child.spawnargs[0] ?? child.spawnfile;
       if (!file || !ctx.delegateDirs.has(dirname(resolve(file)))) return;
       child.once('close', () => {
         histogram.observe({ type: basename(file), verb: ctx.verb }, (performance.now() - started) / 1000);
