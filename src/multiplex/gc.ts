@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import { parseNetworkConfig } from '../cni/conflist.ts';
 import { asCniError, CniError } from '../cni/errors.ts';
 import type { Attachment, NetworkConfigList } from '../cni/netconf.ts';
 import { validAttachments, type CniEnv, type CniRequest } from '../cni/request.ts';
 import { gcNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
-import { listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
+import { cacheFile, listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import { lockContainer } from './lock.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
@@ -21,7 +22,7 @@ async function collectStale(conf: BraidConf, stale: CacheRecord, env: CniEnv, er
     if (outcome.failed.length === 0) removeCache(conf.cniDir, stale.containerId, stale.ifname);
     else writeCache(conf.cniDir, { ...stale, attachments: outcome.failed });
   } finally {
-    await lock.release();
+    await lock.release({ remove: !existsSync(cacheFile(conf.cniDir, stale.containerId, stale.ifname)) });
   }
 }
 
