@@ -1,5 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from './atomic-file.ts';
 import { CniCode, CniError } from './errors.ts';
 import { execPlugin, inHostRoot, type HostRoot } from './exec.ts';
 import { compareVersions, isKnownVersion, isVersionString } from './versions.ts';
@@ -68,9 +69,7 @@ function writeCache(cacheDir: string, path: string, entry: CacheEntry): void {
     ensureDir(cacheDir);
     const all = readCache(cacheDir);
     all[path] = entry;
-    const tmp = join(cacheDir, `.${CACHE_FILE}.${process.pid}.${Date.now()}`);
-    writeFileSync(tmp, JSON.stringify(all), { mode: 0o600 });
-    renameSync(tmp, join(cacheDir, CACHE_FILE));
+    writeFileAtomic(join(cacheDir, CACHE_FILE), JSON.stringify(all), { durable: false });
   } catch {
     // The cache is an optimisation; failing to write it must not fail the request.
   }

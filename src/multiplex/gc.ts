@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
 import { parseNetworkConfig } from '../cni/conflist.ts';
 import { asCniError, CniError } from '../cni/errors.ts';
 import type { Attachment, NetworkConfigList } from '../cni/netconf.ts';
 import { validAttachments, type CniEnv, type CniRequest } from '../cni/request.ts';
 import { gcNetworkList, type DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
-import { listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
+import { cacheFile, listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import { lockContainer, type FlockWay } from './lock.ts';
 import { gcMultusContainers } from './multus-verbs.ts';
@@ -28,7 +29,7 @@ async function collectStale(
     if (outcome.failed.length === 0) removeCache(conf.cniDir, stale.containerId, stale.ifname);
     else writeCache(conf.cniDir, { ...stale, attachments: outcome.failed });
   } finally {
-    await lock.release();
+    await lock.release({ remove: !existsSync(cacheFile(conf.cniDir, stale.containerId, stale.ifname)) });
   }
 }
 

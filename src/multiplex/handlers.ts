@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { asCniError } from '../cni/errors.ts';
 import { trace } from '../cni/trace.ts';
 import { validAttachments, type CniRequest } from '../cni/request.ts';
@@ -8,6 +9,7 @@ import { loadBraidConf } from '../config/conf.ts';
 import { waitForReadinessFile } from '../k8s/readiness.ts';
 import type { BraidConf } from '../config/types.ts';
 import { executeAdd, undoAdd } from './add.ts';
+import { cacheFile } from './cache.ts';
 import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
@@ -32,14 +34,11 @@ async function withContainerLock<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs, lockWay);
-  let done = false;
   try {
-    const value = await work();
-    done = true;
-    return value;
+    return await work();
   } finally {
-    // A finished DEL leaves nothing of the container, its lock file included.
-    await lock.release({ remove: done && req.command === 'DEL' });
+    // A container braid keeps nothing for (DEL done, ADD refused) keeps no lock file either.
+    await lock.release({ remove: !existsSync(cacheFile(conf.cniDir, req.containerId, req.ifname)) });
   }
 }
 

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { writeFileAtomic } from '../cni/atomic-file.ts';
 import { join } from 'node:path';
 
 /**
@@ -28,9 +29,8 @@ function dirOf(stateDir: string): string {
 export function writeRecord(stateDir: string, rec: EndpointRecord): void {
   const dir = dirOf(stateDir);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const tmp = join(dir, `.${rec.hostVeth}.${process.pid}.tmp`);
-  writeFileSync(tmp, JSON.stringify(rec), { mode: 0o600 });
-  renameSync(tmp, join(dir, `${rec.hostVeth}.json`));
+  // Complete or absent, and code 5 naming the path when the disk is full.
+  writeFileAtomic(join(dir, `${rec.hostVeth}.json`), JSON.stringify(rec), { durable: false });
 }
 
 export function readRecord(stateDir: string, hostVeth: string): EndpointRecord | undefined {

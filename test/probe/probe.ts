@@ -1,0 +1,67 @@
+/**
+ * `npm run probe [-- --braid <path>]`: plays a hostile node against a built braid (default
+ * dist/sea/braid; braid-veth is taken from the same directory) and prints one line per check and
+ * `N passed, N failed`. Each check ends by verifying that nothing leaked: pod and node
+ * interfaces, host-local leases, cache records, temp and lock files, policy records and pins.
+ * Needs root; bounded to two minutes. Exit status 1 when any check failed.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { CHECKS } from './checks.ts';
+import { ProbeBed } from './probe-bed.ts';
+
+const BUDGET_MS = 115_000;
+
+function binaryArg(): string {
+  const i = process.argv.indexOf('--braid');
+  return resolve(i >= 0 ? process.argv[i + 1]! : (process.env.BRAID_PROBE_BIN ?? 'dist/sea/braid'));
+}
+
+async function main(): Promise<number> {
+  const braid = binaryArg();
+  if (process.getuid?.() !== 0) {
+    console.error('probe: needs root (namespaces, tmpfs, setpriv)');
+    return 2;
+  }
+  if (!existsSync(braid)) {
+    console.error(`probe: ${braid} does not exist (npm run build:sea, or pass --braid <path>)`);
+    return 2;
+  }
+  const bed = new ProbeBed(braid);
+  const deadline = Date.now() + BUDGET_MS;
+  let passed = 0;
+  let failed = 0;
+  console.log(`probe: ${braid}`);
+  try {
+    await bed.setUp();
+    for (const check of CHECKS) {
+      const left = deadline - Date.now();
+      const started = Date.now();
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        if (left <= 0) throw new Error('no time left in the probe budget');
+        await Promise.race([
+          check.run(bed),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`still running after ${Math.round(left / 1000)} s`)), left);
+          }),
+        ]);
+        passed++;
+        console.log(`  ok    ${check.name} (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+      } catch (e) {
+        failed++;
+        console.log(`  FAIL  ${check.name}: ${(e as Error).message}`);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+  } finally {
+    await bed.cleanUp();
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed > 0 ? 1 : 0;
+}
+
+void main().then((rc) => {
+  process.exitCode = rc;
+});
