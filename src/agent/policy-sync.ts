@@ -34,7 +34,7 @@ export function viewFromCache(cache: Pick<ClusterCache, 'pods' | 'namespaces'>, 
     const pod = pods.get(key) ?? { namespace: r.pod.namespace, name: r.pod.name, labels: {}, namedPorts: [], attachments: [] };
     if (pod.attachments.some((a) => a.network === r.network && (a.ifname ?? r.ifname) === r.ifname)) continue;
     const ips = r.ips.map((ip) => ip.split('/')[0]!);
-    pods.set(key, { ...pod, attachments: [...pod.attachments, { network: r.network, ifname: r.ifname, ips }] });
+    pods.set(key, { ...pod, attachments: [...pod.attachments, { network: r.network, ifname: r.ifname, ips, ...(r.mac ? { mac: r.mac } : {}) }] });
   }
   return { pods: [...pods.values()], namespaces: [...cache.namespaces.values()] };
 }

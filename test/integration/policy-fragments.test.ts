@@ -4,7 +4,7 @@ import { destroyAllNetns } from '../helpers/netns.ts';
 import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
 import { isRoot } from '../bpf/env.ts';
-import { makePolicyTestbed, type PolicyTestbed, type TestPod } from './policy-testbed.ts';
+import { disableDad, makePolicyTestbed, type PolicyTestbed, type TestPod } from './policy-testbed.ts';
 
 /**
  * Datagrams larger than the MTU, sent by real sockets and fragmented by the sending kernel: the
@@ -39,11 +39,6 @@ async function bigEcho(server: TestPod, client: TestPod, addr: string, port: num
   } finally {
     echo.stop();
   }
-}
-
-/** Pods' IPv6 addresses are usable at once (no duplicate address detection in throwaway namespaces). */
-async function noDad(p: TestPod): Promise<void> {
-  for (const key of ['all', 'default']) await p.ns.nsenter(['sysctl', '-qw', `net.ipv6.conf.${key}.accept_dad=0`]);
 }
 
 describe.skipIf(!isRoot)('policy on fragmented datagrams, real traffic', () => {
@@ -87,7 +82,7 @@ describe.skipIf(!isRoot)('policy on fragmented datagrams, real traffic', () => {
     const pods = { server: await tb.pod('server', { app: 'server' }), a: await tb.pod('client-a', { app: 'client' }), b: await tb.pod('client-b', { app: 'other' }) };
     const ips: Record<string, string[]> = {};
     for (const [i, [k, p]] of Object.entries(pods).entries()) {
-      await noDad(p);
+      await disableDad(p);
       const conf = { bridge: 'brfr0', isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: `10.82.0.${i + 2}/24` }, { address: `fd82::${i + 2}/64` }] } };
       ips[k] = await tb.plugin(p, 'bridge', conf);
       tb.attach(p, NET, 'net1', ips[k]!);
@@ -110,7 +105,7 @@ describe.skipIf(!isRoot)('policy on fragmented datagrams, real traffic', () => {
     const pods = { server: await tb.pod('server', { app: 'server' }), a: await tb.pod('client-a', { app: 'client' }), b: await tb.pod('client-b', { app: 'other' }) };
     const ips: Record<string, string[]> = {};
     for (const [i, [k, p]] of Object.entries(pods).entries()) {
-      await noDad(p);
+      await disableDad(p);
       const conf = { master: 'mvj0', mode: 'bridge', mtu: 9000, ipam: { type: 'static', addresses: [{ address: `10.83.0.${i + 2}/24` }, { address: `fd83::${i + 2}/64` }] } };
       ips[k] = await tb.plugin(p, 'macvlan', conf);
       const [link] = (await p.ns.links()).filter((l) => l.ifname === 'net1');
