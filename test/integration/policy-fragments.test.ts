@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { Registry } from '../../src/agent/metrics.ts';
+import { registerPolicyMetrics } from '../../src/agent/policy-metrics.ts';
 import type { Stats } from '../../src/policy/layout.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
@@ -116,6 +118,13 @@ describe.skipIf(!isRoot)('policy on fragmented datagrams, real traffic', () => {
     for (const family of [0, 1]) {
       await exercise(pods, { server: ips.server![family]!, a: ips.a![family]!, b: ips.b![family]! }, [9000], 9000);
     }
+    // The datagrams' first fragments are remembered for 30 s: the fill level shows them.
+    const registry = new Registry();
+    registerPolicyMetrics(registry, tb.opts);
+    const text = registry.render();
+    expect(Number(/braid_policy_map_entries\{map="fragments"\} (\d+)/.exec(text)?.[1])).toBeGreaterThan(0);
+    expect(text).toMatch(/braid_policy_map_capacity\{map="fragments"\} 8192/);
+    expect(text).toMatch(/braid_policy_verdict_reasons_total\{[^}]*pod="server"[^}]*direction="ingress",reason="denyFragmentOrder"\} 0/);
   });
 });
 
