@@ -176,10 +176,8 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 		p->frag_proto = ip.protocol;
 		p->frag_more = !!(ip.frag_off & bpf_htons(0x2000));
 		p->fragment = (ip.frag_off & bpf_htons(0x1fff)) ? FRAG_LATER : FRAG_FIRST;
-		if (p->fragment == FRAG_LATER)
-			return PKT_IP;
 	}
-	return parse_l4(skb, ETH_HLEN + ip.ihl * 4, p);
+	return p->fragment == FRAG_LATER ? PKT_IP : parse_l4(skb, ETH_HLEN + ip.ihl * 4, p);
 }
 
 /* Walks at most IPV6_MAX_EXT_HEADERS extension headers to the upper-layer header. */
@@ -206,13 +204,11 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 			/* Offset 0 without the M flag is an atomic fragment: a whole datagram. */
 			if (offset_m & 0xfff9) {
 				__builtin_memcpy(&p->frag_id, b + 4, 4);
-				p->frag_proto = b[0];
+				p->frag_proto = p->f.proto = b[0];
 				p->frag_more = offset_m & 1;
 				p->fragment = (offset_m & 0xfff8) ? FRAG_LATER : FRAG_FIRST;
-				if (p->fragment == FRAG_LATER) {
-					p->f.proto = b[0];
+				if (p->fragment == FRAG_LATER)
 					return PKT_IP;
-				}
 			}
 			off += 8;
 		} else if (next == 51) {
