@@ -162,6 +162,24 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
           expect(t.stats('out').allowUnisolated).toBe(1n);
         });
 
+        it('drops a first fragment too short for its ports, and its followers with it', () => {
+          setup(policy(FROM_CLIENT_UDP53));
+          const ok = datagram();
+          const tiny = fragmentOf(ok, { id: 0x707, offset: 0, more: true, data: Buffer.from([0x14, 0xb4]) });
+          expect(t.run('in', tiny)).toBe(DROP);
+          expect(t.run('in', laterFragment(ok, 0x707))).toBe(DROP);
+          expect(t.stats('in')).toMatchObject({ denyMalformed: 2n, allowedPackets: 0n });
+        });
+
+        if (family === 'v6') {
+          it('treats an atomic fragment (offset 0, no more fragments) as a whole datagram', () => {
+            setup(policy(FROM_CLIENT_UDP53));
+            expect(t.run('in', fragmentOf(datagram(), { id: 0x808, offset: 0, more: false }))).toBe(PASS);
+            expect(t.run('in', fragmentOf(datagram({ dport: 54 }), { id: 0x809, offset: 0, more: false }))).toBe(DROP);
+            expect(h!.maps.frag!.entries().filter(([k]) => k.ifaceId === t.ifaceId)).toEqual([]);
+          });
+        }
+
         it('drops the followers of a first fragment that a policy update revoked', () => {
           setup(policy(FROM_CLIENT));
           const ok = datagram();
