@@ -38,7 +38,7 @@ static __always_inline void frag_remember(__u32 iface_id, __u32 dir, const struc
 
 /*
  * A fragment after the first: it carries no ports, so it takes its first fragment's verdict,
- * counted under the same reason. One that comes before its first fragment (or whose first was
+ * counted under the same reason; the last one (no "more fragments" flag) removes the entry. One that comes before its first fragment (or whose first was
  * never seen here) cannot be placed in a flow: an isolated direction drops it, counted apart.
  */
 static __always_inline void later_fragment(const struct mnp_iface_cfg *cfg, __u32 dir, const struct pkt *p, __u64 now,
@@ -53,6 +53,9 @@ static __always_inline void later_fragment(const struct mnp_iface_cfg *cfg, __u3
 	if (e && e->expires > now) {
 		*allowed = e->allowed;
 		*reason = e->reason;
+		/* The last fragment closes the datagram: the map holds only datagrams in flight. */
+		if (!p->frag_more)
+			bpf_map_delete_elem(&mnp_frag, &k);
 		return;
 	}
 	*allowed = !isolated;

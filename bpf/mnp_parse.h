@@ -40,6 +40,7 @@ struct pkt {
 	__u8 infra;            /* INFRA_*: traffic that may pass whatever the policy */
 	__u8 fragment;         /* FRAG_*: FRAG_LATER has no L4 header */
 	__u8 frag_proto;       /* fragments: IPv4 protocol or the fragment header's next header */
+	__u8 frag_more;        /* fragments: more follow (not the last one) */
 	__u8 icmp_error;       /* inner is valid */
 	__u8 l4_ports;         /* TCP, UDP or SCTP ports: policy ports apply */
 	__u8 tcp_flags;
@@ -173,11 +174,10 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	if (ip.frag_off & bpf_htons(0x3fff)) { /* more fragments, or an offset */
 		p->frag_id = ip.id;
 		p->frag_proto = ip.protocol;
+		p->frag_more = !!(ip.frag_off & bpf_htons(0x2000));
 		p->fragment = (ip.frag_off & bpf_htons(0x1fff)) ? FRAG_LATER : FRAG_FIRST;
-		if (p->fragment == FRAG_LATER)
-			return PKT_IP;
 	}
-	return parse_l4(skb, ETH_HLEN + ip.ihl * 4, p);
+	return p->fragment == FRAG_LATER ? PKT_IP : parse_l4(skb, ETH_HLEN + ip.ihl * 4, p);
 }
 
 /* Walks at most IPV6_MAX_EXT_HEADERS extension headers to the upper-layer header. */
@@ -204,12 +204,11 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, struct pkt *p)
 			/* Offset 0 without the M flag is an atomic fragment: a whole datagram. */
 			if (offset_m & 0xfff9) {
 				__builtin_memcpy(&p->frag_id, b + 4, 4);
-				p->frag_proto = b[0];
+				p->frag_proto = p->f.proto = b[0];
+				p->frag_more = offset_m & 1;
 				p->fragment = (offset_m & 0xfff8) ? FRAG_LATER : FRAG_FIRST;
-				if (p->fragment == FRAG_LATER) {
-					p->f.proto = b[0];
+				if (p->fragment == FRAG_LATER)
 					return PKT_IP;
-				}
 			}
 			off += 8;
 		} else if (next == 51) {

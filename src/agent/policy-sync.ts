@@ -6,7 +6,7 @@ import type { IfaceRecord } from '../policy/registry.ts';
 import type { PolicyInputs, PolicyRuntimeOptions, ReconcileReport } from '../policy/runtime.ts';
 
 /** An interface on this node with its addresses: an enforced one, or one waiting to be. */
-export type LocalAddresses = Pick<IfaceRecord, 'pod' | 'network' | 'ifname' | 'ips'>;
+export type LocalAddresses = Pick<IfaceRecord, 'pod' | 'network' | 'ifname' | 'ips' | 'mac'>;
 import type { ClusterCache } from './cluster-cache.ts';
 import type { Counter, Histogram, Registry } from './metrics.ts';
 
@@ -39,7 +39,7 @@ export function viewFromCache(cache: Pick<ClusterCache, 'pods' | 'namespaces'>, 
     const pod = pods.get(key) ?? { namespace: r.pod.namespace, name: r.pod.name, labels: {}, namedPorts: [], attachments: [] };
     if (pod.attachments.some((a) => a.network === r.network && (a.ifname ?? r.ifname) === r.ifname)) continue;
     const ips = r.ips.map((ip) => ip.split('/')[0]!);
-    pods.set(key, { ...pod, attachments: [...pod.attachments, { network: r.network, ifname: r.ifname, ips }] });
+    pods.set(key, { ...pod, attachments: [...pod.attachments, { network: r.network, ifname: r.ifname, ips, ...(r.mac ? { mac: r.mac } : {}) }] });
   }
   return { pods: [...pods.values()], namespaces: [...cache.namespaces.values()] };
 }

@@ -35,6 +35,7 @@ export function attachmentsOf(annotation: string | undefined): PodAttachment[] {
     const ips = Array.isArray(s.ips) ? s.ips.filter((ip: unknown): ip is string => typeof ip === 'string').map((ip: string) => ip.split('/')[0]!) : [];
     const a: PodAttachment = { network: s.name, ips };
     if (typeof s.interface === 'string') a.ifname = s.interface;
+    if (typeof s.mac === 'string') a.mac = s.mac;
     out.push(a);
   }
   return out;

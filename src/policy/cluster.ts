@@ -16,6 +16,7 @@ export interface LocalInterface {
   network: string;
   ifname: string;
   ips: string[];
+  mac?: string;
 }
 
 interface Manifest {
@@ -121,17 +122,17 @@ export function buildClusterView(podDir: string, cacheDir: string, local: readon
     seen.add(key);
     podOf(namespace, name).attachments.push({ ...a, ips: a.ips.map(bare) });
   };
-  for (const l of local) add(l.pod.namespace, l.pod.name, { network: l.network, ifname: l.ifname, ips: l.ips });
+  for (const l of local) add(l.pod.namespace, l.pod.name, { network: l.network, ifname: l.ifname, ips: l.ips, ...(l.mac ? { mac: l.mac } : {}) });
   for (const { read } of listCache(cacheDir)) {
     if (read.status !== 'ok' || !read.record.pod) continue;
     const { namespace, name } = read.record.pod;
-    for (const s of read.record.networkStatus ?? []) add(namespace, name, { network: s.name, ifname: s.interface, ips: s.ips ?? [] });
+    for (const s of read.record.networkStatus ?? []) add(namespace, name, { network: s.name, ifname: s.interface, ips: s.ips ?? [], ...(s.mac ? { mac: s.mac } : {}) });
   }
   for (const m of readPodManifests(podDir)) {
     const pod = podOf(m.namespace, m.name);
     pod.labels = m.labels;
     pod.namedPorts = m.namedPorts;
-    for (const s of m.statuses) add(m.namespace, m.name, { network: s.name, ifname: s.interface, ips: s.ips ?? [] });
+    for (const s of m.statuses) add(m.namespace, m.name, { network: s.name, ifname: s.interface, ips: s.ips ?? [], ...(s.mac ? { mac: s.mac } : {}) });
   }
   return { pods: [...pods.values()], namespaces };
 }

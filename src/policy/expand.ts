@@ -8,6 +8,7 @@ import {
   type PolicyPort,
   type PolicyRule,
 } from './model.ts';
+import { eui64LinkLocal } from './link-local.ts';
 import { allNamespaces, matchesSelector, namespaceLabels } from './selector.ts';
 
 /**
@@ -46,8 +47,14 @@ export interface ExpandContext {
   direction: 'ingress' | 'egress';
 }
 
+/** A pod's addresses on a network: network-status's, and the link-local one its MAC gives. */
 export function podAddresses(pod: PodView, network: string): string[] {
-  return pod.attachments.filter((a) => a.network === network).flatMap((a) => a.ips);
+  return pod.attachments
+    .filter((a) => a.network === network)
+    .flatMap((a) => {
+      const linkLocal = a.mac ? eui64LinkLocal(a.mac) : undefined;
+      return linkLocal ? [...a.ips, linkLocal] : a.ips;
+    });
 }
 
 /** Pods a selector peer selects; a bare podSelector means the policy's namespace only. */

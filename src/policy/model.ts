@@ -81,6 +81,8 @@ export interface PodAttachment {
   ifname?: string;
   /** Addresses without prefix length. */
   ips: string[];
+  /** The interface's MAC, when network-status has it: gives its IPv6 link-local address (link-local.ts). */
+  mac?: string;
 }
 
 export interface PodView {

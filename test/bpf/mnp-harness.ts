@@ -51,7 +51,8 @@ export interface Harness {
   destroy(): void;
 }
 
-export function createHarness(): Harness {
+/** objectPath: another build of mnp.o (benchmarks compare builds); default the current one. */
+export function createHarness(objectPath?: string): Harness {
   const pins: PinRoot = makePinRoot();
   const state = mkdtempSync(join(tmpdir(), 'braid-t-mnp-'));
   const ns = addNetns('braid-t-mnp');
@@ -66,7 +67,7 @@ export function createHarness(): Harness {
   let progs: PolicyPrograms | undefined;
   let maps: PolicyMaps | undefined;
   try {
-    progs = ensureDatapath(pins.path, state);
+    progs = ensureDatapath(pins.path, state, objectPath);
     maps = PolicyMaps.open(pins.path);
   } catch (e) {
     cleanup(progs, maps);

@@ -122,15 +122,17 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
         it('gives later fragments the verdict of their first fragment, port rules included', () => {
           setup(policy(FROM_CLIENT_UDP53));
           const ok = datagram();
+          const remembered = (): [FragKey, FragEntry][] => h!.maps.frag!.entries().filter(([k]) => k.ifaceId === t.ifaceId);
           expect(t.run('in', firstFragment(ok, 0x101))).toBe(PASS);
           expect(t.run('in', laterFragment(ok, 0x101, true))).toBe(PASS);
-          expect(t.run('in', laterFragment(ok, 0x101))).toBe(PASS);
-          expect(t.stats('in')).toMatchObject({ allowPolicy: 3n, ctCreated: 1n, allowedPackets: 3n, deniedPackets: 0n });
-          const remembered: [FragKey, FragEntry][] = h!.maps.frag!.entries().filter(([k]) => k.ifaceId === t.ifaceId);
-          expect(remembered).toHaveLength(1);
-          const [key, entry] = remembered[0]!;
+          expect(remembered()).toHaveLength(1);
+          const [key, entry] = remembered()[0]!;
           expect(key).toMatchObject({ id: 0x101, proto: 17, dir: 0, family: family === 'v4' ? 4 : 6 });
           expect(entry).toMatchObject({ sport: 5300, dport: 53, allowed: true });
+          // The last fragment closes the datagram.
+          expect(t.run('in', laterFragment(ok, 0x101))).toBe(PASS);
+          expect(remembered()).toEqual([]);
+          expect(t.stats('in')).toMatchObject({ allowPolicy: 3n, ctCreated: 1n, allowedPackets: 3n, deniedPackets: 0n });
           // The reply datagram, fragmented as well, belongs to the connection the request opened.
           const reply = flowPacket(replyTo({ src: a.client, dst: a.server, proto: 'udp', sport: 5300, dport: 53 }));
           expect(t.run('out', firstFragment(reply, 0x202))).toBe(PASS);
@@ -159,6 +161,24 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
           expect(t.run('out', laterFragment(flowPacket({ src: a.server, dst: a.ext, proto: 'udp', dport: 9 }), 0x505))).toBe(PASS);
           expect(t.stats('out').allowUnisolated).toBe(1n);
         });
+
+        it('drops a first fragment too short for its ports, and its followers with it', () => {
+          setup(policy(FROM_CLIENT_UDP53));
+          const ok = datagram();
+          const tiny = fragmentOf(ok, { id: 0x707, offset: 0, more: true, data: Buffer.from([0x14, 0xb4]) });
+          expect(t.run('in', tiny)).toBe(DROP);
+          expect(t.run('in', laterFragment(ok, 0x707))).toBe(DROP);
+          expect(t.stats('in')).toMatchObject({ denyMalformed: 2n, allowedPackets: 0n });
+        });
+
+        if (family === 'v6') {
+          it('treats an atomic fragment (offset 0, no more fragments) as a whole datagram', () => {
+            setup(policy(FROM_CLIENT_UDP53));
+            expect(t.run('in', fragmentOf(datagram(), { id: 0x808, offset: 0, more: false }))).toBe(PASS);
+            expect(t.run('in', fragmentOf(datagram({ dport: 54 }), { id: 0x809, offset: 0, more: false }))).toBe(DROP);
+            expect(h!.maps.frag!.entries().filter(([k]) => k.ifaceId === t.ifaceId)).toEqual([]);
+          });
+        }
 
         it('drops the followers of a first fragment that a policy update revoked', () => {
           setup(policy(FROM_CLIENT));

@@ -23,7 +23,8 @@ s = socket.socket(family, socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 while True:
     try:
-        s.bind((addr, port))
+        # getaddrinfo: a scoped link-local address (fe80::1%net1) gets its interface index
+        s.bind(socket.getaddrinfo(addr, port, family, s.type)[0][4])
         break
     except OSError:
         # a new IPv6 address stays tentative (DAD) for a moment
@@ -54,12 +55,14 @@ s = socket.socket(family, socket.SOCK_STREAM if proto == 'tcp' else socket.SOCK_
 s.settimeout(timeout)
 try:
     if source: s.bind((source, 0))
+    # getaddrinfo: a scoped link-local address (fe80::1%net1) gets its interface index
+    to = socket.getaddrinfo(addr, port, family, s.type)[0][4]
     if proto == 'tcp':
-        s.connect((addr, port))
+        s.connect(to)
         s.sendall(payload)
         data = s.recv(65536)
     else:
-        s.sendto(payload, (addr, port))
+        s.sendto(payload, to)
         data, _ = s.recvfrom(65536)
 except OSError as e:
     print(f'{proto} {addr}:{port}: {e}', file=sys.stderr)

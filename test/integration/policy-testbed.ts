@@ -45,7 +45,7 @@ export interface PolicyTestbed {
    */
   plugin(pod: TestPod, type: string, conf: Record<string, unknown>, o?: { ifname?: string; bin?: string; env?: Record<string, string> }): Promise<string[]>;
   /** What braid's ADD does after the delegate: the network-status in the pod store, then attach. */
-  attach(pod: TestPod, network: string, ifname: string, ips: string[], placement?: 'auto' | 'pod'): AttachedInterface[];
+  attach(pod: TestPod, network: string, ifname: string, ips: string[], placement?: 'auto' | 'pod', mac?: string): AttachedInterface[];
   /**
    * What braid's ADD does with policy on: programs only where a policy selects the interface,
    * other interfaces updated where a policy names the pod; returns what it touched.
@@ -58,6 +58,11 @@ export interface PolicyTestbed {
   deletePolicy(namespace: string, name: string): ReconcileReport;
   status(): InterfacePolicyStatus[];
   cleanup(): Promise<void>;
+}
+
+/** New IPv6 addresses of the pod are usable at once (no duplicate address detection in throwaway namespaces). */
+export async function disableDad(p: TestPod): Promise<void> {
+  for (const key of ['all', 'default']) await p.ns.nsenter(['sysctl', '-qw', `net.ipv6.conf.${key}.accept_dad=0`]);
 }
 
 export async function makePolicyTestbed(): Promise<PolicyTestbed> {
@@ -105,10 +110,10 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
       if (r.code !== 0) throw new Error(`${type} ADD failed: ${r.stdout} ${r.stderr}`);
       return ((r.json?.ips ?? []) as { address: string }[]).map((i) => i.address.split('/')[0]!);
     },
-    attach(pod, network, ifname, ips, placement) {
+    attach(pod, network, ifname, ips, placement, mac) {
       pod.ips[network] = ips;
       writeManifest(pod);
-      const iface = { containerId: pod.containerId, pod: { namespace: pod.namespace, name: pod.name }, network, ifname, netns: pod.ns.path, ips, ...(placement ? { placement } : {}) };
+      const iface = { containerId: pod.containerId, pod: { namespace: pod.namespace, name: pod.name }, network, ifname, netns: pod.ns.path, ips, ...(placement ? { placement } : {}), ...(mac ? { mac } : {}) };
       const attached = withNetns(host.path, () => attachPodInterfaces([iface], opts));
       pod.attached.push(...attached);
       return attached;
