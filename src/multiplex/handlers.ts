@@ -21,6 +21,7 @@ import { attachPolicy, collectPolicy, detachPolicy } from './policy-hooks.ts';
 import { resolveInputs } from './resolve.ts';
 import { executeStatus } from './status.ts';
 import { takeover, wantsKubernetes } from './takeover.ts';
+import { reportCompatWarnings } from './compat-report.ts';
 import { withMultusNetworks } from './multus-verbs.ts';
 
 async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
@@ -50,6 +51,7 @@ async function addLocked(
     trace('resolved');
     if (kube) inputs = await kube.withDeviceIds(conf, inputs);
     const plan = buildPlan(inputs);
+    await reportCompatWarnings(plan, log, session?.sources.warn);
     log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
     const { result, record } = await executeAdd(req, conf, plan, existingLinks);
     trace('attachments added');
