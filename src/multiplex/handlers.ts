@@ -16,12 +16,13 @@ import { lockContainer } from './lock.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { KubeSession } from './kube-session.ts';
 import { buildPlan } from './plan.ts';
-import { configuredNetworks, localSources, publishNetworkStatus } from './local-sources.ts';
+import { localSources, publishNetworkStatus } from './local-sources.ts';
 import { attachPolicy, collectPolicy, detachPolicy } from './policy-hooks.ts';
 import { resolveInputs } from './resolve.ts';
 import { executeStatus } from './status.ts';
 import { takeover, wantsKubernetes } from './takeover.ts';
 import { reportCompatWarnings } from './compat-report.ts';
+import { networksForStatus } from './status-networks.ts';
 import { withMultusNetworks } from './multus-verbs.ts';
 
 async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
@@ -125,12 +126,12 @@ export const braidHandlers: PluginHandlers = {
 
   async status(req) {
     const conf = loadBraidConf(req.config);
-    await executeStatus(req, conf, async () => withMultusNetworks(conf, await configuredNetworks(conf, req)));
+    await executeStatus(req, conf, async () => withMultusNetworks(conf, await networksForStatus(conf, req)));
   },
 
   async gc(req) {
     const conf = loadBraidConf(req.config);
-    const gcError = await executeGc(req, conf, () => configuredNetworks(conf, req)).then(
+    const gcError = await executeGc(req, conf, () => networksForStatus(conf, req)).then(
       () => undefined,
       (e: unknown) => asCniError(e),
     );
