@@ -16,6 +16,8 @@ import { registerPolicyMetrics } from './policy-metrics.ts';
 import { nodeReconciler, PolicySync, type PolicyReconciler } from './policy-sync.ts';
 import type { ReflectorOptions } from './reflector.ts';
 import { AgentServer } from './server.ts';
+import { serveDelegate } from './multus-delegate.ts';
+import { CONF_DEFAULTS } from '../config/conf.ts';
 
 /**
  * braid-agent put together: the socket server that runs braid's verbs in this process, the
@@ -114,6 +116,12 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },
+    multusDelegate: (req, res) =>
+      serveDelegate(
+        { cacheDir: opts.cacheDir, binDir: CONF_DEFAULTS.binDir, delegateTimeoutMs: CONF_DEFAULTS.delegateTimeoutSeconds * 1000, log, ...(client ? { client } : {}) },
+        req,
+        res,
+      ),
   });
   await server.listen();
   let metricsPort: number | undefined;

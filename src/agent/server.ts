@@ -8,6 +8,7 @@ import type { AgentMetrics } from './agent-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.ts';
 import { peerUid } from './peer-cred.ts';
 import { CNI_PATH, MAX_REQUEST_BYTES, requestProblem, type HandOverRequest } from './protocol.ts';
+import { sendShimOutcome, shimRequestOf } from './multus-api.ts';
 
 /**
  * The agent's HTTP endpoints. The unix socket (0600, in a directory only root can write) serves
@@ -34,6 +35,8 @@ export interface AgentServerOptions {
   beforeAnswer?: (verb: string, outcome: PluginOutcome) => void;
   /** The uid of a unix socket caller (default: SO_PEERCRED); undefined when unknown. */
   peerUid?: (socket: net.Socket) => number | undefined;
+  /** Multus' `POST /delegate` (interface hot-plug), when served (multus-delegate.ts). */
+  multusDelegate?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
 }
 
 function send(res: http.ServerResponse, code: number, text: string, type = 'text/plain; charset=utf-8'): void {
@@ -141,7 +144,10 @@ export class AgentServer {
         if (uid !== 0) return send(res, 403, `braid-agent serves only root; this caller is uid ${uid ?? 'unknown'}\n`);
       }
       if (path === CNI_PATH && unix && req.method === 'POST') return await this.serveCall(req, res);
-      if (req.method !== 'GET') return send(res, 405, 'method not allowed\n');
+      // Multus' daemon API beside braid's (multus-api.ts): the shim POSTs /healthz, controllers /delegate.
+      if (path === '/delegate' && unix && req.method === 'POST' && this.opts.multusDelegate) return await this.opts.multusDelegate(req, res);
+      const shimHealth = unix && req.method === 'POST' && path === '/healthz';
+      if (req.method !== 'GET' && !shimHealth) return send(res, 405, 'method not allowed\n');
       if (path === '/healthz') return this.opts.health.live() ? send(res, 200, 'ok\n') : send(res, 500, 'shutting down\n');
       if (path === '/readyz') {
         const why = this.opts.health.live() ? this.opts.health.notReady() : 'shutting down';
@@ -171,15 +177,19 @@ export class AgentServer {
     } catch {
       return send(res, 400, 'the request body is not JSON\n');
     }
-    const problem = requestProblem(body);
+    // Multus' shim sends {env, config}: the same call, answered the way the shim reads it.
+    const shim = shimRequestOf(body);
+    const problem = requestProblem(shim ?? body);
     if (problem) return send(res, 400, `${problem}\n`);
     // The runtime's whole environment: the request is parsed from it and every delegate of the
     // call starts from it (CniRequest.env), never from the agent's own environment.
-    const { env, stdin } = body as HandOverRequest;
+    const { env, stdin } = shim ?? (body as HandOverRequest);
     const verb = env.CNI_COMMAND ?? '';
     // Headers now: the plugin knows the call is taken and will not do it itself.
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.flushHeaders();
+    if (!shim) {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.flushHeaders();
+    }
     let callerGone = false;
     res.on('close', () => (callerGone = !res.writableFinished));
 
@@ -205,6 +215,7 @@ export class AgentServer {
     const code = outcome.exitCode === 0 ? '0' : String((outcome.output as { code?: unknown } | undefined)?.code ?? 'unknown');
     metrics.requests.inc({ verb, code });
     metrics.duration.observe({ verb }, seconds);
+    if (shim) return sendShimOutcome(res, verb, outcome);
     res.end(JSON.stringify(outcome));
   }
 }

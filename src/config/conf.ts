@@ -1,6 +1,7 @@
 import { CniCode, CniError } from '../cni/errors.ts';
 import type { PluginConf } from '../cni/netconf.ts';
 import { validateBraidConf } from '../generated/validators.js';
+import { leniency, type CompatWarning } from './leniency.ts';
 import { schemaErrorMessage } from './schema-errors.ts';
 import type { BraidConf, LogLevel, LogOptions, PolicyConf } from './types.ts';
 
@@ -39,6 +40,7 @@ export const CONF_DEFAULTS = {
 } as const;
 
 const BRAID_TYPE = 'braid';
+const LOG_LEVELS: string[] = ['panic', 'error', 'verbose', 'debug'];
 
 function invalid(message: string): CniError {
   return new CniError(CniCode.InvalidConfig, message);
@@ -100,8 +102,13 @@ function logOptions(value: Partial<LogOptions> | undefined): LogOptions {
  */
 export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
   const section = braidSection(stdinConfig);
-  // Multus matches log levels case-insensitively.
+  // Multus matches log levels case-insensitively, and warns about one it does not know and keeps its default.
   const conf = typeof section.logLevel === 'string' ? { ...section, logLevel: section.logLevel.toLowerCase() } : section;
+  const compatWarnings: CompatWarning[] = [];
+  if (typeof conf.logLevel === 'string' && !LOG_LEVELS.includes(conf.logLevel) && conf.strict !== true) {
+    leniency(false, compatWarnings).accept('logLevel', `${JSON.stringify(conf.logLevel)} is not a level`, `ignored: the level stays ${CONF_DEFAULTS.logLevel}`);
+    delete conf.logLevel;
+  }
   if (!validateBraidConf(conf)) {
     throw invalid(schemaErrorMessage('braid conf', validateBraidConf.errors, conf));
   }
@@ -135,6 +142,7 @@ export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
     runtimeConfig: (conf.runtimeConfig as Record<string, unknown> | undefined) ?? {},
     retryDeleteOnError: (conf.retryDeleteOnError as boolean | undefined) ?? CONF_DEFAULTS.retryDeleteOnError,
     strict: (conf.strict as boolean | undefined) ?? false,
+    compatWarnings,
     podDir: (conf.podDir as string | undefined) ?? CONF_DEFAULTS.podDir,
     nadDir: (conf.nadDir as string | undefined) ?? CONF_DEFAULTS.nadDir,
     delegateTimeoutMs: ((conf.delegateTimeout as number | undefined) ?? CONF_DEFAULTS.delegateTimeoutSeconds) * 1000,

@@ -4,10 +4,13 @@ import { injectName, isSinglePluginConf, networkConfigFromObject, parseCniBool, 
 import { CniCode, CniError, asCniError } from '../cni/errors.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { NadSource } from '../k8s/sources.ts';
+import type { Leniency } from './leniency.ts';
 import { ANNOTATION_RESOURCE_NAME, type NetworkAttachmentDefinition } from '../k8s/types.ts';
 
 const CONF_EXTENSIONS = ['.conf', '.json', '.conflist'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** Kubernetes accepts any DNS-1123 subdomain as a NAD name; NPWG 3.3 asks for labels. */
+const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function invalid(message: string): CniError {
   return new CniError(CniCode.InvalidConfig, message);
@@ -141,6 +144,8 @@ export interface ReferenceContext {
   namespace: string;
   /** The conf key the reference comes from, for messages: "clusterNetwork", "defaultNetworks[1]". */
   key?: string;
+  /** Dotted NAD names (legal in Kubernetes, not NPWG): looked up with a warning, as Multus does; never when strict. */
+  lenient?: Leniency;
 }
 
 export interface ResolvedReference {
@@ -151,10 +156,11 @@ export interface ResolvedReference {
   resourceName?: string;
 }
 
-function nadReference(ref: string, namespace: string): { namespace: string; name: string } | undefined {
+function nadReference(ref: string, namespace: string, dotted: boolean): { namespace: string; name: string } | undefined {
+  const name = dotted ? DNS_SUBDOMAIN : DNS_LABEL;
   const parts = ref.split('/');
-  if (parts.length === 1 && DNS_LABEL.test(ref)) return { namespace, name: ref };
-  if (parts.length === 2 && DNS_LABEL.test(parts[0]!) && DNS_LABEL.test(parts[1]!)) {
+  if (parts.length === 1 && name.test(ref)) return { namespace, name: ref };
+  if (parts.length === 2 && DNS_LABEL.test(parts[0]!) && name.test(parts[1]!)) {
     return { namespace: parts[0]!, name: parts[1]! };
   }
   return undefined;
@@ -170,7 +176,7 @@ function statOf(path: string) {
 
 async function resolveReference(ref: string, ctx: ReferenceContext): Promise<ResolvedReference> {
   const notes: string[] = [];
-  const nadRef = nadReference(ref, ctx.namespace);
+  const nadRef = nadReference(ref, ctx.namespace, ctx.lenient !== undefined && !ctx.lenient.strict);
   if (nadRef && ctx.nadSource) {
     let nad: NetworkAttachmentDefinition | undefined;
     try {
@@ -180,6 +186,9 @@ async function resolveReference(ref: string, ctx: ReferenceContext): Promise<Res
       notes.push(`NAD lookup in ${ctx.nadSource.kind} failed: ${asCniError(e).message}`);
     }
     if (nad) {
+      if (nadRef.name.includes('.')) {
+        ctx.lenient?.accept(ctx.key ?? 'network reference', `NAD name ${JSON.stringify(nadRef.name)} is not a DNS-1123 label (NPWG 3.3)`, 'resolved as the NAD it names');
+      }
       const found: ResolvedReference = { network: `${nadRef.namespace}/${nadRef.name}`, list: networkConfigFromNad(nad, ctx.confDir) };
       const resourceName = nad.metadata.annotations?.[ANNOTATION_RESOURCE_NAME];
       if (resourceName) found.resourceName = resourceName;

@@ -1,4 +1,5 @@
 import type { PluginConf } from '../cni/netconf.ts';
+import type { CompatWarning } from './leniency.ts';
 
 /** braid: where and whether the eBPF policy programs are attached. */
 export interface PolicyConf {
@@ -61,6 +62,8 @@ export interface BraidConf {
   retryDeleteOnError: boolean;
   /** braid: refuse what Multus accepts but NPWG forbids, instead of warning (default false). */
   strict: boolean;
+  /** Conf keys accepted the way Multus accepts them (an unknown logLevel); reported with the pod's warnings. */
+  compatWarnings: CompatWarning[];
   /** braid: directory of the local pod store (embedded default pod source). */
   podDir: string;
   /** braid: directory of NetworkAttachmentDefinition manifests (embedded default NAD source). */

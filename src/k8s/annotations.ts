@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { ErrorObject } from 'ajv';
 import { CniCode, CniError } from '../cni/errors.ts';
+import type { Leniency } from '../config/leniency.ts';
 import { describeValue, schemaProblems } from '../config/schema-errors.ts';
 import { validateNetworkSelection } from '../generated/validators.js';
 import {
@@ -14,6 +15,11 @@ import {
 export interface AnnotationContext {
   /** The pod as `ns/name`, for messages. */
   pod?: string;
+  /**
+   * Accept what Multus accepts (unknown keys, nulls, zero rates, hostPort 0, 8/20-byte MACs,
+   * default-route on several elements) with a warning; without it every deviation fails.
+   */
+  lenient?: Leniency;
 }
 
 const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -23,12 +29,80 @@ const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  */
 const NAD_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const MAC_PATTERNS = [/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, /^[0-9a-f]{2}(-[0-9a-f]{2}){5}$/i, /^[0-9a-f]{4}(\.[0-9a-f]{4}){2}$/i];
+/** Go's net.ParseMAC also takes EUI-64 (8 bytes) and IPoIB (20 bytes) addresses, which Multus passes on. */
+const GO_MAC_PATTERNS = [8, 20].flatMap((n) => [
+  new RegExp(`^[0-9a-f]{2}(:[0-9a-f]{2}){${n - 1}}$`, 'i'),
+  new RegExp(`^[0-9a-f]{2}(-[0-9a-f]{2}){${n - 1}}$`, 'i'),
+  new RegExp(`^[0-9a-f]{4}(\\.[0-9a-f]{4}){${n / 2 - 1}}$`, 'i'),
+]);
 const INFINIBAND_GUID = /^[0-9a-f]{2}(:[0-9a-f]{2}){7}$/i;
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'];
 const NPWG_KEY_NOTE = ' (non-standard keys must be reverse-DNS names, i.e. contain a dot: NPWG 4.1.2.1)';
 
 /** Raised for one element; turned into the full message by the caller, who knows the pod. */
 class ElementProblem extends Error {}
+
+/** Leniency for one element: fields are named `annotation <name> element <i> "<field>"`. */
+interface ElementLeniency {
+  accept(field: string, problem: string, action: string): void;
+}
+
+function forElement(lenient: Leniency, annotation: string, index: number): ElementLeniency {
+  return { accept: (field, problem, action) => lenient.accept(`annotation ${annotation} element ${index} "${field}"`, problem, action) };
+}
+
+interface Tolerated {
+  index: number;
+  field: string;
+  problem: string;
+  action: string;
+  /** Makes the element valid the way Multus reads it. */
+  fix(el: Record<string, unknown>): void;
+}
+
+function valueAt(doc: unknown, pointer: string): unknown {
+  return pointer
+    .split('/')
+    .slice(1)
+    .reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined), doc);
+}
+
+/**
+ * Schema failures Multus does not have (it decodes with Go's encoding/json): an unknown key, a
+ * null, a zero bandwidth field or hostPort (what the Go client marshals for unset fields).
+ */
+function toleratedFailure(err: ErrorObject, doc: unknown): Tolerated | undefined {
+  const m = /^\/(\d+)((?:\/[^/]+)*)$/.exec(err.instancePath);
+  if (!m) return undefined;
+  const index = Number(m[1]);
+  const rest = m[2] ?? '';
+  const value = valueAt(doc, err.instancePath);
+  if (err.keyword === 'additionalProperties' && rest === '') {
+    const key = String((err.params as { additionalProperty: string }).additionalProperty);
+    return { index, field: key, problem: 'is not a known key' + NPWG_KEY_NOTE, action: 'ignored', fix: (el) => delete el[key] };
+  }
+  if (err.keyword === 'type' && value === null && /^\/[^/]+$/.test(rest)) {
+    const key = rest.slice(1);
+    return { index, field: key, problem: 'is null', action: 'treated as absent', fix: (el) => delete el[key] };
+  }
+  const bw = /^\/bandwidth\/(\w+)$/.exec(rest);
+  if (err.keyword === 'exclusiveMinimum' && value === 0 && bw) {
+    const key = bw[1]!;
+    return {
+      index, field: `bandwidth.${key}`, problem: 'is 0 (what the Go client writes for an unset field)', action: 'treated as unset',
+      fix: (el) => {
+        const b = el.bandwidth as Record<string, unknown>;
+        delete b[key];
+        if (Object.keys(b).length === 0) delete el.bandwidth;
+      },
+    };
+  }
+  const port = /^\/portMappings\/(\d+)\/hostPort$/.exec(rest);
+  if (err.keyword === 'minimum' && value === 0 && port) {
+    return { index, field: `portMappings[${port[1]}].hostPort`, problem: 'is 0', action: 'passed on as Multus does', fix: () => undefined };
+  }
+  return undefined;
+}
 
 function problem(field: string, what: string, value: unknown): ElementProblem {
   return new ElementProblem(`"${field}" ${what} (got ${describeValue(value)})`);
@@ -92,7 +166,7 @@ function checkPortMappings(mappings: PortMapping[]): PortMapping[] {
 }
 
 /** Checks one element (either form) and returns it normalized; the namespace defaults to the pod's. */
-function normalizeElement(el: Record<string, unknown>, podNamespace: string): NetworkSelectionElement {
+function normalizeElement(el: Record<string, unknown>, podNamespace: string, lenient?: ElementLeniency): NetworkSelectionElement {
   const name = el.name as string;
   if (!NAD_NAME.test(name)) throw problem('name', 'must be a NAD name (a DNS-1123 subdomain)', name);
   const namespace = (el.namespace as string | undefined) || podNamespace;
@@ -115,7 +189,10 @@ function normalizeElement(el: Record<string, unknown>, podNamespace: string): Ne
 
   const mac = el.mac as string | undefined;
   if (mac) {
-    if (!MAC_PATTERNS.some((p) => p.test(mac))) throw problem('mac', 'must be a 6-byte MAC address like 02:11:22:33:44:55', mac);
+    if (!MAC_PATTERNS.some((p) => p.test(mac))) {
+      if (!lenient || !GO_MAC_PATTERNS.some((p) => p.test(mac))) throw problem('mac', 'must be a 6-byte MAC address like 02:11:22:33:44:55', mac);
+      lenient.accept('mac', `${JSON.stringify(mac)} is not a 6-byte MAC (NPWG)`, 'passed on as an EUI-64/IPoIB address');
+    }
     out.mac = mac;
   }
   const guid = el['infiniband-guid'] as string | undefined;
@@ -173,6 +250,7 @@ function parseElements(
   value: string,
   podNamespace: string,
   fail: (index: number | undefined, text: string) => CniError,
+  lenient?: { leniency: Leniency; annotation: string },
 ): NetworkSelectionElement[] {
   const trimmed = value.trim();
   if (trimmed === '') return [];
@@ -185,8 +263,16 @@ function parseElements(
       throw fail(undefined, `is not valid JSON: ${(e as Error).message}`);
     }
     if (!validateNetworkSelection(doc)) {
-      const [first] = schemaFailures(validateNetworkSelection.errors ?? [], doc);
-      throw fail(first?.index, first?.text ?? 'does not match the NetworkSelectionElement schema');
+      const errors = validateNetworkSelection.errors ?? [];
+      const tolerated = lenient ? errors.map((e) => toleratedFailure(e, doc)) : [];
+      if (!lenient || tolerated.some((t) => t === undefined)) {
+        const [first] = schemaFailures(errors.filter((_e, i) => !tolerated[i]), doc);
+        throw fail(first?.index, first?.text ?? 'does not match the NetworkSelectionElement schema');
+      }
+      for (const t of tolerated as Tolerated[]) {
+        forElement(lenient.leniency, lenient.annotation, t.index).accept(t.field, t.problem, t.action);
+        t.fix((doc as Record<string, unknown>[])[t.index]!);
+      }
     }
     raw = doc as Record<string, unknown>[];
   } else {
@@ -202,21 +288,41 @@ function parseElements(
   }
   const elements = raw.map((el, i) => {
     try {
-      return normalizeElement(el, podNamespace);
+      return normalizeElement(el, podNamespace, lenient && forElement(lenient.leniency, lenient.annotation, i));
     } catch (e) {
       if (e instanceof ElementProblem) throw fail(i, e.message);
       throw e;
     }
   });
-  crossCheck(elements, fail);
+  crossCheck(elements, fail, lenient && ((i: number) => forElement(lenient.leniency, lenient.annotation, i)));
   return elements;
 }
 
+/**
+ * Multus takes `default-route` on several elements as long as no family has two gateways
+ * (CheckGatewayConfig: "multus does not support ECMP"); dual-stack pods put the IPv4 gateway on
+ * one network and the IPv6 one on another.
+ */
+function routesPerFamilyOnce(elements: NetworkSelectionElement[]): boolean {
+  const families = new Set<number>();
+  for (const gw of elements.flatMap((el) => el['default-route'] ?? [])) {
+    if (families.has(isIP(gw))) return false;
+    families.add(isIP(gw));
+  }
+  return true;
+}
+
 /** Rules that involve more than one element. */
-function crossCheck(elements: NetworkSelectionElement[], fail: (index: number | undefined, text: string) => CniError): void {
+function crossCheck(
+  elements: NetworkSelectionElement[],
+  fail: (index: number | undefined, text: string) => CniError,
+  lenient?: (index: number) => ElementLeniency,
+): void {
   const withRoute = elements.flatMap((el, i) => (el['default-route'] ? [i] : []));
   if (withRoute.length > 1) {
-    throw fail(withRoute[1], `"default-route" is also set on element ${withRoute[0]}; NPWG allows it on one element only`);
+    const text = `"default-route" is also set on element ${withRoute[0]}; NPWG allows it on one element only`;
+    if (!lenient || !routesPerFamilyOnce(elements)) throw fail(withRoute[1], text);
+    lenient(withRoute[1]!).accept('default-route', text.slice('"default-route" '.length), 'each family\'s gateway applied, as Multus does');
   }
   const seen = new Map<string, number>();
   elements.forEach((el, i) => {
@@ -245,7 +351,9 @@ export function parseNetworksAnnotation(
   podNamespace: string,
   ctx: AnnotationContext = {},
 ): NetworkSelectionElement[] {
-  return parseElements(value, podNamespace, failer(ANNOTATION_NETWORKS, ctx.pod ? `pod ${ctx.pod}` : `pod in namespace ${podNamespace}`));
+  // strict: the NPWG failures as they always were, naming the pod.
+  const lenient = ctx.lenient && !ctx.lenient.strict ? { leniency: ctx.lenient, annotation: ANNOTATION_NETWORKS } : undefined;
+  return parseElements(value, podNamespace, failer(ANNOTATION_NETWORKS, ctx.pod ? `pod ${ctx.pod}` : `pod in namespace ${podNamespace}`), lenient);
 }
 
 /** Parses `v1.multus-cni.io/default-network`: exactly one element, namespace defaulting to multusNamespace. */
@@ -255,7 +363,8 @@ export function parseDefaultNetworkAnnotation(
   ctx: AnnotationContext = {},
 ): NetworkSelectionElement {
   const fail = failer(ANNOTATION_DEFAULT_NETWORK, ctx.pod ? `pod ${ctx.pod}` : 'pod');
-  const elements = parseElements(value, defaultNamespace, fail);
+  const lenient = ctx.lenient && !ctx.lenient.strict ? { leniency: ctx.lenient, annotation: ANNOTATION_DEFAULT_NETWORK } : undefined;
+  const elements = parseElements(value, defaultNamespace, fail, lenient);
   if (elements.length !== 1) throw fail(undefined, `must name exactly one network (got ${elements.length})`);
   return elements[0]!;
 }

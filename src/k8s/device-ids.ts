@@ -1,5 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { CniCode, CniError } from '../cni/errors.ts';
+import type { Leniency } from '../config/leniency.ts';
 import { DEVICE_CHECKPOINT, readCheckpointDevices } from './checkpoint.ts';
 
 /** kubelet's PodResources API socket (gRPC, package v1). */
@@ -74,6 +75,7 @@ export interface DeviceRequest {
 export function assignDeviceIds(
   attachments: readonly DeviceRequest[],
   devices: ReadonlyMap<string, readonly string[]>,
+  lenient?: Leniency,
 ): Map<number, string> {
   const sorted = new Map<string, string[]>();
   const dealt = new Map<string, number>();
@@ -89,10 +91,11 @@ export function assignDeviceIds(
     const id = ids[next];
     if (id === undefined) {
       const wanting = attachments.filter((x) => x.resourceName === a.resourceName).length;
-      throw new CniError(
-        CniCode.InvalidConfig,
-        `attachment ${a.network ?? `#${a.index}`} needs a device of resource ${a.resourceName}, but the pod was allocated ${ids.length} and ${wanting} attachment(s) use that resource; request ${a.resourceName}: ${wanting} in the pod's container resources`,
-      );
+      const problem = `needs a device of resource ${a.resourceName}, but the pod was allocated ${ids.length} and ${wanting} attachment(s) use that resource; request ${a.resourceName}: ${wanting} in the pod's container resources`;
+      if (!lenient || lenient.strict) throw new CniError(CniCode.InvalidConfig, `attachment ${a.network ?? `#${a.index}`} ${problem}`);
+      // Multus goes on without a deviceID (KubeVirt's bridge-marker resources name no device).
+      lenient.accept(`network ${a.network ?? `#${a.index}`} k8s.v1.cni.cncf.io/resourceName`, problem, 'started without a deviceID');
+      continue;
     }
     dealt.set(a.resourceName, next + 1);
     assigned.set(a.index, id);

@@ -19,29 +19,41 @@ function ownGateways(result: CniResult | undefined): string[] {
   return [first(false), first(true)].filter((g): g is string => g !== undefined);
 }
 
-/** The attachment that asked for the default route, if any, with one gateway per family at most. */
-export function defaultRouteRequest(attachments: RoutedAttachment[]): { owner: RoutedAttachment; v4?: string; v6?: string } | undefined {
+export interface DefaultRouteRequest {
+  v4?: { owner: RoutedAttachment; gw: string };
+  v6?: { owner: RoutedAttachment; gw: string };
+}
+
+/**
+ * Who gets each family's default route. NPWG puts `default-route` on one element; Multus also
+ * takes it on several as long as no family has two gateways (dual-stack pods: the IPv4 gateway on
+ * one network, the IPv6 one on another), and so does braid unless `strict` (checked when the
+ * annotation is parsed).
+ */
+export function defaultRouteRequest(attachments: RoutedAttachment[]): DefaultRouteRequest | undefined {
   const owners = attachments.filter((a) => a.defaultRoute !== undefined);
   if (owners.length === 0) return undefined;
-  if (owners.length > 1) {
-    throw new CniError(
-      CniCode.InvalidConfig,
-      `default-route is requested by more than one network (${owners.map((o) => o.network).join(', ')}); NPWG allows one`,
-    );
+  const request: DefaultRouteRequest = {};
+  for (const owner of owners) {
+    // An empty list (NPWG allows it) means: through this attachment's own gateways.
+    const gateways = owner.defaultRoute!.length > 0 ? owner.defaultRoute! : ownGateways(owner.result);
+    const byFamily = { v4: gateways.filter((g) => !isIPv6(g)), v6: gateways.filter((g) => isIPv6(g)) };
+    for (const family of ['v4', 'v6'] as const) {
+      const [gw, ...more] = byFamily[family];
+      if (!gw) continue;
+      const earlier = request[family];
+      if (more.length > 0 || earlier) {
+        const who = earlier ? `${earlier.owner.network}, ${owner.network}` : owner.network;
+        throw new CniError(
+          CniCode.InvalidConfig,
+          `default-route: more than one IP${family} gateway (${[earlier?.gw, ...gateways].filter(Boolean).join(', ')}) requested by ${who}; ` +
+            'braid does not install ECMP default routes',
+        );
+      }
+      request[family] = { owner, gw };
+    }
   }
-  const owner = owners[0]!;
-  // An empty list (NPWG allows it) means: through this attachment's own gateways.
-  const gateways = owner.defaultRoute!.length > 0 ? owner.defaultRoute! : ownGateways(owner.result);
-  const v4 = gateways.filter((g) => !isIPv6(g));
-  const v6 = gateways.filter((g) => isIPv6(g));
-  if (v4.length > 1 || v6.length > 1) {
-    throw new CniError(
-      CniCode.InvalidConfig,
-      `network ${owner.network}: default-route lists more than one gateway of a family (${gateways.join(', ')}); ` +
-        'braid does not install ECMP default routes',
-    );
-  }
-  return { owner, v4: v4[0], v6: v6[0] };
+  return request;
 }
 
 function rewriteRoutes(result: CniResult | undefined, drop: { v4: boolean; v6: boolean }, add: CniRoute[]): void {
@@ -63,15 +75,12 @@ export async function applyDefaultRoute(netns: string, attachments: RoutedAttach
   if (!request) return;
   const drop = { v4: request.v4 !== undefined, v6: request.v6 !== undefined };
   const flushFrom = attachments.map((a) => a.ifname);
-  const dev = request.owner.ifname;
-  if (request.v4) await net.setDefaultRoute(netns, { flushFrom, family: 4, gateway: request.v4, dev });
-  if (request.v6) await net.setDefaultRoute(netns, { flushFrom, family: 6, gateway: request.v6, dev });
+  if (request.v4) await net.setDefaultRoute(netns, { flushFrom, family: 4, gateway: request.v4.gw, dev: request.v4.owner.ifname });
+  if (request.v6) await net.setDefaultRoute(netns, { flushFrom, family: 6, gateway: request.v6.gw, dev: request.v6.owner.ifname });
   for (const a of attachments) {
     const add: CniRoute[] = [];
-    if (a === request.owner) {
-      if (request.v4) add.push({ dst: '0.0.0.0/0', gw: request.v4 });
-      if (request.v6) add.push({ dst: '::/0', gw: request.v6 });
-    }
+    if (request.v4?.owner === a) add.push({ dst: '0.0.0.0/0', gw: request.v4.gw });
+    if (request.v6?.owner === a) add.push({ dst: '::/0', gw: request.v6.gw });
     rewriteRoutes(a.result, drop, add);
   }
 }

@@ -20,11 +20,13 @@ import type { SandboxNet } from '../net/sandbox-net.ts';
 import type { CallDeps } from './call-deps.ts';
 import type { KubeSession, KubeSessionDeps } from './kube-session.ts';
 import { buildPlan } from './plan.ts';
-import { configuredNetworks, localSources, publishNetworkStatus } from './local-sources.ts';
+import { publishNetworkStatus, localSources } from './local-sources.ts';
 import type { PolicyHooks } from './policy-hooks.ts';
 import { resolveInputs } from './resolve.ts';
 import { executeStatus } from './status.ts';
 import { takeover, wantsKubernetes } from './takeover.ts';
+import { reportCompatWarnings } from './compat-report.ts';
+import { networksForStatus } from './status-networks.ts';
 import { withMultusNetworks } from './multus-verbs.ts';
 
 async function withContainerLock<T>(
@@ -87,6 +89,7 @@ class BraidHandlers implements PluginHandlers {
       trace('resolved');
       if (kube) inputs = await kube.withDeviceIds(conf, inputs);
       const plan = buildPlan(inputs);
+      await reportCompatWarnings(plan, log, session?.sources.warn);
       log.verbose(`plan: ${plan.attachments.map((a) => `${a.ifname}=${a.network}`).join(', ')}`);
       const { result, record } = await executeAdd(req, conf, plan, existingLinks, this.call);
       trace('attachments added');
@@ -156,12 +159,12 @@ class BraidHandlers implements PluginHandlers {
 
   async status(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await executeStatus(req, conf, async () => withMultusNetworks(conf, await configuredNetworks(conf, req)), this.deps.observer);
+    await executeStatus(req, conf, async () => withMultusNetworks(conf, await networksForStatus(conf, req)), this.deps.observer);
   }
 
   async gc(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    const gcError = await executeGc(req, conf, () => configuredNetworks(conf, req), this.deps.observer, this.deps.lockWay).then(
+    const gcError = await executeGc(req, conf, () => networksForStatus(conf, req), this.deps.observer, this.deps.lockWay).then(
       () => undefined,
       (e: unknown) => asCniError(e),
     );

@@ -3,7 +3,7 @@ import type { BraidConf } from '../config/types.ts';
 import { KubeNadSource, KubePodSource } from '../k8s/api-sources.ts';
 import { CriAnnotationsSource } from '../k8s/cri-annotations.ts';
 import { assignDeviceIds, devicesForPod } from '../k8s/device-ids.ts';
-import { recordAddedInterfaces } from '../k8s/events.ts';
+import { recordAddedInterfaces, recordWarning } from '../k8s/events.ts';
 import { findKubeAccess, type KubeAccess } from '../k8s/kubeconfig.ts';
 import { NadDirectory } from '../k8s/nad-directory.ts';
 import { PodStore } from '../k8s/pod-store.ts';
@@ -65,6 +65,7 @@ export async function openKubeSession(conf: BraidConf, req: CniRequest, deps: Ku
         new KubeNadSource(client),
         new NadDirectory(conf.nadDir, yaml),
       ]),
+      warn: async (p, reason, message) => void (await recordWarning(client, p, reason, message)),
     },
     release,
   };
@@ -114,7 +115,7 @@ export async function withDeviceIds(conf: BraidConf, inputs: PlanInputs): Promis
   if (conf.deviceCheckpointFile) opts.checkpointPath = conf.deviceCheckpointFile;
   if (inputs.pod.uid) opts.podUid = inputs.pod.uid;
   const devices = await devicesForPod(inputs.pod.namespace, inputs.pod.name, opts);
-  return { ...inputs, deviceIds: assignDeviceIds(requests, devices) };
+  return { ...inputs, deviceIds: assignDeviceIds(requests, devices, inputs.compat) };
 }
 
 /** network-status through pods/status (a merge patch of that one annotation), then one event per interface. */

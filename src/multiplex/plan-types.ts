@@ -1,4 +1,5 @@
 import type { NetworkConfigList } from '../cni/netconf.ts';
+import type { CompatWarning, Leniency } from '../config/leniency.ts';
 import type { NetworkSelectionElement } from '../k8s/types.ts';
 
 /** A network the pod will be attached to, with its delegate configuration resolved. */
@@ -41,6 +42,8 @@ export interface PlanInputs {
   selected: ResolvedNetwork[];
   /** Device IDs handed to attachments with a resourceName, by attachment position. */
   deviceIds?: Map<number, string>;
+  /** What Multus accepts and NPWG does not: warnings, or errors with `strict` (config/leniency.ts). */
+  compat?: Leniency;
 }
 
 export interface PlannedAttachment {
@@ -64,4 +67,6 @@ export interface Plan {
   netns: string;
   pod?: PodRef;
   attachments: PlannedAttachment[];
+  /** Inputs accepted the way Multus accepts them (logged, and a Warning event on the pod). */
+  warnings: CompatWarning[];
 }

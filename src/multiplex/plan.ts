@@ -12,15 +12,18 @@ import type { Plan, PlanInputs, PlannedAttachment, ResolvedNetwork } from './pla
  */
 export function buildPlan(inputs: PlanInputs): Plan {
   const secondaries = [...inputs.defaultNetworks, ...inputs.selected];
-  const ifnames = assignIfnames(inputs.ifname, secondaries);
+  // v1.multus-cni.io/default-network may name the interface (`@ifname`) and add cni-args, as in Multus.
+  const clusterSel = inputs.cluster.selection;
+  const clusterIfname = clusterSel?.interface ?? inputs.ifname;
+  const ifnames = assignIfnames(clusterIfname, secondaries);
   const attachments: PlannedAttachment[] = [
     {
       index: 0,
       network: inputs.cluster.network,
       origin: inputs.cluster.origin,
-      ifname: inputs.ifname,
+      ifname: clusterIfname,
       isDefault: true,
-      list: inputs.cluster.list,
+      list: withPodArgs(inputs.cluster.list, clusterSel?.['cni-args'], undefined, inputs.cluster.origin),
       cniArgs: inputs.args,
       capabilityArgs: { ...inputs.runtimeConfig },
     },
@@ -29,7 +32,7 @@ export function buildPlan(inputs: PlanInputs): Plan {
     const index = i + 1;
     attachments.push(planSecondary(net, index, ifnames[i]!, inputs));
   });
-  return { containerId: inputs.containerId, netns: inputs.netns, pod: inputs.pod, attachments };
+  return { containerId: inputs.containerId, netns: inputs.netns, pod: inputs.pod, attachments, warnings: inputs.compat?.warnings ?? [] };
 }
 
 /**
@@ -70,35 +73,42 @@ function selectionCapabilities(sel: NetworkSelectionElement | undefined, deviceI
   if (sel?.portMappings?.length) caps.portMappings = sel.portMappings;
   if (sel?.bandwidth) caps.bandwidth = sel.bandwidth;
   if (sel?.['infiniband-guid']) caps.infinibandGUID = sel['infiniband-guid'];
-  const device = sel?.deviceID ?? deviceId;
+  // Multus: the device plugin's ID wins over the annotation's deviceID.
+  const device = deviceId ?? sel?.deviceID;
   if (device) caps.deviceID = device;
   return caps;
 }
 
-/** NPWG: a request for ips, mac, ... MUST fail unless some plugin of the network declares it. */
-function requireDeclaredCapabilities(net: ResolvedNetwork, caps: Record<string, unknown>): void {
+/**
+ * NPWG: a request for ips, mac, ... MUST fail unless some plugin of the network declares it.
+ * Multus skips that check (libcni just does not pass the key) and also sends IP=/MAC= in
+ * CNI_ARGS; braid does the same, with a warning, unless `strict`. Returns the keys undeclared.
+ */
+function undeclaredCapabilities(net: ResolvedNetwork, caps: Record<string, unknown>, inputs: PlanInputs): Set<string> {
+  const undeclared = new Set<string>();
   for (const key of Object.keys(caps)) {
     if (key === 'deviceID') continue;
     const declared = net.list.plugins.some((p) => p.capabilities?.[key] === true);
-    if (!declared) {
-      throw new CniError(
-        CniCode.InvalidConfig,
-        `network ${net.network}: the pod asks for "${key}" but no plugin of its configuration declares ` +
-          `capabilities.${key}: true`,
-      );
-    }
+    if (declared) continue;
+    const problem = `the pod asks for "${key}" but no plugin of its configuration declares capabilities.${key}: true`;
+    if (!inputs.compat || inputs.compat.strict) throw new CniError(CniCode.InvalidConfig, `network ${net.network}: ${problem}`);
+    const legacy = key === 'ips' ? ' and as IP= in CNI_ARGS' : key === 'mac' ? ' and as MAC= in CNI_ARGS' : '';
+    inputs.compat.accept(`network ${net.network} "${key}"`, problem, `passed on as runtimeConfig (plugins that declare it only)${legacy}`);
+    undeclared.add(key);
   }
+  return undeclared;
 }
 
 function planSecondary(net: ResolvedNetwork, index: number, ifname: string, inputs: PlanInputs): PlannedAttachment {
   const deviceId = inputs.deviceIds?.get(index);
   const caps = selectionCapabilities(net.selection, deviceId);
-  requireDeclaredCapabilities(net, caps);
+  const undeclared = undeclaredCapabilities(net, caps, inputs);
   const list = withPodArgs(net.list, net.selection?.['cni-args'], caps.deviceID as string | undefined, net.origin);
   // Multus also passes a requested MAC the legacy way (sriov-cni, macvlan and tuning read it).
-  // It does the same with IP=, which braid leaves out: host-local would then get each address
-  // twice (CNI_ARGS and runtimeConfig.ips) and refuse the second.
+  // It does the same with IP=, which braid sends only where no plugin takes runtimeConfig.ips:
+  // host-local would otherwise get each address twice (CNI_ARGS and runtimeConfig) and refuse the second.
   const legacy: [string, string][] = typeof caps.mac === 'string' ? [['MAC', caps.mac]] : [];
+  if (undeclared.has('ips')) legacy.push(['IP', (caps.ips as string[]).join(',')]);
   const cniArgs = mergeCniArgs(inputs.args, [['IgnoreUnknown', '1'], ...legacy]);
   const attachment: PlannedAttachment = {
     index,

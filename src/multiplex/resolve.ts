@@ -1,6 +1,7 @@
 import { CniCode, CniError } from '../cni/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { inlineDelegate, networkConfigFromNad, resolveNetworkReference } from '../config/delegate-conf.ts';
+import { leniency, type Leniency } from '../config/leniency.ts';
 import type { BraidConf } from '../config/types.ts';
 import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../k8s/annotations.ts';
 import { checkNamespaceIsolation } from '../k8s/isolation.ts';
@@ -17,6 +18,8 @@ import type { PlanInputs, PodRef, ResolvedNetwork } from './plan-types.ts';
 export interface Sources {
   pods: PodSource[];
   nads: NadSource;
+  /** Records a Warning event on the pod (with API access; Multus' NoNetworkFound); never throws. */
+  warn?: (pod: PodRef, reason: string, message: string) => Promise<void>;
 }
 
 /**
@@ -54,10 +57,14 @@ async function nadNetwork(
   conf: BraidConf,
   sources: Sources,
   referrer: string,
+  pod?: PodInfo,
 ): Promise<ResolvedNetwork> {
   const nad = await sources.nads.getNad(namespace, sel.name);
   const display = `${namespace}/${sel.name}`;
   if (!nad) {
+    // Multus' event, word for word (k8sclient.go getKubernetesDelegate).
+    const message = `cannot find a network-attachment-definition (${sel.name}) in namespace (${namespace}): network-attachment-definitions.k8s.cni.cncf.io "${sel.name}" not found`;
+    if (pod) await sources.warn?.({ namespace: pod.namespace, name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) }, 'NoNetworkFound', message);
     throw new CniError(
       CniCode.InvalidConfig,
       `NetworkAttachmentDefinition ${display} not found (${sources.nads.kind}); referenced by ${referrer}`,
@@ -79,20 +86,14 @@ function inlineNetwork(conf: BraidConf, index: number): ResolvedNetwork {
   return { network: list.name, list, origin: `braid conf delegates[${index}]` };
 }
 
-async function clusterNetwork(conf: BraidConf, pod: PodInfo | undefined, sources: Sources): Promise<ResolvedNetwork> {
+async function clusterNetwork(conf: BraidConf, pod: PodInfo | undefined, sources: Sources, compat: Leniency): Promise<ResolvedNetwork> {
   const override = pod?.annotations[ANNOTATION_DEFAULT_NETWORK];
   if (pod && override) {
-    const sel = parseDefaultNetworkAnnotation(override, conf.multusNamespace);
+    const sel = parseDefaultNetworkAnnotation(override, conf.multusNamespace, { pod: `${pod.namespace}/${pod.name}`, lenient: compat });
     const namespace = sel.namespace ?? conf.multusNamespace;
     checkNamespaceIsolation(pod.namespace, namespace, sel.name, conf);
-    const { selection: _ignored, ...net } = await nadNetwork(
-      sel,
-      namespace,
-      conf,
-      sources,
-      `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_DEFAULT_NETWORK}`,
-    );
-    return net;
+    // Its selection stays: Multus honours the element's @ifname (interface) and cni-args on the master.
+    return nadNetwork(sel, namespace, conf, sources, `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_DEFAULT_NETWORK}`, pod);
   }
   if (conf.clusterNetwork) {
     const ref = await resolveNetworkReference(conf.clusterNetwork, {
@@ -100,22 +101,39 @@ async function clusterNetwork(conf: BraidConf, pod: PodInfo | undefined, sources
       nadSource: sources.nads,
       namespace: conf.multusNamespace,
       key: 'clusterNetwork',
+      lenient: compat,
     });
     return { network: ref.network, list: ref.list, origin: `clusterNetwork "${conf.clusterNetwork}"` };
   }
   return inlineNetwork(conf, 0);
 }
 
-/** Inline delegates after the first, then `defaultNetworks`: added to every pod outside systemNamespaces. */
-async function resolveDefaultNetworks(conf: BraidConf, sources: Sources, tolerate?: Tolerate): Promise<ResolvedNetwork[]> {
+/**
+ * The networks every pod gets after the cluster network, as Multus has them: with `clusterNetwork`,
+ * `defaultNetworks` for pods outside systemNamespaces, and the inline `delegates` are not used at
+ * all (GetDefaultNetworks replaces them); without it, the inline delegates after the first for
+ * every pod, systemNamespaces too, and `defaultNetworks` are not used.
+ */
+async function resolveDefaultNetworks(
+  conf: BraidConf,
+  sources: Sources,
+  compat: Leniency,
+  inSystemNamespace: boolean,
+  tolerate?: Tolerate,
+): Promise<ResolvedNetwork[]> {
   const networks: ResolvedNetwork[] = [];
-  for (let i = 1; i < conf.delegates.length; i++) networks.push(inlineNetwork(conf, i));
+  if (conf.clusterNetwork === undefined) {
+    for (let i = 1; i < conf.delegates.length; i++) networks.push(inlineNetwork(conf, i));
+    return networks;
+  }
+  if (inSystemNamespace) return networks;
   for (const [i, entry] of conf.defaultNetworks.entries()) {
     const r = await resolveNetworkReference(entry, {
       confDir: conf.confDir,
       nadSource: sources.nads,
       namespace: conf.multusNamespace,
       key: `defaultNetworks[${i}]`,
+      lenient: compat,
     }).catch((e: unknown) => {
       if (!tolerate) throw e;
       tolerate(reason(e));
@@ -134,7 +152,8 @@ async function resolveDefaultNetworks(conf: BraidConf, sources: Sources, tolerat
 
 /** The networks every ADD needs whatever the pod asks for (STATUS and GC use them). */
 export async function resolveConfiguredNetworks(conf: BraidConf, sources: Sources): Promise<ResolvedNetwork[]> {
-  return [await clusterNetwork(conf, undefined, sources), ...(await resolveDefaultNetworks(conf, sources))];
+  const compat = leniency(conf.strict);
+  return [await clusterNetwork(conf, undefined, sources, compat), ...(await resolveDefaultNetworks(conf, sources, compat, false))];
 }
 
 /** Gathers the pod, its selections and every delegate configuration the plan needs. */
@@ -148,15 +167,16 @@ export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: S
       })
     : undefined;
   const pod = found?.pod;
-  const cluster = await clusterNetwork(conf, pod, sources).catch((e: unknown) => {
+  const compat = leniency(conf.strict, [...conf.compatWarnings]);
+  const cluster = await clusterNetwork(conf, pod, sources, compat).catch((e: unknown) => {
     // The cluster network's DEL is never skipped: the conf's own is the fallback.
     if (!tolerate || !pod) throw e;
     tolerate(reason(e));
-    return clusterNetwork(conf, undefined, sources);
+    return clusterNetwork(conf, undefined, sources, compat);
   });
 
   const inSystemNamespace = ref !== undefined && conf.systemNamespaces.includes(ref.namespace);
-  const defaultNetworks = inSystemNamespace ? [] : await resolveDefaultNetworks(conf, sources, tolerate);
+  const defaultNetworks = await resolveDefaultNetworks(conf, sources, compat, inSystemNamespace, tolerate);
 
   const selected: ResolvedNetwork[] = [];
   const annotation = pod?.annotations[ANNOTATION_NETWORKS];
@@ -164,7 +184,7 @@ export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: S
     const referrer = `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_NETWORKS}`;
     let elements: NetworkSelectionElement[] = [];
     try {
-      elements = parseNetworksAnnotation(annotation, pod.namespace, { pod: `${pod.namespace}/${pod.name}` });
+      elements = parseNetworksAnnotation(annotation, pod.namespace, { pod: `${pod.namespace}/${pod.name}`, lenient: compat });
     } catch (e) {
       if (!tolerate) throw e;
       tolerate(reason(e));
@@ -173,7 +193,7 @@ export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: S
       const namespace = sel.namespace ?? pod.namespace;
       try {
         checkNamespaceIsolation(pod.namespace, namespace, sel.name, conf);
-        selected.push(await nadNetwork(sel, namespace, conf, sources, referrer));
+        selected.push(await nadNetwork(sel, namespace, conf, sources, referrer, tolerate ? undefined : pod));
       } catch (e) {
         if (!tolerate) throw e;
         tolerate(reason(e));
@@ -191,6 +211,7 @@ export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: S
     cluster,
     defaultNetworks,
     selected,
+    compat,
   };
   if (ref) inputs.pod = ref;
   return inputs;

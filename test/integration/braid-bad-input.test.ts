@@ -41,7 +41,8 @@ describe.skipIf(unavailable !== undefined)('braid refuses bad input and leaves n
     });
 
     it.each([
-      [{ logLevel: 'loud' }, 'logLevel'],
+      // Multus only warns about an unknown level; `strict: true` refuses it.
+      [{ logLevel: 'loud', strict: true }, 'logLevel'],
       [{ delegateTimeout: -1 }, 'delegateTimeout'],
       [{ systemNamespaces: 'kube-system' }, 'systemNamespaces'],
       [{ clusterNetwork: undefined }, 'clusterNetwork'],
@@ -66,11 +67,12 @@ describe.skipIf(unavailable !== undefined)('braid refuses bad input and leaves n
       ['comma form, empty element', 'lan,,lan', ['element 1', 'empty']],
       ['JSON form, bad IP', '[{"name":"lan","ips":["10.89.0.300"]}]', ['element 0', '"ips[0]"', '10.89.0.300']],
       ['JSON form, bad MAC', '[{"name":"lan","mac":"02:11"}]', ['element 0', '"mac"']],
-      ['JSON form, unknown key', '[{"name":"lan","colour":"red"}]', ['element 0', 'colour']],
+      // Accepted with a warning as Multus does (migration-compat.test.ts); refused with strict: true.
+      ['JSON form, unknown key (strict)', '[{"name":"lan","colour":"red"}]', ['element 0', 'colour']],
       ['JSON form, not JSON', '[{"name":"lan"', ['not valid JSON']],
     ])('%s: 7 naming pod, annotation and field', async (_what, value, named) => {
       bed.writePod({ [ANN_NETWORKS]: value });
-      const msg = await refused(await bed.run('ADD'), 7);
+      const msg = await refused(await bed.run('ADD', { conf: bed.conf({ strict: true }) }), 7);
       for (const part of [POD_NAME, ANN_NETWORKS, ...named]) expect(msg).toContain(part);
     });
 
@@ -81,9 +83,9 @@ describe.skipIf(unavailable !== undefined)('braid refuses bad input and leaves n
       expect(msg).toContain('exactly one');
     });
 
-    it('an ips request on a network whose plugins do not declare the capability: 7', async () => {
+    it('with strict: true, an ips request on a network whose plugins do not declare the capability: 7', async () => {
       bed.writePod({ [ANN_NETWORKS]: '[{"name":"lan","ips":["10.89.0.9/24"]}]' });
-      const msg = await refused(await bed.run('ADD'), 7);
+      const msg = await refused(await bed.run('ADD', { conf: bed.conf({ strict: true }) }), 7);
       expect(msg).toContain('default/lan');
       expect(msg).toContain('capabilities.ips');
     });

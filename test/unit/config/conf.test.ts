@@ -86,10 +86,13 @@ describe('loadBraidConf', () => {
     expect(err.message).toContain('"cacheDir"');
   });
 
-  it('names the key and the allowed values when a value is wrong', () => {
-    const err = failure(() => loadBraidConf({ ...minimal, logLevel: 'loud' }));
+  it('names the key and the allowed values when a value is wrong (strict; Multus only warns about logLevel)', () => {
+    const err = failure(() => loadBraidConf({ ...minimal, strict: true, logLevel: 'loud' }));
     expect(err.code).toBe(7);
     expect(err.message).toBe('braid conf: "logLevel" must be one of panic, error, verbose, debug (got "loud")');
+    const lenient = loadBraidConf({ ...minimal, logLevel: 'info' });
+    expect(lenient.logLevel).toBe('panic');
+    expect(lenient.compatWarnings).toEqual([{ field: 'logLevel', action: 'ignored: the level stays panic' }]);
   });
 
   it('explains a wrong globalNamespaces in the form that was used', () => {
