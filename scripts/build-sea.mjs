@@ -5,7 +5,10 @@
 //   dist/sea/braid         the executable: Node 24 with braid's code and data files injected
 //   dist/sea/braid-veth    hard links to the same file; the code picks its command from the name it
 //   dist/sea/braid-agent   was started by (busybox style), so the three cost the disk one binary
-// and, as intermediate files, dist/sea/.build/{braid.cjs,sea-config.json,braid.blob}.
+// and, as intermediate files, dist/sea/.build/{braid.cjs,sea-config.json,braid.blob}. It then lays out
+//   dist/host/             what `braid install` copies into a node's CNI bin dir: `braid`, the native
+//                          front door (scripts/build-front.mjs), with `braid-node` and `braid-veth` as
+//                          hard links of the single executable (`braid-node` runs the braid command)
 //
 // Why one multi-call binary: every SEA carries the whole Node runtime (~120 MiB); three would put
 // 360 MiB into /opt/cni/bin. Why CommonJS and no code splitting: Node 24 runs only one CommonJS
@@ -18,7 +21,7 @@
 // koffi.node')` is pointed at that file through process.dlopen(). V8's code cache for the script is
 // built in (useCodeCache), which saves compiling the bundle at every start.
 //
-// Options: --out-dir <dir> (default dist/sea), --measure (time VERSION of the SEA, the dist/bin
+// Options: --out-dir <dir> (default dist/sea), --host-dir <dir> (default dist/host), --measure (time VERSION of the SEA, the dist/bin
 // launcher and `node -e 0` side by side).
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
@@ -29,12 +32,14 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { FRONT_DOOR, NODE_IMPL, buildFrontDoor, linkInto } from './build-front.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: options } = parseArgs({
-  options: { 'out-dir': { type: 'string' }, measure: { type: 'boolean', default: false } },
+  options: { 'out-dir': { type: 'string' }, 'host-dir': { type: 'string' }, measure: { type: 'boolean', default: false } },
 });
 const outDir = path.resolve(options['out-dir'] ?? path.join(repoRoot, 'dist', 'sea'));
+const hostDir = path.resolve(options['host-dir'] ?? path.join(repoRoot, 'dist', 'host'));
 const workDir = path.join(outDir, '.build');
 const nodeBinary = path.join(repoRoot, 'node_modules', 'node', 'bin', 'node');
 const requireFromRepo = createRequire(path.join(repoRoot, 'package.json'));
@@ -59,7 +64,10 @@ const assetFiles = {
   'koffi.node': koffiAddon,
 };
 
-/** Picks the command from the executable's own name; anything else (a renamed copy) is `braid`. */
+/**
+ * Picks the command from the executable's own name; anything else (a renamed copy, and `braid-node`,
+ * the name the front door execs it by) is `braid`.
+ */
 const entrySource = `
 const name = require('node:path').basename(process.execPath);
 ${COMMANDS.filter((c) => c !== PRIMARY)
@@ -185,4 +193,8 @@ const manifest = await writeManifest();
 const blob = await makeBlob(mainFile, manifest);
 const sea = await inject(blob);
 console.log(`build-sea: ${path.relative(repoRoot, sea)} (+ ${COMMANDS.filter((c) => c !== PRIMARY).join(', ')})`);
+await mkdir(hostDir, { recursive: true });
+await buildFrontDoor(path.join(hostDir, FRONT_DOOR)).catch((e) => fail(`the front door did not build: ${e.message}`));
+for (const name of [NODE_IMPL, 'braid-veth']) await linkInto(sea, path.join(hostDir, name));
+console.log(`build-sea: ${path.relative(repoRoot, hostDir) || hostDir}/{${FRONT_DOOR},${NODE_IMPL},braid-veth}`);
 if (options.measure) measure(sea);

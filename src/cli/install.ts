@@ -51,7 +51,7 @@ export function registerInstall(program: Command): void {
     .description('install braid on this node: binaries into the CNI bin dir, a kubeconfig, and braid\'s conf generated from the primary network\'s')
     .option('--bin-dir <dir>', 'the host\'s CNI bin dir as mounted here; binaries are not copied without it')
     .option('--bin-source <dir>', 'where the binaries to install are (default: beside this executable)')
-    .option('--binaries <names>', 'comma-separated binaries to install', 'braid,braid-veth')
+    .option('--binaries <names>', 'comma-separated binaries to install: the front door, the Node implementation behind it, braid-veth', 'braid,braid-node,braid-veth')
     .option('--conf-dir <dir>', 'the host\'s CNI conf dir as mounted here', '/host/etc/cni/net.d')
     .option('--host-conf-dir <dir>', 'the same directory as the host sees it (written into confs)', '/etc/cni/net.d')
     .option('--conf-name <file>', 'braid\'s conf file; must sort first in the conf dir', '00-braid.conflist')

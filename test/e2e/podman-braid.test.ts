@@ -7,7 +7,8 @@ import { createNetns, destroyAllNetns, vethPair } from '../helpers/netns.ts';
 import { createPodman, parseIpAddrText, podmanUnavailable, type Podman } from '../helpers/podman.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 
-// braid behind a real container runtime: podman calls dist/bin/braid as the only plugin of a
+// braid behind a real container runtime: podman calls dist/host/braid (the front door, which runs
+// thin here: no agent) as the only plugin of a
 // network; braid gives the container the cluster network (a bridge conflist in its confDir) as eth0
 // and the pod's networks annotation (a macvlan NAD from its nadDir) as net1.
 //
@@ -20,7 +21,7 @@ import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 // in "default", as kubectl has it, so the pod lives at <podDir>/default/<container name>.json.
 
 const repoRoot = resolve(import.meta.dirname, '../..');
-const braidBin = join(repoRoot, 'dist', 'bin', 'braid');
+const braidBin = join(repoRoot, 'dist', 'host', 'braid');
 const unavailable = podmanUnavailable();
 
 describe.skipIf(unavailable !== undefined)('podman with braid as the network plugin', () => {
@@ -28,7 +29,7 @@ describe.skipIf(unavailable !== undefined)('podman with braid as the network plu
   const links: string[] = [];
 
   beforeAll(async () => {
-    podman = createPodman([join(repoRoot, 'dist', 'bin'), '/usr/lib/cni']);
+    podman = createPodman([join(repoRoot, 'dist', 'host'), '/usr/lib/cni']);
     await podman.ensureImage();
   });
 

@@ -131,7 +131,7 @@ describe.skipIf(skip)(`braid-agent as a single executable${skip ? ` (skipped: ${
     }));
     const conf = bed.conf({ agentSocket: socketPath, policy: { enabled: true, bpfRoot: pins.path, policyDir } });
     const run = (verb: string, opts: BraidRunOptions = {}) =>
-      bed.run(verb, { conf, binary: sea.path('braid'), extraEnv: { BRAID_ASSET_DIR: pluginAssets }, ...opts });
+      bed.run(verb, { conf, binary: sea.host('braid'), extraEnv: { BRAID_ASSET_DIR: pluginAssets }, ...opts });
     return { bed, pinRoot: pins.path, lanPrefix, agent, agentAssets, pluginAssets, run };
   }
 

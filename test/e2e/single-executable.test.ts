@@ -84,13 +84,13 @@ function hostRoot(): { root: string; binDir: string; confDir: string } {
 }
 
 /**
- * `braid install`, run by the single executable itself, once (no --watch, no kubeconfig), found
- * through PATH as the DaemonSet's command line would name it; the binaries to install are the
- * ones beside it (no --bin-source).
+ * `braid install`, run from the host layout (the front door, which execs the single executable as
+ * braid-node), once (no --watch, no kubeconfig), found through PATH as the DaemonSet's command line
+ * would name it; the binaries to install are the ones beside it (no --bin-source).
  */
 function installBySea(h: { binDir: string; confDir: string }, assets: string): Promise<CommandResult> {
   const args = ['install', '--bin-dir', h.binDir, '--conf-dir', h.confDir, '--host-conf-dir', h.confDir];
-  return runSea('braid', [...args, '--no-kubeconfig', '--primary-timeout', '10'], { PATH: `${sea.dir}:${process.env.PATH ?? ''}`, BRAID_ASSET_DIR: assets });
+  return runSea('braid', [...args, '--no-kubeconfig', '--primary-timeout', '10'], { PATH: `${join(sea.dir, 'host')}:${process.env.PATH ?? ''}`, BRAID_ASSET_DIR: assets });
 }
 
 interface VethNetwork {
@@ -153,30 +153,38 @@ describe('braid as one single executable', () => {
       expect(statSync(sea.path(name)).mode & 0o111).toBe(0o111);
     }
     expect(new Set(names.map((name) => statSync(sea.path(name)).ino)).size, 'one file under three names').toBe(1);
+    // The host layout: the native front door, and the single executable as braid-node and braid-veth.
+    expect(readFileSync(sea.host('braid')).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
+    expect(statSync(sea.host('braid')).size, 'the front door is not the single executable').toBeLessThan(4 * 1024 * 1024);
+    for (const name of ['braid-node', 'braid-veth'] as const) expect(statSync(sea.host(name)).ino, name).toBe(statSync(sea.path('braid')).ino);
 
     const assets = assetDir();
     await expectVersion(sea.path('braid'), assets);
     await expectVersion(sea.path('braid-veth'), assets);
     expect(entries(assets), 'VERSION needs none of the bundled files').toEqual([]);
     await expectMultiCall(sea.dir, assets);
+    await expectVersion(sea.host('braid'), assets);
+    await expectMultiCall(join(sea.dir, 'host'), assets);
     const agent = await runSea(sea.path('braid-agent'), ['--help'], { BRAID_ASSET_DIR: assets });
     expect(agent.code, agent.stderr).toBe(0);
     expect(agent.stdout).toMatch(/^usage: braid-agent \[options\]\n\s+--socket <path>/);
   });
 
-  it('installs itself: braid and braid-veth become one inode in the bin dir and run from there; a second run keeps it', async () => {
+  it('installs the host layout: the front door, and braid-node and braid-veth as one inode, all run from there; a second run keeps it', async () => {
     const h = hostRoot();
     const assets = assetDir();
     const first = await installBySea(h, assets);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stderr).toContain(`installed ${join(h.binDir, 'braid')}\n`);
-    expect(first.stderr).toContain(`installed ${join(h.binDir, 'braid-veth')}\n`);
-    expect(entries(h.binDir)).toEqual(['braid', 'braid-veth']);
-    const braid = statSync(join(h.binDir, 'braid'));
+    const names = ['braid', 'braid-node', 'braid-veth'];
+    for (const name of names) expect(first.stderr).toContain(`installed ${join(h.binDir, name)}\n`);
+    expect(entries(h.binDir)).toEqual(names);
+    expect(readFileSync(join(h.binDir, 'braid'))).toEqual(readFileSync(sea.host('braid')));
+    const braid = statSync(join(h.binDir, 'braid-node'));
     expect(statSync(join(h.binDir, 'braid-veth')).ino).toBe(braid.ino);
     expect(braid.nlink).toBe(2);
     expect(braid.ino, 'a copy, not a link into the image').not.toBe(statSync(sea.path('braid')).ino);
     expect(braid.mode & 0o777).toBe(0o755);
+    expect(statSync(join(h.binDir, 'braid')).mode & 0o777).toBe(0o755);
     const conf = JSON.parse(readFileSync(join(h.confDir, '00-braid.conflist'), 'utf8'));
     expect(conf.plugins).toEqual([expect.objectContaining({ type: 'braid', clusterNetwork: join(h.confDir, '10-cluster.conflist') })]);
 
@@ -186,11 +194,10 @@ describe('braid as one single executable', () => {
 
     const second = await installBySea(h, assets);
     expect(second.code, second.stderr).toBe(0);
-    expect(second.stderr).toContain(`${join(h.binDir, 'braid')} is up to date`);
-    expect(second.stderr).toContain(`${join(h.binDir, 'braid-veth')} is up to date`);
-    expect(statSync(join(h.binDir, 'braid')).ino).toBe(braid.ino);
+    for (const name of names) expect(second.stderr).toContain(`${join(h.binDir, name)} is up to date`);
+    expect(statSync(join(h.binDir, 'braid-node')).ino).toBe(braid.ino);
     expect(statSync(join(h.binDir, 'braid-veth')).ino).toBe(braid.ino);
-    expect(entries(h.binDir)).toEqual(['braid', 'braid-veth']);
+    expect(entries(h.binDir)).toEqual(names);
   });
 
   it('runs a podman container on the installed copies: braid-veth eth0, macvlan net1, and removal leaves nothing', async (ctx) => {
@@ -260,9 +267,9 @@ describe('braid as one single executable', () => {
 });
 
 describe.skipIf(!isRoot)('braid as one single executable, as root on test namespaces', () => {
-  /** CNI calls as a runtime makes them, each plugin's host side in `node`, the assets in `assets`. */
+  /** CNI calls as a runtime makes them (braid through its front door), each plugin's host side in `node`, the assets in `assets`. */
   const caller = (node: Netns, assets: string) => (binary: SeaCommand, command: string, pod: Netns, containerId: string, stdin: unknown, args?: Record<string, string>): Promise<PluginRun> =>
-    runPlugin(sea.path(binary), { command, containerId, netns: pod, ifname: 'eth0', hostNetns: node, stdin, ...(args ? { args } : {}), extraEnv: { BRAID_ASSET_DIR: assets } });
+    runPlugin(binary === 'braid' ? sea.host('braid') : sea.path(binary), { command, containerId, netns: pod, ifname: 'eth0', hostNetns: node, stdin, ...(args ? { args } : {}), extraEnv: { BRAID_ASSET_DIR: assets } });
   /** The single plugin of a braid-veth conflist, as a runtime sends it. */
   const vethConf = (n: VethNetwork) => ({ cniVersion: n.conf.cniVersion, name: n.conf.name, ...n.conf.plugins[0] });
 

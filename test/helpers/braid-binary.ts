@@ -20,9 +20,10 @@ export function braidUnavailable(): string | undefined {
 let privateBuild: string | undefined;
 
 /**
- * The braid binary under test: $BRAID_BIN when set (e.g. dist/bin/braid of a finished build),
- * otherwise a private build made once per test file by scripts/build.mjs (the launcher and
- * bundle `npm run build` makes, without the BPF objects) into a temp dir. A private build always
+ * The braid binary under test, as a runtime runs it: the native front door of a host layout
+ * (`host/braid`, with the Node implementation `host/braid-node` beside it). $BRAID_BIN when set
+ * (e.g. dist/host/braid of a finished build), otherwise a private build made once per test file by
+ * scripts/build.mjs (what `npm run build` makes, without the BPF objects) into a temp dir. A private build always
  * matches the sources, and a concurrent `npm run build` cannot swap chunks under a running test.
  * Call it from beforeAll (the build takes a second or two); the build is removed after the file
  * by the afterAll this module registers (removeBraidBinary() does it earlier).
@@ -35,7 +36,7 @@ export function braidBinary(): string {
     execFileSync(node, [join(repoRoot, 'scripts', 'build.mjs'), '--out-dir', out, '--skip-bpf'], { stdio: 'pipe' });
     privateBuild = out;
   }
-  return join(privateBuild, 'bin', 'braid');
+  return join(privateBuild, 'host', 'braid');
 }
 
 export function removeBraidBinary(): void {

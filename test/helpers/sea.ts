@@ -6,8 +6,10 @@ import { mustRun } from './exec.ts';
 
 /**
  * braid's single executable (scripts/build-sea.mjs) built from the current sources into a temp
- * dir: `braid`, with `braid-veth` and `braid-agent` as hard links. The BPF objects it carries are
- * the ones in dist/bpf (the build script refuses to run without them).
+ * dir: `braid`, with `braid-veth` and `braid-agent` as hard links; and beside them `host/`, the
+ * layout a node gets (the native front door `braid`, the single executable as `braid-node` and
+ * `braid-veth`). The BPF objects it carries are the ones in dist/bpf (the build script refuses to
+ * run without them).
  */
 
 export type SeaCommand = 'braid' | 'braid-veth' | 'braid-agent';
@@ -19,7 +21,7 @@ const BUILD_TIMEOUT_MS = 170_000;
 
 /** Builds the single executable into `dir` (its intermediate files go to `<dir>/.build`). */
 export async function buildSeaInto(dir: string): Promise<void> {
-  await mustRun([nodeBinary, join(repoRoot, 'scripts', 'build-sea.mjs'), '--out-dir', dir], { timeoutMs: BUILD_TIMEOUT_MS });
+  await mustRun([nodeBinary, join(repoRoot, 'scripts', 'build-sea.mjs'), '--out-dir', dir, '--host-dir', join(dir, 'host')], { timeoutMs: BUILD_TIMEOUT_MS });
 }
 
 export interface Sea {
@@ -27,6 +29,8 @@ export interface Sea {
   readonly dir: string;
   /** The executable under one of its names. */
   path(name: SeaCommand): string;
+  /** A file of the host layout: `braid` (the front door), `braid-node` or `braid-veth`. */
+  host(name: 'braid' | 'braid-node' | 'braid-veth'): string;
 }
 
 /**
@@ -53,5 +57,6 @@ export function useSea(): Sea {
       return built();
     },
     path: (name) => join(built(), name),
+    host: (name) => join(built(), 'host', name),
   };
 }

@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installBinaries } from '../../src/agent/install/binaries.ts';
 import { installOnce, refresh, type InstallOptions } from '../../src/agent/install/install-run.ts';
@@ -35,7 +35,7 @@ function hostRoot(): HostRoot {
   const root = makeTempDir('braid-t-install');
   const dir = (p: string) => (mkdirSync(join(root, p), { recursive: true }), join(root, p));
   const h = { root, binDir: dir('host/opt/cni/bin'), confDir: dir('host/etc/cni/net.d'), saDir: dir('sa'), source: dir('image/bin') };
-  for (const name of ['braid', 'braid-veth']) {
+  for (const name of ['braid', 'braid-node', 'braid-veth']) {
     writeFileSync(join(h.source, name), `#!/bin/sh\necho new ${name}\n`);
     chmodSync(join(h.source, name), 0o755);
   }
@@ -181,6 +181,22 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     await expect(installOnce(options(h, { binDir: undefined, serviceAccount: { dir: h.saDir, env: {} } }))).rejects.toThrow(/KUBERNETES_SERVICE_HOST/);
   });
 
+  it('installs the host layout it runs from: the front door, and the Node implementation it execs from the bin dir', () => {
+    const h = hostRoot();
+    flannel(h);
+    const host = dirname(braidBinary());
+    // No --bin-source: the binaries beside the running braid (the front door execs braid-node from there).
+    const run = spawnSync(braidBinary(), ['install', '--bin-dir', h.binDir, '--conf-dir', h.confDir, '--no-kubeconfig', '--primary-timeout', '5'], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(readdirSync(h.binDir).sort()).toEqual(['braid', 'braid-node', 'braid-veth']);
+    for (const name of ['braid', 'braid-node', 'braid-veth']) expect(readFileSync(join(h.binDir, name))).toEqual(readFileSync(join(host, name)));
+    expect(readFileSync(join(h.binDir, 'braid')).subarray(0, 4).toString('latin1'), 'the front door is native').toBe('\x7fELF');
+    // The installed front door finds the installed Node implementation beside itself.
+    const help = spawnSync(join(h.binDir, 'braid'), ['--help'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    expect(help.status, help.stderr).toBe(0);
+    expect(help.stdout).toContain('a Multus-compatible meta-CNI plugin');
+  });
+
   it('the CLI: --watch follows a token rotation and a primary change; --cleanup-on-exit removes the conf', async () => {
     const h = hostRoot();
     flannel(h);
@@ -198,7 +214,7 @@ describe.skipIf(braidUnavailable())('braid install', () => {
       }
     };
     await until('the conf is written', () => existsSync(confFile));
-    expect(existsSync(join(h.binDir, 'braid-veth'))).toBe(true);
+    expect(readdirSync(h.binDir).sort()).toEqual(['braid', 'braid-node', 'braid-veth']);
     writeFileSync(join(h.saDir, 'token'), 'rotated\n');
     await until('the kubeconfig follows the rotation', () => readFileSync(kubeconfig, 'utf8').includes('rotated'));
     flannel(h, '1.0.0');

@@ -31,9 +31,13 @@ export interface AgentProcessOptions {
   env?: Record<string, string>;
 }
 
-/** The braid-agent next to a built `braid` (a private build from braidBinary(), or dist/bin). */
+/**
+ * The braid-agent of the build a `braid` belongs to: beside it (dist/bin, dist/sea), or, for the
+ * front door of a host layout (dist/host/braid), the build's bin/braid-agent.
+ */
 export function agentBinaryBeside(braid: string): string {
-  return join(dirname(braid), 'braid-agent');
+  const beside = join(dirname(braid), 'braid-agent');
+  return existsSync(beside) ? beside : join(dirname(dirname(braid)), 'bin', 'braid-agent');
 }
 
 export function getOverSocket(socketPath: string, path: string): Promise<{ status: number; body: string }> {

@@ -194,6 +194,31 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     await bed.expectNothingLeft();
   });
 
+  it('an agent killed in the middle of a DEL: braid finishes the DEL itself, and nothing is left', async () => {
+    const bed = await makeBraidBed();
+    await bed.macvlanNad('lan', '192.168.81.0/24');
+    const [slow] = bed.spyNad('slow', ['spy-slow']);
+    bed.writePod({ [ANN_NETWORKS]: 'lan,slow' });
+    const { agent, conf } = await withAgent(bed);
+    expectOk(await bed.run('ADD', { conf }));
+    slow!.setControl({ mode: 'sleep', sleepSeconds: 30, onlyFor: ['DEL'] });
+
+    const del = bed.run('DEL', { conf });
+    // DEL runs in reverse: the agent is waiting on the last attachment's delegate when it dies.
+    for (let i = 0; i < 1000 && slow!.callsOf('DEL').length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const stuck = slow!.callsOf('DEL')[0];
+    expect(stuck, 'the agent reached the DEL of the last attachment').toBeDefined();
+    slow!.clearControl();
+    agent.signal('SIGKILL');
+    await agent.exited;
+    process.kill(-stuck!.pid, 'SIGKILL');
+
+    const result = await del;
+    expectOk(result);
+    expect(result.stderr).toMatch(/agent at .* dropped the connection before answering; doing the work in this process/);
+    await bed.expectNothingLeft();
+  });
+
   it('a stuck agent: DEL does not wait on it, ADD gives up after its bound', async () => {
     const bed = await makeBraidBed();
     const { agent, conf } = await withAgent(bed);
