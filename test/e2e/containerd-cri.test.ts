@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
@@ -10,6 +10,7 @@ import { criClient, type CriClient, type SandboxConfig } from '../helpers/cri-cl
 import { mustRun } from '../helpers/exec.ts';
 import { createNetns, destroyAllNetns, type Netns } from '../helpers/netns.ts';
 import { buildPauseImage } from '../helpers/pause-image.ts';
+import { agentBinaryBeside, startAgentProcess, type AgentProcess } from '../integration/agent-testbed.ts';
 
 /**
  * kubelet's path to braid: containerd's CRI plugin (Debian's containerd 1.6, configured by the
@@ -41,11 +42,12 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
   let containerd: Containerd | undefined;
   let cri: CriClient | undefined;
   let pins: PinRoot | undefined;
+  let agent: AgentProcess | undefined;
   const paths = (sub: string) => join(dir, sub);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'braid-t-cri-'));
-    for (const d of ['bin', 'net.d', 'nads', 'pods', 'cache', 'ipam', 'netconf', 'logs', 'image', 'policies']) mkdirSync(paths(d));
+    for (const d of ['bin', 'net.d', 'nads', 'pods', 'cache', 'ipam', 'netconf', 'logs', 'image', 'policies', 'run']) mkdirSync(paths(d));
     node = await createNetns('braid-t-node');
     await node.ip(['link', 'set', 'lo', 'up']);
     const master = `vm${hex(3)}`;
@@ -71,7 +73,7 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
       plugins: [{
         type: 'braid', capabilities: { 'io.kubernetes.cri.pod-annotations': true },
         clusterNetwork: paths('cluster.conflist'), confDir: paths('netconf'), cniDir: paths('cache'), binDir: paths('bin'),
-        nadDir: paths('nads'), podDir: paths('pods'),
+        nadDir: paths('nads'), podDir: paths('pods'), agentSocket: paths('run/braid.sock'),
         policy: { enabled: true, bpfRoot: pins.path, policyDir: paths('policies') },
       }],
     }));
@@ -79,6 +81,7 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
     containerd = await startContainerd({ dir: paths('containerd'), nodeNetns: node.path, cniBinDir: paths('bin'), cniConfDir: paths('net.d'), sandboxImage: PAUSE, env: { BRAID_BPF_DIR: bpfObjectDir } });
     const imported = await containerd.ctr(['images', 'import', '--snapshotter', 'native', await buildPauseImage(paths('image'), PAUSE)]);
     expect(imported.code, imported.stderr).toBe(0);
+    expect((await containerd.ctr(['images', 'ls', '-q'])).stdout.split('\n')).toContain(PAUSE);
     cri = criClient(containerd.socket);
   }, 120_000);
 
@@ -87,6 +90,7 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
       await cri?.stopPodSandbox(s.id).catch(() => undefined);
       await cri?.removePodSandbox(s.id).catch(() => undefined);
     }
+    await agent?.stop();
     cri?.close();
     await containerd?.stop();
     await destroyAllNetns();
@@ -152,6 +156,28 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
     expect(err, 'RunPodSandbox failed').toBeDefined();
     // The gRPC status kubelet logs carries the runtime's "failed to setup network" and braid's error.
     expect(err!.details ?? err!.message).toMatch(message);
+    await expectNothingLeft();
+  });
+
+  it('with braid-agent serving braid\'s socket, the same sandbox is set up by the agent (thick mode) and torn down to nothing', async () => {
+    // The agent runs where containerd runs delegates: its network and mount namespaces (pod netns
+    // paths under containerd's state dir exist only in the latter).
+    const wrapper = paths('agent-in-containerd-ns');
+    writeFileSync(wrapper, `#!/bin/sh\nexec nsenter --mount=${containerd!.mountNamespace} -- ${agentBinaryBeside(braidBinary())} "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    agent = await startAgentProcess(wrapper, { node, socketPath: paths('run/braid.sock'), cacheDir: paths('cache'), env: { BRAID_BPF_DIR: bpfObjectDir } });
+
+    const id = await cri!.runPodSandbox(sandbox({ [ANN_NETWORKS]: 'lan' }));
+    const { status, info } = await cri!.podSandboxStatus(id);
+    expect(status.network?.ip).toMatch(new RegExp(`^${CLUSTER.replaceAll('.', '\\.')}\\.\\d+$`));
+    const pid = (JSON.parse(info.info!) as { pid: number }).pid;
+    const links = JSON.parse(await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'link', 'show'])) as { ifname: string }[];
+    expect(links.map((l) => l.ifname).sort()).toEqual(['eth0', 'lo', 'net1']);
+    expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="0"}')).toBe(1);
+
+    await cri!.stopPodSandbox(id);
+    await cri!.removePodSandbox(id);
+    expect(await agent.metric('braid_agent_requests_total{verb="DEL",code="0"}')).toBeGreaterThanOrEqual(1);
     await expectNothingLeft();
   });
 });

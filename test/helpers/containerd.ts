@@ -23,6 +23,8 @@ export interface ContainerdOptions {
 
 export interface Containerd {
   socket: string;
+  /** containerd's mount namespace (`/proc/<pid>/ns/mnt`): pod netns paths exist only there. */
+  mountNamespace: string;
   /** `ctr` against this containerd, in the k8s.io namespace CRI uses. */
   ctr(args: readonly string[]): Promise<CommandResult>;
   log(): string;
@@ -119,6 +121,7 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
   }
   return {
     socket,
+    mountNamespace: `/proc/${child.pid}/ns/mnt`,
     ctr,
     log: () => log,
     stop: async () => {
