@@ -15,7 +15,7 @@
 // from a private build: --sea <file> (default dist/sea/braid), --chroot-helper <file> (default
 // dist/bin/braid-chroot), --fast (gzip level 1 instead of 9).
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,6 +146,18 @@ function sourceDate() {
 
 for (const [, file] of [...IMAGE_COMMANDS, ...HOST_FILES]) {
   if (!existsSync(file)) fail(`${path.relative(repoRoot, file)} is missing: run npm run build && npm run build:sea first`);
+}
+/** The newest modification time of the files under `dir` (sources the single executable is built from). */
+function newestUnder(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+if (!options.sea && statSync(SEA).mtimeMs < Math.max(newestUnder(path.join(repoRoot, 'src')), newestUnder(path.join(repoRoot, 'cmd')))) {
+  console.warn('image: warning: dist/sea/braid is older than the sources in src/ or cmd/; run npm run build:sea for an image of this checkout');
 }
 const tree = new LayerTree();
 for (const [cmd, file] of IMAGE_COMMANDS) tree.addFile(`${BIN}/${cmd}`, file);
