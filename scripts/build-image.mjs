@@ -11,9 +11,11 @@
 // Debian 12), so the dynamic loader finds them where it looks by default. No shell, no host tools:
 // braid-agent runs delegates chrooted into the host root (--host-root), with the host's binaries.
 //
-// Options: --name <ref> (default braid:<package.json version>), --out <file>.
+// Options: --name <ref> (default braid:<package.json version>), --out <file>; for tests that build
+// from a private build: --sea <file> (default dist/sea/braid), --chroot-helper <file> (default
+// dist/bin/braid-chroot), --fast (gzip level 1 instead of 9).
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,17 +25,25 @@ import { TarWriter } from './image/tar.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const version = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).version;
-const { values: options } = parseArgs({ options: { name: { type: 'string' }, out: { type: 'string' } } });
+const { values: options } = parseArgs({
+  options: {
+    name: { type: 'string' },
+    out: { type: 'string' },
+    sea: { type: 'string' },
+    'chroot-helper': { type: 'string' },
+    fast: { type: 'boolean', default: false },
+  },
+});
 const name = options.name ?? `braid:${version}`;
 const out = path.resolve(options.out ?? path.join(repoRoot, 'dist', `braid-${version}.oci.tar`));
 
 const BIN = '/usr/local/bin';
-const SEA = path.join(repoRoot, 'dist', 'sea', 'braid');
+const SEA = path.resolve(options.sea ?? path.join(repoRoot, 'dist', 'sea', 'braid'));
 /** What runs in the image's containers: braid-agent (agent), braid install (init), braid-chroot. */
 const IMAGE_COMMANDS = [
   ['braid', SEA],
   ['braid-agent', SEA],
-  ['braid-chroot', path.join(repoRoot, 'dist', 'bin', 'braid-chroot')],
+  ['braid-chroot', path.resolve(options['chroot-helper'] ?? path.join(repoRoot, 'dist', 'bin', 'braid-chroot'))],
 ];
 /**
  * The host files: what `braid install` copies into the host's CNI bin dir (its --bin-source in
@@ -137,6 +147,18 @@ function sourceDate() {
 for (const [, file] of [...IMAGE_COMMANDS, ...HOST_FILES]) {
   if (!existsSync(file)) fail(`${path.relative(repoRoot, file)} is missing: run npm run build && npm run build:sea first`);
 }
+/** The newest modification time of the files under `dir` (sources the single executable is built from). */
+function newestUnder(dir) {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) newest = Math.max(newest, statSync(path.join(entry.parentPath, entry.name)).mtimeMs);
+  }
+  return newest;
+}
+
+if (!options.sea && statSync(SEA).mtimeMs < Math.max(newestUnder(path.join(repoRoot, 'src')), newestUnder(path.join(repoRoot, 'cmd')))) {
+  console.warn('image: warning: dist/sea/braid is older than the sources in src/ or cmd/; run npm run build:sea for an image of this checkout');
+}
 const tree = new LayerTree();
 for (const [cmd, file] of IMAGE_COMMANDS) tree.addFile(`${BIN}/${cmd}`, file);
 for (const [cmd, file] of HOST_FILES) tree.addFile(`${HOST_DIR}/${cmd}`, file);
@@ -158,6 +180,7 @@ const { archive, manifestDigest, layerSize } = ociArchive({
   name,
   created,
   mtime,
+  gzipLevel: options.fast ? 1 : 9,
   config: {
     Env: ['PATH=/usr/local/bin:/usr/bin:/bin'],
     Cmd: [`${BIN}/braid-agent`],

@@ -12,7 +12,7 @@ die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
 [ "$(id -u)" -eq 0 ] || die "run as root: the packages, bpffs and the tests need it"
 
 packages=(clang llvm libbpf-dev linux-libc-dev bpftool containernetworking-plugins iproute2
-  podman runc busybox-static iperf3 python3 iptables
+  podman runc containerd busybox-static iperf3 python3 iptables
   jq openssl)  # the tests' spy plugin (jq) and test certificates (openssl)
 # Only to run npm the first time; Node 24 itself comes from the `node` devDependency.
 command -v npm >/dev/null || packages+=(nodejs npm)

@@ -35,10 +35,11 @@ export function qualifiedName(ref) {
  * @param {Date} o.created
  * @param {object} o.config     the image's run config (Env, Cmd, Labels, ...)
  * @param {number} o.mtime      the archive's file times (seconds)
+ * @param {number} [o.gzipLevel]
  * @returns {{ archive: Buffer, manifestDigest: string, layerSize: number }}
  */
-export function ociArchive({ layerTar, name, created, config, mtime }) {
-  const layer = gzipSync(layerTar, { level: 9 });
+export function ociArchive({ layerTar, name, created, config, mtime, gzipLevel = 9 }) {
+  const layer = gzipSync(layerTar, { level: gzipLevel });
   const imageConfig = Buffer.from(
     JSON.stringify({
       created: created.toISOString(),

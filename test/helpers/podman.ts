@@ -180,7 +180,16 @@ function writeRuncWrapper(file: string, stateDir: string): void {
  * environment: the `podman container cleanup` that conmon starts when a container exits (and that
  * may be the one to call DEL) gets only a handful of podman's variables, but reads the same conf.
  */
-export function createPodman(pluginDirs: readonly string[], extraEnv: Readonly<Record<string, string>> = {}): Podman {
+export interface PodmanOptions {
+  /**
+   * Run every podman command inside this mount namespace (`/proc/<pid>/ns/mnt` of a process that
+   * holds a fake host's mounts, test/helpers/fake-host.ts), keeping its propagation so that
+   * `rshared`/`rslave` volumes of the fake host's shared mounts work as on a node.
+   */
+  mountNamespace?: string;
+}
+
+export function createPodman(pluginDirs: readonly string[], extraEnv: Readonly<Record<string, string>> = {}, options: PodmanOptions = {}): Podman {
   const dir = makeTempDir('braid-podman');
   const sub = (name: string) => {
     const p = join(dir, name);
@@ -196,8 +205,10 @@ export function createPodman(pluginDirs: readonly string[], extraEnv: Readonly<R
   const globalFlags = ['--root', sub('root'), '--runroot', sub('runroot'), '--tmpdir', sub('tmp')];
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CONTAINERS_CONF: confFile, BRAID_CNI_CACHE: cniCacheDir };
 
+  const enter = options.mountNamespace ? ['nsenter', `--mount=${options.mountNamespace}`, '--'] : [];
+  const propagation = options.mountNamespace ? 'unchanged' : 'private';
   const podman = (args: readonly string[], timeoutMs = 120_000) =>
-    runCommand(['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', ISOLATE, 'sh', 'podman', ...globalFlags, ...args], {
+    runCommand([...enter, 'unshare', '--mount', '--propagation', propagation, '--', 'sh', '-c', ISOLATE, 'sh', 'podman', ...globalFlags, ...args], {
       env,
       timeoutMs,
     });
@@ -235,7 +246,13 @@ export function createPodman(pluginDirs: readonly string[], extraEnv: Readonly<R
     },
     async destroy() {
       await podman(['rm', '--all', '--force', '--time', '0']);
-      rmSync(dir, { recursive: true, force: true });
+      // The `podman container cleanup` conmon starts when a detached container exits may still be
+      // taking its lock files in the dir: remove until the dir stays gone.
+      for (let i = 0; i < 10; i++) {
+        rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+        await new Promise((r) => setTimeout(r, 200));
+        if (!existsSync(dir)) break;
+      }
     },
   };
 }
