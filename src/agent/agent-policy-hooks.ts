@@ -57,7 +57,7 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
       const plan = admission(stateDir, source, ifaces);
       mark(record.containerId);
       if (plan.selected.length === 0 && !plan.changesPeers) {
-        recordPodEntry(stateDir, source, ifaces, []);
+        recordPodEntry(stateDir, source.pod(ifaces[0]!.pod.namespace, ifaces[0]!.pod.name), ifaces, []);
         return;
       }
       attachPodInterfaces(plan.selected, runtimeOptions(conf), { source, podInterfaces: ifaces, held: held(conf.policy.bpfRoot, stateDir) });

@@ -81,16 +81,18 @@ export const lazyPolicyHooks: PolicyHooks = {
     if (ifaces.length === 0) return;
     const opts = runtimeOptions(conf);
     const stateDir = policyStateDir(conf);
-    const [{ localPolicySource }, { admission }, { recordPodEntry }] = await Promise.all([
-      import('../policy/source.ts'),
-      import('../policy/admission.ts'),
-      import('../policy/pod-entries.ts'),
-    ]);
+    const { recordPodEntry } = await import('../policy/pod-entries.ts');
+    if (!hasStoredPolicies(conf.policy.policyDir)) {
+      // Remembered, so that a policy that comes later attaches the pod (policy apply, agent sync).
+      recordPodEntry(stateDir, undefined, ifaces, []);
+      trace('policy: nothing selects the pod, libbpf not loaded');
+      return;
+    }
+    const [{ localPolicySource }, { admission }] = await Promise.all([import('../policy/source.ts'), import('../policy/admission.ts')]);
     const source = localPolicySource(opts);
-    const plan = hasStoredPolicies(conf.policy.policyDir) ? admission(stateDir, source, ifaces) : { selected: [], changesPeers: false };
+    const plan = admission(stateDir, source, ifaces);
     if (plan.selected.length === 0 && !plan.changesPeers) {
-      // Remembered, so that a policy that comes to select the pod later attaches it (policy apply, agent sync).
-      recordPodEntry(stateDir, source, ifaces, []);
+      recordPodEntry(stateDir, source.pod(ifaces[0]!.pod.namespace, ifaces[0]!.pod.name), ifaces, []);
       trace('policy: nothing selects the pod, libbpf not loaded');
       return;
     }
