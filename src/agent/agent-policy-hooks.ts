@@ -1,7 +1,8 @@
 import type { BraidConf } from '../config/types.ts';
-import { podInterfaces, policyStateDir, runtimeOptions, type PolicyHooks } from '../multiplex/policy-hooks.ts';
+import { podInterfaces, policyStateDir, policyStep, runtimeOptions, type PolicyHooks } from '../multiplex/policy-hooks.ts';
 import { admission } from '../policy/admission.ts';
 import { attachPodInterfaces } from '../policy/attach.ts';
+import { FileMemo } from '../policy/file-memo.ts';
 import { HeldDatapath } from '../policy/held-datapath.ts';
 import { readPodEntry, recordPodEntry, removePodEntry } from '../policy/pod-entries.ts';
 import { collectPolicyGarbage, detachContainer } from '../policy/release.ts';
@@ -35,6 +36,8 @@ export interface AgentPolicyHooks extends PolicyHooks {
 export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: boolean): AgentPolicyHooks {
   const helds = new Map<string, HeldDatapath>();
   const recent = new Set<string>();
+  // Pod manifests and cache records parsed once, not at every ADD (the local stores' view).
+  const memo = new FileMemo();
   const held = (bpfRoot: string, stateDir: string): HeldDatapath => {
     const key = `${bpfRoot}\0${stateDir}`;
     let h = helds.get(key);
@@ -42,7 +45,7 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
     return h;
   };
   const sourceFor = (conf: BraidConf): PolicySource =>
-    cache && usesCluster && !cache.notSynced() ? cachePolicySource(cache) : localPolicySource(runtimeOptions(conf));
+    cache && usesCluster && !cache.notSynced() ? cachePolicySource(cache) : localPolicySource(runtimeOptions(conf), memo);
   const mark = (containerId: string) => {
     recent.add(`${containerId}.json`);
     if (recent.size > 4096) recent.delete(recent.values().next().value!);
@@ -57,7 +60,7 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
       const plan = admission(stateDir, source, ifaces);
       mark(record.containerId);
       if (plan.selected.length === 0 && !plan.changesPeers) {
-        recordPodEntry(stateDir, source, ifaces, []);
+        recordPodEntry(stateDir, source.pod(ifaces[0]!.pod.namespace, ifaces[0]!.pod.name), ifaces, []);
         return;
       }
       attachPodInterfaces(plan.selected, runtimeOptions(conf), { source, podInterfaces: ifaces, held: held(conf.policy.bpfRoot, stateDir) });
@@ -71,10 +74,12 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
         removePodEntry(stateDir, containerId);
         return;
       }
-      detachContainer(containerId, runtimeOptions(conf), { source, held: held(conf.policy.bpfRoot, stateDir) });
+      policyStep(`remove the policy programs of container ${containerId} (pins under ${conf.policy.bpfRoot})`, () =>
+        detachContainer(containerId, runtimeOptions(conf), { source, held: held(conf.policy.bpfRoot, stateDir) }));
     },
     async collect(conf, validContainers) {
-      collectPolicyGarbage(runtimeOptions(conf), validContainers, { source: sourceFor(conf), held: held(conf.policy.bpfRoot, policyStateDir(conf)) });
+      policyStep(`collect policy pins under ${conf.policy.bpfRoot}`, () =>
+        collectPolicyGarbage(runtimeOptions(conf), validContainers, { source: sourceFor(conf), held: held(conf.policy.bpfRoot, policyStateDir(conf)) }));
     },
     held,
     ownsEntry: (file) => recent.has(file),

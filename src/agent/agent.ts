@@ -3,6 +3,7 @@ import { findKubeAccess } from '../k8s/kubeconfig.ts';
 import { KubeClient } from '../k8s/rest-client.ts';
 import { podEntriesDir } from '../policy/pod-entries.ts';
 import { agentPolicyHooks } from './agent-policy-hooks.ts';
+import { startPinJanitor } from './pin-janitor.ts';
 import { agentHandlers } from './agent-handlers.ts';
 import { CachedNadSource, CachedPodSource } from './cached-sources.ts';
 import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
@@ -108,6 +109,8 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   // ADDs served here read pods and NADs from the watch caches before asking the API server.
   const caches = cache ? { pods: new CachedPodSource(cache), nads: new CachedNadSource(cache) } : undefined;
   policyHooks ??= agentPolicyHooks(cache, false);
+  const janitorRuntime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
+  const stopJanitor = startPinJanitor(janitorRuntime, policyHooks.held(opts.bpfRoot, stateDirOf(janitorRuntime)), deps.policyPeriodMs ?? 60_000, log);
   const own = agentHandlers({ caches, policy: policyHooks, delegateDuration: metrics.delegateDuration });
   let stopping = false;
   const server = new AgentServer({
@@ -147,6 +150,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       await cache?.stop();
       client?.close();
       own.close();
+      stopJanitor();
       policyHooks?.close();
     },
   };

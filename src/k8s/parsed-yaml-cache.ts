@@ -1,44 +1,42 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { writeFileAtomic } from '../cni/atomic-file.ts';
 import { fnv1a64 } from './content-hash.ts';
 
 interface Entry {
+  file: string;
   hash: string;
   docs: unknown[];
 }
 
 /**
- * Parsed YAML manifests, kept as JSON beside braid's cache and keyed by file path and content
- * fingerprint. Loading the YAML parser costs a plugin process tens of milliseconds; the pod store
- * and NAD directory change rarely, so most ADDs read their manifests from here instead.
+ * Parsed YAML manifests, kept as JSON beside braid's cache, one small file per manifest
+ * (<dir>/<hash of its path>.json) keyed by content fingerprint. Loading the YAML parser costs a
+ * plugin process tens of milliseconds; the pod store and NAD directory change rarely, so most
+ * ADDs read their manifests from here instead. One file per manifest keeps an ADD's cost
+ * independent of how many manifests the node has (one shared file grew with every pod).
  */
 export class ParsedYamlCache {
-  private entries: Record<string, Entry> | undefined;
+  constructor(private readonly dir: string) {}
 
-  constructor(private readonly file: string) {}
-
-  private load(): Record<string, Entry> {
-    if (!this.entries) {
-      try {
-        this.entries = JSON.parse(fs.readFileSync(this.file, 'utf8')) as Record<string, Entry>;
-      } catch {
-        this.entries = {};
-      }
-    }
-    return this.entries;
+  private entryFile(file: string): string {
+    return path.join(this.dir, `${fnv1a64(file)}.json`);
   }
 
   get(file: string, text: string): unknown[] | undefined {
-    const entry = this.load()[file];
-    return entry && entry.hash === fnv1a64(text) ? entry.docs : undefined;
+    try {
+      const entry = JSON.parse(fs.readFileSync(this.entryFile(file), 'utf8')) as Entry;
+      return entry.file === file && entry.hash === fnv1a64(text) ? entry.docs : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Records a freshly parsed file; a failed write only costs the next process a parse. */
   set(file: string, text: string, docs: unknown[]): void {
-    const entries = this.load();
-    entries[file] = { hash: fnv1a64(text), docs };
     try {
-      writeFileAtomic(this.file, JSON.stringify(entries), { durable: false });
+      const entry: Entry = { file, hash: fnv1a64(text), docs };
+      writeFileAtomic(this.entryFile(file), JSON.stringify(entry), { durable: false });
     } catch {
       // Not cached: correct, only slower.
     }

@@ -25,7 +25,7 @@ export function localSources(conf: BraidConf, req: CniRequest): Sources {
 
 /** Parsed pod and NAD manifests, kept beside braid's cache (a subdirectory: the records are its *.json). */
 export function manifestCache(conf: BraidConf): ParsedYamlCache {
-  return new ParsedYamlCache(path.join(conf.cniDir, 'manifests', 'parsed.json'));
+  return new ParsedYamlCache(path.join(conf.cniDir, 'manifests'));
 }
 
 export function configuredNetworks(conf: BraidConf, req: CniRequest): Promise<ResolvedNetwork[]> {

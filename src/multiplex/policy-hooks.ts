@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { BraidConf } from '../config/types.ts';
+import { CniCode, CniError } from '../cni/errors.ts';
 import { trace } from '../cni/trace.ts';
 import { hasEnforcedInterfaces, hasPolicyState, hasStoredPolicies } from '../policy/enforced.ts';
 import type { PodInterface } from '../policy/pod-entries.ts';
@@ -63,6 +64,16 @@ export function podInterfaces(record: CacheRecord): PodInterface[] {
   });
 }
 
+/** Runs one policy step; a failure without a CNI code of its own (a raw errno) becomes code 5 naming the step. */
+export function policyStep<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof CniError && e.code !== CniCode.Internal) throw e;
+    throw new CniError(CniCode.IoFailure, `${what}: ${(e as Error).message}`);
+  }
+}
+
 /** The policy runtime as the handlers see it. */
 export interface PolicyHooks {
   /** Enforces the policies that select the pod's interfaces before ADD answers; throws (having removed what it created) when that fails. */
@@ -81,16 +92,18 @@ export const lazyPolicyHooks: PolicyHooks = {
     if (ifaces.length === 0) return;
     const opts = runtimeOptions(conf);
     const stateDir = policyStateDir(conf);
-    const [{ localPolicySource }, { admission }, { recordPodEntry }] = await Promise.all([
-      import('../policy/source.ts'),
-      import('../policy/admission.ts'),
-      import('../policy/pod-entries.ts'),
-    ]);
+    const { recordPodEntry } = await import('../policy/pod-entries.ts');
+    if (!hasStoredPolicies(conf.policy.policyDir)) {
+      // Remembered, so that a policy that comes later attaches the pod (policy apply, agent sync).
+      recordPodEntry(stateDir, undefined, ifaces, []);
+      trace('policy: nothing selects the pod, libbpf not loaded');
+      return;
+    }
+    const [{ localPolicySource }, { admission }] = await Promise.all([import('../policy/source.ts'), import('../policy/admission.ts')]);
     const source = localPolicySource(opts);
-    const plan = hasStoredPolicies(conf.policy.policyDir) ? admission(stateDir, source, ifaces) : { selected: [], changesPeers: false };
+    const plan = admission(stateDir, source, ifaces);
     if (plan.selected.length === 0 && !plan.changesPeers) {
-      // Remembered, so that a policy that comes to select the pod later attaches it (policy apply, agent sync).
-      recordPodEntry(stateDir, source, ifaces, []);
+      recordPodEntry(stateDir, source.pod(ifaces[0]!.pod.namespace, ifaces[0]!.pod.name), ifaces, []);
       trace('policy: nothing selects the pod, libbpf not loaded');
       return;
     }
@@ -112,11 +125,11 @@ export const lazyPolicyHooks: PolicyHooks = {
       }
     }
     const { detachContainer } = await import('../policy/release.ts');
-    detachContainer(containerId, runtimeOptions(conf));
+    policyStep(`remove the policy programs of container ${containerId} (pins under ${conf.policy.bpfRoot})`, () => detachContainer(containerId, runtimeOptions(conf)));
   },
   async collect(conf, validContainers) {
     if (!hasPolicyState(policyStateDir(conf), conf.policy.bpfRoot)) return;
     const { collectPolicyGarbage } = await import('../policy/release.ts');
-    collectPolicyGarbage(runtimeOptions(conf), validContainers);
+    policyStep(`collect policy pins under ${conf.policy.bpfRoot}`, () => collectPolicyGarbage(runtimeOptions(conf), validContainers));
   },
 };

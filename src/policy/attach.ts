@@ -1,4 +1,5 @@
 import { CniCode, CniError } from '../cni/errors.ts';
+import { trace } from '../cni/trace.ts';
 import { withNetns } from '../bpf/netns.ts';
 import { attachTcxPinned, pinnedLinkInfo, type Direction } from '../bpf/tcx.ts';
 import { compileInterface } from './compile.ts';
@@ -137,6 +138,7 @@ export function attachPodInterfaces(ifaces: PodInterface[], opts: PolicyRuntimeO
   } catch (e) {
     throw failure(e, `load the policy datapath under ${opts.bpfRoot}`);
   }
+  trace('policy: programs ready');
   try {
     return withPolicyLock(stateDir, () => {
       const maps = o.held ? o.held.maps() : PolicyMaps.open(opts.bpfRoot);
@@ -145,12 +147,14 @@ export function attachPodInterfaces(ifaces: PodInterface[], opts: PolicyRuntimeO
         const touched = affectedRecords(stateDir, source, all);
         // The new pod's addresses count as peers already, before braid writes its network-status.
         const inputs = { policies: source.policies(), view: source.view([...all, ...touched]) };
+        trace('policy: inputs read');
         for (const iface of ifaces) done.push(attachOne(iface, { opts, stateDir, maps, progs: progs!, inputs }));
+        trace('policy: interfaces attached');
         const report = reconcileRecords(maps, touched, inputs, shadowsOf(stateDir), false, stateDir);
         if (report.errors.length > 0) {
           process.stderr.write(`braid: policy for other interfaces not updated: ${report.errors.map((e) => e.message).join('; ')}\n`);
         }
-        recordPodEntry(stateDir, source, all, done);
+        recordPodEntry(stateDir, source.pod(all[0]!.pod.namespace, all[0]!.pod.name), all, done);
         o.report?.({ attached: done.length, touched: touched.length, written: report.written, deleted: report.deleted });
         return done;
       } catch (e) {

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { listCache } from '../multiplex/cache.ts';
+import { listCache, type CacheRecord } from '../multiplex/cache.ts';
+import type { FileMemo } from './file-memo.ts';
 import { ANNOTATION_NETWORK_STATUS, type NetworkStatus } from '../k8s/types.ts';
 import type { ClusterView, NamedPort, NamespaceView, PodAttachment, PodView, Protocol } from './model.ts';
 
@@ -69,8 +70,10 @@ function statusesOf(annotations: Record<string, string>): NetworkStatus[] {
   }
 }
 
-function readManifest(podDir: string, namespace: string, file: string): Manifest {
-  const doc = parse(readFileSync(join(podDir, namespace, file), 'utf8')) as { metadata?: Record<string, unknown>; spec?: unknown };
+function readManifest(podDir: string, namespace: string, file: string, memo?: FileMemo): Manifest {
+  const path = join(podDir, namespace, file);
+  type Doc = { metadata?: Record<string, unknown>; spec?: unknown };
+  const doc = memo ? memo.read(path, (text) => parse(text) as Doc) : (parse(readFileSync(path, 'utf8')) as Doc);
   const meta = doc?.metadata ?? {};
   const name = typeof meta.name === 'string' ? meta.name : file.replace(/\.(ya?ml|json)$/, '');
   const annotations = stringMap(meta.annotations);
@@ -78,12 +81,12 @@ function readManifest(podDir: string, namespace: string, file: string): Manifest
 }
 
 /** Pod manifests of the pod store; files that cannot be read are skipped (they hold no usable pod). */
-export function readPodManifests(podDir: string): Manifest[] {
+export function readPodManifests(podDir: string, memo?: FileMemo): Manifest[] {
   const out: Manifest[] = [];
   for (const namespace of list(podDir)) {
     for (const file of list(join(podDir, namespace)).filter((f) => EXTENSIONS.some((e) => f.endsWith(e)))) {
       try {
-        out.push(readManifest(podDir, namespace, file));
+        out.push(readManifest(podDir, namespace, file, memo));
       } catch {
         // not a pod manifest
       }
@@ -107,7 +110,21 @@ export function readPodView(podDir: string, namespace: string, name: string): Po
 
 const bare = (ip: string) => ip.split('/')[0]!;
 
-export function buildClusterView(podDir: string, cacheDir: string, local: readonly LocalInterface[], namespaces: NamespaceView[]): ClusterView {
+/** braid's per-container cache records; through `memo` only changed files are parsed again. */
+function cacheRecords(cacheDir: string, memo?: FileMemo): CacheRecord[] {
+  if (!memo) return listCache(cacheDir).flatMap(({ read }) => (read.status === 'ok' ? [read.record] : []));
+  return list(cacheDir)
+    .filter((n) => n.endsWith('.json'))
+    .flatMap((n) => {
+      try {
+        return [memo.read(join(cacheDir, n), (text) => JSON.parse(text) as CacheRecord)];
+      } catch {
+        return [];
+      }
+    });
+}
+
+export function buildClusterView(podDir: string, cacheDir: string, local: readonly LocalInterface[], namespaces: NamespaceView[], memo?: FileMemo): ClusterView {
   const pods = new Map<string, PodView>();
   const seen = new Set<string>();
   const podOf = (namespace: string, name: string): PodView => {
@@ -123,12 +140,12 @@ export function buildClusterView(podDir: string, cacheDir: string, local: readon
     podOf(namespace, name).attachments.push({ ...a, ips: a.ips.map(bare) });
   };
   for (const l of local) add(l.pod.namespace, l.pod.name, { network: l.network, ifname: l.ifname, ips: l.ips, ...(l.mac ? { mac: l.mac } : {}) });
-  for (const { read } of listCache(cacheDir)) {
-    if (read.status !== 'ok' || !read.record.pod) continue;
-    const { namespace, name } = read.record.pod;
-    for (const s of read.record.networkStatus ?? []) add(namespace, name, { network: s.name, ifname: s.interface, ips: s.ips ?? [], ...(s.mac ? { mac: s.mac } : {}) });
+  for (const record of cacheRecords(cacheDir, memo)) {
+    if (!record.pod) continue;
+    const { namespace, name } = record.pod;
+    for (const s of record.networkStatus ?? []) add(namespace, name, { network: s.name, ifname: s.interface, ips: s.ips ?? [], ...(s.mac ? { mac: s.mac } : {}) });
   }
-  for (const m of readPodManifests(podDir)) {
+  for (const m of readPodManifests(podDir, memo)) {
     const pod = podOf(m.namespace, m.name);
     pod.labels = m.labels;
     pod.namedPorts = m.namedPorts;

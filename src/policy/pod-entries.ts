@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../cni/atomic-file.ts';
 import type { IfaceRecord } from './registry.ts';
-import type { PolicySource } from './source.ts';
+import type { PodView } from './model.ts';
 
 /** One interface braid's attachments created in a pod (what ADD hands to the policy runtime). */
 export interface PodInterface {
@@ -85,12 +85,16 @@ export function podEntriesDir(stateDir: string): string {
   return podsDir(stateDir);
 }
 
-/** Adds the pod's interfaces (and the ids now enforced for it) to its entry. */
-export function recordPodEntry(stateDir: string, source: PolicySource, ifaces: readonly PodInterface[], enforced: readonly Pick<IfaceRecord, 'ifaceId'>[]): PodEntry | undefined {
+/** Adds the pod's interfaces (and the ids now enforced for it) to its entry; `known` is the pod as the policy source knows it. */
+export function recordPodEntry(
+  stateDir: string,
+  known: PodView | undefined,
+  ifaces: readonly PodInterface[],
+  enforced: readonly Pick<IfaceRecord, 'ifaceId'>[],
+): PodEntry | undefined {
   const first = ifaces[0];
   if (!first) return undefined;
   const before = readPodEntry(stateDir, first.containerId);
-  const known = source.pod(first.pod.namespace, first.pod.name);
   const byName = new Map((before?.ifaces ?? []).map((i) => [i.ifname, i]));
   for (const i of ifaces) byName.set(i.ifname, i);
   const entry: PodEntry = {

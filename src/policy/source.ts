@@ -1,4 +1,5 @@
 import { buildClusterView, readPodView, type LocalInterface } from './cluster.ts';
+import type { FileMemo } from './file-memo.ts';
 import type { ClusterView, MultiNetworkPolicy, NamespaceView, PodView } from './model.ts';
 import { PolicyStore } from './store.ts';
 
@@ -22,8 +23,8 @@ export interface LocalStores {
   cacheDir: string;
 }
 
-/** The policy store, the pod store and braid's per-container cache. */
-export function localPolicySource(stores: LocalStores): PolicySource {
+/** The policy store, the pod store and braid's per-container cache (`memo`: a long-lived process's parsed files). */
+export function localPolicySource(stores: LocalStores, memo?: FileMemo): PolicySource {
   const store = new PolicyStore(stores.policyDir);
   let policies: MultiNetworkPolicy[] | undefined;
   let namespaces: NamespaceView[] | undefined;
@@ -31,6 +32,6 @@ export function localPolicySource(stores: LocalStores): PolicySource {
     policies: () => (policies ??= store.policies()),
     namespaces: () => (namespaces ??= store.namespaces()),
     pod: (namespace, name) => readPodView(stores.podDir, namespace, name),
-    view: (local) => buildClusterView(stores.podDir, stores.cacheDir, local, namespaces ??= store.namespaces()),
+    view: (local) => buildClusterView(stores.podDir, stores.cacheDir, local, (namespaces ??= store.namespaces()), memo),
   };
 }

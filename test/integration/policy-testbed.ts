@@ -126,7 +126,7 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
       const plan = admission(stateDirOf(opts), source, [iface]);
       let work: PolicyWork = { attached: 0, touched: 0, written: 0, deleted: 0 };
       if (plan.selected.length === 0 && !plan.changesPeers) {
-        recordPodEntry(stateDirOf(opts), source, [iface], []);
+        recordPodEntry(stateDirOf(opts), source.pod(pod.namespace, pod.name), [iface], []);
         return work;
       }
       const attached = withNetns(host.path, () => attachPodInterfaces(plan.selected, opts, { source, podInterfaces: [iface], report: (w) => (work = w) }));

@@ -12,7 +12,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 describe('parsed YAML cache', () => {
   it('parses once, then answers from the cache in a new process-like instance', async () => {
-    const file = path.join(dir, 'cache', 'parsed.json');
+    const file = path.join(dir, 'cache', 'manifests');
     let parses = 0;
     const parse = async (t: string) => {
       parses++;
@@ -24,18 +24,27 @@ describe('parsed YAML cache', () => {
   });
 
   it('parses again when the content changed', async () => {
-    const cache = new ParsedYamlCache(path.join(dir, 'parsed.json'));
+    const cache = new ParsedYamlCache(dir);
     let parses = 0;
     const parse = async (t: string) => [{ n: ++parses, t }];
     await yamlDocuments('/m.yaml', 'a: 1', parse, cache);
     expect(await yamlDocuments('/m.yaml', 'a: 2', parse, cache)).toEqual([{ n: 2, t: 'a: 2' }]);
   });
 
-  it('treats an unreadable cache file as empty', async () => {
-    const file = path.join(dir, 'parsed.json');
-    fs.writeFileSync(file, '{not json');
-    const docs = await yamlDocuments('/m.yaml', 'x', async () => [1], new ParsedYamlCache(file));
+  it('treats an unreadable entry as missing and replaces it', async () => {
+    await yamlDocuments('/m.yaml', 'x', async () => [0], new ParsedYamlCache(dir));
+    const [entry] = fs.readdirSync(dir);
+    fs.writeFileSync(path.join(dir, entry!), '{not json');
+    const docs = await yamlDocuments('/m.yaml', 'x', async () => [1], new ParsedYamlCache(dir));
     expect(docs).toEqual([1]);
-    expect(JSON.parse(fs.readFileSync(file, 'utf8'))['/m.yaml'].docs).toEqual([1]);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, entry!), 'utf8')).docs).toEqual([1]);
+  });
+
+  it('keeps one small entry per manifest: adding manifests does not grow what one is read from', async () => {
+    const cache = new ParsedYamlCache(dir);
+    for (let i = 0; i < 20; i++) await yamlDocuments(`/pods/p${i}.yaml`, `n: ${i}`, async (t) => [t], cache);
+    const sizes = fs.readdirSync(dir).map((f) => fs.statSync(path.join(dir, f)).size);
+    expect(sizes).toHaveLength(20);
+    expect(Math.max(...sizes)).toBeLessThan(100);
   });
 });
