@@ -79,6 +79,8 @@ export class ProbeBed {
       nadDir: this.nadDir,
       podDir: this.podDir,
       delegateTimeout: 10,
+      // Thin mode unless a check starts an agent and names its socket.
+      agentSocket: join(this.root, 'no-agent.sock'),
       policy: { enabled: true, bpfRoot: this.bpfRoot, policyDir: this.policyDir },
       ...extra,
     };

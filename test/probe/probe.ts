@@ -7,6 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { AGENT_CHECKS } from './agent-checks.ts';
 import { CHECKS } from './checks.ts';
 import { ProbeBed } from './probe-bed.ts';
 
@@ -34,7 +35,7 @@ async function main(): Promise<number> {
   console.log(`probe: ${braid}`);
   try {
     await bed.setUp();
-    for (const check of CHECKS) {
+    for (const check of [...CHECKS, ...AGENT_CHECKS]) {
       const left = deadline - Date.now();
       const started = Date.now();
       let timer: NodeJS.Timeout | undefined;
