@@ -18,7 +18,7 @@ function ok(r: PluginRun, what: string): void {
 async function withAgent(bed: ProbeBed, fn: (agent: AgentProcess, conf: Record<string, unknown>) => Promise<void>): Promise<void> {
   const socketPath = join(bed.root, `agent-${hex()}`, 'agent.sock');
   mkdirSync(dirname(socketPath), { mode: 0o700 });
-  const agent = await startAgentProcess(join(dirname(bed.braid), 'braid-agent'), { node: bed.node, socketPath, cacheDir: bed.cniDir });
+  const agent = await startAgentProcess(bed.agent, { node: bed.node, socketPath, cacheDir: bed.cniDir });
   try {
     await fn(agent, bed.conf({ agentSocket: socketPath }));
   } finally {

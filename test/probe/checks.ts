@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fnv1a64 } from '../../src/k8s/content-hash.ts';
 import { runCommand } from '../helpers/exec.ts';
 import type { PluginRun } from '../helpers/run-plugin.ts';
@@ -160,7 +160,7 @@ export const CHECKS: Check[] = [
         for (const netns of [bed.node.path, '/proc/self/ns/net', '/proc/thread-self/ns/net', alias]) {
           const c = { containerId: `ctr-${hex(6)}`, pod: netns };
           code(await bed.run('ADD', c), [4], `braid ADD in ${netns}`);
-          code(await bed.run('ADD', c, join(dirname(bed.braid), 'braid-veth')), [4], `braid-veth ADD in ${netns}`);
+          code(await bed.run('ADD', c, bed.veth), [4], `braid-veth (${bed.veth}) ADD in ${netns}`);
           ok(await bed.run('DEL', c), `DEL in ${netns}`);
         }
         const after = (await bed.node.links()).map((l) => l.ifname).sort().join(',');
