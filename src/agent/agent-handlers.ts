@@ -33,7 +33,6 @@ export function agentHandlers(opts: {
     policy: opts.policy,
     kube: { caches: opts.caches, clients },
     observer: histogramObserver(opts.delegateDuration),
-    lockWay: 'syscall',
   });
   return { handlers, close: () => clients.close() };
 }

@@ -11,16 +11,17 @@ export interface DelegateProcess {
   startTime: string;
 }
 
-/** The process's start time and state letter; undefined when it is gone. */
-function statOf(pid: number): { startTime: string; state: string } | undefined {
+/** State letter, process group and start time of a process; undefined when it is gone. */
+function statOf(pid: number | string): { state: string; pgrp: string; startTime: string } | undefined {
+  let text: string;
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
-    const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-    return { state: rest[0] ?? '', startTime: rest[19] ?? '' };
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
     return undefined;
   }
+  // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0] ?? '', pgrp: rest[2] ?? '', startTime: rest[19] ?? '' };
 }
 
 export function processStartTime(pid: number): string | undefined {
@@ -63,30 +64,14 @@ export async function stopDelegate(proc: DelegateProcess, waitMs = 2_000): Promi
   return true;
 }
 
-/** Whether a live (non-zombie) process other than the leader is still in the group. */
+/** Whether a process of the group still runs: zombies keep a group existing until reaped. */
 function groupHasLiveMembers(pgid: number): boolean {
   if (!groupExists(pgid)) return false;
-  // Zombies keep the group existing until reaped; only running members matter.
-  try {
-    for (const name of readdirSync('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      const text = readStat(name);
-      if (!text) continue;
-      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-      if (rest[2] === String(pgid) && rest[0] !== 'Z') return true;
-    }
-  } catch {
-    return false;
-  }
-  return false;
-}
-
-function readStat(pid: string): string | undefined {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
+  return readdirSync('/proc').some((name) => {
+    if (!/^\d+$/.test(name)) return false;
+    const st = statOf(name);
+    return st !== undefined && st.pgrp === String(pgid) && st.state !== 'Z';
+  });
 }
 
 const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv'];

@@ -84,11 +84,6 @@ export function delegateFailure(label: string, exit: string, stdout: Buffer, std
   );
 }
 
-/**
- * Runs one plugin binary (no shell) and returns its stdout. The plugin leads its own process
- * group so that on timeout the whole group, including anything it forked, is killed; where
- * setpriv is installed it is started with a parent-death signal, so that it also dies with braid.
- */
 /** Only an executable goes through the launcher, so that a bad path still fails as spawn reports it. */
 function executable(path: string): boolean {
   try {
@@ -107,6 +102,11 @@ function killGroup(pid: number): void {
   }
 }
 
+/**
+ * Runs one plugin binary (no shell) and returns its stdout. The plugin leads its own process
+ * group so that on timeout the whole group, including anything it forked, is killed; where
+ * setpriv is installed it is started with a parent-death signal, so that it also dies with braid.
+ */
 export function execPlugin(opts: ExecOptions): Promise<string> {
   const { path, env, stdin, timeoutMs, label, hostRoot } = opts;
   const errStream = opts.stderr ?? process.stderr;

@@ -7,21 +7,15 @@ import { gcNetworkList, type DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { cacheFile, listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
-import { lockContainer, type FlockWay } from './lock.ts';
+import { lockContainer } from './lock.ts';
 import { gcMultusContainers } from './multus-verbs.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
 import { combinedError, teardown } from './teardown.ts';
 
 const key = (a: Attachment) => `${a.containerID}\0${a.ifname}`;
 
-async function collectStale(
-  conf: BraidConf,
-  stale: CacheRecord,
-  env: CniEnv,
-  errors: CniError[],
-  lockWay: FlockWay,
-): Promise<void> {
-  const lock = await lockContainer(conf.cniDir, stale.containerId, conf.delegateTimeoutMs, lockWay);
+async function collectStale(conf: BraidConf, stale: CacheRecord, env: CniEnv, errors: CniError[]): Promise<void> {
+  const lock = await lockContainer(conf.cniDir, stale.containerId, conf.delegateTimeoutMs);
   try {
     const cniPath = delegatePath(conf, stale.cniPath);
     const outcome = await teardown(conf, { containerId: stale.containerId, netns: stale.netns, cniPath, env }, stale.attachments);
@@ -43,7 +37,6 @@ export async function executeGc(
   conf: BraidConf,
   configuredNetworks: () => Promise<ResolvedNetwork[]>,
   observer?: DelegateObserver,
-  lockWay: FlockWay = 'command',
 ): Promise<void> {
   const valid = new Set(validAttachments(req.config).map(key));
   const errors: CniError[] = [];
@@ -52,7 +45,7 @@ export async function executeGc(
     if (read.status !== 'ok' || read.record.networkName !== conf.name) continue;
     const rec = read.record;
     if (valid.has(key({ containerID: rec.containerId, ifname: rec.ifname }))) kept.push(rec);
-    else await collectStale(conf, rec, req.env, errors, lockWay);
+    else await collectStale(conf, rec, req.env, errors);
   }
 
   // Each delegate network, by CNI network name (the key delegates keep their state under), with

@@ -13,7 +13,7 @@ import { cacheFile } from './cache.ts';
 import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
-import { lockContainer, type FlockWay } from './lock.ts';
+import { lockContainer } from './lock.ts';
 import { createLogger, type Logger } from './log.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
 import type { SandboxNet } from '../net/sandbox-net.ts';
@@ -29,13 +29,8 @@ import { reportCompatWarnings } from './compat-report.ts';
 import { networksForStatus } from './status-networks.ts';
 import { withMultusNetworks } from './multus-verbs.ts';
 
-async function withContainerLock<T>(
-  conf: BraidConf,
-  req: CniRequest,
-  lockWay: FlockWay,
-  work: () => Promise<T>,
-): Promise<T> {
-  const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs, lockWay);
+async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
+  const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs);
   try {
     return await work();
   } finally {
@@ -58,8 +53,6 @@ export interface HandlerDeps {
   kube?: KubeSessionDeps;
   /** Told each delegate's run time. */
   observer?: DelegateObserver;
-  /** How container locks are taken: flock(1) in a plugin process, flock(2) where the binding is loaded. */
-  lockWay: FlockWay;
 }
 
 type KubeModule = typeof import('./kube-session.ts');
@@ -80,7 +73,7 @@ class BraidHandlers implements PluginHandlers {
     session: KubeSession | undefined,
   ): Promise<CniResult> {
     const { policy } = this.deps;
-    return withContainerLock(conf, req, this.deps.lockWay, async () => {
+    return withContainerLock(conf, req, async () => {
       // Listed while the sources are read: in a plugin process that is an `ip` run beside braid's own work.
       const existingLinks = this.deps.net.linkNames(req.netns);
       existingLinks.catch(() => undefined);
@@ -131,7 +124,7 @@ class BraidHandlers implements PluginHandlers {
   async del(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
     const log = createLogger(conf, `DEL ${req.containerId}`);
-    await withContainerLock(conf, req, this.deps.lockWay, async () => {
+    await withContainerLock(conf, req, async () => {
       // Programs and pins first, while the pod's devices still exist; the delegates' DEL runs
       // whatever happened here, and a failure is reported after it so the runtime retries.
       const policyError = await this.deps.policy.detach(conf, req.containerId).then(
@@ -154,7 +147,7 @@ class BraidHandlers implements PluginHandlers {
 
   async check(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await withContainerLock(conf, req, this.deps.lockWay, () => executeCheck(req, conf, this.deps.observer));
+    await withContainerLock(conf, req, () => executeCheck(req, conf, this.deps.observer));
   }
 
   async status(req: CniRequest): Promise<void> {
@@ -164,7 +157,7 @@ class BraidHandlers implements PluginHandlers {
 
   async gc(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    const gcError = await executeGc(req, conf, () => networksForStatus(conf, req), this.deps.observer, this.deps.lockWay).then(
+    const gcError = await executeGc(req, conf, () => networksForStatus(conf, req), this.deps.observer).then(
       () => undefined,
       (e: unknown) => asCniError(e),
     );

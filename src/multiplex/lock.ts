@@ -1,16 +1,19 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { CniCode, CniError } from '../cni/errors.ts';
 
 /**
- * A per-container lock: an exclusive flock on `<cniDir>/locks/<containerId>.lock`. The kernel
- * releases it with the process however that ends, so a killed braid never leaves it held; the
- * directory is root's and nobody else's (checked on every take), so no other user can hold,
- * squat or replace a lock (an abstract socket name, braid's lock before, could be bound by any
- * local process). A plugin process takes the flock through util-linux `flock(1)` on an inherited
- * descriptor (~3 ms; loading the native binding would cost ~30 ms); braid-agent, which has the
- * binding loaded anyway, calls flock(2) itself.
+ * A per-container lock: an exclusive lock on `<cniDir>/locks/<containerId>.lock`. The directory
+ * is root's and nobody else's (checked on every take), so no other user can hold, squat or
+ * replace a lock (an abstract socket name, braid's lock before, could be bound by any local
+ * process). The lock itself is a POSIX record lock (fcntl) taken through Node's built-in SQLite:
+ * `BEGIN EXCLUSIVE` on an empty file that is never written, with the journal in memory. The
+ * kernel releases it when the process exits, however that ends; SQLite keeps several connections
+ * of one process (braid-agent's concurrent calls) apart; it needs no disk space; and it costs
+ * under a millisecond with nothing to load or spawn (the native flock binding costs ~30 ms to
+ * load, a flock(1) process 3-8 ms). Nothing else in braid opens these files: closing any
+ * descriptor of a file drops the process's POSIX locks on it.
  */
 export interface ContainerLock {
   /** Releases the lock; with `remove`, deletes the lock file first (DEL: the container is gone). */
@@ -25,9 +28,13 @@ export function lockFile(cniDir: string, containerId: string): string {
   return path.join(locksDir(cniDir), `${containerId}.lock`);
 }
 
-/** A directory braid keeps locks or state in must be its own: owned by it, writable by no one else. */
-export function requirePrivateDir(dir: string): void {
-  const st = fs.lstatSync(dir);
+/**
+ * A directory braid keeps locks or state in must be its own: owned by it, writable by no one
+ * else. `followLink` for a configured directory (a root-owned symlink to it is the operator's
+ * choice); braid's own subdirectories must be real directories.
+ */
+export function requirePrivateDir(dir: string, followLink = false): void {
+  const st = followLink ? fs.statSync(dir) : fs.lstatSync(dir);
   const euid = process.geteuid?.() ?? 0;
   if (!st.isDirectory() || st.uid !== euid || (st.mode & 0o022) !== 0) {
     throw new CniError(
@@ -42,109 +49,74 @@ export function requirePrivateDir(dir: string): void {
 function prepareDir(cniDir: string): string {
   const dir = locksDir(cniDir);
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-  requirePrivateDir(cniDir);
+  requirePrivateDir(cniDir, true);
   requirePrivateDir(dir);
   return dir;
 }
 
-const FLOCK_BUSY = 75;
+const SQLITE_BUSY = 5;
 
-/** flock(1) on descriptor 3: true when locked, false when `waitMs` passed first. */
-function flockByCommand(fd: number, waitMs: number): Promise<boolean | 'absent'> {
-  return new Promise((resolve, reject) => {
-    const wait = waitMs > 0 ? ['-w', (waitMs / 1000).toFixed(3)] : ['-n'];
-    const child = spawn('flock', ['-x', '-E', String(FLOCK_BUSY), ...wait, '3'], {
-      stdio: ['ignore', 'ignore', 'pipe', fd],
-    });
-    const err: Buffer[] = [];
-    child.stderr?.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? resolve('absent') : reject(e)));
-    child.on('close', (code) => {
-      if (code === 0) resolve(true);
-      else if (code === FLOCK_BUSY) resolve(false);
-      else reject(new CniError(CniCode.IoFailure, `flock(1) failed (exit ${code}): ${Buffer.concat(err).toString().trim()}`));
-    });
-  });
-}
-
-/** flock(2) through the native binding, polled without blocking the event loop. */
-async function flockBySyscall(fd: number, waitMs: number): Promise<boolean> {
-  const { libc, LOCK_EX } = await import('../net/libc.ts');
-  const LOCK_NB = 4;
-  const deadline = Date.now() + waitMs;
-  let delay = 2;
-  for (;;) {
-    if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) return true;
-    if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 50);
-  }
-}
-
-/**
- * How a lock is taken: `command` (flock(1), for a plugin process that has not loaded the native
- * binding) or `syscall` (flock(2), for braid-agent, which has).
- */
-export type FlockWay = 'command' | 'syscall';
-
-async function takeFlock(fd: number, waitMs: number, way: FlockWay): Promise<boolean> {
-  if (way === 'command') {
-    const byCommand = await flockByCommand(fd, waitMs);
-    if (byCommand !== 'absent') return byCommand;
-  }
-  return flockBySyscall(fd, waitMs);
-}
-
-function sameFile(fd: number, file: string): boolean {
+/** The inode at `file` now, or undefined when there is none. */
+function inodeAt(file: string): string | undefined {
   try {
-    const a = fs.fstatSync(fd);
-    const b = fs.lstatSync(file);
-    return a.ino === b.ino && a.dev === b.dev;
+    const st = fs.statSync(file, { bigint: true });
+    return `${st.dev}:${st.ino}`;
   } catch {
-    return false;
+    return undefined;
+  }
+}
+
+/** One attempt: the exclusive lock on `file`, or undefined when another holder has it. */
+function tryLock(file: string): DatabaseSync | undefined {
+  const db = new DatabaseSync(file, { timeout: 0 });
+  try {
+    // An exclusive transaction would open a journal file: on a full disk that fails. A journal in
+    // memory needs no space, and nothing is ever written.
+    db.exec('PRAGMA journal_mode=MEMORY');
+    db.exec('BEGIN EXCLUSIVE');
+    return db;
+  } catch (e) {
+    db.close();
+    if ((e as { errcode?: number }).errcode === SQLITE_BUSY) return undefined;
+    throw new CniError(CniCode.IoFailure, `cannot lock ${file}: ${(e as Error).message}`);
   }
 }
 
 /** Waits for the lock of one container; gives up with "try again later" after timeoutMs. */
-export async function lockContainer(
-  cniDir: string,
-  containerId: string,
-  timeoutMs: number,
-  way: FlockWay = 'command',
-): Promise<ContainerLock> {
+export async function lockContainer(cniDir: string, containerId: string, timeoutMs: number): Promise<ContainerLock> {
   prepareDir(cniDir);
   const file = lockFile(cniDir, containerId);
   const deadline = Date.now() + timeoutMs;
+  let delay = 1;
   for (;;) {
-    const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600);
-    let locked = false;
-    try {
-      locked = await takeFlock(fd, deadline - Date.now(), way);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
+    // Identity before opening: a holder's DEL removes the file, so a lock taken on a file that is
+    // no longer (or not yet known to be) the one at the path is retried on the current one.
+    const before = inodeAt(file);
+    const db = tryLock(file);
+    if (db) {
+      if (before !== undefined && inodeAt(file) === before) return heldLock(db, file);
+      db.close();
+      continue;
     }
-    if (!locked) {
-      fs.closeSync(fd);
+    if (Date.now() >= deadline) {
       throw new CniError(
         CniCode.TryAgainLater,
         `container ${containerId} is locked (${file}) by another braid call that has run for more than ${timeoutMs} ms`,
       );
     }
-    // The previous holder may have removed the file (its DEL) while this call waited on it.
-    if (sameFile(fd, file)) return heldLock(fd, file);
-    fs.closeSync(fd);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
   }
 }
 
-function heldLock(fd: number, file: string): ContainerLock {
+function heldLock(db: DatabaseSync, file: string): ContainerLock {
   let open = true;
   return {
     release: async (opts = {}) => {
       if (!open) return;
       open = false;
       if (opts.remove) fs.rmSync(file, { force: true });
-      fs.closeSync(fd);
+      db.close();
     },
   };
 }

@@ -9,5 +9,5 @@ import { lazyPolicyHooks } from './policy-hooks.ts';
  * enforced, no delegate timing.
  */
 export function thinHandlers(): PluginHandlers {
-  return createBraidHandlers({ net: iprouteSandboxNet, policy: lazyPolicyHooks, lockWay: 'command' });
+  return createBraidHandlers({ net: iprouteSandboxNet, policy: lazyPolicyHooks });
 }

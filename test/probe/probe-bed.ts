@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
 import { runCommand } from '../helpers/exec.ts';
 import { createNetns, destroyAllNetns, type Netns } from '../helpers/netns.ts';
@@ -42,7 +42,17 @@ export class ProbeBed {
   /** Files braid keeps aside on purpose (quarantined corrupt records). */
   readonly expectedLeftovers = new Set<string>();
 
-  constructor(readonly braid: string) {}
+  /** braid-veth and braid-agent default to the files beside `braid`. */
+  readonly veth: string;
+  readonly agent: string;
+
+  constructor(
+    readonly braid: string,
+    others: { veth?: string; agent?: string } = {},
+  ) {
+    this.veth = others.veth ?? join(dirname(braid), 'braid-veth');
+    this.agent = others.agent ?? join(dirname(braid), 'braid-agent');
+  }
 
   private dir(name: string): string {
     const d = join(this.root, name);
@@ -79,6 +89,8 @@ export class ProbeBed {
       nadDir: this.nadDir,
       podDir: this.podDir,
       delegateTimeout: 10,
+      // Thin mode unless a check starts an agent and names its socket.
+      agentSocket: join(this.root, 'no-agent.sock'),
       policy: { enabled: true, bpfRoot: this.bpfRoot, policyDir: this.policyDir },
       ...extra,
     };

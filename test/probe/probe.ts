@@ -1,24 +1,27 @@
 /**
- * `npm run probe [-- --braid <path>]`: plays a hostile node against a built braid (default
- * dist/sea/braid; braid-veth is taken from the same directory) and prints one line per check and
+ * `npm run probe [-- --braid <path>] [--veth <path>] [--agent <path>]`: plays a hostile node
+ * against a built braid (default dist/sea/braid; braid-veth and braid-agent default to the files
+ * beside it) and prints one line per check and
  * `N passed, N failed`. Each check ends by verifying that nothing leaked: pod and node
  * interfaces, host-local leases, cache records, temp and lock files, policy records and pins.
  * Needs root; bounded to two minutes. Exit status 1 when any check failed.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { AGENT_CHECKS } from './agent-checks.ts';
 import { CHECKS } from './checks.ts';
 import { ProbeBed } from './probe-bed.ts';
 
 const BUDGET_MS = 115_000;
 
-function binaryArg(): string {
-  const i = process.argv.indexOf('--braid');
-  return resolve(i >= 0 ? process.argv[i + 1]! : (process.env.BRAID_PROBE_BIN ?? 'dist/sea/braid'));
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? resolve(process.argv[i + 1]!) : undefined;
 }
 
 async function main(): Promise<number> {
-  const braid = binaryArg();
+  const braid = arg('braid') ?? resolve(process.env.BRAID_PROBE_BIN ?? 'dist/sea/braid');
+  const others = { ...(arg('veth') ? { veth: arg('veth')! } : {}), ...(arg('agent') ? { agent: arg('agent')! } : {}) };
   if (process.getuid?.() !== 0) {
     console.error('probe: needs root (namespaces, tmpfs, setpriv)');
     return 2;
@@ -27,14 +30,14 @@ async function main(): Promise<number> {
     console.error(`probe: ${braid} does not exist (npm run build:sea, or pass --braid <path>)`);
     return 2;
   }
-  const bed = new ProbeBed(braid);
+  const bed = new ProbeBed(braid, others);
   const deadline = Date.now() + BUDGET_MS;
   let passed = 0;
   let failed = 0;
   console.log(`probe: ${braid}`);
   try {
     await bed.setUp();
-    for (const check of CHECKS) {
+    for (const check of [...CHECKS, ...AGENT_CHECKS]) {
       const left = deadline - Date.now();
       const started = Date.now();
       let timer: NodeJS.Timeout | undefined;

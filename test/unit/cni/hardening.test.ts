@@ -167,12 +167,32 @@ describe('recorded delegates and locks', () => {
     }
   });
 
+  it('holders never overlap, also when each removes the lock file on release (a DEL)', async () => {
+    let holding = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const lock = await lockContainer(dir, 'c1', 10_000);
+        most = Math.max(most, ++holding);
+        await new Promise((r) => setTimeout(r, 2));
+        holding--;
+        await lock.release({ remove: i % 2 === 0 });
+      }),
+    );
+    expect(most).toBe(1);
+  });
+
   it('a SIGKILLed holder releases the container lock, and the lock file lives in a 0700 directory', async () => {
     const file = path.join(dir, 'locks', 'c1.lock');
     await (await lockContainer(dir, 'c1', 1000)).release();
     expect(fs.statSync(path.join(dir, 'locks')).mode & 0o777).toBe(0o700);
-    const holder = spawn('flock', ['-x', '-o', file, 'sleep', '30'], { stdio: 'ignore' });
-    await new Promise((r) => setTimeout(r, 200));
+    const lockModule = path.join(srcRoot, 'multiplex', 'lock.ts');
+    const holder = spawn(
+      process.execPath,
+      ['--experimental-transform-types', '--no-warnings', '-e', `import(${JSON.stringify(lockModule)}).then(async (m) => { await m.lockContainer(${JSON.stringify(dir)}, 'c1', 1000); console.log('held'); setInterval(() => {}, 60000); })`],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    await new Promise((r) => holder.stdout!.once('data', r));
     await expect(lockContainer(dir, 'c1', 100)).rejects.toMatchObject({ code: 11 });
     holder.kill('SIGKILL');
     await new Promise((r) => holder.once('close', r));
