@@ -10,6 +10,7 @@ import { networkStatusEntries } from '../k8s/network-status.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import { CACHE_KIND, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { applyDefaultRoute } from './default-route.ts';
+import { copyDeviceInfo, readDeviceInfo } from './device-info.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import type { Plan } from './plan-types.ts';
 import { combinedError, teardown } from './teardown.ts';
@@ -126,6 +127,7 @@ export async function executeAdd(
     const cached = record.attachments[i]!;
     try {
       const ctx = delegateContext(conf, target, attachment);
+      copyDeviceInfo(attachment, attachment.dpDeviceInfoFile);
       cached.result = await addNetworkList(attachment.list, ctx);
       cached.state = 'added';
       trace(`added ${attachment.network} as ${attachment.ifname}`);
@@ -175,6 +177,8 @@ export function statusOf(record: CacheRecord): NetworkStatus[] {
   return record.attachments.flatMap((a) => {
     const opts: Parameters<typeof networkStatusEntries>[3] = { isDefault: a.isDefault, netns: record.netns };
     if (a.defaultRoute) opts.defaultRoute = a.defaultRoute;
+    const deviceInfo = readDeviceInfo(a);
+    if (deviceInfo) opts.deviceInfo = deviceInfo;
     return networkStatusEntries(a.network, a.ifname, a.result, opts);
   });
 }

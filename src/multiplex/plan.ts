@@ -3,6 +3,7 @@ import { mergeCniArgs } from '../cni/args.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { NetworkSelectionElement } from '../k8s/types.ts';
 import { rewritePlugins } from './conf-rewrite.ts';
+import { CNI_DEVICE_INFO_FILE, cniDeviceInfoPath, dpDeviceInfoPath } from './device-info.ts';
 import type { Plan, PlanInputs, PlannedAttachment, ResolvedNetwork } from './plan-types.ts';
 
 /**
@@ -121,7 +122,13 @@ function planSecondary(net: ResolvedNetwork, index: number, ifname: string, inpu
     capabilityArgs: caps,
   };
   if (net.selection?.['default-route']) attachment.defaultRoute = net.selection['default-route'];
-  if (typeof caps.deviceID === 'string') attachment.deviceId = caps.deviceID;
+  if (typeof caps.deviceID === 'string') {
+    attachment.deviceId = caps.deviceID;
+    if (inputs.deviceInfoDir) {
+      caps[CNI_DEVICE_INFO_FILE] = cniDeviceInfoPath(inputs.deviceInfoDir, net.network, inputs.containerId, ifname);
+      if (net.resourceName) attachment.dpDeviceInfoFile = dpDeviceInfoPath(inputs.deviceInfoDir, net.resourceName, caps.deviceID);
+    }
+  }
   return attachment;
 }
 

@@ -212,6 +212,7 @@ export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: S
     defaultNetworks,
     selected,
     compat,
+    deviceInfoDir: conf.deviceInfoDir,
   };
   if (ref) inputs.pod = ref;
   return inputs;
