@@ -41,6 +41,7 @@ function newRecord(req: CniRequest, conf: BraidConf, plan: Plan, cniPath: string
         state: 'pending',
       };
       if (a.defaultRoute) cached.defaultRoute = a.defaultRoute;
+      if (a.auxiliary) cached.auxiliary = true;
       return cached;
     }),
     updatedAt: '',
@@ -175,6 +176,7 @@ export async function undoAdd(req: CniRequest, conf: BraidConf, record: CacheRec
 
 export function statusOf(record: CacheRecord): NetworkStatus[] {
   return record.attachments.flatMap((a) => {
+    if (a.auxiliary) return [];
     const opts: Parameters<typeof networkStatusEntries>[3] = { isDefault: a.isDefault, netns: record.netns };
     if (a.defaultRoute) opts.defaultRoute = a.defaultRoute;
     const deviceInfo = readDeviceInfo(a);

@@ -33,6 +33,20 @@ export function buildPlan(inputs: PlanInputs): Plan {
     const index = i + 1;
     attachments.push(planSecondary(net, index, ifnames[i]!, inputs));
   });
+  if (inputs.auxiliary) {
+    // After everything else (Multus' order), chained onto the cluster interface.
+    attachments.push({
+      index: attachments.length,
+      network: inputs.auxiliary.network,
+      origin: inputs.auxiliary.origin,
+      ifname: clusterIfname,
+      isDefault: false,
+      list: inputs.auxiliary.list,
+      cniArgs: inputs.args,
+      capabilityArgs: {},
+      auxiliary: true,
+    });
+  }
   return { containerId: inputs.containerId, netns: inputs.netns, pod: inputs.pod, attachments, warnings: inputs.compat?.warnings ?? [] };
 }
 
