@@ -60,4 +60,19 @@ describe.skipIf(unavailable !== undefined)('device-info for device-plugin networ
     expect(existsSync(file)).toBe(false);
     expect(existsSync(join(devinfo, 'dp', `example.com-vf-${DEVICE}-device.json`)), 'the device plugin\'s own file stays').toBe(true);
   });
+
+  it('gives a NAD whose resourceName is a DRA claim the claim\'s device (PodResources dynamic_resources)', async () => {
+    kubelet.pods = [{ namespace: 'default', name: 'web', containers: [{ name: 'app', devices: [], claims: [{ name: 'nic-claim', cdi: ['dra.example.com/nic=0000:3b:10.1'] }] }] }];
+    const spy = bed.spy('spy-dra');
+    kube.api.setNad('default', 'dra', JSON.stringify({ cniVersion: '1.0.0', name: 'dra', plugins: [{ type: 'spy-dra', capabilities: { deviceID: true } }] }), {
+      'k8s.v1.cni.cncf.io/resourceName': 'nic-claim',
+    });
+    kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: 'dra' } });
+    const conf = kube.conf(bed.conf({ podResourcesSocket: kubelet.socketPath }));
+
+    expectOk(await bed.run('ADD', { conf, args: ARGS }));
+
+    expect(spy.callsOf('ADD')[0]?.config).toMatchObject({ deviceID: '0000:3b:10.1', runtimeConfig: { deviceID: '0000:3b:10.1' } });
+    expectOk(await bed.run('DEL', { conf, args: ARGS }));
+  });
 });
