@@ -17,6 +17,7 @@ import { nodeReconciler, PolicySync, type PolicyReconciler } from './policy-sync
 import type { ReflectorOptions } from './reflector.ts';
 import { AgentServer } from './server.ts';
 import { serveDelegate } from './multus-delegate.ts';
+import { readMultusDaemonConfig } from './multus-api.ts';
 import { CONF_DEFAULTS } from '../config/conf.ts';
 
 /**
@@ -92,7 +93,9 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   }
 
   let stopping = false;
+  const multusShim = { overlay: readMultusDaemonConfig(opts.multusDaemonConfig), cacheDir: opts.cacheDir };
   const server = new AgentServer({
+    multusShim,
     socketPath: opts.socketPath,
     handlers: deps.handlers ?? braidHandlers,
     limiter,

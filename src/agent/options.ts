@@ -25,6 +25,8 @@ export interface AgentOptions {
   watchTimeoutSeconds: number;
   /** How long running calls may finish after SIGTERM, in milliseconds. */
   shutdownGraceMs: number;
+  /** Multus' daemon-config.json, laid over the conf of each call from Multus' shim (as Multus' daemon does). */
+  multusDaemonConfig: string | undefined;
 }
 
 export const AGENT_USAGE = `usage: braid-agent [options]
@@ -40,6 +42,8 @@ export const AGENT_USAGE = `usage: braid-agent [options]
   --api-timeout <seconds>    bound on one list request (default 60)
   --watch-timeout <seconds>  server-side watch timeout (default 300)
   --shutdown-grace <seconds> time running calls get after SIGTERM (default 10)
+  --multus-daemon-config <f> Multus' daemon-config.json: its keys are laid over the conf of each
+                             call from Multus' shim, as Multus' daemon does (default: none)
 `;
 
 function positive(value: string | undefined, fallback: number, name: string): number {
@@ -73,6 +77,7 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
       'api-timeout': { type: 'string' },
       'watch-timeout': { type: 'string' },
       'shutdown-grace': { type: 'string' },
+      'multus-daemon-config': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -94,5 +99,6 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
     apiTimeoutMs: positive(v['api-timeout'], 60, 'api-timeout') * 1000,
     watchTimeoutSeconds: positive(v['watch-timeout'], 300, 'watch-timeout'),
     shutdownGraceMs: positive(v['shutdown-grace'], 10, 'shutdown-grace') * 1000,
+    multusDaemonConfig: v['multus-daemon-config'] || undefined,
   };
 }
