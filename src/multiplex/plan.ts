@@ -118,7 +118,9 @@ function planSecondary(net: ResolvedNetwork, index: number, ifname: string, inpu
   const deviceId = inputs.deviceIds?.get(index);
   const caps = selectionCapabilities(net.selection, deviceId);
   const undeclared = undeclaredCapabilities(net, caps, inputs);
-  const list = withPodArgs(net.list, net.selection?.['cni-args'], caps.deviceID as string | undefined, net.origin);
+  // Multus writes only the device plugin's ID into the conf (deviceID, pciBusID); an annotation's
+  // deviceID reaches the delegate as runtimeConfig only.
+  const list = withPodArgs(net.list, net.selection?.['cni-args'], deviceId, net.origin);
   // Multus also passes a requested MAC the legacy way (sriov-cni, macvlan and tuning read it).
   // It does the same with IP=, which braid sends only where no plugin takes runtimeConfig.ips:
   // host-local would otherwise get each address twice (CNI_ARGS and runtimeConfig) and refuse the second.
