@@ -18,6 +18,7 @@ import { nodeReconciler, PolicySync, type PolicyReconciler } from './policy-sync
 import type { ReflectorOptions } from './reflector.ts';
 import { AgentServer } from './server.ts';
 import { serveDelegate } from './multus-delegate.ts';
+import { readMultusDaemonConfig } from './multus-api.ts';
 import { CONF_DEFAULTS } from '../config/conf.ts';
 
 /**
@@ -113,7 +114,9 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   const stopJanitor = startPinJanitor(janitorRuntime, policyHooks.held(opts.bpfRoot, stateDirOf(janitorRuntime)), deps.policyPeriodMs ?? 60_000, log);
   const own = agentHandlers({ caches, policy: policyHooks, delegateDuration: metrics.delegateDuration });
   let stopping = false;
+  const multusShim = { overlay: readMultusDaemonConfig(opts.multusDaemonConfig), cacheDir: opts.cacheDir };
   const server = new AgentServer({
+    multusShim,
     socketPath: opts.socketPath,
     handlers: inHostRoot(deps.handlers ?? own.handlers, hostRoot),
     limiter,

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type http from 'node:http';
 import { convertResult } from '../cni/convert.ts';
 import type { PluginOutcome } from '../cni/skel.ts';
@@ -23,12 +24,40 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * How the shim's conf becomes braid's, as Multus' daemon does it: the daemon config's keys are
+ * laid over it (server.go: every key, per request), and Multus' `cniDir` names Multus' cache,
+ * which braid reads as `multusCniDir`; braid's own records go to the agent's cache directory.
+ */
+export interface ShimAdaptation {
+  /** Multus' daemon-config.json keys (braid-agent --multus-daemon-config). */
+  overlay: Record<string, unknown>;
+  /** braid's cniDir in the agent (--cache-dir). */
+  cacheDir: string;
+}
+
+function adaptConf(stdin: string, adapt: ShimAdaptation | undefined): string {
+  if (!adapt) return stdin;
+  let conf: unknown;
+  try {
+    conf = JSON.parse(stdin);
+  } catch {
+    return stdin; // braid reports the parse error as it would for its own front door
+  }
+  if (!isObject(conf)) return stdin;
+  const merged: Record<string, unknown> = { ...conf, ...adapt.overlay };
+  if (typeof merged.cniDir === 'string' && merged.multusCniDir === undefined) merged.multusCniDir = merged.cniDir;
+  merged.cniDir = adapt.cacheDir;
+  delete merged.cacheDir;
+  return JSON.stringify(merged);
+}
+
 /** A body in the shim's form, as braid's own hand-over request; undefined for braid's own form. */
-export function shimRequestOf(body: unknown): HandOverRequest | undefined {
+export function shimRequestOf(body: unknown, adapt?: ShimAdaptation): HandOverRequest | undefined {
   if (!isObject(body) || 'stdin' in body || typeof body.config !== 'string') return undefined;
   const env: Record<string, string> = {};
   if (isObject(body.env)) for (const [k, v] of Object.entries(body.env)) if (typeof v === 'string') env[k] = v;
-  return { env, stdin: Buffer.from(body.config, 'base64').toString('utf8') };
+  return { env, stdin: adaptConf(Buffer.from(body.config, 'base64').toString('utf8'), adapt) };
 }
 
 /** The error text the shim prints (the daemon sends Go's err.Error()). */
@@ -53,4 +82,17 @@ export function sendShimOutcome(res: http.ServerResponse, verb: string, outcome:
   }
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
+}
+
+/** Multus' daemon-config.json as an object (read once at start; a bad file stops the agent with its path). */
+export function readMultusDaemonConfig(path: string | undefined): Record<string, unknown> {
+  if (!path) return {};
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`--multus-daemon-config ${path}: ${(e as Error).message}`);
+  }
+  if (!isObject(doc)) throw new Error(`--multus-daemon-config ${path}: not a JSON object`);
+  return doc;
 }

@@ -29,6 +29,8 @@ export interface AgentOptions {
   hostRoot: string | undefined;
   /** The chroot-and-exec program for --host-root; undefined: braid-chroot beside this executable. */
   chrootHelper: string | undefined;
+  /** Multus' daemon-config.json, laid over the conf of each call from Multus' shim (as Multus' daemon does). */
+  multusDaemonConfig: string | undefined;
 }
 
 export const AGENT_USAGE = `usage: braid-agent [options]
@@ -50,6 +52,8 @@ export const AGENT_USAGE = `usage: braid-agent [options]
                              in the agent's container (default: none, the agent's own root)
   --chroot-helper <path>     the program that chroots and execs them (default: braid-chroot
                              beside braid-agent)
+  --multus-daemon-config <f> Multus' daemon-config.json: its keys are laid over the conf of each
+                             call from Multus' shim, as Multus' daemon does (default: none)
 `;
 
 function positive(value: string | undefined, fallback: number, name: string): number {
@@ -86,6 +90,7 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
       'shutdown-grace': { type: 'string' },
       'host-root': { type: 'string' },
       'chroot-helper': { type: 'string' },
+      'multus-daemon-config': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -109,5 +114,6 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
     shutdownGraceMs: positive(v['shutdown-grace'], 10, 'shutdown-grace') * 1000,
     hostRoot: v['host-root'] || undefined,
     chrootHelper: v['chroot-helper'] || undefined,
+    multusDaemonConfig: v['multus-daemon-config'] || undefined,
   };
 }

@@ -8,7 +8,7 @@ import type { AgentMetrics } from './agent-metrics.ts';
 import { PROMETHEUS_CONTENT_TYPE } from './metrics.ts';
 import { peerUid } from './peer-cred.ts';
 import { CNI_PATH, MAX_REQUEST_BYTES, requestProblem, type HandOverRequest } from './protocol.ts';
-import { sendShimOutcome, shimRequestOf } from './multus-api.ts';
+import { sendShimOutcome, shimRequestOf, type ShimAdaptation } from './multus-api.ts';
 
 /**
  * The agent's HTTP endpoints. The unix socket (0600, in a directory only root can write) serves
@@ -37,6 +37,8 @@ export interface AgentServerOptions {
   peerUid?: (socket: net.Socket) => number | undefined;
   /** Multus' `POST /delegate` (interface hot-plug), when served (multus-delegate.ts). */
   multusDelegate?: (req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>;
+  /** How a Multus shim's conf becomes braid's (multus-api.ts). */
+  multusShim?: ShimAdaptation;
 }
 
 function send(res: http.ServerResponse, code: number, text: string, type = 'text/plain; charset=utf-8'): void {
@@ -178,7 +180,7 @@ export class AgentServer {
       return send(res, 400, 'the request body is not JSON\n');
     }
     // Multus' shim sends {env, config}: the same call, answered the way the shim reads it.
-    const shim = shimRequestOf(body);
+    const shim = shimRequestOf(body, this.opts.multusShim);
     const problem = requestProblem(shim ?? body);
     if (problem) return send(res, 400, `${problem}\n`);
     // The runtime's whole environment: the request is parsed from it and every delegate of the

@@ -23,6 +23,9 @@ interface InstallFlags {
   watch?: boolean;
   interval: string;
   cleanupOnExit?: boolean;
+  fromMultus?: boolean;
+  multusDaemonConfig?: string;
+  dryRun?: boolean;
 }
 
 function seconds(value: string, flag: string): number {
@@ -64,7 +67,26 @@ export function registerInstall(program: Command): void {
     .option('--watch', 'keep running: rewrite the kubeconfig when the token or CA changes, regenerate the conf when the primary changes')
     .option('--interval <seconds>', 'how often --watch looks', '10')
     .option('--cleanup-on-exit', 'with --watch: remove braid\'s conf on SIGTERM/SIGINT')
+    .option('--from-multus', 'carry Multus\' conf (00-multus.conf) and thick daemon config over into braid\'s conf')
+    .option('--multus-daemon-config <file>', 'Multus\' daemon-config.json (default: <conf-dir>/multus.d/daemon-config.json)')
+    .option('--dry-run', 'with --from-multus: print braid\'s conf and every Multus key not carried over; write nothing')
     .action(async (flags: InstallFlags) => {
+      if (flags.dryRun) {
+        if (!flags.fromMultus) throw new CniError(CniCode.InvalidConfig, '--dry-run needs --from-multus');
+        const { dryRunReport } = await import('../agent/install/from-multus.ts');
+        process.stdout.write(
+          dryRunReport({
+            confDir: flags.confDir,
+            hostConfDir: flags.hostConfDir,
+            daemonConfig: flags.multusDaemonConfig,
+            primary: flags.primary,
+            networkName: flags.networkName,
+            kubeconfig: flags.kubeconfig ? `${flags.hostConfDir}/braid.d/braid.kubeconfig` : undefined,
+            extra: template(flags.confTemplate),
+          }),
+        );
+        return;
+      }
       const { installAndWatch, installOnce } = await import('../agent/install/install-run.ts');
       const opts = {
         binSource: flags.binSource ?? ownDir(),
@@ -78,6 +100,7 @@ export function registerInstall(program: Command): void {
         networkName: flags.networkName,
         serviceAccount: flags.kubeconfig ? { dir: flags.serviceAccountDir, env: process.env } : undefined,
         extra: template(flags.confTemplate),
+        fromMultus: flags.fromMultus ? { daemonConfig: flags.multusDaemonConfig } : undefined,
         log: (line: string) => void process.stderr.write(`braid install: ${line}\n`),
       };
       if (!flags.watch) {

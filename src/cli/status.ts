@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
+import { CONF_DEFAULTS } from '../config/conf.ts';
 import { listCache } from '../multiplex/cache.ts';
+import { listMultusContainers, readMultusContainer } from '../multiplex/multus-cache.ts';
 import { loadConfFile } from './load-conf-file.ts';
 
 interface StatusRow {
@@ -26,8 +28,10 @@ export function registerStatus(program: Command): void {
     .option('-c, --conf <file>', 'braid conf, for its cniDir', '/etc/cni/net.d/00-braid.conflist')
     .option('--cache-dir <dir>', 'read this cache directory instead of the conf\'s cniDir')
     .option('--json', 'print the cache records as JSON')
-    .action((opts: { conf: string; cacheDir?: string; json?: boolean }) => {
+    .option('--multus-cni-dir <dir>', 'Multus\' cniDir, whose pods braid takes over (default: the conf\'s multusCniDir)')
+    .action((opts: { conf: string; cacheDir?: string; json?: boolean; multusCniDir?: string }) => {
       const dir = opts.cacheDir ?? loadConfFile(opts.conf).conf.cniDir;
+      const multusDir = opts.multusCniDir ?? (opts.cacheDir ? CONF_DEFAULTS.multusCniDir : loadConfFile(opts.conf).conf.multusCniDir);
       const entries = listCache(dir);
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(entries.map((e) => (e.read.status === 'ok' ? e.read.record : { file: e.file, ...e.read })), null, 2)}\n`);
@@ -48,6 +52,20 @@ export function registerStatus(program: Command): void {
             network: a.network,
             addresses: (a.result?.ips ?? []).map((ip) => ip.address).join(',') || '-',
             state: rec.state === 'added' ? 'ready' : a.state,
+          });
+        }
+      }
+      // Pods Multus set up before the node switched: braid DELs and GCs them from Multus' cache.
+      for (const id of listMultusContainers(multusDir)) {
+        for (const a of readMultusContainer(multusDir, id, 'eth0', [])?.attachments ?? []) {
+          const arg = (k: string) => a.cniArgs.find(([key]) => key === k)?.[1];
+          rows.push({
+            pod: arg('K8S_POD_NAME') ? `${arg('K8S_POD_NAMESPACE') ?? 'default'}/${arg('K8S_POD_NAME')}` : '-',
+            container: id.slice(0, 12),
+            iface: a.ifname,
+            network: a.network,
+            addresses: (a.result?.ips ?? []).map((ip) => ip.address).join(',') || '-',
+            state: 'multus',
           });
         }
       }

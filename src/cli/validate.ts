@@ -5,6 +5,7 @@ import { PodStore } from '../k8s/pod-store.ts';
 import type { PodSource } from '../k8s/sources.ts';
 import { ANNOTATION_NETWORKS, type PodInfo } from '../k8s/types.ts';
 import { buildPlan } from '../multiplex/plan.ts';
+import { warningText } from '../config/leniency.ts';
 import type { Plan } from '../multiplex/plan-types.ts';
 import { resolveInputs } from '../multiplex/resolve.ts';
 import { loadConfFile } from './load-conf-file.ts';
@@ -86,5 +87,7 @@ export function registerValidate(program: Command): void {
       pods.push(new PodStore(conf.podDir));
       const plan = buildPlan(await resolveInputs(req, conf, { pods, nads: new NadDirectory(conf.nadDir) }));
       process.stdout.write(opts.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan)}\n`);
+      // What braid accepts the way Multus does (an ADD logs these and records them as Warning events).
+      if (!opts.json) for (const w of plan.warnings) process.stdout.write(`warning: ${warningText(w)}\n`);
     });
 }

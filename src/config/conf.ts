@@ -30,6 +30,7 @@ export const CONF_DEFAULTS = {
   podDir: '/etc/cni/braid/pods',
   nadDir: '/etc/cni/braid/nads',
   agentSocket: '/run/braid/braid.sock',
+  deviceInfoDir: '/var/run/k8s.cni.cncf.io/devinfo',
   policy: {
     enabled: true,
     bpfRoot: '/sys/fs/bpf/braid/v1',
@@ -150,6 +151,7 @@ export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
     apiRetries: (conf.apiRetries as number | undefined) ?? CONF_DEFAULTS.apiRetries,
     readinessTimeoutMs: ((conf.readinessTimeout as number | undefined) ?? CONF_DEFAULTS.readinessTimeoutSeconds) * 1000,
     agentSocket: (conf.agentSocket as string | undefined) ?? CONF_DEFAULTS.agentSocket,
+    deviceInfoDir: (conf.deviceInfoDir as string | undefined) ?? CONF_DEFAULTS.deviceInfoDir,
     policy: { ...CONF_DEFAULTS.policy, ...(conf.policy as Partial<PolicyConf> | undefined) },
     raw: conf,
   };

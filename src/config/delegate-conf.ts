@@ -239,3 +239,28 @@ export function inlineDelegate(delegate: Record<string, unknown>, cniVersion: st
   const withVersion = delegate.cniVersion === undefined && cniVersion !== '' ? { cniVersion, ...delegate } : delegate;
   return parseNetworkConfig(JSON.stringify(withVersion), `braid conf delegates[${index}]`);
 }
+
+/**
+ * Multus' `auxiliaryCNIChainName` (v4.2.1+): a conflist named `name` whose first plugin is
+ * `passthru` (it hands the cluster interface on as prevResult), with the plugins of
+ * `<dir of clusterNetwork>/<name>/*.conf` after it, as libcni loads a conflist's directory plugins.
+ */
+export function auxiliaryChain(clusterNetworkPath: string, name: string, cniVersion: string): NetworkConfigList {
+  const dir = join(dirname(clusterNetworkPath), name);
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => n.endsWith('.conf')).sort();
+  } catch (e) {
+    throw invalid(`auxiliaryCNIChainName ${JSON.stringify(name)}: cannot list ${dir}: ${(e as Error).message}`);
+  }
+  const plugins = names.map((n) => {
+    const file = join(dir, n);
+    try {
+      return JSON.parse(readText(file)) as Record<string, unknown>;
+    } catch (e) {
+      throw invalid(`auxiliaryCNIChainName ${JSON.stringify(name)}: ${file}: ${asCniError(e).message}`);
+    }
+  });
+  const doc = { cniVersion, name, plugins: [{ type: 'passthru' }, ...plugins] };
+  return networkConfigFromObject(doc, JSON.stringify(doc), `auxiliaryCNIChainName ${JSON.stringify(name)} (${dir})`);
+}

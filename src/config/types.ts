@@ -80,6 +80,8 @@ export interface BraidConf {
   podResourcesSocket?: string;
   /** braid: kubelet's device-manager checkpoint file (default: kubelet's path). */
   deviceCheckpointFile?: string;
+  /** braid: NPWG device-info directory (device plugins' dp/, per-attachment cni/). */
+  deviceInfoDir: string;
   /** braid: MultiNetworkPolicy enforcement (see PolicyConf). */
   policy: PolicyConf;
   /** braid: braid-agent's unix socket; '' turns the hand-over to the agent off. */

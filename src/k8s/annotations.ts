@@ -2,6 +2,15 @@ import { isIP } from 'node:net';
 import type { ErrorObject } from 'ajv';
 import { CniCode, CniError } from '../cni/errors.ts';
 import type { Leniency } from '../config/leniency.ts';
+import {
+  forElement,
+  GO_MAC_PATTERNS,
+  NPWG_KEY_NOTE,
+  routesPerFamilyOnce,
+  toleratedFailure,
+  type ElementLeniency,
+  type Tolerated,
+} from './annotation-leniency.ts';
 import { describeValue, schemaProblems } from '../config/schema-errors.ts';
 import { validateNetworkSelection } from '../generated/validators.js';
 import {
@@ -29,80 +38,11 @@ const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  */
 const NAD_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const MAC_PATTERNS = [/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, /^[0-9a-f]{2}(-[0-9a-f]{2}){5}$/i, /^[0-9a-f]{4}(\.[0-9a-f]{4}){2}$/i];
-/** Go's net.ParseMAC also takes EUI-64 (8 bytes) and IPoIB (20 bytes) addresses, which Multus passes on. */
-const GO_MAC_PATTERNS = [8, 20].flatMap((n) => [
-  new RegExp(`^[0-9a-f]{2}(:[0-9a-f]{2}){${n - 1}}$`, 'i'),
-  new RegExp(`^[0-9a-f]{2}(-[0-9a-f]{2}){${n - 1}}$`, 'i'),
-  new RegExp(`^[0-9a-f]{4}(\\.[0-9a-f]{4}){${n / 2 - 1}}$`, 'i'),
-]);
 const INFINIBAND_GUID = /^[0-9a-f]{2}(:[0-9a-f]{2}){7}$/i;
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'];
-const NPWG_KEY_NOTE = ' (non-standard keys must be reverse-DNS names, i.e. contain a dot: NPWG 4.1.2.1)';
 
 /** Raised for one element; turned into the full message by the caller, who knows the pod. */
 class ElementProblem extends Error {}
-
-/** Leniency for one element: fields are named `annotation <name> element <i> "<field>"`. */
-interface ElementLeniency {
-  accept(field: string, problem: string, action: string): void;
-}
-
-function forElement(lenient: Leniency, annotation: string, index: number): ElementLeniency {
-  return { accept: (field, problem, action) => lenient.accept(`annotation ${annotation} element ${index} "${field}"`, problem, action) };
-}
-
-interface Tolerated {
-  index: number;
-  field: string;
-  problem: string;
-  action: string;
-  /** Makes the element valid the way Multus reads it. */
-  fix(el: Record<string, unknown>): void;
-}
-
-function valueAt(doc: unknown, pointer: string): unknown {
-  return pointer
-    .split('/')
-    .slice(1)
-    .reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined), doc);
-}
-
-/**
- * Schema failures Multus does not have (it decodes with Go's encoding/json): an unknown key, a
- * null, a zero bandwidth field or hostPort (what the Go client marshals for unset fields).
- */
-function toleratedFailure(err: ErrorObject, doc: unknown): Tolerated | undefined {
-  const m = /^\/(\d+)((?:\/[^/]+)*)$/.exec(err.instancePath);
-  if (!m) return undefined;
-  const index = Number(m[1]);
-  const rest = m[2] ?? '';
-  const value = valueAt(doc, err.instancePath);
-  if (err.keyword === 'additionalProperties' && rest === '') {
-    const key = String((err.params as { additionalProperty: string }).additionalProperty);
-    return { index, field: key, problem: 'is not a known key' + NPWG_KEY_NOTE, action: 'ignored', fix: (el) => delete el[key] };
-  }
-  if (err.keyword === 'type' && value === null && /^\/[^/]+$/.test(rest)) {
-    const key = rest.slice(1);
-    return { index, field: key, problem: 'is null', action: 'treated as absent', fix: (el) => delete el[key] };
-  }
-  const bw = /^\/bandwidth\/(\w+)$/.exec(rest);
-  if (err.keyword === 'exclusiveMinimum' && value === 0 && bw) {
-    const key = bw[1]!;
-    return {
-      index, field: `bandwidth.${key}`, problem: 'is 0 (what the Go client writes for an unset field)', action: 'treated as unset',
-      fix: (el) => {
-        const b = el.bandwidth as Record<string, unknown>;
-        delete b[key];
-        if (Object.keys(b).length === 0) delete el.bandwidth;
-      },
-    };
-  }
-  const port = /^\/portMappings\/(\d+)\/hostPort$/.exec(rest);
-  if (err.keyword === 'minimum' && value === 0 && port) {
-    return { index, field: `portMappings[${port[1]}].hostPort`, problem: 'is 0', action: 'passed on as Multus does', fix: () => undefined };
-  }
-  return undefined;
-}
 
 function problem(field: string, what: string, value: unknown): ElementProblem {
   return new ElementProblem(`"${field}" ${what} (got ${describeValue(value)})`);
@@ -296,20 +236,6 @@ function parseElements(
   });
   crossCheck(elements, fail, lenient && ((i: number) => forElement(lenient.leniency, lenient.annotation, i)));
   return elements;
-}
-
-/**
- * Multus takes `default-route` on several elements as long as no family has two gateways
- * (CheckGatewayConfig: "multus does not support ECMP"); dual-stack pods put the IPv4 gateway on
- * one network and the IPv6 one on another.
- */
-function routesPerFamilyOnce(elements: NetworkSelectionElement[]): boolean {
-  const families = new Set<number>();
-  for (const gw of elements.flatMap((el) => el['default-route'] ?? [])) {
-    if (families.has(isIP(gw))) return false;
-    families.add(isIP(gw));
-  }
-  return true;
 }
 
 /** Rules that involve more than one element. */

@@ -19,9 +19,17 @@ export interface ContainerDevices {
   device_ids: string[];
 }
 
+/** A DRA claim's devices (kubelet 1.31+ field numbering). */
+export interface DynamicResource {
+  claim_name: string;
+  claim_namespace: string;
+  claim_resources: { cdi_devices: { name: string }[]; driver_name: string; pool_name: string; device_name: string }[];
+}
+
 export interface ContainerResources {
   name: string;
   devices: ContainerDevices[];
+  dynamic_resources?: DynamicResource[];
 }
 
 export interface PodResources {
@@ -73,14 +81,25 @@ export function listPodResources(socketPath: string, timeoutMs: number): Promise
   });
 }
 
-/** Device IDs per resource name for one pod, merged across its containers. */
+/**
+ * Device IDs per resource name for one pod, merged across its containers: device-plugin devices
+ * by resource name, and DRA claims by claim name (a NAD's resourceName names the claim), each
+ * CDI device `vendor.com/class=<id>` giving `<id>`, as Multus v4.3 reads them; a CDI name without
+ * exactly one `=` is skipped.
+ */
 export function devicesOfPod(pods: readonly PodResources[], namespace: string, name: string): Map<string, string[]> {
   const devices = new Map<string, string[]>();
+  const add = (key: string, ids: string[]) => devices.set(key, [...(devices.get(key) ?? []), ...ids]);
   const pod = pods.find((p) => p.namespace === namespace && p.name === name);
   for (const container of pod?.containers ?? []) {
     for (const d of container.devices) {
       if (!d.resource_name || d.device_ids.length === 0) continue;
-      devices.set(d.resource_name, [...(devices.get(d.resource_name) ?? []), ...d.device_ids]);
+      add(d.resource_name, d.device_ids);
+    }
+    for (const claim of container.dynamic_resources ?? []) {
+      if (!claim.claim_name) continue;
+      const ids = claim.claim_resources.flatMap((r) => r.cdi_devices.map((c) => c.name.split('=')).filter((p) => p.length === 2).map((p) => p[1]!));
+      if (ids.length > 0) add(claim.claim_name, ids);
     }
   }
   return devices;

@@ -12,6 +12,7 @@ import type { NetworkStatus } from '../k8s/types.ts';
 import { writeError } from '../cni/atomic-file.ts';
 import { CACHE_KIND, cacheFile, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { applyDefaultRoute } from './default-route.ts';
+import { copyDeviceInfo, readDeviceInfo } from './device-info.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import type { Plan } from './plan-types.ts';
 import { combinedError, teardown } from './teardown.ts';
@@ -43,6 +44,7 @@ function newRecord(req: CniRequest, conf: BraidConf, plan: Plan, cniPath: string
         state: 'pending',
       };
       if (a.defaultRoute) cached.defaultRoute = a.defaultRoute;
+      if (a.auxiliary) cached.auxiliary = true;
       return cached;
     }),
     updatedAt: '',
@@ -138,6 +140,7 @@ export async function executeAdd(
         record.delegate = proc;
         writeCache(conf.cniDir, record);
       };
+      copyDeviceInfo(attachment, attachment.dpDeviceInfoFile);
       cached.result = await addNetworkList(attachment.list, ctx);
       cached.state = 'added';
       trace(`added ${attachment.network} as ${attachment.ifname}`);
@@ -198,8 +201,11 @@ export async function undoAdd(req: CniRequest, conf: BraidConf, record: CacheRec
 
 export function statusOf(record: CacheRecord): NetworkStatus[] {
   return record.attachments.flatMap((a) => {
+    if (a.auxiliary) return [];
     const opts: Parameters<typeof networkStatusEntries>[3] = { isDefault: a.isDefault, netns: record.netns };
     if (a.defaultRoute) opts.defaultRoute = a.defaultRoute;
+    const deviceInfo = readDeviceInfo(a);
+    if (deviceInfo) opts.deviceInfo = deviceInfo;
     return networkStatusEntries(a.network, a.ifname, a.result, opts);
   });
 }

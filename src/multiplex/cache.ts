@@ -25,6 +25,8 @@ export interface CachedAttachment {
   state: 'pending' | 'added';
   result?: CniResult;
   defaultRoute?: string[];
+  /** Multus' auxiliaryCNIChainName chain on the cluster interface: not an attachment of its own in network-status. */
+  auxiliary?: boolean;
 }
 
 export interface CacheRecord {

@@ -42,6 +42,10 @@ export interface PlanInputs {
   selected: ResolvedNetwork[];
   /** Device IDs handed to attachments with a resourceName, by attachment position. */
   deviceIds?: Map<number, string>;
+  /** Multus' auxiliaryCNIChainName: a passthru chain run on the cluster interface after every other network. */
+  auxiliary?: ResolvedNetwork;
+  /** NPWG device-info directory: attachments with a device get runtimeConfig CNIDeviceInfoFile under it. */
+  deviceInfoDir?: string;
   /** What Multus accepts and NPWG does not: warnings, or errors with `strict` (config/leniency.ts). */
   compat?: Leniency;
 }
@@ -60,6 +64,10 @@ export interface PlannedAttachment {
   /** Gateways this attachment becomes the default route through (NPWG `default-route`). */
   defaultRoute?: string[];
   deviceId?: string;
+  /** The auxiliary CNI chain (no network-status entry of its own). */
+  auxiliary?: boolean;
+  /** The device plugin's device-info file for deviceId, copied for the delegate before its ADD. */
+  dpDeviceInfoFile?: string;
 }
 
 export interface Plan {

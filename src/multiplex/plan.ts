@@ -3,6 +3,7 @@ import { mergeCniArgs } from '../cni/args.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { NetworkSelectionElement } from '../k8s/types.ts';
 import { rewritePlugins } from './conf-rewrite.ts';
+import { CNI_DEVICE_INFO_FILE, cniDeviceInfoPath, dpDeviceInfoPath } from './device-info.ts';
 import type { Plan, PlanInputs, PlannedAttachment, ResolvedNetwork } from './plan-types.ts';
 
 /**
@@ -32,6 +33,20 @@ export function buildPlan(inputs: PlanInputs): Plan {
     const index = i + 1;
     attachments.push(planSecondary(net, index, ifnames[i]!, inputs));
   });
+  if (inputs.auxiliary) {
+    // After everything else (Multus' order), chained onto the cluster interface.
+    attachments.push({
+      index: attachments.length,
+      network: inputs.auxiliary.network,
+      origin: inputs.auxiliary.origin,
+      ifname: clusterIfname,
+      isDefault: false,
+      list: inputs.auxiliary.list,
+      cniArgs: inputs.args,
+      capabilityArgs: {},
+      auxiliary: true,
+    });
+  }
   return { containerId: inputs.containerId, netns: inputs.netns, pod: inputs.pod, attachments, warnings: inputs.compat?.warnings ?? [] };
 }
 
@@ -103,7 +118,9 @@ function planSecondary(net: ResolvedNetwork, index: number, ifname: string, inpu
   const deviceId = inputs.deviceIds?.get(index);
   const caps = selectionCapabilities(net.selection, deviceId);
   const undeclared = undeclaredCapabilities(net, caps, inputs);
-  const list = withPodArgs(net.list, net.selection?.['cni-args'], caps.deviceID as string | undefined, net.origin);
+  // Multus writes only the device plugin's ID into the conf (deviceID, pciBusID); an annotation's
+  // deviceID reaches the delegate as runtimeConfig only.
+  const list = withPodArgs(net.list, net.selection?.['cni-args'], deviceId, net.origin);
   // Multus also passes a requested MAC the legacy way (sriov-cni, macvlan and tuning read it).
   // It does the same with IP=, which braid sends only where no plugin takes runtimeConfig.ips:
   // host-local would otherwise get each address twice (CNI_ARGS and runtimeConfig) and refuse the second.
@@ -121,7 +138,13 @@ function planSecondary(net: ResolvedNetwork, index: number, ifname: string, inpu
     capabilityArgs: caps,
   };
   if (net.selection?.['default-route']) attachment.defaultRoute = net.selection['default-route'];
-  if (typeof caps.deviceID === 'string') attachment.deviceId = caps.deviceID;
+  if (typeof caps.deviceID === 'string') {
+    attachment.deviceId = caps.deviceID;
+    if (inputs.deviceInfoDir) {
+      caps[CNI_DEVICE_INFO_FILE] = cniDeviceInfoPath(inputs.deviceInfoDir, net.network, inputs.containerId, ifname);
+      if (net.resourceName) attachment.dpDeviceInfoFile = dpDeviceInfoPath(inputs.deviceInfoDir, net.resourceName, caps.deviceID);
+    }
+  }
   return attachment;
 }
 

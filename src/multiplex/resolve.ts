@@ -1,6 +1,6 @@
 import { CniCode, CniError } from '../cni/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
-import { inlineDelegate, networkConfigFromNad, resolveNetworkReference } from '../config/delegate-conf.ts';
+import { auxiliaryChain, inlineDelegate, networkConfigFromNad, resolveNetworkReference } from '../config/delegate-conf.ts';
 import { leniency, type Leniency } from '../config/leniency.ts';
 import type { BraidConf } from '../config/types.ts';
 import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../k8s/annotations.ts';
@@ -150,6 +150,21 @@ async function resolveDefaultNetworks(
   return networks;
 }
 
+/**
+ * Multus' auxiliaryCNIChainName needs clusterNetwork to be a file path (its directory holds the
+ * chain's plugins); otherwise Multus cannot use it either, and braid goes on without it.
+ */
+function auxiliaryNetwork(conf: BraidConf, cluster: ResolvedNetwork, compat: Leniency): ResolvedNetwork | undefined {
+  const name = conf.raw.auxiliaryCNIChainName;
+  if (typeof name !== 'string' || name === '') return undefined;
+  if (!conf.clusterNetwork?.startsWith('/')) {
+    compat.accept('auxiliaryCNIChainName', `needs clusterNetwork to be a file path (got ${JSON.stringify(conf.clusterNetwork ?? null)})`, 'no auxiliary chain run');
+    return undefined;
+  }
+  const list = auxiliaryChain(conf.clusterNetwork, name, cluster.list.cniVersion);
+  return { network: name, list, origin: `auxiliaryCNIChainName "${name}"` };
+}
+
 /** The networks every ADD needs whatever the pod asks for (STATUS and GC use them). */
 export async function resolveConfiguredNetworks(conf: BraidConf, sources: Sources): Promise<ResolvedNetwork[]> {
   const compat = leniency(conf.strict);
@@ -212,7 +227,10 @@ export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: S
     defaultNetworks,
     selected,
     compat,
+    deviceInfoDir: conf.deviceInfoDir,
   };
+  const aux = auxiliaryNetwork(conf, cluster, compat);
+  if (aux) inputs.auxiliary = aux;
   if (ref) inputs.pod = ref;
   return inputs;
 }

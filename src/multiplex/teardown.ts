@@ -4,6 +4,7 @@ import { delNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import type { CachedAttachment } from './cache.ts';
 import { delegateContext, type DelegateTarget } from './delegate-context.ts';
+import { removeDeviceInfo } from './device-info.ts';
 
 export interface TeardownOutcome {
   /** Added attachments whose DEL failed, in their original order: they still hold resources. */
@@ -29,6 +30,7 @@ export async function teardown(conf: BraidConf, target: DelegateTarget, attachme
     try {
       const list = parseNetworkConfig(att.confBytes, `cached configuration of ${att.network}`);
       await delNetworkList(list, delegateContext(conf, target, att), att.result);
+      removeDeviceInfo(att);
     } catch (e) {
       if (att.state === 'pending') {
         warnings.push(asCniError(e));

@@ -202,6 +202,7 @@ export async function makeBraidBed(): Promise<BraidBed> {
       cniDir,
       // Never the machine's own Multus cache (braid reads it for containers it has no record of).
       multusCniDir: join(root, 'multus'),
+      deviceInfoDir: join(root, 'devinfo'),
       binDir: REAL_PLUGINS,
       nadDir,
       podDir,

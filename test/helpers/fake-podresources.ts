@@ -1,7 +1,7 @@
 /**
  * kubelet's PodResources gRPC service on a unix socket. It serves the complete v1 schema
- * (memory, dynamic_resources, topology, the Get and GetAllocatableResources calls), not braid's
- * trimmed .proto, so a test proves braid's client reads what a real kubelet sends.
+ * (memory, dynamic_resources, topology, the Get and GetAllocatableResources calls) from its own
+ * copy of kubelet's schema, so a test proves braid's client reads what a real kubelet sends.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -77,7 +77,8 @@ export interface FakeDevice {
 export interface FakePod {
   namespace: string;
   name: string;
-  containers: { name: string; devices: FakeDevice[] }[];
+  /** `claims`: DRA claims (PodResources dynamic_resources) with their CDI device names. */
+  containers: { name: string; devices: FakeDevice[]; claims?: { name: string; cdi: string[] }[] }[];
 }
 
 export class FakePodResources {
@@ -135,12 +136,14 @@ export class FakePodResources {
             device_ids: d.ids,
             topology: { nodes: [{ ID: String(d.numa ?? 0) }] },
           })),
-          // The fields a real kubelet fills that braid's trimmed schema does not declare.
+          // Fields a real kubelet fills that braid does not read.
           cpu_ids: ['2', '3'],
           memory: [{ memory_type: 'memory', size: '1073741824', topology: { nodes: [{ ID: '0' }] } }],
-          dynamic_resources: [
-            { claim_name: 'gpu', claim_namespace: p.namespace, claim_resources: [{ driver_name: 'gpu.example.com', pool_name: 'node-a', device_name: 'gpu-0', cdi_devices: [{ name: 'example.com/gpu=gpu0' }] }] },
-          ],
+          dynamic_resources: (c.claims ?? []).map((claim) => ({
+            claim_name: claim.name,
+            claim_namespace: p.namespace,
+            claim_resources: [{ driver_name: 'dra.example.com', pool_name: 'node-a', device_name: 'dev-0', cdi_devices: claim.cdi.map((name) => ({ name })) }],
+          })),
         })),
       })),
     });

@@ -56,6 +56,14 @@ describe('PodResources API (kubelet gRPC v1 List on a unix socket)', () => {
     expect(kubelet.calls).toBe(1);
   });
 
+  it('reads DRA claims from dynamic_resources, keyed by claim name, the ID after "=" of each CDI name (Multus v4.3)', async () => {
+    kubelet = await FakePodResources.start(dir, [
+      { namespace: 'team-a', name: 'dra-0', containers: [{ name: 'app', devices: [], claims: [{ name: 'nic-claim', cdi: ['dra.example.com/nic=0000:3b:10.1', 'no-equals-sign'] }] }] },
+    ]);
+    const devices = await devicesForPod('team-a', 'dra-0', { socketPath: kubelet.socketPath });
+    expect(devices).toEqual(new Map([['nic-claim', ['0000:3b:10.1']]]));
+  });
+
   it('gives two NADs sharing one resource the sorted IDs in order', async () => {
     kubelet = await FakePodResources.start(dir, pods);
     const devices = await devicesForPod('team-a', 'dpdk-0', { socketPath: kubelet.socketPath });

@@ -226,5 +226,20 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
         await kubelet.close();
       }
     });
+  
+    it("an annotation's deviceID (no device plugin) reaches the delegate as runtimeConfig only, not in its conf", async () => {
+      const spy = bed.spy('spy-dev');
+      kube.api.setNad('default', 'dev', JSON.stringify({ cniVersion: '1.0.0', name: 'dev', plugins: [{ type: 'spy-dev', capabilities: { deviceID: true } }] }));
+      kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: '[{"name":"dev","deviceID":"0000:99:00.1"}]' } });
+      const conf = kube.conf(bed.conf());
+
+      expectOk(await bed.run('ADD', { conf, args: ARGS }));
+
+      const config = spy.callsOf('ADD')[0]!.config!;
+      expect(config.runtimeConfig?.deviceID).toBe('0000:99:00.1');
+      expect(config.deviceID).toBeUndefined();
+      expect(config.pciBusID).toBeUndefined();
+      expectOk(await bed.run('DEL', { conf, args: ARGS }));
+    });
   });
 });

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ANN_NETWORKS, braidBinary, braidUnavailable, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
@@ -136,5 +137,28 @@ describe.skipIf(unavailable !== undefined)('taking over the pods Multus set up',
     expect(gc).toHaveLength(1);
     expect(gc[0]!.config![VALID]).toEqual([{ containerID: bed.containerId, ifname: 'eth0' }]);
     expect(multusFiles(multusDir)).toHaveLength(2);
+  });
+
+  it("braid status lists Multus' pods until they are taken over", async () => {
+    await multusAdd(multusDir, multusPod(), delegates());
+    const confFile = join(bed.root, 'braid.conf');
+    writeFileSync(confFile, JSON.stringify(conf));
+    const status = () => spawnSync(braidBinary(), ['status', '--conf', confFile], { encoding: 'utf8' });
+
+    const before = status();
+    expect(before.status, before.stderr).toBe(0);
+    expect(before.stdout).toMatch(new RegExp(`default/web\\s+${bed.containerId.slice(0, 12)}\\s+net1\\s+default/mv\\s+10\\.10\\.1\\.2/24\\s+multus`));
+
+    expectOk(await bed.run('DEL', { conf }));
+    expect(status().stdout).toContain('no attachments');
+  });
+
+  it('braid validate prints what it accepts the way Multus does', () => {
+    const confFile = join(bed.root, 'braid.conf');
+    writeFileSync(confFile, JSON.stringify(conf));
+    bed.writeNad('mv', macvlan);
+    const r = spawnSync(braidBinary(), ['validate', '--conf', confFile, '-p', 'default/web', '-a', '[{"name":"mv","colour":"red"}]'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('warning: annotation k8s.v1.cni.cncf.io/networks element 0 "colour": ignored');
   });
 });

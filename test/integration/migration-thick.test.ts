@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -44,11 +45,14 @@ describe.skipIf(unavailable !== undefined)("braid-agent serving Multus' daemon A
     master = await bed.nodeVeth();
     kube.api.setNad('default', 'mv', JSON.stringify(macvlanConf('mv', master, '10.10.1.0/24', bed.ipamDir)));
     kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: 'mv' } });
+    // Multus' daemon config: laid over every shim call's conf, as Multus' daemon does.
+    const daemonConfig = join(bed.root, 'daemon-config.json');
+    writeFileSync(daemonConfig, JSON.stringify({ namespaceIsolation: true, cniDir: join(bed.root, 'multus'), socketDir: '/run/multus/' }));
     agent = await startAgentProcess(agentBinaryBeside(braidBinary()), {
       node: bed.node,
       socketPath: join(bed.root, 'run', 'multus.sock'),
       cacheDir: bed.cniDir,
-      args: ['--kubeconfig', kube.kubeconfig, '--node-name', 'node-a'],
+      args: ['--kubeconfig', kube.kubeconfig, '--node-name', 'node-a', '--multus-daemon-config', daemonConfig],
     });
   });
   afterEach(async () => {
@@ -89,6 +93,19 @@ describe.skipIf(unavailable !== undefined)("braid-agent serving Multus' daemon A
 
     expect((await post(agent.socketPath, '/cni', shim('DEL', `${bed.containerId}-shim`))).status).toBe(200);
     expectOk(await bed.run('DEL', { conf: kube.conf(bed.conf({ agentSocket: agent.socketPath })), netns: other, containerId: `${bed.containerId}-direct`, args: args(`${bed.containerId}-direct`) }));
+    await bed.expectNothingLeft();
+  });
+
+  it("lays Multus' daemon config over the shim's conf: namespaceIsolation from it refuses another namespace's NAD", async () => {
+    kube.api.setNad('other', 'mv2', JSON.stringify(macvlanConf('mv2', master, '10.30.0.0/24', bed.ipamDir)));
+    kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: 'other/mv2' } });
+    const { cniDir: _own, ...shimConf } = kube.conf(bed.conf());
+
+    const r = await post(agent.socketPath, '/cni', shim('ADD', bed.containerId, bed.pod, shimConf));
+
+    expect(r.status).toBe(400);
+    expect(r.body).toMatch(/other/);
+    expect(r.body).toMatch(/namespaceIsolation|isolation/i);
     await bed.expectNothingLeft();
   });
 

@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../../cni/atomic-file.ts';
 import { CniCode, CniError } from '../../cni/errors.ts';
 import { installBinaries } from './binaries.ts';
 import { kubeconfigFromServiceAccount, writeKubeconfig, type ServiceAccountSource } from './kubeconfig-file.ts';
+import { multusKeys } from './from-multus.ts';
 import { multusCniDir } from './multus-conf.ts';
 import { braidConf, fileBefore, findPrimaryConf, type PrimaryConf } from './primary-conf.ts';
 
@@ -28,6 +29,8 @@ export interface InstallOptions {
   serviceAccount: ServiceAccountSource | undefined;
   /** braid keys merged into the generated conf (the ConfigMap's). */
   extra: Record<string, unknown>;
+  /** --from-multus: translate Multus' conf and daemon config (the daemon config's path, if not the default). */
+  fromMultus?: { daemonConfig?: string | undefined } | undefined;
   log: (line: string) => void;
 }
 
@@ -35,6 +38,8 @@ export interface InstallOptions {
 export interface InstallState {
   kubeconfigDigest: string | undefined;
   confText: string | undefined;
+  /** --from-multus: the keys translated on the first pass (Multus' files may be gone later). */
+  fromMultus?: Record<string, unknown>;
 }
 
 export const KUBECONFIG_SUBPATH = join('braid.d', 'braid.kubeconfig');
@@ -89,7 +94,7 @@ function writeConf(opts: InstallOptions, state: InstallState, primary: PrimaryCo
     hostConfDir: opts.hostConfDir,
     networkName: opts.networkName,
     ...(opts.serviceAccount ? { kubeconfig: join(opts.hostConfDir, KUBECONFIG_SUBPATH) } : {}),
-    extra: { ...(multusDir ? { multusCniDir: multusDir } : {}), ...opts.extra },
+    extra: { ...(multusDir ? { multusCniDir: multusDir } : {}), ...state.fromMultus, ...opts.extra },
   });
   const text = `${JSON.stringify(conf, null, 2)}\n`;
   if (onDisk !== text) {
@@ -105,6 +110,12 @@ export async function installOnce(opts: InstallOptions, state: InstallState = { 
     for (const b of installBinaries(opts.binSource, opts.binaries, opts.binDir)) {
       opts.log(b.changed ? `installed ${b.path}` : `${b.path} is up to date`);
     }
+  }
+  if (opts.fromMultus && !state.fromMultus) {
+    const { keys, unmapped } = multusKeys({ confDir: opts.confDir, daemonConfig: opts.fromMultus.daemonConfig });
+    state.fromMultus = keys;
+    opts.log(`carried over from Multus: ${Object.keys(keys).join(', ')}`);
+    for (const u of unmapped) opts.log(`not carried over from Multus: ${u.key} = ${JSON.stringify(u.value)} (${u.note})`);
   }
   refreshKubeconfig(opts, state);
   writeConf(opts, state, await waitForPrimary(opts));

@@ -111,7 +111,7 @@ describe('examples/kubernetes', () => {
     expect(loaded.cniDir).toBe('/var/lib/cni/braid');
   });
 
-  it('grants exactly the API calls braid makes, nothing wildcard, nothing that deletes or replaces', () => {
+  it('grants exactly the API calls braid makes plus what Multus\' account has, nothing wildcard, nothing that deletes', () => {
     const granted = one('ClusterRole').rules.flatMap((r: { apiGroups: string[]; resources: string[]; verbs: string[] }) =>
       r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}:${v}`))),
     );
@@ -123,8 +123,11 @@ describe('examples/kubernetes', () => {
       ...watched.flatMap((r) => [`${r}:list`, `${r}:watch`]),
       '/pods:get', 'k8s.cni.cncf.io/network-attachment-definitions:get', // ADD's API sources
       '/pods/status:patch', '/events:create', // network-status and events
+      // Multus' account (its SetNetworkStatus updates pods/status; its event recorder patches), so either account works.
+      '/pods/status:update', '/events:patch', '/events:update',
     ];
     expect([...granted].sort()).toEqual([...new Set(needed)].sort());
+    expect(one('ClusterRoleBinding').subjects).toContainEqual({ kind: 'ServiceAccount', name: 'multus', namespace: 'kube-system' });
   });
 
   it('the CRDs are the resources the agent watches and accept the example NADs and policies', () => {
