@@ -4,7 +4,9 @@
  * networks), ADD and DEL, for every pod
  *   (1) the four delegates called directly,
  *   (2) dist/host/braid handing the call to braid-agent,
- *   (3) dist/host/braid with no agent (its socket is not there): thin mode, the Node implementation.
+ *   (3) dist/host/braid with no agent (its socket is not there): thin mode, the Node implementation,
+ *   (4) for comparison, dist/sea/braid (the Node implementation called directly, as before the
+ *       front door) handing the call to the same agent: what the front door saves per call.
  * Then a burst of pods at once through the front door and the agent: all must succeed; wall time,
  * the agent's peak RSS, and the summed peak RSS of the front-door processes (each run under
  * /usr/bin/time, which reports the child's ru_maxrss), and what DEL leaves. Also the front door's
@@ -28,6 +30,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const front = path.join(root, 'dist/host/braid');
 const seaAgent = path.join(root, 'dist/sea/braid-agent');
 const agentBin = fs.existsSync(seaAgent) ? seaAgent : path.join(root, 'dist/bin/braid-agent');
+const nodeBraid = fs.existsSync(path.join(root, 'dist/sea/braid')) ? path.join(root, 'dist/sea/braid') : path.join(root, 'dist/bin/braid');
 const PLUGINS = '/usr/lib/cni';
 const pods = Number(process.argv[2] ?? 30);
 const burst = Number(process.argv[3] ?? 100);
@@ -133,24 +136,28 @@ async function run(): Promise<void> {
     const agentDel = cni(front, 'DEL', { ...b, CNI_CONTAINERID: `a${i}` }, agentConf);
     const thinAdd = cni(front, 'ADD', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
     const thinDel = cni(front, 'DEL', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
+    const nodeAdd = cni(nodeBraid, 'ADD', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
+    const nodeDel = cni(nodeBraid, 'DEL', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
     let da = 0;
     let dd = 0;
     for (const [type, ifname, c] of direct) da += cni(path.join(PLUGINS, type), 'ADD', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
     for (const [type, ifname, c] of [...direct].reverse()) dd += cni(path.join(PLUGINS, type), 'DEL', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
     if (i < 2) continue; // warm-up: page cache, compile cache, plugin-version cache
     record('agentAdd', agentAdd); record('agentDel', agentDel); record('thinAdd', thinAdd); record('thinDel', thinDel);
+    record('nodeAdd', nodeAdd); record('nodeDel', nodeDel);
     record('directAdd', da); record('directDel', dd);
   }
   const f = (x: number) => x.toFixed(1).padStart(7);
   console.log(`braid through dist/host/braid, defaults (policy on): bridge + 3 macvlan, ${pods} pods, medians in ms (agent: ${path.relative(root, agentBin)})`);
-  console.log('path                                  ADD      DEL   ADD overhead  DEL overhead   ADD ratio  DEL ratio');
+  console.log(`${'path'.padEnd(38)}    ADD      DEL   ADD overhead  DEL overhead   ADD ratio  DEL ratio`);
   const dAdd = median(t.directAdd!);
   const dDel = median(t.directDel!);
-  console.log(`the four delegates directly       ${f(dAdd)}  ${f(dDel)}          -             -           1.00       1.00`);
-  for (const [label, key] of [['dist/host/braid with the agent', 'agent'], ['dist/host/braid, no agent (thin)', 'thin']] as const) {
+  console.log(`${'the four delegates directly'.padEnd(38)}${f(dAdd)}  ${f(dDel)}          -             -           1.00       1.00`);
+  const rows = [['dist/host/braid with the agent', 'agent'], ['dist/host/braid, no agent (thin)', 'thin'], [`${path.relative(root, nodeBraid)} (Node) with the agent`, 'node']] as const;
+  for (const [label, key] of rows) {
     const add = median(t[`${key}Add`]!);
     const del = median(t[`${key}Del`]!);
-    console.log(`${label.padEnd(33)}${f(add)}  ${f(del)}      ${f(add - dAdd)}       ${f(del - dDel)}       ${(add / dAdd).toFixed(2).padStart(5)}      ${(del / dDel).toFixed(2).padStart(5)}`);
+    console.log(`${label.padEnd(38)}${f(add)}  ${f(del)}      ${f(add - dAdd)}       ${f(del - dDel)}       ${(add / dAdd).toFixed(2).padStart(5)}      ${(del / dDel).toFixed(2).padStart(5)}`);
   }
 
   // The front door's own start and hand-over: VERSION answered by the agent, against spawning /bin/true.

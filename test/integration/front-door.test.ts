@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
@@ -220,6 +220,19 @@ describe.skipIf(skip)('the front door does the call thin', () => {
     expect(r.stderr).toMatch(/exceed what braid-agent reads \(8388608 bytes\); doing the work in this process/);
     expect(r.stdout.toString()).toMatch(THIN_ANSWER);
     expect(seen).toEqual([]);
+  });
+});
+
+describe.skipIf(skip)('without the Node implementation beside it', () => {
+  it('answers a call no agent takes with a CNI error (code 11) naming what is missing', async () => {
+    const dir = makeTempDir('braid-t-front');
+    const alone = join(dir, 'braid');
+    copyFileSync(braidBinary(), alone);
+    chmodSync(alone, 0o755);
+    const r = await runProgram([alone], cniEnv('ADD'), confFor(join(dir, 'none.sock')));
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout.toString())).toEqual({ cniVersion: '1.0.0', code: 11, msg: expect.stringContaining('braid-node beside braid') });
+    expect(r.stderr).toContain(`cannot run ${join(dir, 'braid-node')}`);
   });
 });
 
