@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AgentMetrics } from '../../src/agent/agent-metrics.ts';
 import { ConcurrencyLimiter } from '../../src/agent/limiter.ts';
-import { MAX_REQUEST_BYTES } from '../../src/agent/protocol.ts';
+import { MAX_REQUEST_BYTES, agentSocketOf } from '../../src/agent/protocol.ts';
 import { AgentServer } from '../../src/agent/server.ts';
 import { CniCode, CniError } from '../../src/cni/errors.ts';
 import type { CniRequest } from '../../src/cni/request.ts';
@@ -82,14 +82,15 @@ function stubs(seen: CniRequest[]): PluginHandlers {
 async function startAgent(seen: CniRequest[] = []) {
   const dir = makeTempDir('braid-t-front');
   const socketPath = join(dir, 'run', 'braid.sock');
+  const metrics = new AgentMetrics();
   const server = new AgentServer({
-    socketPath, handlers: stubs(seen), limiter: new ConcurrencyLimiter(4), metrics: new AgentMetrics(),
+    socketPath, handlers: stubs(seen), limiter: new ConcurrencyLimiter(4), metrics,
     health: { live: () => true, notReady: () => undefined },
   });
   await server.listen();
   closers.push(() => server.close());
   const conf = (extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket: socketPath, ...extra });
-  return { dir, socketPath, server, conf, seen };
+  return { dir, socketPath, server, conf, seen, metrics };
 }
 
 /** A unix socket that listens but never accepts (python: the test's own process cannot do that). */
@@ -147,6 +148,33 @@ describe.skipIf(skip)('the front door hands calls to the agent', () => {
     const r = await runFront(cniEnv('DEL'), JSON.stringify(list));
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(seen).toHaveLength(1);
+  });
+});
+
+describe.skipIf(skip)('the socket a conf names', () => {
+  it('is the one agentSocketOf() finds: escapes, duplicate keys, non-string values, conflists', async () => {
+    const { socketPath: S, metrics } = await startAgent();
+    // Calls the agent answered, whatever it made of the conf.
+    const answered = () => metrics.duration.count({ verb: 'DEL' });
+    const escaped = JSON.stringify(S).replaceAll('/', '\\/').replace('braid.sock', '\\u0062raid.sock');
+    const confs = [
+      `{"cniVersion":"1.0.0","name":"braid","agentSocket":${escaped}}`,
+      ` \n{ "agentSocket" : "/nowhere/a.sock", "agentSocket" : ${JSON.stringify(S)} }\t`,
+      JSON.stringify({ agentSocket: 5, plugins: [{ type: 'braid', agentSocket: S }] }),
+      JSON.stringify({ plugins: [{ type: 'x', agentSocket: S }, { type: 'y', agentSocket: '/nowhere' }] }),
+      JSON.stringify({ plugins: [3, { type: 'braid', agentSocket: S, nested: { agentSocket: '/nowhere', list: [{}, [], 1.5e3, null, true] } }] }),
+      // These name S only in a place agentSocketOf() does not look, or are not JSON: not S.
+      JSON.stringify({ plugins: [{ type: 'braid' }, { type: 'x', agentSocket: S }] }),
+      JSON.stringify({ nested: { agentSocket: S } }),
+      `{"agentSocket":${JSON.stringify(S)}} trailing`,
+      `{"agentSocket":${JSON.stringify(S)},}`,
+    ];
+    for (const conf of confs) {
+      const before = answered();
+      await runFront(cniEnv('DEL'), conf);
+      expect(answered() - before, conf).toBe(agentSocketOf(conf) === S ? 1 : 0);
+    }
+    expect(answered()).toBe(5);
   });
 });
 
