@@ -29,8 +29,12 @@ export interface HandOverOptions {
 
 /** DEL must never wait on an agent in trouble: a short bound, then the plugin does it itself. */
 export const DEL_ACCEPT_TIMEOUT_MS = 500;
-/** Other verbs queue in the agent; the agent accepts at once even when the queue is long. */
-export const ACCEPT_TIMEOUT_MS = 3_000;
+/**
+ * Other verbs queue in the agent; the agent accepts at once even when the queue is long, but a
+ * burst can keep its event loop busy for seconds, and falling back then would add a Node process
+ * per call to the burst (the front door, cmd/braid-front/front.h ACCEPT_MS, waits as long).
+ */
+export const ACCEPT_TIMEOUT_MS = 10_000;
 
 function socketExists(path: string): boolean {
   try {

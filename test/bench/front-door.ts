@@ -57,18 +57,27 @@ function cni(plugin: string, command: string, extra: Record<string, string>, con
 }
 
 /** A front-door call under /usr/bin/time, without blocking: wall ms and the process's peak RSS in KiB. */
-function frontAsync(command: string, extra: Record<string, string>, conf: string): Promise<{ ms: number; peakKiB: number }> {
+interface FrontRun {
+  ms: number;
+  peakKiB: number;
+  /** Why the front door did the call thin (its stderr line), if it did. */
+  thin?: string;
+}
+
+function frontAsync(command: string, extra: Record<string, string>, conf: string): Promise<FrontRun> {
   const start = process.hrtime.bigint();
   const rusage = path.join(tmp, `rusage-${randomBytes(6).toString('hex')}`);
   return new Promise((resolve, reject) => {
     const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, '/usr/bin/time', '-f', '%M', '-o', rusage, front], { env: env(command, extra), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.on('exit', (code) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code !== 0) return reject(new Error(`${command}: ${out}`));
-      resolve({ ms, peakKiB: Number(fs.readFileSync(rusage, 'utf8').trim().split('\n').pop()) });
+      if (code !== 0) return reject(new Error(`${command}: ${out} ${err}`));
+      const thin = /^braid: .*doing the work in this process$/m.exec(err)?.[0];
+      resolve({ ms, peakKiB: Number(fs.readFileSync(rusage, 'utf8').trim().split('\n').pop()), ...(thin ? { thin } : {}) });
     });
     child.stdin.end(conf);
   });
@@ -184,12 +193,14 @@ async function run(): Promise<void> {
   const adds = await Promise.allSettled(burstPods.map((p, i) => frontAsync('ADD', { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` }, agentConf)));
   const wall = Date.now() - started;
   clearInterval(sampler);
-  const ok = adds.filter((a): a is PromiseFulfilledResult<{ ms: number; peakKiB: number }> => a.status === 'fulfilled').map((a) => a.value);
+  const ok = adds.filter((a): a is PromiseFulfilledResult<FrontRun> => a.status === 'fulfilled').map((a) => a.value);
+  const thinRuns = ok.filter((a) => a.thin !== undefined);
   const failed = adds.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   const hwm = statusKiB(agent.pid, 'VmHWM');
   const sum = ok.reduce((s, a) => s + a.peakKiB, 0);
   console.log(`burst of ${burst} ADDs at once through dist/host/braid and the agent: ${ok.length} succeeded, ${failed.length} failed; wall ${wall} ms; ADD median ${median(ok.map((a) => a.ms)).toFixed(0)} ms`);
   if (failed.length > 0) console.log(`  first failure: ${String(failed[0]!.reason).slice(0, 400)}`);
+  console.log(`  handed to the agent: ${ok.length - thinRuns.length}; done thin by the Node implementation: ${thinRuns.length}${thinRuns.length ? ` (first: ${thinRuns[0]!.thin})` : ''}`);
   console.log(`agent RSS: idle ${mib(idle)} MiB, peak during the burst ${mib(peak)} MiB (VmHWM over its life ${mib(hwm)} MiB)`);
   console.log(`front-door processes: peak RSS summed over the ${ok.length} ${mib(sum)} MiB (median ${(median(ok.map((a) => a.peakKiB)) / 1024).toFixed(2)} MiB, max ${mib(Math.max(...ok.map((a) => a.peakKiB)))} MiB each)`);
   const dels = await Promise.allSettled(burstPods.map((p, i) => frontAsync('DEL', { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` }, agentConf)));
