@@ -64,11 +64,13 @@ fi
 [ -x "$node24" ] || die "$node24 is missing after the install: is \"node\" still a devDependency?"
 
 step "Build (npm run build)"
-# npm run puts node_modules/.bin first on PATH, so the build runs on Node 24.
+# npm run puts node_modules/.bin first on PATH, so the build runs on Node 24. clang also builds the
+# native front door (dist/host/braid) here.
 npm run build --silent
 
 step "Single executables (npm run build:sea)"
-# dist/sea/braid, braid-veth, braid-agent: what `braid install` puts on a host that has no Node.js.
+# dist/sea/braid, braid-veth, braid-agent, and dist/host with the single executable behind the front
+# door: what `braid install` puts on a host that has no Node.js.
 npm run build:sea --silent
 
 step "Setup done"

@@ -1,11 +1,8 @@
 /*
- * The little JSON the front door needs: find the agent socket in a conf the way
- * src/agent/protocol.ts agentSocketOf() does, write strings, and read the agent's answer. A
- * strict parser (what JSON.parse accepts), bounded in depth; anything it cannot read counts as
- * "not JSON", which gets the default socket (the agent then reports the parse error as thin
- * mode would).
+ * The little JSON the front door needs (see json.h): a strict parser, what JSON.parse accepts,
+ * bounded in depth; and string literals for the request.
  */
-#include "front.h"
+#include "json.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,23 +27,17 @@ bool buf_put(struct buf *b, const void *p, size_t n) {
 
 bool buf_puts(struct buf *b, const char *s) { return buf_put(b, s, strlen(s)); }
 
-struct json {
-  const char *s;
-  size_t n, i;
-  int depth;
-};
-
-static void ws(struct json *j) {
+void json_ws(struct json *j) {
   while (j->i < j->n && (j->s[j->i] == ' ' || j->s[j->i] == '\t' || j->s[j->i] == '\n' || j->s[j->i] == '\r')) j->i++;
 }
 
-static bool peek(struct json *j, char c) {
-  ws(j);
+bool json_peek(struct json *j, char c) {
+  json_ws(j);
   return j->i < j->n && j->s[j->i] == c;
 }
 
 static bool eat(struct json *j, char c) {
-  if (!peek(j, c)) return false;
+  if (!json_peek(j, c)) return false;
   j->i++;
   return true;
 }
@@ -104,7 +95,7 @@ static bool put_utf8(struct buf *out, uint32_t cp) {
 }
 
 /* A string literal at the cursor; decoded into `out` when it is not NULL. */
-static bool string(struct json *j, struct buf *out) {
+bool json_string(struct json *j, struct buf *out) {
   if (!eat(j, '"')) return false;
   while (j->i < j->n) {
     unsigned char c = (unsigned char)j->s[j->i++];
@@ -141,11 +132,9 @@ static bool string(struct json *j, struct buf *out) {
   return false;
 }
 
-typedef bool (*member_fn)(void *ctx, const char *key, struct json *j);
-static bool value(struct json *j);
 
-/* An object at the cursor; fn (or, without fn, value()) consumes each member's value. */
-static bool object(struct json *j, member_fn fn, void *ctx) {
+/* An object at the cursor; fn (or, without fn, json_value()) consumes each member's value. */
+bool json_object(struct json *j, member_fn fn, void *ctx) {
   if (!eat(j, '{') || ++j->depth > MAX_DEPTH) return false;
   struct buf key = {0};
   bool ok = false;
@@ -153,9 +142,9 @@ static bool object(struct json *j, member_fn fn, void *ctx) {
   else
     for (;;) {
       key.len = 0;
-      if (!string(j, &key) || !buf_put(&key, "", 0) || !eat(j, ':')) break;
-      ws(j);
-      if (!(fn ? fn(ctx, key.data, j) : value(j))) break;
+      if (!json_string(j, &key) || !buf_put(&key, "", 0) || !eat(j, ':')) break;
+      json_ws(j);
+      if (!(fn ? fn(ctx, key.data, j) : json_value(j))) break;
       if (eat(j, ',')) continue;
       ok = eat(j, '}');
       break;
@@ -165,14 +154,14 @@ static bool object(struct json *j, member_fn fn, void *ctx) {
   return ok;
 }
 
-static bool array(struct json *j, member_fn fn, void *ctx) {
+bool json_array(struct json *j, member_fn fn, void *ctx) {
   if (!eat(j, '[') || ++j->depth > MAX_DEPTH) return false;
   bool ok = false;
   if (eat(j, ']')) ok = true;
   else
     for (;;) {
-      ws(j);
-      if (!(fn ? fn(ctx, NULL, j) : value(j))) break;
+      json_ws(j);
+      if (!(fn ? fn(ctx, NULL, j) : json_value(j))) break;
       if (eat(j, ',')) continue;
       ok = eat(j, ']');
       break;
@@ -181,13 +170,13 @@ static bool array(struct json *j, member_fn fn, void *ctx) {
   return ok;
 }
 
-static bool value(struct json *j) {
-  ws(j);
+bool json_value(struct json *j) {
+  json_ws(j);
   if (j->i >= j->n) return false;
   switch (j->s[j->i]) {
-    case '{': return object(j, NULL, NULL);
-    case '[': return array(j, NULL, NULL);
-    case '"': return string(j, NULL);
+    case '{': return json_object(j, NULL, NULL);
+    case '[': return json_array(j, NULL, NULL);
+    case '"': return json_string(j, NULL);
     case 't': return literal(j, "true");
     case 'f': return literal(j, "false");
     case 'n': return literal(j, "null");
@@ -196,85 +185,10 @@ static bool value(struct json *j) {
 }
 
 /* A whole document: one value and nothing but white space after it. */
-static bool whole(struct json *j, bool (*parse)(struct json *, void *), void *ctx) {
+bool json_whole(struct json *j, bool (*parse)(struct json *, void *), void *ctx) {
   if (!parse(j, ctx)) return false;
-  ws(j);
+  json_ws(j);
   return j->i == j->n;
-}
-
-/* What agentSocketOf() reads of one object: its agentSocket and, for a plugin, its type. */
-struct conf_obj {
-  bool has_socket, is_braid;
-  struct buf socket;
-  size_t plugins_at; /* offset of a "plugins" array + 1, 0 when none */
-};
-
-static bool conf_member(void *ctx, const char *key, struct json *j) {
-  struct conf_obj *o = ctx;
-  if (strcmp(key, "agentSocket") == 0) {
-    /* The last duplicate wins, as in JSON.parse. */
-    o->has_socket = peek(j, '"');
-    o->socket.len = 0;
-    return o->has_socket ? string(j, &o->socket) && buf_put(&o->socket, "", 0) : value(j);
-  }
-  if (strcmp(key, "type") == 0 && peek(j, '"')) {
-    struct buf type = {0};
-    bool ok = string(j, &type) && buf_put(&type, "", 0);
-    o->is_braid = ok && type.len == 5 && strcmp(type.data, "braid") == 0;
-    free(type.data);
-    return ok;
-  }
-  if (strcmp(key, "type") == 0) o->is_braid = false;
-  if (strcmp(key, "plugins") == 0) o->plugins_at = peek(j, '[') ? j->i + 1 : 0;
-  return value(j);
-}
-
-static bool conf_object(struct json *j, void *ctx) { return peek(j, '{') && object(j, conf_member, ctx); }
-
-/* The first object of a conflist's plugins and its first braid plugin: their agentSocket copies
- * (NULL when that plugin names none). */
-struct plugins {
-  bool have_first, have_braid;
-  char *first, *braid;
-};
-
-static char *copy_socket(const struct conf_obj *o) {
-  if (!o->has_socket) return NULL;
-  return strdup(o->socket.data ? o->socket.data : "");
-}
-
-static bool plugin_element(void *ctx, const char *key, struct json *j) {
-  (void)key;
-  struct plugins *p = ctx;
-  if (!peek(j, '{')) return value(j);
-  struct conf_obj o = {0};
-  bool ok = object(j, conf_member, &o);
-  if (ok && !p->have_first) p->have_first = true, p->first = copy_socket(&o);
-  if (ok && o.is_braid && !p->have_braid) p->have_braid = true, p->braid = copy_socket(&o);
-  free(o.socket.data);
-  return ok;
-}
-
-char *agent_socket_of(const char *conf, size_t len) {
-  struct json j = {conf, len, 0, 0};
-  struct conf_obj top = {0};
-  char *found = NULL;
-  if (whole(&j, conf_object, &top)) {
-    found = copy_socket(&top);
-    if (!found && top.plugins_at) {
-      struct json pj = {conf, len, top.plugins_at - 1, 0};
-      struct plugins p = {0};
-      if (array(&pj, plugin_element, &p)) {
-        found = p.have_braid ? p.braid : p.first;
-        if (p.have_braid) p.braid = NULL;
-        else p.first = NULL;
-      }
-      free(p.first);
-      free(p.braid);
-    }
-  }
-  free(top.socket.data);
-  return found ? found : strdup(DEFAULT_AGENT_SOCKET);
 }
 
 bool json_put_string(struct buf *b, const char *s, size_t n) {
@@ -295,43 +209,3 @@ bool json_put_string(struct buf *b, const char *s, size_t n) {
   return buf_put(b, "\"", 1);
 }
 
-struct answer {
-  bool has_code;
-  long code;
-  size_t out_start, out_end;
-};
-
-static bool answer_member(void *ctx, const char *key, struct json *j) {
-  struct answer *a = ctx;
-  size_t start = j->i;
-  if (!value(j)) return false;
-  if (strcmp(key, "exitCode") == 0) {
-    char text[32];
-    size_t len = j->i - start;
-    a->has_code = len > 0 && len < sizeof text && (j->s[start] == '-' || (j->s[start] >= '0' && j->s[start] <= '9'));
-    if (a->has_code) {
-      memcpy(text, j->s + start, len), text[len] = '\0';
-      char *end;
-      a->code = strtol(text, &end, 10);
-      a->has_code = *end == '\0';
-    }
-  } else if (strcmp(key, "output") == 0) {
-    /* Printed as the agent serialised it (JSON.stringify): byte for byte what thin mode prints. */
-    bool is_object = j->s[start] == '{';
-    a->out_start = is_object ? start : 0;
-    a->out_end = is_object ? j->i : 0;
-  }
-  return true;
-}
-
-static bool answer_object(struct json *j, void *ctx) { return peek(j, '{') && object(j, answer_member, ctx); }
-
-bool parse_answer(const char *body, size_t len, int *exit_code, const char **output, size_t *output_len) {
-  struct json j = {body, len, 0, 0};
-  struct answer a = {0};
-  if (!whole(&j, answer_object, &a) || !a.has_code) return false;
-  *exit_code = (int)(a.code & 0xff);
-  *output = a.out_end ? body + a.out_start : NULL;
-  *output_len = a.out_end - a.out_start;
-  return true;
-}

@@ -80,9 +80,19 @@ static bool relay(const struct buf *answer, int *exit_code, char *why, size_t wh
   return true;
 }
 
+/* Only when the Node implementation cannot be started: a CNI error the runtime can read (11: a
+ * node being installed may have it in a moment). exec_node said why on stderr. */
+static int cannot_run(void) {
+  static const char msg[] = "braid: no agent took the call and the Node implementation (" NODE_IMPL_NAME " beside braid) cannot be run";
+  struct buf out = {0};
+  if (buf_puts(&out, "{\"cniVersion\":\"1.0.0\",\"code\":11,\"msg\":") && json_put_string(&out, msg, sizeof msg - 1) && buf_puts(&out, "}\n"))
+    write_all(1, out.data, out.len);
+  return 1;
+}
+
 static int run_thin(char **argv, const struct buf *in) {
   exec_node(argv, true, in->data, in->len);
-  return 1;
+  return cannot_run();
 }
 
 int main(int argc, char **argv) {
@@ -100,7 +110,7 @@ int main(int argc, char **argv) {
   if (tty_version ? !buf_put(&in, "", 0) : !read_all(0, &in)) {
     /* The Node implementation reads stdin itself and reports the failure as a CNI error. */
     exec_node(argv, true, NULL, 0);
-    return 1;
+    return cannot_run();
   }
   char *socket_path = agent_socket_of(in.data, in.len);
   if (!socket_path || !*socket_path) return run_thin(argv, &in);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,8 @@ void exec_node(char **argv, bool thin, const char *stdin_data, size_t stdin_len)
     }
     if (fd != 0) close(fd);
   }
+  /* The front door ignores SIGPIPE for itself; the Node implementation starts as the runtime started us. */
+  signal(SIGPIPE, SIG_DFL);
   if (thin) {
     char *thin_argv[] = {path, THIN_FLAG, NULL};
     execve(path, thin_argv, environ);

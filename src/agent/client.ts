@@ -1,5 +1,6 @@
-import { statSync } from 'node:fs';
+import { lstatSync, statSync, type Stats } from 'node:fs';
 import net from 'node:net';
+import { dirname } from 'node:path';
 import { CNI_PATH, MAX_REQUEST_BYTES, type HandOverResponse, agentSocketOf, handOverEnvironment } from './protocol.ts';
 
 /**
@@ -28,15 +29,40 @@ export interface HandOverOptions {
 
 /** DEL must never wait on an agent in trouble: a short bound, then the plugin does it itself. */
 export const DEL_ACCEPT_TIMEOUT_MS = 500;
-/** Other verbs queue in the agent; the agent accepts at once even when the queue is long. */
-export const ACCEPT_TIMEOUT_MS = 3_000;
+/**
+ * Other verbs queue in the agent; the agent accepts at once even when the queue is long, but a
+ * burst can keep its event loop busy for seconds, and falling back then would add a Node process
+ * per call to the burst (the front door, cmd/braid-front/front.h ACCEPT_MS, waits as long).
+ */
+export const ACCEPT_TIMEOUT_MS = 10_000;
 
 function socketExists(path: string): boolean {
   try {
-    return statSync(path).isSocket();
+    return lstatSync(path).isSocket();
   } catch {
     return false;
   }
+}
+
+const rootsAlone = (st: Stats): boolean => st.uid === 0 && (st.mode & 0o022) === 0;
+const modeOf = (st: Stats): string => (st.mode & 0o7777).toString(8).padStart(3, '0');
+
+/**
+ * Why the socket at `path` must not get the call, or undefined: the socket and its directory must
+ * be root's and writable by nobody else, or someone else could have put it there and would get
+ * every pod's conf and environment (the front door, cmd/braid-front/trust.c, checks the same).
+ */
+export function socketDistrust(path: string): string | undefined {
+  const socket = lstatSync(path);
+  if (!rootsAlone(socket)) return `it is owned by uid ${socket.uid} with mode ${modeOf(socket)}, not root's alone`;
+  const dir = dirname(path);
+  let st: Stats;
+  try {
+    st = statSync(dir);
+  } catch (e) {
+    return `it is in ${dir}, which cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  return rootsAlone(st) ? undefined : `it is in ${dir}, owned by uid ${st.uid} with mode ${modeOf(st)}, not root's alone`;
 }
 
 /** The answer in a complete HTTP response, or why there is none. */
@@ -68,6 +94,11 @@ export function handOver(
   const socketPath = agentSocketOf(stdin);
   if (socketPath === '' || !socketExists(socketPath)) return Promise.resolve(undefined);
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const distrust = socketDistrust(socketPath);
+  if (distrust) {
+    log(`braid: not using the agent socket ${socketPath}: ${distrust}; doing the work in this process`);
+    return Promise.resolve(undefined);
+  }
   const acceptTimeoutMs = opts.acceptTimeoutMs ?? (env.CNI_COMMAND === 'DEL' ? DEL_ACCEPT_TIMEOUT_MS : ACCEPT_TIMEOUT_MS);
   const body = Buffer.from(JSON.stringify({ env: handOverEnvironment(env), stdin }));
   if (body.length > MAX_REQUEST_BYTES) {

@@ -4,7 +4,9 @@
  * networks), ADD and DEL, for every pod
  *   (1) the four delegates called directly,
  *   (2) dist/host/braid handing the call to braid-agent,
- *   (3) dist/host/braid with no agent (its socket is not there): thin mode, the Node implementation.
+ *   (3) dist/host/braid with no agent (its socket is not there): thin mode, the Node implementation,
+ *   (4) for comparison, dist/sea/braid (the Node implementation called directly, as before the
+ *       front door) handing the call to the same agent: what the front door saves per call.
  * Then a burst of pods at once through the front door and the agent: all must succeed; wall time,
  * the agent's peak RSS, and the summed peak RSS of the front-door processes (each run under
  * /usr/bin/time, which reports the child's ru_maxrss), and what DEL leaves. Also the front door's
@@ -28,6 +30,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const front = path.join(root, 'dist/host/braid');
 const seaAgent = path.join(root, 'dist/sea/braid-agent');
 const agentBin = fs.existsSync(seaAgent) ? seaAgent : path.join(root, 'dist/bin/braid-agent');
+const nodeBraid = fs.existsSync(path.join(root, 'dist/sea/braid')) ? path.join(root, 'dist/sea/braid') : path.join(root, 'dist/bin/braid');
 const PLUGINS = '/usr/lib/cni';
 const pods = Number(process.argv[2] ?? 30);
 const burst = Number(process.argv[3] ?? 100);
@@ -54,18 +57,27 @@ function cni(plugin: string, command: string, extra: Record<string, string>, con
 }
 
 /** A front-door call under /usr/bin/time, without blocking: wall ms and the process's peak RSS in KiB. */
-function frontAsync(command: string, extra: Record<string, string>, conf: string): Promise<{ ms: number; peakKiB: number }> {
+interface FrontRun {
+  ms: number;
+  peakKiB: number;
+  /** Why the front door did the call thin (its stderr line), if it did. */
+  thin?: string;
+}
+
+function frontAsync(command: string, extra: Record<string, string>, conf: string): Promise<FrontRun> {
   const start = process.hrtime.bigint();
   const rusage = path.join(tmp, `rusage-${randomBytes(6).toString('hex')}`);
   return new Promise((resolve, reject) => {
     const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, '/usr/bin/time', '-f', '%M', '-o', rusage, front], { env: env(command, extra), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.on('exit', (code) => {
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code !== 0) return reject(new Error(`${command}: ${out}`));
-      resolve({ ms, peakKiB: Number(fs.readFileSync(rusage, 'utf8').trim().split('\n').pop()) });
+      if (code !== 0) return reject(new Error(`${command}: ${out} ${err}`));
+      const thin = /^braid: .*doing the work in this process$/m.exec(err)?.[0];
+      resolve({ ms, peakKiB: Number(fs.readFileSync(rusage, 'utf8').trim().split('\n').pop()), ...(thin ? { thin } : {}) });
     });
     child.stdin.end(conf);
   });
@@ -133,24 +145,28 @@ async function run(): Promise<void> {
     const agentDel = cni(front, 'DEL', { ...b, CNI_CONTAINERID: `a${i}` }, agentConf);
     const thinAdd = cni(front, 'ADD', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
     const thinDel = cni(front, 'DEL', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
+    const nodeAdd = cni(nodeBraid, 'ADD', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
+    const nodeDel = cni(nodeBraid, 'DEL', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
     let da = 0;
     let dd = 0;
     for (const [type, ifname, c] of direct) da += cni(path.join(PLUGINS, type), 'ADD', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
     for (const [type, ifname, c] of [...direct].reverse()) dd += cni(path.join(PLUGINS, type), 'DEL', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
     if (i < 2) continue; // warm-up: page cache, compile cache, plugin-version cache
     record('agentAdd', agentAdd); record('agentDel', agentDel); record('thinAdd', thinAdd); record('thinDel', thinDel);
+    record('nodeAdd', nodeAdd); record('nodeDel', nodeDel);
     record('directAdd', da); record('directDel', dd);
   }
   const f = (x: number) => x.toFixed(1).padStart(7);
   console.log(`braid through dist/host/braid, defaults (policy on): bridge + 3 macvlan, ${pods} pods, medians in ms (agent: ${path.relative(root, agentBin)})`);
-  console.log('path                                  ADD      DEL   ADD overhead  DEL overhead   ADD ratio  DEL ratio');
+  console.log(`${'path'.padEnd(38)}    ADD      DEL   ADD overhead  DEL overhead   ADD ratio  DEL ratio`);
   const dAdd = median(t.directAdd!);
   const dDel = median(t.directDel!);
-  console.log(`the four delegates directly       ${f(dAdd)}  ${f(dDel)}          -             -           1.00       1.00`);
-  for (const [label, key] of [['dist/host/braid with the agent', 'agent'], ['dist/host/braid, no agent (thin)', 'thin']] as const) {
+  console.log(`${'the four delegates directly'.padEnd(38)}${f(dAdd)}  ${f(dDel)}          -             -           1.00       1.00`);
+  const rows = [['dist/host/braid with the agent', 'agent'], ['dist/host/braid, no agent (thin)', 'thin'], [`${path.relative(root, nodeBraid)} (Node) with the agent`, 'node']] as const;
+  for (const [label, key] of rows) {
     const add = median(t[`${key}Add`]!);
     const del = median(t[`${key}Del`]!);
-    console.log(`${label.padEnd(33)}${f(add)}  ${f(del)}      ${f(add - dAdd)}       ${f(del - dDel)}       ${(add / dAdd).toFixed(2).padStart(5)}      ${(del / dDel).toFixed(2).padStart(5)}`);
+    console.log(`${label.padEnd(38)}${f(add)}  ${f(del)}      ${f(add - dAdd)}       ${f(del - dDel)}       ${(add / dAdd).toFixed(2).padStart(5)}      ${(del / dDel).toFixed(2).padStart(5)}`);
   }
 
   // The front door's own start and hand-over: VERSION answered by the agent, against spawning /bin/true.
@@ -177,12 +193,14 @@ async function run(): Promise<void> {
   const adds = await Promise.allSettled(burstPods.map((p, i) => frontAsync('ADD', { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` }, agentConf)));
   const wall = Date.now() - started;
   clearInterval(sampler);
-  const ok = adds.filter((a): a is PromiseFulfilledResult<{ ms: number; peakKiB: number }> => a.status === 'fulfilled').map((a) => a.value);
+  const ok = adds.filter((a): a is PromiseFulfilledResult<FrontRun> => a.status === 'fulfilled').map((a) => a.value);
+  const thinRuns = ok.filter((a) => a.thin !== undefined);
   const failed = adds.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   const hwm = statusKiB(agent.pid, 'VmHWM');
   const sum = ok.reduce((s, a) => s + a.peakKiB, 0);
   console.log(`burst of ${burst} ADDs at once through dist/host/braid and the agent: ${ok.length} succeeded, ${failed.length} failed; wall ${wall} ms; ADD median ${median(ok.map((a) => a.ms)).toFixed(0)} ms`);
   if (failed.length > 0) console.log(`  first failure: ${String(failed[0]!.reason).slice(0, 400)}`);
+  console.log(`  handed to the agent: ${ok.length - thinRuns.length}; done thin by the Node implementation: ${thinRuns.length}${thinRuns.length ? ` (first: ${thinRuns[0]!.thin})` : ''}`);
   console.log(`agent RSS: idle ${mib(idle)} MiB, peak during the burst ${mib(peak)} MiB (VmHWM over its life ${mib(hwm)} MiB)`);
   console.log(`front-door processes: peak RSS summed over the ${ok.length} ${mib(sum)} MiB (median ${(median(ok.map((a) => a.peakKiB)) / 1024).toFixed(2)} MiB, max ${mib(Math.max(...ok.map((a) => a.peakKiB)))} MiB each)`);
   const dels = await Promise.allSettled(burstPods.map((p, i) => frontAsync('DEL', { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` }, agentConf)));

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -193,6 +193,24 @@ describe('when the plugin does the work itself', () => {
     expect(waited).toBeLessThan(1_500);
     expect(logs[0]).toMatch(/did not take the call within 500 ms; doing the work in this process/);
     expect(await handOver(env('ADD'), conf, { acceptTimeoutMs: 200, log: () => undefined })).toBeUndefined();
+  });
+
+  it('a socket or socket directory that is not root\'s alone is not handed the call', async () => {
+    const seen: CniRequest[] = [];
+    const { conf, dir, socketPath } = await startServer(stubs(0, seen));
+    const logs: string[] = [];
+    chmodSync(join(dir, 'run'), 0o730);
+    expect(await handOver(env('ADD'), conf, { log: (l) => logs.push(l) })).toBeUndefined();
+    chmodSync(join(dir, 'run'), 0o700);
+    chownSync(socketPath, 65534, 65534);
+    expect(await handOver(env('ADD'), conf, { log: (l) => logs.push(l) })).toBeUndefined();
+    expect(logs).toEqual([
+      expect.stringMatching(/not using the agent socket .*: it is in .*\/run, owned by uid 0 with mode 730, not root's alone; doing the work in this process/),
+      expect.stringMatching(/not using the agent socket .*: it is owned by uid 65534 with mode 600, not root's alone/),
+    ]);
+    expect(seen).toEqual([]);
+    chownSync(socketPath, 0, 0);
+    expect(await handOver(env('ADD'), conf)).toMatchObject({ exitCode: 0 });
   });
 
   it('a call larger than the agent reads is not handed over', async () => {

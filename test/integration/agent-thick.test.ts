@@ -227,8 +227,8 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     const add = await bed.run('ADD', { conf });
     expectOk(add);
     const addMs = Date.now() - started;
-    expect(addMs).toBeGreaterThanOrEqual(3_000);
-    expect(add.stderr).toMatch(/did not take the call within 3000 ms; doing the work in this process/);
+    expect(addMs).toBeGreaterThanOrEqual(10_000);
+    expect(add.stderr).toMatch(/did not take the call within 10000 ms; doing the work in this process/);
     started = Date.now();
     const del = await bed.run('DEL', { conf });
     expectOk(del);

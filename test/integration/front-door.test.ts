@@ -1,25 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, chownSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { AgentMetrics } from '../../src/agent/agent-metrics.ts';
-import { ConcurrencyLimiter } from '../../src/agent/limiter.ts';
-import { MAX_REQUEST_BYTES } from '../../src/agent/protocol.ts';
-import { AgentServer } from '../../src/agent/server.ts';
-import { CniCode, CniError } from '../../src/cni/errors.ts';
+import { MAX_REQUEST_BYTES, agentSocketOf } from '../../src/agent/protocol.ts';
 import type { CniRequest } from '../../src/cni/request.ts';
-import type { PluginHandlers } from '../../src/cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../../src/cni/versions.ts';
 import { braidBinary, braidUnavailable } from '../helpers/braid-binary.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
+import { THIN_ANSWER, cniEnv, confFor, runProgram, startStubAgent, type Run } from './front-door-testbed.ts';
 
 /**
  * The native front door (host/braid) against an agent server in this process with stub verbs:
  * what it hands over and relays byte for byte, and every way it falls back to the Node
- * implementation (thin mode). Thin mode is recognised by its own answer: the confs here have no
- * clusterNetwork, which thin mode refuses (code 7) while the stub agent answers success.
+ * implementation (thin mode). The agent's own side of the socket: agent-socket-access.test.ts.
  */
 const skip = braidUnavailable();
 const closers: (() => Promise<void> | void)[] = [];
@@ -31,66 +25,8 @@ beforeAll(() => {
   if (!skip) braidBinary();
 }, 60_000);
 
-interface Run {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
-/**
- * Runs a program as a runtime would run the plugin: env and stdin, nothing else. Never spawnSync
- * here: the agent under test answers from this process's event loop.
- */
-function runProgram(argv: string[], env: Record<string, string>, stdin: string | Buffer): Promise<Run> {
-  const child: ChildProcess = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  const out: Buffer[] = [];
-  let err = '';
-  child.stdout!.on('data', (b: Buffer) => out.push(b));
-  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-  child.stdin!.on('error', () => undefined);
-  child.stdin!.end(stdin);
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err })));
-}
-
 const runFront = (env: Record<string, string>, stdin: string | Buffer, argv: string[] = []): Promise<Run> => runProgram([braidBinary(), ...argv], env, stdin);
-
-const cniEnv = (command: string, extra: Record<string, string> = {}) => ({
-  CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/braid-t-none', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin',
-  PATH: process.env.PATH ?? '/usr/bin:/bin', ...extra,
-});
-const confFor = (agentSocket: string) => JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket });
-/** What thin mode answers for the confs here (the stub agent answers success). */
-const THIN_ANSWER = /"code":7,"msg":"braid conf: set .*clusterNetwork/;
-
-function stubs(seen: CniRequest[]): PluginHandlers {
-  return {
-    supportedVersions: BRAID_SUPPORTED_VERSIONS,
-    async add(req) {
-      seen.push(req);
-      if (req.containerId === 'bad') throw new CniError(CniCode.InvalidConfig, 'NetworkAttachmentDefinition ns/x "quoted" ✓ not found');
-      return { cniVersion: '1.0.0', interfaces: [{ name: req.ifname, sandbox: 'ünïcode' }], ips: [] };
-    },
-    async del(req) {
-      seen.push(req);
-    },
-    async check() {},
-    async status() {},
-    async gc() {},
-  };
-}
-
-async function startAgent(seen: CniRequest[] = []) {
-  const dir = makeTempDir('braid-t-front');
-  const socketPath = join(dir, 'run', 'braid.sock');
-  const server = new AgentServer({
-    socketPath, handlers: stubs(seen), limiter: new ConcurrencyLimiter(4), metrics: new AgentMetrics(),
-    health: { live: () => true, notReady: () => undefined },
-  });
-  await server.listen();
-  closers.push(() => server.close());
-  const conf = (extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket: socketPath, ...extra });
-  return { dir, socketPath, server, conf, seen };
-}
+const startAgent = (seen: CniRequest[] = []) => startStubAgent(closers, seen);
 
 /** A unix socket that listens but never accepts (python: the test's own process cannot do that). */
 async function neverAccepting(path: string, fillBacklog: boolean): Promise<void> {
@@ -147,6 +83,33 @@ describe.skipIf(skip)('the front door hands calls to the agent', () => {
     const r = await runFront(cniEnv('DEL'), JSON.stringify(list));
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(seen).toHaveLength(1);
+  });
+});
+
+describe.skipIf(skip)('the socket a conf names', () => {
+  it('is the one agentSocketOf() finds: escapes, duplicate keys, non-string values, conflists', async () => {
+    const { socketPath: S, metrics } = await startAgent();
+    // Calls the agent answered, whatever it made of the conf.
+    const answered = () => metrics.duration.count({ verb: 'DEL' });
+    const escaped = JSON.stringify(S).replaceAll('/', '\\/').replace('braid.sock', '\\u0062raid.sock');
+    const confs = [
+      `{"cniVersion":"1.0.0","name":"braid","agentSocket":${escaped}}`,
+      ` \n{ "agentSocket" : "/nowhere/a.sock", "agentSocket" : ${JSON.stringify(S)} }\t`,
+      JSON.stringify({ agentSocket: 5, plugins: [{ type: 'braid', agentSocket: S }] }),
+      JSON.stringify({ plugins: [{ type: 'x', agentSocket: S }, { type: 'y', agentSocket: '/nowhere' }] }),
+      JSON.stringify({ plugins: [3, { type: 'braid', agentSocket: S, nested: { agentSocket: '/nowhere', list: [{}, [], 1.5e3, null, true] } }] }),
+      // These name S only in a place agentSocketOf() does not look, or are not JSON: not S.
+      JSON.stringify({ plugins: [{ type: 'braid' }, { type: 'x', agentSocket: S }] }),
+      JSON.stringify({ nested: { agentSocket: S } }),
+      `{"agentSocket":${JSON.stringify(S)}} trailing`,
+      `{"agentSocket":${JSON.stringify(S)},}`,
+    ];
+    for (const conf of confs) {
+      const before = answered();
+      await runFront(cniEnv('DEL'), conf);
+      expect(answered() - before, conf).toBe(agentSocketOf(conf) === S ? 1 : 0);
+    }
+    expect(answered()).toBe(5);
   });
 });
 
@@ -223,69 +186,18 @@ describe.skipIf(skip)('the front door does the call thin', () => {
   });
 });
 
-describe.skipIf(skip)('the agent side of the socket', () => {
-  it('serves only root: an unprivileged caller is refused even when the socket lets it connect', async () => {
-    const { dir, socketPath, seen } = await startAgent();
-    for (const d of [dir, join(dir, 'run')]) chmodSync(d, 0o755);
-    chmodSync(socketPath, 0o666);
-    const script = [
-      'import socket, sys',
-      's = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])',
-      'body = b\'{"env":{"CNI_COMMAND":"DEL","CNI_CONTAINERID":"c1","CNI_IFNAME":"eth0","CNI_PATH":"/x"},"stdin":"{}"}\'',
-      's.sendall(b"POST /cni HTTP/1.0\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(body) + body)',
-      'out = b""',
-      'while True:',
-      '  b = s.recv(4096)',
-      '  if not b: break',
-      '  out += b',
-      'sys.stdout.write(out.decode())',
-    ].join('\n');
-    const run = await runProgram(['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/bin/python3', '-c', script, socketPath], { PATH: '/usr/bin:/bin' }, '');
-    expect(run.code, run.stderr).toBe(0);
-    expect(run.stdout.toString()).toMatch(/^HTTP\/1\.1 403 /);
-    expect(run.stdout.toString()).toContain('braid-agent serves only root; this caller is uid 65534');
-    expect(seen).toEqual([]);
-  });
-
-  it('refuses a request declared larger than it reads before reading it', async () => {
-    const { socketPath } = await startAgent();
-    const answer = await new Promise<string>((resolve) => {
-      const s = net.connect(socketPath, () => s.write(`POST /cni HTTP/1.0\r\nContent-Length: ${MAX_REQUEST_BYTES + 1}\r\n\r\n{`));
-      let text = '';
-      s.on('data', (b) => (text += b.toString()));
-      s.on('close', () => resolve(text));
-      s.on('error', () => undefined);
-    });
-    expect(answer).toMatch(/^HTTP\/1\.1 413 /);
-    expect(answer).toContain(`request larger than ${MAX_REQUEST_BYTES} bytes`);
-  });
-
-  it('creates a missing socket directory 0700, uses an existing one as it is, refuses one others can write', async () => {
+describe.skipIf(skip)('without the Node implementation beside it', () => {
+  it('answers a call no agent takes with a CNI error (code 11) naming what is missing', async () => {
     const dir = makeTempDir('braid-t-front');
-    const listen = async (socketPath: string) => {
-      const server = new AgentServer({
-        socketPath, handlers: stubs([]), limiter: new ConcurrencyLimiter(1), metrics: new AgentMetrics(), health: { live: () => true, notReady: () => undefined },
-      });
-      closers.push(() => server.close());
-      await server.listen();
-    };
-    chmodSync(dir, 0o755);
-    await listen(join(dir, 'a.sock'));
-    expect(readMode(dir)).toBe(0o755);
-    await listen(join(dir, 'new', 'deeper', 'b.sock'));
-    expect(readMode(join(dir, 'new', 'deeper'))).toBe(0o700);
-    chmodSync(dir, 0o1777);
-    await expect(listen(join(dir, 'c.sock'))).rejects.toThrow(new RegExp(`socket directory ${dir} is owned by uid 0 with mode 1777; .*does not change an existing one`));
-    expect(readMode(dir)).toBe(0o1777);
-    expect(existsSync(join(dir, 'c.sock'))).toBe(false);
-    chmodSync(dir, 0o700);
-    chownSync(dir, 65534, 65534);
-    await expect(listen(join(dir, 'd.sock'))).rejects.toThrow(/owned by uid 65534/);
-    chownSync(dir, 0, 0);
+    const alone = join(dir, 'braid');
+    copyFileSync(braidBinary(), alone);
+    chmodSync(alone, 0o755);
+    const r = await runProgram([alone], cniEnv('ADD'), confFor(join(dir, 'none.sock')));
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout.toString())).toEqual({ cniVersion: '1.0.0', code: 11, msg: expect.stringContaining('braid-node beside braid') });
+    expect(r.stderr).toContain(`cannot run ${join(dir, 'braid-node')}`);
   });
 });
-
-const readMode = (path: string): number => statSync(path).mode & 0o7777;
 
 describe.skipIf(skip)('the command-line tool', () => {
   it('without CNI_COMMAND the front door execs the Node implementation with its arguments at once', async () => {
