@@ -168,7 +168,8 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     // The agent and the install keeper.
     const agent = await run('agent', true);
     expect(agent.result.code, agent.result.stderr).toBe(0);
-    expect((await run('install-keeper', true)).result.code).toBe(0);
+    const keeper = await run('install-keeper', true);
+    expect(keeper.result.code, keeper.result.stderr).toBe(0);
     // kubelet's probes, as the manifest states them, against the node's network (hostNetwork).
     const spec = manifests.pod.containers.find((c) => c.name === 'agent')!;
     const probe = async (p: { path: string; port: number }) => {
@@ -202,6 +203,9 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     expect((await hostCni(s, 'DEL', cid)).code).toBe(0);
     expect((await getOverSocket(socket, '/metrics')).body).toContain('braid_agent_requests_total{verb="DEL",code="0"} 1');
     await expectNothingLeft(s);
+
+    const running = await s.podman.podman(['inspect', '--format', '{{.State.Running}}', keeper.id]);
+    expect(running.stdout.trim(), 'install-keeper keeps running (braid install --watch)').toBe('true');
 
     // The agent container stops: braid on the host does the calls itself.
     expect((await s.podman.podman(['stop', '-t', '10', agent.id])).code).toBe(0);
