@@ -10,7 +10,7 @@ import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
 import { recordDelegateTimes } from './delegate-timing.ts';
-import { inHostRoot, resolveHostRoot } from './host-root.ts';
+import { handlersInHostRoot, resolveHostRoot } from './host-root.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentOptions } from './options.ts';
 import { registerPolicyMetrics } from './policy-metrics.ts';
@@ -94,7 +94,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   let stopping = false;
   const server = new AgentServer({
     socketPath: opts.socketPath,
-    handlers: inHostRoot(deps.handlers ?? braidHandlers, hostRoot),
+    handlers: handlersInHostRoot(deps.handlers ?? braidHandlers, hostRoot),
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },
