@@ -10,7 +10,7 @@ import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { LocalStoreWatch } from '../policy/store-watch.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
-import { inHostRoot, resolveHostRoot } from './host-root.ts';
+import { handlersInHostRoot, resolveHostRoot } from './host-root.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentOptions } from './options.ts';
 import { registerPolicyMetrics } from './policy-metrics.ts';
@@ -118,7 +118,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   const server = new AgentServer({
     multusShim,
     socketPath: opts.socketPath,
-    handlers: inHostRoot(deps.handlers ?? own.handlers, hostRoot),
+    handlers: handlersInHostRoot(deps.handlers ?? own.handlers, hostRoot),
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },

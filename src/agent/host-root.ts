@@ -32,7 +32,7 @@ export function resolveHostRoot(root: string | undefined, helper: string | undef
 }
 
 /** The same verbs, with every call's delegates found and run in the host root. */
-export function inHostRoot(handlers: PluginHandlers, hostRoot: HostRoot | undefined): PluginHandlers {
+export function handlersInHostRoot(handlers: PluginHandlers, hostRoot: HostRoot | undefined): PluginHandlers {
   if (!hostRoot) return handlers;
   const within = (req: CniRequest): CniRequest => ({ ...req, hostRoot });
   return {

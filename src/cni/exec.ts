@@ -15,7 +15,7 @@ export interface HostRoot {
 }
 
 /** Where a host path is in this process's file system. */
-export function inHostRoot(hostRoot: HostRoot | undefined, path: string): string {
+export function hostPathHere(hostRoot: HostRoot | undefined, path: string): string {
   return hostRoot ? join(hostRoot.root, path) : path;
 }
 

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from './atomic-file.ts';
 import { CniCode, CniError } from './errors.ts';
-import { execPlugin, inHostRoot, type HostRoot } from './exec.ts';
+import { execPlugin, hostPathHere, type HostRoot } from './exec.ts';
 import { compareVersions, isKnownVersion, isVersionString } from './versions.ts';
 
 export interface PluginVersionsOptions {
@@ -130,7 +130,7 @@ async function queryVersions(path: string, opts: PluginVersionsOptions): Promise
  * when the binary does.
  */
 export async function pluginVersions(path: string, opts: PluginVersionsOptions): Promise<string[]> {
-  const fp = fingerprint(inHostRoot(opts.hostRoot, path));
+  const fp = fingerprint(hostPathHere(opts.hostRoot, path));
   const fresh = (e: CacheEntry | undefined): e is CacheEntry =>
     !!e && !!fp && e.size === fp.size && e.mtimeMs === fp.mtimeMs && Array.isArray(e.versions);
   const inMemory = memory.get(path);

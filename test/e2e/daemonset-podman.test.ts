@@ -23,7 +23,9 @@ import { IMAGE_NAME, useImage } from './image-build.ts';
  * loopback API server (TLS, a service account token) behind kubelet's in-cluster variables.
  * Host-side CNI calls run chrooted into the temp host, as a runtime there would make them.
  */
-const skip = braidUnavailable() ?? podmanUnavailable() ?? (existsSync('/usr/bin/openssl') ? undefined : 'needs openssl for the API server certificate');
+/** openssl makes the API server's certificate; curl is kubelet's probes. */
+const missingTool = ['/usr/bin/openssl', '/usr/bin/curl'].find((f) => !existsSync(f));
+const skip = braidUnavailable() ?? podmanUnavailable() ?? (missingTool ? `needs ${missingTool}` : undefined);
 const MANIFESTS = join(import.meta.dirname, '../../examples/kubernetes');
 const NODE = 'node-a';
 const POD = { namespace: 'default', name: 'web', uid: `uid-${hex(4)}` };
@@ -166,13 +168,21 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     // The agent and the install keeper.
     const agent = await run('agent', true);
     expect(agent.result.code, agent.result.stderr).toBe(0);
-    expect((await run('install-keeper', true)).result.code).toBe(0);
-    const socket = join(s.host.root, 'run/braid/braid.sock');
+    const keeper = await run('install-keeper', true);
+    expect(keeper.result.code, keeper.result.stderr).toBe(0);
+    // kubelet's probes, as the manifest states them, against the node's network (hostNetwork).
+    const spec = manifests.pod.containers.find((c) => c.name === 'agent')!;
+    const probe = async (p: { path: string; port: number }) => {
+      const r = await s.node.nsenter(['curl', '-s', '-o', '/dev/null', '--max-time', '2', '-w', '%{http_code}', `http://127.0.0.1:${p.port}${p.path}`]);
+      return Number(r.stdout) || 0;
+    };
     let ready = 0;
     for (let i = 0; i < 300 && ready !== 200; i++) {
-      ready = existsSync(socket) ? await getOverSocket(socket, '/readyz').then((r) => r.status, () => 0) : 0;
+      ready = await probe(spec.readinessProbe!.httpGet!);
       if (ready !== 200) await new Promise((r) => setTimeout(r, 100));
     }
+    expect(await probe(spec.livenessProbe!.httpGet!)).toBe(200);
+    const socket = join(s.host.root, 'run/braid/braid.sock');
     const logs = async () => (await s.podman.podman(['logs', agent.id])).stderr;
     expect(ready, await logs()).toBe(200);
     expect(await logs()).toContain('delegates run in /host');
@@ -193,6 +203,9 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     expect((await hostCni(s, 'DEL', cid)).code).toBe(0);
     expect((await getOverSocket(socket, '/metrics')).body).toContain('braid_agent_requests_total{verb="DEL",code="0"} 1');
     await expectNothingLeft(s);
+
+    const running = await s.podman.podman(['inspect', '--format', '{{.State.Running}}', keeper.id]);
+    expect(running.stdout.trim(), 'install-keeper keeps running (braid install --watch)').toBe('true');
 
     // The agent container stops: braid on the host does the calls itself.
     expect((await s.podman.podman(['stop', '-t', '10', agent.id])).code).toBe(0);

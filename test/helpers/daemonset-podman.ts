@@ -19,6 +19,9 @@ export interface ContainerSpec {
   env?: EnvVar[];
   volumeMounts?: VolumeMount[];
   securityContext?: { privileged?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
+  resources?: { limits?: { memory?: string } };
+  readinessProbe?: { httpGet?: { path: string; port: number } };
+  livenessProbe?: { httpGet?: { path: string; port: number } };
 }
 interface Volume { name: string; hostPath?: { path: string; type?: string }; configMap?: { name: string } }
 export interface PodSpec {
@@ -106,6 +109,12 @@ export function podmanRunArgs(m: Manifests, c: ContainerSpec, k: KubeletView): {
   for (const cap of sc.capabilities?.drop ?? []) flags.push('--cap-drop', cap.toLowerCase());
   for (const cap of sc.capabilities?.add ?? []) flags.push('--cap-add', cap.toLowerCase());
   if (sc.allowPrivilegeEscalation === false) flags.push('--security-opt', 'no-new-privileges');
+  const memory = c.resources?.limits?.memory;
+  if (memory) {
+    const m = /^(\d+)(Mi|Gi)$/.exec(memory);
+    if (!m) throw new Error(`${c.name}: memory limit ${memory} is in a unit this test does not model`);
+    flags.push('--memory', `${m[1]}${m[2] === 'Mi' ? 'm' : 'g'}`);
+  }
   const env = envOf(c, k);
   for (const [name, value] of Object.entries(env)) flags.push('--env', `${name}=${value}`);
   for (const mount of c.volumeMounts ?? []) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CniCode, CniError } from '../../cni/errors.ts';
 
@@ -16,9 +16,23 @@ export interface InstalledBinary {
   changed: boolean;
 }
 
+const CHUNK = 1 << 20;
+
+/**
+ * SHA-256 of a file read in 1 MiB pieces: the single executable is ~130 MiB, and the DaemonSet's
+ * init container runs with a 128 MiB memory limit, which reading it whole would exceed.
+ */
 function digest(path: string): string | undefined {
   if (!existsSync(path)) return undefined;
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  const fd = openSync(path, 'r');
+  try {
+    for (let n = readSync(fd, buf, 0, CHUNK, null); n > 0; n = readSync(fd, buf, 0, CHUNK, null)) hash.update(buf.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }
 
 /** Replaces `target` with a copy of `source` atomically; a target with the same bytes is left alone. */

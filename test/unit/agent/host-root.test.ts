@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { inHostRoot, resolveHostRoot } from '../../../src/agent/host-root.ts';
+import { handlersInHostRoot, resolveHostRoot } from '../../../src/agent/host-root.ts';
 import { parseAgentOptions } from '../../../src/agent/options.ts';
 import { findPlugin } from '../../../src/cni/find.ts';
 import type { CniRequest } from '../../../src/cni/request.ts';
@@ -38,8 +38,8 @@ describe('braid-agent --host-root', () => {
       add: async (req) => (await record(req), { cniVersion: '1.0.0' }),
       del: record, check: record, status: record, gc: record,
     };
-    expect(inHostRoot(handlers, undefined)).toBe(handlers);
-    const wrapped = inHostRoot(handlers, { root: '/host', helper: '/bin/braid-chroot' });
+    expect(handlersInHostRoot(handlers, undefined)).toBe(handlers);
+    const wrapped = handlersInHostRoot(handlers, { root: '/host', helper: '/bin/braid-chroot' });
     for (const command of ['ADD', 'DEL', 'CHECK', 'STATUS', 'GC'] as const) {
       await wrapped[command.toLowerCase() as 'add' | 'del' | 'check' | 'status' | 'gc']({ command } as CniRequest);
     }
