@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { detachPodInterfaces, type AttachedInterface, type PolicyWork } from './attach.ts';
 import type { HeldDatapath } from './held-datapath.ts';
 import { PolicyMaps } from './maps.ts';
@@ -73,8 +74,10 @@ export function collectPolicyGarbage(opts: PolicyRuntimeOptions, validContainers
   const byContainer = new Map<string, IfaceRecord[]>();
   for (const r of stale) byContainer.set(r.containerId, [...(byContainer.get(r.containerId) ?? []), r]);
   for (const group of byContainer.values()) detachPodInterfaces(group, opts, o);
-  if (validContainers) {
-    for (const e of listPodEntries(stateDir)) if (!validContainers.has(e.containerId)) detachContainer(e.containerId, opts, o);
+  // Pod entries of containers the runtime no longer lists, or whose sandboxes are all gone.
+  for (const e of listPodEntries(stateDir)) {
+    const gone = validContainers ? !validContainers.has(e.containerId) : e.ifaces.every((i) => !existsSync(i.netns));
+    if (gone) detachContainer(e.containerId, opts, o);
   }
   withPolicyLock(stateDir, () => {
     const maps = openMaps(opts.bpfRoot, o.held);

@@ -37,13 +37,18 @@ try {
   const added: { ns: string; env: Record<string, string> }[] = [];
   const addMs: number[] = [];
   const addBraidMs: number[] = [];
+  const addCpuTicks: number[] = [];
+  // The agent's own CPU time (utime + stime, clock ticks): what braid computes, whatever else the shared machine runs.
+  const cpuTicks = () => fs.readFileSync(`/proc/${agent.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((s, x) => s + Number(x), 0);
   const delMs: number[] = [];
   try {
     for (let i = 0; i < pods; i++) {
       const ns = bed.newNetns();
       const env = { CNI_NETNS: `/run/netns/${ns}`, CNI_ARGS: bed.writePod(`fill-${i}`, { app: 'selected' }), CNI_IFNAME: 'eth0', CNI_CONTAINERID: `fill-${i}` };
       const before = await braidSeconds('ADD');
+      const ticks = cpuTicks();
       addMs.push(bed.cni(seaBraid, 'ADD', env, bed.conf(bed.socket)));
+      addCpuTicks.push(cpuTicks() - ticks);
       addBraidMs.push(1000 * ((await braidSeconds('ADD')) - before));
       added.push({ ns, env });
     }
@@ -60,6 +65,9 @@ try {
   console.log(`ADD median, first 20 pods: ${first.toFixed(1)} ms; last 20 pods: ${last.toFixed(1)} ms; ratio last/first ${(last / first).toFixed(2)}`);
   const [bFirst, bLast] = [median(addBraidMs.slice(0, 20)), median(addBraidMs.slice(-20))];
   console.log(`  of which braid itself in the agent (request minus delegates): first 20 ${bFirst.toFixed(1)} ms; last 20 ${bLast.toFixed(1)} ms; ratio ${(bLast / bFirst).toFixed(2)}`);
+  const cpu = (xs: number[]) => (xs.reduce((s, x) => s + x, 0) * 10) / xs.length;
+  const [cFirst, cLast] = [cpu(addCpuTicks.slice(0, 20)), cpu(addCpuTicks.slice(-20))];
+  console.log(`  agent CPU time per ADD (mean over 20, 10 ms ticks): first 20 ${cFirst.toFixed(1)} ms; last 20 ${cLast.toFixed(1)} ms; ratio ${(cLast / cFirst).toFixed(2)}`);
   console.log(`DEL median: ${median(delMs).toFixed(1)} ms`);
   const leases = filesUnder(path.join(bed.tmp, 'ipam')).filter((f) => !/(lock|last_reserved_ip\.\d+)$/.test(f));
   const cache = filesUnder(path.join(bed.tmp, 'cache')).filter((f) => f.endsWith('.json') && !f.includes('/versions/') && !f.includes('/manifests/'));

@@ -98,7 +98,7 @@ export function makePodBed(): PodBed {
     async startAgent() {
       // As benchmarks outside the project start it; no Kubernetes access: it serves calls only.
       const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, seaAgent, '--socket', socket, '--cache-dir', path.join(tmp, 'cache'), '--metrics-address', 'off'], {
-        env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets') },
+        env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets'), BRAID_TRACE: process.env.BRAID_TRACE ?? '' },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
       for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
