@@ -77,7 +77,9 @@ export function collectPolicyGarbage(opts: PolicyRuntimeOptions, validContainers
   // Pod entries of containers the runtime no longer lists, or whose sandboxes are all gone.
   for (const e of listPodEntries(stateDir)) {
     const gone = validContainers ? !validContainers.has(e.containerId) : e.ifaces.every((i) => !existsSync(i.netns));
-    if (gone) detachContainer(e.containerId, opts, o);
+    if (!gone) continue;
+    for (const r of enforcedOf(stateDir, e.containerId)) stale.add(r);
+    detachContainer(e.containerId, opts, o);
   }
   withPolicyLock(stateDir, () => {
     const maps = openMaps(opts.bpfRoot, o.held);

@@ -16,23 +16,23 @@ import { makePodBed, PLUGINS, seaBraid, serverPolicy } from './policy-pod-bed.ts
 const pods = Number(process.argv[2] ?? 30);
 const bed = makePodBed();
 
-async function series(label: string, labels: Record<string, string>): Promise<void> {
+async function series(key: string, label: string, labels: Record<string, string>): Promise<void> {
   const t: Record<string, number[]> = {};
   const record = (k: string, ms: number) => (t[k] ??= []).push(ms);
-  const args = bed.writePod(`pod-${label}`, labels);
+  const args = bed.writePod(`pod-${key}`, labels);
   for (let i = 0; i < pods + 2; i++) {
     const ns = bed.newNetns();
     try {
       const b = { CNI_NETNS: `/run/netns/${ns}`, CNI_ARGS: args, CNI_IFNAME: 'eth0' };
       const call = (mode: string, sock: string) => {
-        const id = { ...b, CNI_CONTAINERID: `${label}-${mode}-${i}` };
+        const id = { ...b, CNI_CONTAINERID: `${key}-${mode}-${i}` };
         return [bed.cni(seaBraid, 'ADD', id, bed.conf(sock)), bed.cni(seaBraid, 'DEL', id, bed.conf(sock))] as const;
       };
       const [agentAdd, agentDel] = call('agent', bed.socket);
       const [thinAdd, thinDel] = call('thin', '');
       let da = 0;
       let dd = 0;
-      const id = { ...b, CNI_CONTAINERID: `${label}-direct-${i}` };
+      const id = { ...b, CNI_CONTAINERID: `${key}-direct-${i}` };
       for (const [type, ifname, c] of bed.direct) da += bed.cni(path.join(PLUGINS, type), 'ADD', { ...id, CNI_IFNAME: ifname }, c);
       for (const [type, ifname, c] of [...bed.direct].reverse()) dd += bed.cni(path.join(PLUGINS, type), 'DEL', { ...id, CNI_IFNAME: ifname }, c);
       if (i < 2) continue; // warm-up
@@ -59,9 +59,9 @@ try {
   if (!fs.existsSync(seaBraid)) throw new Error(`${seaBraid} is missing: run npm run build:sea`);
   const agent = await bed.startAgent();
   try {
-    await series('no policy selects the pods', { app: 'idle' });
+    await series('idle', 'no policy selects the pods', { app: 'idle' });
     bed.writePolicy('mv1-from-clients', serverPolicy());
-    await series('a policy selects each pod on mv1', { app: 'selected' });
+    await series('selected', 'a policy selects each pod on mv1', { app: 'selected' });
   } finally {
     await agent.stop();
   }
