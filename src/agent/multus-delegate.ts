@@ -67,7 +67,11 @@ async function readJson(req: http.IncomingMessage): Promise<Record<string, unkno
 function parseCall(body: Record<string, unknown>, deps: DelegateApiDeps): DelegateCall {
   const env: Record<string, string> = {};
   if (isObject(body.env)) for (const [k, v] of Object.entries(body.env)) if (typeof v === 'string') env[k] = v;
-  const need = (key: string) => env[key] || (() => { throw bad(`env.${key} is missing`); })();
+  const need = (key: string): string => {
+    const value = env[key];
+    if (!value) throw bad(`env.${key} is missing`);
+    return value;
+  };
   const verb = need('CNI_COMMAND');
   if (typeof body.config !== 'string') throw bad('"config" (the delegate conf, base64) is missing');
   let list = parseNetworkConfig(Buffer.from(body.config, 'base64').toString('utf8'), '/delegate config');

@@ -9,8 +9,8 @@ import { combinedError, teardown } from './teardown.ts';
 import { repairAttachments } from './unreadable-attachments.ts';
 
 /**
- * Recomputes the attachments of a container whose cache is missing or unreadable, from local
- * sources only (never the API server). Undefined when that is not possible.
+ * The attachments of a container whose cache is missing or unreadable: what Multus left for it,
+ * else recomputed from the API or local sources (takeover.ts). Undefined when that is not possible.
  */
 export type Recompute = () => Promise<CachedAttachment[] | undefined>;
 

@@ -76,7 +76,7 @@ function libcniEntry(file: string): LibcniEntry {
 }
 
 /** libcni's entries of one container (or of all, for GC), keyed by their JSON, not their file names: network names may hold dashes. */
-function libcniEntries(cniDir: string, containerId: string | undefined, problems: string[]): LibcniEntry[] {
+function libcniEntries(cniDir: string, containerId: string | undefined, problems: string[], broken: string[] = []): LibcniEntry[] {
   const dir = path.join(cniDir, 'results');
   let names: string[];
   try {
@@ -93,6 +93,7 @@ function libcniEntries(cniDir: string, containerId: string | undefined, problems
       if (containerId === undefined || entry.containerId === containerId) out.push(entry);
     } catch (e) {
       problems.push(`${file}: ${(e as Error).message}`);
+      broken.push(file);
     }
   }
   return out;
@@ -171,8 +172,10 @@ export function readMultusContainer(
       problems.push(`${own}: ${(e as Error).message}`);
     }
   }
-  const libcni = libcniEntries(cniDir, containerId, problems);
-  files.push(...libcni.map((e) => e.file));
+  // Unreadable entries go with the rest once the DEL succeeded: nothing can ever use them.
+  const broken: string[] = [];
+  const libcni = libcniEntries(cniDir, containerId, problems, broken);
+  files.push(...libcni.map((e) => e.file), ...broken);
   if (files.length === 0) return undefined;
 
   const byIfname = new Map(libcni.map((e) => [e.ifname, e]));

@@ -9,7 +9,7 @@ export interface ResolvedNetwork {
   list: NetworkConfigList;
   /** Where the configuration came from, for `braid validate` (a file path, "NAD ns/name", "inline"). */
   origin: string;
-  /** The annotation element that asked for it; absent for the cluster network and defaultNetworks. */
+  /** The annotation element that asked for it (for the cluster network: the default-network annotation's, if any); absent for defaultNetworks. */
   selection?: NetworkSelectionElement;
   /** SR-IOV / device-plugin resource named by the NAD. */
   resourceName?: string;

@@ -26,7 +26,8 @@ export function buildPlan(inputs: PlanInputs): Plan {
       isDefault: true,
       list: withPodArgs(inputs.cluster.list, clusterSel?.['cni-args'], undefined, inputs.cluster.origin),
       cniArgs: inputs.args,
-      capabilityArgs: { ...inputs.runtimeConfig },
+      // Multus merges the default-network element's requests (ips, mac, ...) over the runtime's too.
+      capabilityArgs: { ...inputs.runtimeConfig, ...selectionCapabilities(clusterSel) },
     },
   ];
   secondaries.forEach((net, i) => {

@@ -193,14 +193,17 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
       await bed.expectNothingLeft();
     });
 
-    it('the default-network annotation\'s @ifname names the cluster interface and its cni-args reach the delegate', async () => {
-      kube.api.setNad('kube-system', 'podnet', JSON.stringify(bridgeConflist('podnet', 'cni1', '10.89.0.0/24', '10.89.0.1', bed.ipamDir)));
-      kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_DEFAULT]: '[{"name":"podnet","interface":"eth9","cni-args":{"note":"from-pod"}}]' } });
+    it('the default-network annotation\'s @ifname names the cluster interface; its ips and cni-args reach the delegate', async () => {
+      const podnet = bridgeConflist('podnet', 'cni1', '10.89.0.0/24', '10.89.0.1', bed.ipamDir);
+      Object.assign(podnet.plugins[0]!, { capabilities: { ips: true } });
+      kube.api.setNad('kube-system', 'podnet', JSON.stringify(podnet));
+      kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_DEFAULT]: '[{"name":"podnet","interface":"eth9","ips":["10.89.0.77/24"],"cni-args":{"note":"from-pod"}}]' } });
       const conf = kube.conf(bed.conf());
 
       const result = expectOk(await bed.run('ADD', { conf, args: ARGS }));
 
       expect(await bed.linkNames()).toEqual(['eth9', 'lo']);
+      expect((await podInterfaces(bed.pod)).get('eth9')?.ips, 'the element\'s ips, as Multus merges them for the master').toEqual(['10.89.0.77']);
       expect(result?.interfaces?.some((i: { name: string }) => i.name === 'eth9')).toBe(true);
       const record = JSON.parse(readFileSync(join(bed.cniDir, bed.cacheFiles()[0]!), 'utf8')) as { attachments: { confBytes: string }[] };
       expect(JSON.parse(record.attachments[0]!.confBytes).plugins[0].args).toEqual({ cni: { note: 'from-pod' } });

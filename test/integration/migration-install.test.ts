@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installOnce } from '../../src/agent/install/install-run.ts';
@@ -42,10 +42,10 @@ describe.skipIf(braidUnavailable())('braid install --from-multus', () => {
     const json = r.stdout.split('\n').filter((l) => !l.startsWith('#')).join('\n');
     const plugin = (JSON.parse(json) as { plugins: Record<string, unknown>[] }).plugins[0]!;
     expect(plugin).toMatchObject({
-      type: 'braid', clusterNetwork: '/host/etc/cni/net.d/10-calico.conflist', namespaceIsolation: true, globalNamespaces: 'default,shared',
+      type: 'braid', clusterNetwork: '/etc/cni/net.d/10-calico.conflist', namespaceIsolation: true, globalNamespaces: 'default,shared',
       defaultNetworks: ['monitoring'], multusCniDir: '/var/lib/cni/multus-thick', readinessindicatorfile: '/run/calico/ready', logLevel: 'verbose',
     });
-    for (const key of ['chrootDir', 'socketDir', 'metricsPort', 'multusConfigFile', 'cniConfigDir', 'multusAutoconfigDir', 'name', 'type']) {
+    for (const key of ['clusterNetwork', 'chrootDir', 'socketDir', 'metricsPort', 'multusConfigFile', 'cniConfigDir', 'multusAutoconfigDir', 'name', 'type']) {
       expect(r.stdout).toMatch(new RegExp(`^#   ${key} = `, 'm'));
     }
     expect(existsSync(join(confDir, '00-braid.conflist'))).toBe(false);
@@ -62,6 +62,23 @@ describe.skipIf(braidUnavailable())('braid install --from-multus', () => {
     const conf = loadBraidConf(JSON.parse(readFileSync(join(confDir, '00-braid.conflist'), 'utf8')));
     expect(conf).toMatchObject({ namespaceIsolation: true, globalNamespaces: ['default', 'shared'], multusCniDir: '/var/lib/cni/multus-thick', logLevel: 'verbose' });
     expect(logs.join('\n')).toMatch(/not carried over from Multus: chrootDir = "\/hostroot"/);
+  });
+
+  it('a restarted install keeps the carried-over keys once Multus\' conf is set aside', async () => {
+    const confDir = multusNode();
+    const opts = {
+      binSource: confDir, binaries: [], binDir: undefined, confDir, hostConfDir: '/etc/cni/net.d', confName: '00-braid.conflist',
+      primary: undefined, primaryTimeoutMs: 1_000, networkName: 'braid-cni-network', serviceAccount: undefined, extra: {},
+      fromMultus: {}, log: () => undefined,
+    };
+    await installOnce(opts);
+    const first = readFileSync(join(confDir, '00-braid.conflist'), 'utf8');
+    rmSync(join(confDir, '00-multus.conf'));
+    rmSync(join(confDir, 'multus.d'), { recursive: true });
+
+    await installOnce(opts);
+
+    expect(JSON.parse(readFileSync(join(confDir, '00-braid.conflist'), 'utf8'))).toEqual(JSON.parse(first));
   });
 
   it('refuses --from-multus on a node without Multus, naming where it looked', () => {

@@ -161,4 +161,28 @@ describe.skipIf(unavailable !== undefined)('taking over the pods Multus set up',
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('warning: annotation k8s.v1.cni.cncf.io/networks element 0 "colour": ignored');
   });
+
+  it.each([
+    ["a truncated libcni entry (Multus' file still names it)", (id: string) => writeFileSync(join(multusDir, 'results', `mv-${id}-net1`), '{"kind":"cniCacheV1","contain')],
+    ["a garbage Multus file (libcni's entries still there)", (id: string) => writeFileSync(join(multusDir, id), 'not json')],
+  ])('DEL with %s still frees everything and removes the broken file', async (_what, breakIt) => {
+    await multusAdd(multusDir, multusPod(), delegates());
+    breakIt(bed.containerId);
+
+    const r = expectOk(await bed.run('DEL', { conf }));
+
+    expect(r).toBeUndefined();
+    await expectAllGone();
+  });
+
+  it('a Multus cache entry of another container whose ID starts the same is left alone by DEL', async () => {
+    const other = await bed.newPod();
+    await multusAdd(multusDir, multusPod(), delegates());
+    await multusAdd(multusDir, multusPod(`${bed.containerId}0`, other), delegates());
+
+    expectOk(await bed.run('DEL', { conf }));
+
+    expect(multusFiles(multusDir)).toEqual([`${bed.containerId}0`, `results/cluster-${bed.containerId}0-eth0`, `results/mv-${bed.containerId}0-net1`]);
+    expect(await bed.linkNames(other)).toEqual(['eth0', 'lo', 'net1']);
+  });
 });

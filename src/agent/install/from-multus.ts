@@ -12,7 +12,7 @@ import { braidConf, findPrimaryConf } from './primary-conf.ts';
 
 /** Multus NetConf keys braid reads with the same meaning (multus-compat.md section 1). */
 const SAME = [
-  'confDir', 'binDir', 'clusterNetwork', 'defaultNetworks', 'delegates', 'multusNamespace', 'systemNamespaces',
+  'confDir', 'binDir', 'defaultNetworks', 'delegates', 'multusNamespace', 'systemNamespaces',
   'namespaceIsolation', 'globalNamespaces', 'readinessindicatorfile', 'logFile', 'logLevel', 'logToStderr', 'logOptions',
   'capabilities', 'retryDeleteOnError', 'auxiliaryCNIChainName', 'runtimeConfig',
 ];
@@ -57,6 +57,10 @@ export function translateMultus(found: MultusInstallation): Translation {
   const unmapped: Unmapped[] = [];
   for (const [key, value] of Object.entries(found.conf)) {
     if (SAME.includes(key)) keys[key] = value;
+    // A NAD or network name means the same to braid; a path is where Multus (in its container) saw
+    // the primary's conf, and braid names the primary as the host sees it.
+    else if (key === 'clusterNetwork' && typeof value === 'string' && !value.includes('/')) keys[key] = value;
+    else if (key === 'clusterNetwork') unmapped.push({ key, value, note: 'braid install names the primary network\'s conf itself (--primary)' });
     else if (key === 'cniDir') keys.multusCniDir = value;
     else unmapped.push({ key, value, note: ELSEWHERE[key] ?? 'unknown to braid' });
   }

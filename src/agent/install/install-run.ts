@@ -70,14 +70,20 @@ function refreshKubeconfig(opts: InstallOptions, state: InstallState): void {
   state.kubeconfigDigest = kc.digest;
 }
 
-/** The multusCniDir braid's conf already names (Multus' conf may be gone by a later pass). */
-function earlierMultusCniDir(text: string | undefined): string | undefined {
+/** The braid plugin of braid's conflist as written earlier, if it parses. */
+function braidPluginOf(text: string | undefined): Record<string, unknown> | undefined {
   try {
-    const plugin = (JSON.parse(text ?? '') as { plugins?: { multusCniDir?: unknown }[] }).plugins?.[0];
-    return typeof plugin?.multusCniDir === 'string' ? plugin.multusCniDir : undefined;
+    const plugin = (JSON.parse(text ?? '') as { plugins?: unknown[] }).plugins?.[0];
+    return typeof plugin === 'object' && plugin !== null ? (plugin as Record<string, unknown>) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** The multusCniDir braid's conf already names (Multus' conf may be gone by a later pass). */
+function earlierMultusCniDir(text: string | undefined): string | undefined {
+  const dir = braidPluginOf(text)?.multusCniDir;
+  return typeof dir === 'string' ? dir : undefined;
 }
 
 function writeConf(opts: InstallOptions, state: InstallState, primary: PrimaryConf): void {
@@ -104,6 +110,26 @@ function writeConf(opts: InstallOptions, state: InstallState, primary: PrimaryCo
   state.confText = text;
 }
 
+/**
+ * --from-multus: Multus' keys, translated. Once Multus' conf is gone (set aside after the switch),
+ * a restarted install keeps what braid's conf already carries instead of failing.
+ */
+function carryOverMultus(opts: InstallOptions, daemonConfig: string | undefined): Record<string, unknown> {
+  const path = join(opts.confDir, opts.confName);
+  try {
+    const { keys, unmapped } = multusKeys({ confDir: opts.confDir, daemonConfig });
+    opts.log(`carried over from Multus: ${Object.keys(keys).join(', ')}`);
+    for (const u of unmapped) opts.log(`not carried over from Multus: ${u.key} = ${JSON.stringify(u.value)} (${u.note})`);
+    return keys;
+  } catch (e) {
+    const earlier = existsSync(path) ? braidPluginOf(readFileSync(path, 'utf8')) : undefined;
+    if (!earlier) throw e;
+    opts.log(`no Multus conf any more; keeping the keys ${path} carries`);
+    const { type: _t, clusterNetwork: _c, kubeconfig: _k, capabilities: _caps, ...kept } = earlier;
+    return kept;
+  }
+}
+
 /** One full pass: binaries, kubeconfig, then braid's conf (last: it turns braid on for new pods). */
 export async function installOnce(opts: InstallOptions, state: InstallState = { kubeconfigDigest: undefined, confText: undefined }): Promise<InstallState> {
   if (opts.binDir) {
@@ -111,12 +137,7 @@ export async function installOnce(opts: InstallOptions, state: InstallState = { 
       opts.log(b.changed ? `installed ${b.path}` : `${b.path} is up to date`);
     }
   }
-  if (opts.fromMultus && !state.fromMultus) {
-    const { keys, unmapped } = multusKeys({ confDir: opts.confDir, daemonConfig: opts.fromMultus.daemonConfig });
-    state.fromMultus = keys;
-    opts.log(`carried over from Multus: ${Object.keys(keys).join(', ')}`);
-    for (const u of unmapped) opts.log(`not carried over from Multus: ${u.key} = ${JSON.stringify(u.value)} (${u.note})`);
-  }
+  if (opts.fromMultus && !state.fromMultus) state.fromMultus = carryOverMultus(opts, opts.fromMultus.daemonConfig);
   refreshKubeconfig(opts, state);
   writeConf(opts, state, await waitForPrimary(opts));
   return state;
