@@ -62,6 +62,9 @@ export function reconcileNode(
         collectDeadSlots(opts.bpfRoot, maps);
         records = records.filter((r) => !dead.includes(r));
         const candidates = unenforced(listPodEntries(stateDir), records);
+        // Nothing loaded and nothing to attach: the inputs (the cluster or the local stores) are
+        // not worth reading.
+        if (!maps && !(progs && candidates.length > 0)) return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
         const inputs = inputsFor([...records, ...candidates.map((c) => c.iface)]);
         const attached: IfaceRecord[] = [];
         if (progs) {
