@@ -4,16 +4,18 @@
 // archive, dist/braid-<version>.oci.tar, that `podman load -i`, `ctr images import` and
 // `kind load image-archive` accept.
 //
-// The image is FROM scratch: the single executable (braid, braid-veth, braid-agent: one file under
-// three names), braid-chroot, and the shared libraries they load, found with ldd: the executable's
+// The image is FROM scratch: the single executable (braid and braid-agent: one file under two
+// names) and braid-chroot in /usr/local/bin, the host layout of dist/host (the native front door
+// `braid`, the single executable as `braid-node` and `braid-veth`) in /usr/local/lib/braid/host for
+// `braid install` to copy, and the shared libraries they load, found with ldd: the executable's
 // own, libbpf.so.1 and its dependencies (koffi dlopen()s it, so ldd of the executable cannot see
 // it) and koffi's addon's. Libraries keep their host paths, symlinks included (/lib -> usr/lib on
 // Debian 12), so the dynamic loader finds them where it looks by default. No shell, no host tools:
 // braid-agent runs delegates chrooted into the host root (--host-root), with the host's binaries.
 //
 // Options: --name <ref> (default braid:<package.json version>), --out <file>; for tests that build
-// from a private build: --sea <file> (default dist/sea/braid), --chroot-helper <file> (default
-// dist/bin/braid-chroot), --fast (gzip level 1 instead of 9).
+// from a private build: --sea <file> (default dist/sea/braid), --host-dir <dir> (default dist/host),
+// --chroot-helper <file> (default dist/bin/braid-chroot), --fast (gzip level 1 instead of 9).
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -31,6 +33,7 @@ const { values: options } = parseArgs({
     out: { type: 'string' },
     sea: { type: 'string' },
     'chroot-helper': { type: 'string' },
+    'host-dir': { type: 'string' },
     fast: { type: 'boolean', default: false },
   },
 });
@@ -47,14 +50,12 @@ const IMAGE_COMMANDS = [
 ];
 /**
  * The host files: what `braid install` copies into the host's CNI bin dir (its --bin-source in
- * examples/kubernetes/04-daemonset.yaml). Today the single executable under both plugin names;
- * when the native front door and the thin implementation land in dist/host/, they replace these.
+ * examples/kubernetes/04-daemonset.yaml; its default --binaries are these names): dist/host as
+ * `npm run build:sea` lays it out, the static front door and the single executable behind it.
  */
 export const HOST_DIR = '/usr/local/lib/braid/host';
-const HOST_FILES = [
-  ['braid', SEA],
-  ['braid-veth', SEA],
-];
+const HOST_SOURCE = path.resolve(options['host-dir'] ?? path.join(repoRoot, 'dist', 'host'));
+const HOST_FILES = ['braid', 'braid-node', 'braid-veth'].map((name) => [name, path.join(HOST_SOURCE, name)]);
 
 function fail(message) {
   console.error(`image: ${message}`);
@@ -113,7 +114,7 @@ class LayerTree {
     this.entries.set(imagePath, { type: 'file', source, mode });
   }
 
-  /** The layer: parents before children; a source file seen before becomes a hard link. */
+  /** The layer: parents before children; a source file seen before (same inode) becomes a hard link. */
   toTar(mtime) {
     const tar = new TarWriter(mtime);
     const written = new Map();
@@ -123,7 +124,8 @@ class LayerTree {
       if (e.type === 'dir') tar.dir(name, e.mode);
       else if (e.type === 'symlink') tar.symlink(name, e.target);
       else {
-        const key = realpathSync(e.source);
+        const st = statSync(realpathSync(e.source));
+        const key = `${st.dev}:${st.ino}`;
         if (written.has(key)) tar.hardlink(name, written.get(key), e.mode);
         else {
           tar.file(name, readFileSync(e.source), e.mode);

@@ -132,7 +132,7 @@ class BraidHandlers implements PluginHandlers {
         (e: unknown) => asCniError(e),
       );
       // No record: a pod Multus set up (its caches), else the plan again (multiplex/takeover.ts).
-      const fallback = takeover(req, conf, log);
+      const fallback = takeover(req, conf, log, this.deps.kube);
       await executeDel(req, conf, fallback.recompute, this.deps.observer).catch((e: unknown) => {
         log.error(asCniError(e).message);
         throw e;
@@ -152,12 +152,12 @@ class BraidHandlers implements PluginHandlers {
 
   async status(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await executeStatus(req, conf, async () => withMultusNetworks(conf, await networksForStatus(conf, req)), this.deps.observer);
+    await executeStatus(req, conf, async () => withMultusNetworks(conf, await networksForStatus(conf, req, this.deps.kube)), this.deps.observer);
   }
 
   async gc(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    const gcError = await executeGc(req, conf, () => networksForStatus(conf, req), this.deps.observer).then(
+    const gcError = await executeGc(req, conf, () => networksForStatus(conf, req, this.deps.kube), this.deps.observer).then(
       () => undefined,
       (e: unknown) => asCniError(e),
     );

@@ -1,5 +1,6 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
+import type { KubeSessionDeps } from './kube-session.ts';
 import { configuredNetworks } from './local-sources.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
 import { resolveConfiguredNetworks } from './resolve.ts';
@@ -12,10 +13,10 @@ import { wantsKubernetes } from './takeover.ts';
  * this a runtime that calls STATUS (containerd 2.x on kubelet's status poll) would see the
  * node's network as not ready.
  */
-export async function networksForStatus(conf: BraidConf, req: CniRequest): Promise<ResolvedNetwork[]> {
+export async function networksForStatus(conf: BraidConf, req: CniRequest, kubeDeps?: KubeSessionDeps): Promise<ResolvedNetwork[]> {
   if (wantsKubernetes(conf)) {
     const kube = await import('./kube-session.ts');
-    const session = await kube.openKubeSession(conf, req);
+    const session = await kube.openKubeSession(conf, req, kubeDeps);
     if (session) {
       try {
         return await resolveConfiguredNetworks(conf, session.sources);

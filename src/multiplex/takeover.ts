@@ -1,6 +1,7 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
 import type { CachedAttachment } from './cache.ts';
+import type { KubeSessionDeps } from './kube-session.ts';
 import type { Recompute } from './del.ts';
 import { localSources } from './local-sources.ts';
 import type { Logger } from './log.ts';
@@ -46,10 +47,10 @@ export async function recomputeAttachments(req: CniRequest, conf: BraidConf, sou
     }));
 }
 
-async function fromSources(req: CniRequest, conf: BraidConf, log: Logger): Promise<CachedAttachment[]> {
+async function fromSources(req: CniRequest, conf: BraidConf, log: Logger, kubeDeps: KubeSessionDeps | undefined): Promise<CachedAttachment[]> {
   if (wantsKubernetes(conf)) {
     const kube = await import('./kube-session.ts');
-    const session = await kube.openKubeSession(conf, req).catch((e: unknown) => {
+    const session = await kube.openKubeSession(conf, req, kubeDeps).catch((e: unknown) => {
       log.error(`DEL of container ${req.containerId}: no Kubernetes API (${(e as Error).message}); local sources only`);
       return undefined;
     });
@@ -65,25 +66,26 @@ async function fromSources(req: CniRequest, conf: BraidConf, log: Logger): Promi
 }
 
 /** Multus' attachments of the container, with the cluster network added from braid's conf if Multus' cache lacks it. */
-async function fromMultus(req: CniRequest, conf: BraidConf, found: MultusContainer, log: Logger): Promise<CachedAttachment[]> {
+async function fromMultus(req: CniRequest, conf: BraidConf, found: MultusContainer, log: Logger, kubeDeps: KubeSessionDeps | undefined): Promise<CachedAttachment[]> {
   for (const p of found.problems) log.error(`Multus cache of container ${req.containerId}: ${p}`);
   if (found.attachments.some((a) => a.isDefault)) return found.attachments;
   log.error(`Multus cache of container ${req.containerId} has no cluster network attachment; using braid's`);
-  const recomputed = await fromSources(req, conf, log).catch(() => []);
+  const recomputed = await fromSources(req, conf, log, kubeDeps).catch(() => []);
   const cluster = recomputed.filter((a) => a.isDefault);
   return [...cluster, ...found.attachments];
 }
 
-export function takeover(req: CniRequest, conf: BraidConf, log: Logger): Takeover {
+/** `kubeDeps`: braid-agent's watch caches and shared clients (a plugin process passes none). */
+export function takeover(req: CniRequest, conf: BraidConf, log: Logger, kubeDeps?: KubeSessionDeps): Takeover {
   let found: MultusContainer | undefined;
   return {
     recompute: async () => {
       found = readMultusContainer(conf.multusCniDir, req.containerId, req.ifname, req.args);
       if (found && found.attachments.length > 0) {
         log.verbose(`container ${req.containerId}: taking over Multus' attachments from ${found.files.join(', ')}`);
-        return fromMultus(req, conf, found, log);
+        return fromMultus(req, conf, found, log, kubeDeps);
       }
-      return fromSources(req, conf, log);
+      return fromSources(req, conf, log, kubeDeps);
     },
     finish: () => {
       if (found) removeMultusContainer(found);

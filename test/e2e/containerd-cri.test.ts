@@ -124,7 +124,17 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
   }
 
   it('RunPodSandbox gives the pod the cluster IP and every requested interface; stop and remove leave nothing', async () => {
+    // A policy in the local store for lan only: it selects net1; data and eth0 get no programs.
+    const policyFile = paths('policies/default/lan-isolated.json');
+    mkdirSync(paths('policies/default'), { recursive: true });
+    writeFileSync(policyFile, JSON.stringify({
+      apiVersion: 'k8s.cni.cncf.io/v1beta1', kind: 'MultiNetworkPolicy',
+      metadata: { name: 'lan-isolated', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
+      spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [] },
+    }));
     const id = await cri!.runPodSandbox(sandbox({ [ANN_NETWORKS]: 'lan,lan2@data' }));
+    // The policy did its part at ADD; the later tests run without it.
+    rmSync(policyFile);
     const { status, info } = await cri!.podSandboxStatus(id);
     expect(status.state).toBe('SANDBOX_READY');
     // What kubelet records as the pod IP: the cluster network's, from braid's result.
@@ -138,7 +148,10 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
     expect(byName.data).toEqual([expect.stringMatching(/^192\.168\.94\.\d+$/)]);
     // No API server, an empty pod store: the annotation came with the runtime's capability args.
     expect(entries(paths('pods'))).toEqual([]);
-    expect(entries(join(pins!.path, 'mnp', 'links')).length, 'policy links pinned for the three interfaces').toBe(6);
+    // One link slot (mnp/links/<id>/{in,out}): net1's.
+    const slots = entries(join(pins!.path, 'mnp', 'links'));
+    expect(slots, 'policy link slots: net1 only').toHaveLength(1);
+    expect(entries(join(pins!.path, 'mnp', 'links', slots[0]!))).toEqual(['in', 'out']);
 
     await cri!.stopPodSandbox(id);
     await cri!.removePodSandbox(id);
@@ -174,6 +187,8 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
     const links = JSON.parse(await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'link', 'show'])) as { ifname: string }[];
     expect(links.map((l) => l.ifname).sort()).toEqual(['eth0', 'lo', 'net1']);
     expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="0"}')).toBe(1);
+    // No policy in the local store selects the pod: no programs on any of its interfaces.
+    expect(entries(join(pins!.path, 'mnp', 'links')), 'no policy links without a selecting policy').toEqual([]);
 
     await cri!.stopPodSandbox(id);
     await cri!.removePodSandbox(id);

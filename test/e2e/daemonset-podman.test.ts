@@ -158,11 +158,18 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     expect(conf.plugins[0].kubeconfig).toBe('/etc/cni/net.d/braid.d/braid.kubeconfig');
     expect(existsSync(join(s.host.root, 'etc/cni/net.d/braid.d/braid.kubeconfig'))).toBe(true);
 
-    // Thin mode first: the conf is in place, no agent yet.
+    // A policy for lan that selects the pod; it reaches the agent through the API, and thin mode
+    // only once it is in the node's local policy store (the conf's policyDir).
+    const policy = { podSelector: {}, policyTypes: ['Ingress'], ingress: [] };
+    s.api.putPolicy(POD.namespace, 'lan-isolated', policy, { 'k8s.v1.cni.cncf.io/policy-for': 'lan' });
+
+    // Thin mode first: the conf is in place, no agent yet; no policy in the local store selects
+    // the pod, so none of its interfaces gets programs.
     const cid0 = `ctr-${hex(6)}`;
     const thin0 = await hostCni(s, 'ADD', cid0);
     expect(thin0.code, thin0.stdout + thin0.stderr).toBe(0);
     expect(await linkNames(s.pod)).toEqual(['eth0', 'lo', 'net1']);
+    expect(await pinned(s, 'braid/v1/mnp/links'), 'no policy links without a policy in the local store').toEqual([]);
     expect((await hostCni(s, 'DEL', cid0)).code).toBe(0);
 
     // The agent and the install keeper.
@@ -198,7 +205,8 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     expect(metrics).toContain('braid_agent_requests_total{verb="ADD",code="0"} 1');
     const status = s.api.pod(POD.namespace, POD.name)?.metadata.annotations?.[ANN_STATUS];
     expect(JSON.parse(status ?? '[]').map((n: { name: string; interface?: string }) => `${n.interface}=${n.name}`)).toEqual(['eth0=cluster', 'net1=default/lan']);
-    expect((await pinned(s, 'braid/v1/mnp/links')).length, 'policy links pinned for eth0 and net1').toBe(4);
+    // Only net1 is selected (policy-for lan): one link slot (links/<id>/{in,out}); eth0 gets none.
+    expect((await pinned(s, 'braid/v1/mnp/links')).length, 'policy link slots: net1 only').toBe(1);
 
     expect((await hostCni(s, 'DEL', cid)).code).toBe(0);
     expect((await getOverSocket(socket, '/metrics')).body).toContain('braid_agent_requests_total{verb="DEL",code="0"} 1');
@@ -207,13 +215,20 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     const running = await s.podman.podman(['inspect', '--format', '{{.State.Running}}', keeper.id]);
     expect(running.stdout.trim(), 'install-keeper keeps running (braid install --watch)').toBe('true');
 
-    // The agent container stops: braid on the host does the calls itself.
+    // The agent container stops: braid on the host does the calls itself, with the policy now in
+    // the node's local store.
     expect((await s.podman.podman(['stop', '-t', '10', agent.id])).code).toBe(0);
+    const policyDir = join(s.host.root, conf.plugins[0].policy?.policyDir ?? '/etc/cni/braid/policies', POD.namespace);
+    mkdirSync(policyDir, { recursive: true });
+    writeFileSync(join(policyDir, 'lan-isolated.json'), JSON.stringify({
+      apiVersion: 'k8s.cni.cncf.io/v1beta1', kind: 'MultiNetworkPolicy',
+      metadata: { name: 'lan-isolated', namespace: POD.namespace, annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } }, spec: policy,
+    }));
     const cid2 = `ctr-${hex(6)}`;
     const thin = await hostCni(s, 'ADD', cid2);
     expect(thin.code, thin.stdout + thin.stderr).toBe(0);
     expect(await linkNames(s.pod)).toEqual(['eth0', 'lo', 'net1']);
-    expect((await pinned(s, 'braid/v1/mnp/links')).length).toBe(4);
+    expect((await pinned(s, 'braid/v1/mnp/links')).length, 'policy link slots in thin mode: net1 only').toBe(1);
     expect((await hostCni(s, 'DEL', cid2)).code).toBe(0);
     await expectNothingLeft(s);
   });

@@ -1,14 +1,14 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { braidBinary } from '../helpers/braid-binary.ts';
+import { chrootHelperBinary } from '../helpers/braid-binary.ts';
 import { mustRun } from '../helpers/exec.ts';
 import { useSea } from '../helpers/sea.ts';
 
 /**
  * braid's image (scripts/build-image.mjs) built from the current sources for the calling suite:
- * a private single executable (useSea) and the private build's braid-chroot, packed with --fast
+ * a private single executable and its host layout (useSea) and the private build's braid-chroot, packed with --fast
  * compression into a temp dir; removed after the suite. The name is the one the manifests use.
  */
 const repoRoot = resolve(import.meta.dirname, '../..');
@@ -26,9 +26,9 @@ export function useImage(): BuiltImage {
   let dir: string | undefined;
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'braid-t-image-'));
-    const chroot = join(dirname(braidBinary()), 'braid-chroot');
     const node = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
-    await mustRun([node, join(repoRoot, 'scripts', 'build-image.mjs'), '--sea', sea.path('braid'), '--chroot-helper', chroot, '--fast', '--out', join(dir, 'braid.oci.tar')], {
+    const image = ['--sea', sea.path('braid'), '--host-dir', join(sea.dir, 'host'), '--chroot-helper', chrootHelperBinary()];
+    await mustRun([node, join(repoRoot, 'scripts', 'build-image.mjs'), ...image, '--fast', '--out', join(dir, 'braid.oci.tar')], {
       timeoutMs: 120_000,
     });
   }, 130_000);
@@ -41,7 +41,7 @@ export function useImage(): BuiltImage {
       return join(dir, 'braid.oci.tar');
     },
     get chroot() {
-      return join(dirname(braidBinary()), 'braid-chroot');
+      return chrootHelperBinary();
     },
   };
 }

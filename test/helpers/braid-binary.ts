@@ -39,6 +39,11 @@ export function braidBinary(): string {
   return join(privateBuild, 'host', 'braid');
 }
 
+/** braid-chroot of the same build (dist/bin/braid-chroot beside a dist/host/braid). */
+export function chrootHelperBinary(): string {
+  return join(dirname(dirname(braidBinary())), 'bin', 'braid-chroot');
+}
+
 export function removeBraidBinary(): void {
   if (privateBuild) rmSync(privateBuild, { recursive: true, force: true });
   privateBuild = undefined;
