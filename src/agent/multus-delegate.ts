@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { mergeCniArgs, parseCniArgs } from '../cni/args.ts';
 import { parseNetworkConfig } from '../cni/conflist.ts';
 import { resultToVersion } from '../cni/convert.ts';
-import { asCniError, CniCode, CniError } from '../cni/errors.ts';
+import { asCniError, CniCode, CniError } from '../base/errors.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { CniResult } from '../cni/result.ts';
 import { addNetworkList, checkNetworkList, delNetworkList, type DelegateContext } from '../cni/runtime.ts';

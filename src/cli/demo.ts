@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { addPods, inspectPods, showPlan, showStatus } from './demo/attach.ts';
 import { Cleanup, onTermination } from './demo/cleanup.ts';
 import { sendTraffic } from './demo/connectivity.ts';

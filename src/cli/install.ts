@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CniCode, CniError } from '../cni/errors.ts';
-import { ownDir } from '../cni/own-dir.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { ownDir } from '../base/own-dir.ts';
 
 /**
  * `braid install`: what the DaemonSet's init container runs (and, with --watch, a container that

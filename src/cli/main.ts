@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { asCniError } from '../cni/errors.ts';
+import { asCniError } from '../base/errors.ts';
 import { registerInstall } from './install.ts';
 import { registerPolicy } from './policy.ts';
 import { registerStatus } from './status.ts';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { CONF_DEFAULTS } from '../config/conf.ts';
 import { loadConfFile } from './load-conf-file.ts';
 

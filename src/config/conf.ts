@@ -1,8 +1,8 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { PluginConf } from '../cni/netconf.ts';
 import { validateBraidConf } from '../generated/validators.js';
-import { leniency, type CompatWarning } from './leniency.ts';
-import { schemaErrorMessage } from './schema-errors.ts';
+import { leniency, type CompatWarning } from '../base/leniency.ts';
+import { schemaErrorMessage } from '../base/schema-errors.ts';
 import type { BraidConf, LogLevel, LogOptions, PolicyConf } from './types.ts';
 
 /**

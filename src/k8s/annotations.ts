@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import type { ErrorObject } from 'ajv';
-import { CniCode, CniError } from '../cni/errors.ts';
-import type { Leniency } from '../config/leniency.ts';
-import { describeValue, schemaProblems } from '../config/schema-errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import type { Leniency } from '../base/leniency.ts';
+import { describeValue, schemaProblems } from '../base/schema-errors.ts';
 import { validateNetworkSelection } from '../generated/validators.js';
 import {
   ANNOTATION_DEFAULT_NETWORK,

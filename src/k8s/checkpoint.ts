@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /** kubelet's device-manager checkpoint, the fallback when the PodResources socket is absent. */
 export const DEVICE_CHECKPOINT = '/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint';

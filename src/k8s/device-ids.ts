@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
-import { CniCode, CniError } from '../cni/errors.ts';
-import type { Leniency } from '../config/leniency.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import type { Leniency } from '../base/leniency.ts';
 import { DEVICE_CHECKPOINT, readCheckpointDevices } from './checkpoint.ts';
 
 /** kubelet's PodResources API socket (gRPC, package v1). */

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { authorizationHeader, type KubeAccess } from './kubeconfig.ts';
 import type { NetworkAttachmentDefinition, ObjectMeta } from './types.ts';
 

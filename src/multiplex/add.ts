@@ -1,15 +1,15 @@
-import { asCniError, CniCode, CniError } from '../cni/errors.ts';
+import { asCniError, CniCode, CniError } from '../base/errors.ts';
 import { stopDelegate } from '../cni/delegate-process.ts';
 import { findPlugin } from '../cni/find.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import { addNetworkList } from '../cni/runtime.ts';
-import { trace } from '../cni/trace.ts';
+import { trace } from '../base/trace.ts';
 import type { BraidConf } from '../config/types.ts';
 import type { CallDeps } from './call-deps.ts';
 import { networkStatusEntries } from '../k8s/network-status.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
-import { writeError } from '../cni/atomic-file.ts';
+import { writeError } from '../base/atomic-file.ts';
 import { CACHE_KIND, cacheFile, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
 import { applyDefaultRoute } from './default-route.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';

@@ -1,5 +1,5 @@
 import { parseNetworkConfig } from '../cni/conflist.ts';
-import { asCniError, CniCode, CniError } from '../cni/errors.ts';
+import { asCniError, CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { checkNetworkList } from '../cni/runtime.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';

@@ -1,6 +1,6 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
-import { collectStaleTempFiles } from '../cni/atomic-file.ts';
+import { collectStaleTempFiles } from '../base/atomic-file.ts';
 import { stopDelegate } from '../cni/delegate-process.ts';
 import type { BraidConf } from '../config/types.ts';
 import { quarantineCache, readCache, removeCache, writeCache, type CachedAttachment } from './cache.ts';

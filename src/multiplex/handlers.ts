@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
-import { asCniError } from '../cni/errors.ts';
-import { trace } from '../cni/trace.ts';
+import { asCniError } from '../base/errors.ts';
+import { trace } from '../base/trace.ts';
 import { validAttachments, type CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import type { PluginHandlers } from '../cni/skel.ts';

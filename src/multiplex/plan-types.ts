@@ -1,5 +1,5 @@
 import type { NetworkConfigList } from '../cni/netconf.ts';
-import type { CompatWarning, Leniency } from '../config/leniency.ts';
+import type { CompatWarning, Leniency } from '../base/leniency.ts';
 import type { NetworkSelectionElement } from '../k8s/types.ts';
 
 /** A network the pod will be attached to, with its delegate configuration resolved. */
@@ -42,7 +42,7 @@ export interface PlanInputs {
   selected: ResolvedNetwork[];
   /** Device IDs handed to attachments with a resourceName, by attachment position. */
   deviceIds?: Map<number, string>;
-  /** What Multus accepts and NPWG does not: warnings, or errors with `strict` (config/leniency.ts). */
+  /** What Multus accepts and NPWG does not: warnings, or errors with `strict` (base/leniency.ts). */
   compat?: Leniency;
 }
 

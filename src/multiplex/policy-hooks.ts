@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { BraidConf } from '../config/types.ts';
-import { trace } from '../cni/trace.ts';
+import { trace } from '../base/trace.ts';
 import { hasEnforcedInterfaces, hasPolicyState, hasStoredPolicies } from '../policy/enforced.ts';
 import type { PodInterface } from '../policy/pod-entries.ts';
 import type { PolicyRuntimeOptions } from '../policy/runtime.ts';

@@ -1,5 +1,5 @@
 import { parseNetworkConfig } from '../cni/conflist.ts';
-import { asCniError, CniError } from '../cni/errors.ts';
+import { asCniError, CniError } from '../base/errors.ts';
 import { delNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import type { CachedAttachment } from './cache.ts';

@@ -1,5 +1,5 @@
 import { parseNetworkConfig } from '../cni/conflist.ts';
-import { asCniError } from '../cni/errors.ts';
+import { asCniError } from '../base/errors.ts';
 import type { CachedAttachment } from './cache.ts';
 
 /** Where a replacement conf for an unreadable cached attachment can come from (by ifname). */

@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { withNetns } from '../bpf/netns.ts';
 import { attachTcxPinned, pinnedLinkInfo, type Direction } from '../bpf/tcx.ts';
 import { compileInterface } from './compile.ts';

@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /** braid-veth's own keys in the network config (everything else is passed on to IPAM untouched). */
 export interface VethConfig {

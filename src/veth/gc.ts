@@ -1,4 +1,4 @@
-import { CniCode } from '../cni/errors.ts';
+import { CniCode } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { validAttachments } from '../cni/request.ts';
 import { pinnedLinkInfo } from '../bpf/tcx.ts';

@@ -1,5 +1,5 @@
 import { parseResult, resultToVersion } from '../cni/convert.ts';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { execPlugin } from '../cni/exec.ts';
 import { findPlugin } from '../cni/find.ts';
 import { negotiateVersion, pluginVersions } from '../cni/plugin-versions.ts';

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../src/cni/errors.ts';
+import { CniError } from '../../src/base/errors.ts';
 import type { KubeAccess } from '../../src/k8s/kubeconfig.ts';
 import { KubeClient, type KubeClientOptions } from '../../src/k8s/rest-client.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../src/cni/errors.ts';
+import { CniError } from '../../src/base/errors.ts';
 import { KubeNadSource, KubePodSource } from '../../src/k8s/api-sources.ts';
 import { recordAddedInterfaces } from '../../src/k8s/events.ts';
 import { KubeClient } from '../../src/k8s/rest-client.ts';

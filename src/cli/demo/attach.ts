@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { CniCode, CniError } from '../../base/errors.ts';
 import { PodStore } from '../../k8s/pod-store.ts';
 import { ANNOTATION_NETWORK_STATUS, ANNOTATION_NETWORKS } from '../../k8s/types.ts';
 import { type DemoContext, findPod, podKey, shown } from './context.ts';

@@ -2,7 +2,7 @@ import { accessSync, constants, cpSync, existsSync, mkdirSync, readdirSync, read
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { CniCode, CniError } from '../../base/errors.ts';
 
 /**
  * The demo's files. examples/demo holds the braid conf, the cluster network, NAD and pod manifests

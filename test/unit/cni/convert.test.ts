@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertResult, parseResult, resultToVersion } from '../../../src/cni/convert.ts';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import { ALL_KNOWN_VERSIONS, resultFamily } from '../../../src/cni/versions.ts';
 
 const golden = (file: string): Record<string, unknown> =>

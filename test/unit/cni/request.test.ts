@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import { type CniEnv, parseRequest, validAttachments } from '../../../src/cni/request.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../../../src/cni/versions.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { injectName, parseNetworkConfig } from '../../../src/cni/conflist.ts';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 
 function failure(fn: () => unknown): CniError {
   try {

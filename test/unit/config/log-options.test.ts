@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CniCode, CniError } from '../../../src/cni/errors.ts';
+import { CniCode, CniError } from '../../../src/base/errors.ts';
 import { loadBraidConf } from '../../../src/config/conf.ts';
 
 const minimal = { cniVersion: '1.0.0', name: 'braid-network', type: 'braid', clusterNetwork: 'flannel' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../../../src/k8s/annotations.ts';
 
 function failure(fn: () => unknown): CniError {
