@@ -1,5 +1,5 @@
 import { COMPAT_EVENT_REASON, warningText } from '../base/leniency.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log/log.ts';
 import type { Plan } from './plan-types.ts';
 import type { Sources } from './resolve.ts';
 

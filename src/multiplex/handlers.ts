@@ -14,7 +14,7 @@ import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
 import { lockContainer, type FlockWay } from './lock.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, type Logger } from '../log/log.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
 import type { SandboxNet } from '../net/sandbox-net.ts';
 import type { CallDeps } from './call-deps.ts';

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { backupPath, claimBackupPath, listBackups } from '../../../src/multiplex/log-backups.ts';
-import { appendLogLine, rotationPolicy, type RotationPolicy } from '../../../src/multiplex/log-rotation.ts';
-import { createLogger } from '../../../src/multiplex/log.ts';
+import { backupPath, claimBackupPath, listBackups } from '../../../src/log/log-backups.ts';
+import { appendLogLine, rotationPolicy, type RotationPolicy } from '../../../src/log/log-rotation.ts';
+import { createLogger } from '../../../src/log/log.ts';
 
 let dir: string;
 let file: string;
