@@ -10,7 +10,7 @@ import { networkStatusEntries, parseNetworkStatus } from '../k8s/network-status.
 import type { KubeClient } from '../k8s/rest-client.ts';
 import { writeNetworkStatus } from '../k8s/status-writer.ts';
 import { ANNOTATION_NETWORK_STATUS, type NetworkStatus } from '../k8s/types.ts';
-import { listCache, writeCache, type CachedAttachment, type CacheRecord } from '../multiplex/cache.ts';
+import { listCache, writeCache, type CachedAttachment, type CacheRecord } from '../cache/attachment-cache.ts';
 import { rewritePlugins } from '../multiplex/conf-rewrite.ts';
 import { lockContainer } from '../multiplex/lock.ts';
 import type { PodRef } from '../multiplex/plan-types.ts';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listCache } from '../multiplex/cache.ts';
+import { listCache } from '../cache/attachment-cache.ts';
 import { loadConfFile } from './load-conf-file.ts';
 
 interface StatusRow {

@@ -10,7 +10,7 @@ import type { CallDeps } from './call-deps.ts';
 import { networkStatusEntries } from '../k8s/network-status.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import { writeError } from '../base/atomic-file.ts';
-import { CACHE_KIND, cacheFile, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
+import { CACHE_KIND, cacheFile, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from '../cache/attachment-cache.ts';
 import { applyDefaultRoute } from './default-route.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import type { Plan } from './plan-types.ts';

@@ -4,7 +4,7 @@ import type { CniRequest } from '../cni/request.ts';
 import { checkNetworkList } from '../cni/runtime.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
-import { readCache } from './cache.ts';
+import { readCache } from '../cache/attachment-cache.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import { checkMultusContainer } from './multus-verbs.ts';
 import { combinedError } from './teardown.ts';

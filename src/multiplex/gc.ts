@@ -5,7 +5,7 @@ import type { Attachment, NetworkConfigList } from '../cni/netconf.ts';
 import { validAttachments, type CniEnv, type CniRequest } from '../cni/request.ts';
 import { gcNetworkList, type DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
-import { cacheFile, listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
+import { cacheFile, listCache, removeCache, writeCache, type CacheRecord } from '../cache/attachment-cache.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import { lockContainer, type FlockWay } from './lock.ts';
 import { gcMultusContainers } from './multus-verbs.ts';

@@ -9,7 +9,7 @@ import { loadBraidConf } from '../config/conf.ts';
 import { waitForReadinessFile } from '../k8s/readiness.ts';
 import type { BraidConf } from '../config/types.ts';
 import { executeAdd, undoAdd } from './add.ts';
-import { cacheFile } from './cache.ts';
+import { cacheFile } from '../cache/attachment-cache.ts';
 import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';

@@ -1,6 +1,6 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
-import type { CachedAttachment } from './cache.ts';
+import type { CachedAttachment } from '../cache/attachment-cache.ts';
 import type { Recompute } from './del.ts';
 import { localSources } from './local-sources.ts';
 import type { Logger } from '../log/log.ts';
