@@ -5,7 +5,7 @@ import { ownDir } from '../base/own-dir.ts';
 
 /**
  * `braid install`: what the DaemonSet's init container runs (and, with --watch, a container that
- * keeps it current). See src/agent/install/install-run.ts for what each pass does.
+ * keeps it current). See src/cli/install/install-run.ts for what each pass does.
  */
 interface InstallFlags {
   binDir?: string;
@@ -65,7 +65,7 @@ export function registerInstall(program: Command): void {
     .option('--interval <seconds>', 'how often --watch looks', '10')
     .option('--cleanup-on-exit', 'with --watch: remove braid\'s conf on SIGTERM/SIGINT')
     .action(async (flags: InstallFlags) => {
-      const { installAndWatch, installOnce } = await import('../agent/install/install-run.ts');
+      const { installAndWatch, installOnce } = await import('./install/install-run.ts');
       const opts = {
         binSource: flags.binSource ?? ownDir(),
         binaries: flags.binaries.split(',').map((s) => s.trim()).filter((s) => s !== ''),
