@@ -20,7 +20,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .description('run the demo: pods as network namespaces on a bridge cluster network plus macvlan and host-device secondaries')
     .option('--keep', 'leave the demo namespaces in place for a look around')
     .action(async (opts: { keep?: boolean }) => {
-      const { runDemo } = await import('./demo.ts');
+      const { runDemo } = await import('../demo/demo.ts');
       await runDemo({ keep: opts.keep === true });
     });
   try {

@@ -2,7 +2,7 @@ import { accessSync, constants, cpSync, existsSync, mkdirSync, readdirSync, read
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CniCode, CniError } from '../../base/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /**
  * The demo's files. examples/demo holds the braid conf, the cluster network, NAD and pod manifests
@@ -34,7 +34,7 @@ export interface Workspace {
 
 /**
  * The checkout braid runs from: the first directory above this code that holds examples/demo.
- * The built binary runs from dist/, the sources from src/cli/demo/; both find it.
+ * The built binary runs from dist/, the sources from src/demo/; both find it.
  */
 export function findCheckout(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));

@@ -1,7 +1,7 @@
 import path from 'node:path';
-import { CniCode, CniError } from '../../base/errors.ts';
-import { PodStore } from '../../k8s/pod-store.ts';
-import { ANNOTATION_NETWORK_STATUS, ANNOTATION_NETWORKS } from '../../k8s/types.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { PodStore } from '../k8s/pod-store.ts';
+import { ANNOTATION_NETWORK_STATUS, ANNOTATION_NETWORKS } from '../k8s/types.ts';
 import { type DemoContext, findPod, podKey, shown } from './context.ts';
 import { run } from './exec.ts';
 import { networkStatusOf, podInterfaces, podRoutes } from './inspect.ts';

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { PodStore } from '../../k8s/pod-store.ts';
-import { ANNOTATION_NETWORKS } from '../../k8s/types.ts';
+import { PodStore } from '../k8s/pod-store.ts';
+import { ANNOTATION_NETWORKS } from '../k8s/types.ts';
 import type { Cleanup } from './cleanup.ts';
 import { type DemoBase, type DemoContext, podKey, shown } from './context.ts';
 import { DemoNetns, removeNetns } from './netns.ts';
