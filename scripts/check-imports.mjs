@@ -8,6 +8,7 @@
 //
 //   node scripts/check-imports.mjs            report, exit 1 on an upward import, a circle or an unknown folder
 //   node scripts/check-imports.mjs --report   report only, always exit 0 (for measuring an old tree)
+//   node scripts/check-imports.mjs --root DIR  check another checkout
 //
 // Uses the TypeScript compiler's parser (already a devDependency), so `import type`, re-exports and
 // `import('…')` are read the way tsc reads them.
@@ -255,7 +256,9 @@ function print(r) {
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('check-imports.mjs')) {
   const reportOnly = process.argv.includes('--report');
-  const r = analyse(path.resolve(path.dirname(new URL(import.meta.url).pathname), '..'));
+  const at = process.argv.indexOf('--root');
+  const root = at > 0 ? path.resolve(process.argv[at + 1]) : path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const r = analyse(root);
   console.log(print(r));
   const bad = r.upward.length + r.fileCircles.length + r.folderCircles.length + r.unknown.length + r.unresolved.length;
   if (bad > 0 && !reportOnly) {

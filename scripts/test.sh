@@ -27,6 +27,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 netns_before=$(test_netns)
 
 check "Type check (tsc)" npx tsc --noEmit -p tsconfig.json
+check "Import layers" node scripts/check-imports.mjs
 check "Unit tests" npx vitest run --project unit
 check "Root suites (bpf, integration, e2e)" npx vitest run --project bpf --project integration --project e2e
 
