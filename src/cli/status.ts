@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { listCache } from '../cache/attachment-cache.ts';
 import { loadConfFile } from './load-conf-file.ts';
+import { PATHS } from '../base/defaults.ts';
 
 interface StatusRow {
   pod: string;
@@ -23,7 +24,7 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('list the attachments braid set up on this node, from its cache')
-    .option('-c, --conf <file>', 'braid conf, for its cniDir', '/etc/cni/net.d/00-braid.conflist')
+    .option('-c, --conf <file>', 'braid conf, for its cniDir', PATHS.braidConf)
     .option('--cache-dir <dir>', 'read this cache directory instead of the conf\'s cniDir')
     .option('--json', 'print the cache records as JSON')
     .action((opts: { conf: string; cacheDir?: string; json?: boolean }) => {

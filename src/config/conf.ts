@@ -4,6 +4,7 @@ import { validateBraidConf } from '../generated/validators.js';
 import { leniency, type CompatWarning } from '../base/leniency.ts';
 import { schemaErrorMessage } from '../base/schema-errors.ts';
 import type { BraidConf, LogLevel, LogOptions, PolicyConf } from './types.ts';
+import { LIMITS, PATHS } from '../base/defaults.ts';
 
 /**
  * Defaults: Multus' where Multus has the key (multus-compat.md section 1), with two deliberate
@@ -12,10 +13,10 @@ import type { BraidConf, LogLevel, LogOptions, PolicyConf } from './types.ts';
  * runtime's retry can still release the addresses (Multus #355, #948), instead of leaking them.
  */
 export const CONF_DEFAULTS = {
-  confDir: '/etc/cni/multus/net.d',
-  cniDir: '/var/lib/cni/braid',
-  multusCniDir: '/var/lib/cni/multus',
-  binDir: '/opt/cni/bin',
+  confDir: PATHS.multusConfDir,
+  cniDir: PATHS.cacheDir,
+  multusCniDir: PATHS.multusCacheDir,
+  binDir: PATHS.binDir,
   multusNamespace: 'kube-system',
   systemNamespaces: ['kube-system'],
   globalNamespaces: ['default'],
@@ -23,17 +24,17 @@ export const CONF_DEFAULTS = {
   logToStderr: true,
   logOptions: { maxAge: 5, maxSize: 100, maxBackups: 5, compress: true },
   retryDeleteOnError: true,
-  delegateTimeoutSeconds: 60,
-  apiTimeoutSeconds: 5,
-  apiRetries: 3,
-  readinessTimeoutSeconds: 45,
-  podDir: '/etc/cni/braid/pods',
-  nadDir: '/etc/cni/braid/nads',
-  agentSocket: '/run/braid/braid.sock',
+  delegateTimeoutSeconds: LIMITS.delegateTimeoutSeconds,
+  apiTimeoutSeconds: LIMITS.apiTimeoutSeconds,
+  apiRetries: LIMITS.apiRetries,
+  readinessTimeoutSeconds: LIMITS.readinessTimeoutSeconds,
+  podDir: PATHS.podDir,
+  nadDir: PATHS.nadDir,
+  agentSocket: PATHS.agentSocket,
   policy: {
     enabled: true,
-    bpfRoot: '/sys/fs/bpf/braid/v1',
-    policyDir: '/etc/cni/braid/policies',
+    bpfRoot: PATHS.bpfRoot,
+    policyDir: PATHS.policyDir,
     allowDhcp: false,
     allowMld: true,
   },
