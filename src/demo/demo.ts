@@ -115,7 +115,7 @@ export async function runDemo({ keep }: { keep: boolean }): Promise<void> {
   } catch (e) {
     failure = e;
   }
-  if (interruption) {
+  if (interruption !== undefined) {
     // The signal handler ends the process once its clean-up is done; nothing more to report here.
     await interruption;
     await new Promise<never>(() => {});

@@ -79,7 +79,7 @@ function toleratedFailure(err: ErrorObject, doc: unknown): Tolerated | undefined
   const value = valueAt(doc, err.instancePath);
   if (err.keyword === 'additionalProperties' && rest === '') {
     const key = String((err.params as { additionalProperty: string }).additionalProperty);
-    return { index, field: key, problem: 'is not a known key' + NPWG_KEY_NOTE, action: 'ignored', fix: (el) => delete el[key] };
+    return { index, field: key, problem: `is not a known key${NPWG_KEY_NOTE}`, action: 'ignored', fix: (el) => delete el[key] };
   }
   if (err.keyword === 'type' && value === null && /^\/[^/]+$/.test(rest)) {
     const key = rest.slice(1);

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { parseNetworkConfig } from '../cni/conflist.ts';
-import { asCniError, CniError } from '../base/errors.ts';
+import { asCniError, type CniError } from '../base/errors.ts';
 import type { Attachment, NetworkConfigList } from '../cni/netconf.ts';
 import { validAttachments, type CniEnv, type CniRequest } from '../cni/request.ts';
 import { gcNetworkList, type DelegateObserver } from '../cni/runtime.ts';

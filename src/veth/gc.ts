@@ -50,7 +50,7 @@ async function collect(conf: VethConfig, req: CniRequest, rec: EndpointRecord): 
 function collectDeadLeftovers(conf: VethConfig): void {
   for (const hostVeth of pinnedHostVeths(conf.bpfRoot)) {
     const infos = (['ingress', 'egress'] as const).map((d) => pinnedLinkInfo(linkPin(conf.bpfRoot, hostVeth, d)));
-    if (infos.every((i) => !i || !i.ifindex)) detachHostVeth(conf.bpfRoot, hostVeth);
+    if (infos.every((i) => !i?.ifindex)) detachHostVeth(conf.bpfRoot, hostVeth);
   }
   let maps: EndpointMaps;
   try {

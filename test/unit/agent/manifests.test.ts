@@ -117,7 +117,7 @@ describe('examples/kubernetes', () => {
     );
     const watched = Object.values(RESOURCE_PATHS).map((p) => {
       const m = /^\/apis?\/(?:([^/]+)\/)?v1[^/]*\/(.+)$/.exec(p)!;
-      return `${m[1] && m[1].includes('.') ? m[1] : ''}/${m[2]}`;
+      return `${m[1]?.includes('.') ? m[1] : ''}/${m[2]}`;
     });
     const needed = [
       ...watched.flatMap((r) => [`${r}:list`, `${r}:watch`]),
