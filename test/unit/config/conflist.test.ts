@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { injectName, parseNetworkConfig } from '../../../src/cni/conflist.ts';
-import { CniError } from '../../../src/base/errors.ts';
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+import { failure } from '../../helpers/failure.ts';
 
 const bridge = { cniVersion: '1.0.0', name: 'net-a', type: 'bridge', bridge: 'br0' };
 

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/base/errors.ts';
 import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../../../src/k8s/annotations.ts';
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+import { failure } from '../../helpers/failure.ts';
 
 const ctx = { pod: 'team-a/web-0' };
 const parse = (value: unknown) => parseNetworksAnnotation(typeof value === 'string' ? value : JSON.stringify(value), 'team-a', ctx);
