@@ -72,7 +72,15 @@ function resolveImport(from, spec, known) {
   return null;
 }
 
+const parsed = new Map();
+
+/** A file's imports, exports, size and functions (parsed once per run). */
 function readFile(file) {
+  if (!parsed.has(file)) parsed.set(file, parseFile(file));
+  return parsed.get(file);
+}
+
+function parseFile(file) {
   const text = fs.readFileSync(file, 'utf8');
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
   const specs = [];
@@ -87,14 +95,42 @@ function readFile(file) {
     if (ts.isConstructorDeclaration(node)) return 'constructor';
     return '(anonymous)';
   };
+  const exported = [];
+  const uses = [];
+  const elementNames = (elements) => elements.map((e) => (e.propertyName ?? e.name).text);
+  for (const st of sf.statements) {
+    const isExported = ts.canHaveModifiers(st) && ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+    if (isExported && ts.isVariableStatement(st)) {
+      for (const d of st.declarationList.declarations) if (ts.isIdentifier(d.name)) exported.push(d.name.text);
+    } else if (isExported && st.name && ts.isIdentifier(st.name)) {
+      exported.push(ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword) ? 'default' : st.name.text);
+    } else if (ts.isExportDeclaration(st) && st.exportClause && ts.isNamedExports(st.exportClause)) {
+      for (const e of st.exportClause.elements) exported.push(e.name.text);
+    }
+  }
   const visit = (node) => {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
       specs.push(node.moduleSpecifier.text);
+      let names = [];
+      if (ts.isImportDeclaration(node)) {
+        const c = node.importClause;
+        if (c?.name) names.push('default');
+        if (c?.namedBindings && ts.isNamespaceImport(c.namedBindings)) names = '*';
+        else if (c?.namedBindings) names.push(...elementNames(c.namedBindings.elements));
+      } else {
+        names = node.exportClause && ts.isNamedExports(node.exportClause) ? elementNames(node.exportClause.elements) : '*';
+      }
+      uses.push({ spec: node.moduleSpecifier.text, names });
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
       const a = node.arguments[0];
-      if (a && ts.isStringLiteralLike(a)) specs.push(a.text);
+      if (a && ts.isStringLiteralLike(a)) {
+        specs.push(a.text);
+        uses.push({ spec: a.text, names: '*' });
+      }
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
       specs.push(node.argument.literal.text);
+      const q = node.qualifier;
+      uses.push({ spec: node.argument.literal.text, names: q && ts.isIdentifier(q) ? [q.text] : '*' });
     }
     if (ts.isFunctionLike(node) && 'body' in node && node.body) {
       const start = lineOf(node.getStart(sf));
@@ -106,7 +142,7 @@ function readFile(file) {
   visit(sf);
   const all = text.split('\n');
   const wide = all.filter((l) => l.length > 120).length;
-  return { lines: all.length - (text.endsWith('\n') ? 1 : 0), wide, specs, functions };
+  return { lines: all.length - (text.endsWith('\n') ? 1 : 0), wide, specs, functions, exported, uses };
 }
 
 /** Tarjan's strongly connected components; the ones with more than one member are circles. */
@@ -213,6 +249,26 @@ export function analyse(root = process.cwd()) {
       ? listFiles('test').flatMap((f) => readFile(f).functions.filter((fn) => fn.name !== '(anonymous)').map((fn) => ({ ...fn, file: f })))
       : [];
     testFns.sort((a, b) => b.lines - a.lines || a.file.localeCompare(b.file));
+    // Exports no file imports (src, cmd, test and scripts count as importers): code nothing reaches,
+    // or names that need not be exported. Reported, not enforced.
+    const importers = [...files, ...['test', 'scripts'].filter((r) => fs.existsSync(r)).flatMap(listFiles)];
+    const everyFile = new Set(importers);
+    const used = new Map();
+    for (const f of importers) {
+      for (const u of readFile(f).uses) {
+        const t = resolveImport(f, u.spec, everyFile);
+        if (!t) continue;
+        if (!used.has(t)) used.set(t, new Set());
+        if (u.names === '*') used.get(t).add('*');
+        else for (const n of u.names) used.get(t).add(n);
+      }
+    }
+    const unusedExports = [];
+    for (const f of files.filter((x) => !x.startsWith('cmd/') && !x.startsWith('src/generated/'))) {
+      const u = used.get(f) ?? new Set();
+      if (u.has('*')) continue;
+      for (const name of readFile(f).exported) if (!u.has(name)) unusedExports.push(`${f}: ${name}`);
+    }
     const fileCircles = circles(files, edges).map((c) => loopThrough(c, edges));
     const folderCircles = circles(LAYERS, folderEdges).map((c) => loopThrough(c, folderEdges));
     sizes.sort((a, b) => b.lines - a.lines || a.file.localeCompare(b.file));
@@ -232,6 +288,7 @@ export function analyse(root = process.cwd()) {
       averageLines: Math.round(src.reduce((n, s) => n + s.lines, 0) / Math.max(1, src.length)),
       longest: fns.filter((f) => !f.file.startsWith('src/generated/')).slice(0, TOP),
       longestInTests: testFns.slice(0, 5),
+      unusedExports,
       over50: fns.filter((f) => !f.file.startsWith('src/generated/') && f.lines > 50).length,
     };
   } finally {
@@ -256,6 +313,8 @@ function print(r) {
   for (const s of r.largest) lines.push(`  ${String(s.lines).padStart(4)}  ${s.file}`);
   lines.push(`longest functions (${r.over50} over 50 lines):`);
   for (const f of r.longest) lines.push(`  ${String(f.lines).padStart(4)}  ${f.file}:${f.line} ${f.name}`);
+  lines.push(`exports no file imports (reported, not enforced): ${r.unusedExports.length}`);
+  for (const u of r.unusedExports) lines.push(`  ${u}`);
   lines.push('longest named functions in test/ (not part of the rule):');
   for (const f of r.longestInTests) lines.push(`  ${String(f.lines).padStart(4)}  ${f.file}:${f.line} ${f.name}`);
   return lines.join('\n');
