@@ -33,14 +33,26 @@ function readList() {
   const m = new Map();
   for (const l of fs.readFileSync(LIST, 'utf8').split('\n')) {
     const hit = /^(\S+) -> (\S+)$/.exec(l.trim());
-    if (hit) m.set(hit[1], hit[2]);
+    if (hit) m.set(hit[1].endsWith('/') ? hit[1] : path.normalize(hit[1]), hit[2].endsWith('/') ? hit[2] : path.normalize(hit[2]));
   }
   return m;
 }
 
+/**
+ * Where a moved path went: its own line, else a folder line (`old/dir/ -> new/dir/`, for files
+ * added to a moved folder after the move); undefined when it did not move.
+ */
+function movedTo(moves, p) {
+  if (moves.has(p)) return moves.get(p);
+  for (const [from, to] of moves) {
+    if (from.endsWith('/') && p.startsWith(from)) return to + p.slice(from.length);
+  }
+  return undefined;
+}
+
 /** Follows a chain of moves (a file moved twice) to where it lives now. */
 const finalPath = (moves, p) => {
-  for (let i = 0; i < 10 && moves.has(p); i++) p = moves.get(p);
+  for (let i = 0, next = movedTo(moves, p); i < 10 && next !== undefined; i++, next = movedTo(moves, p)) p = next;
   return p;
 };
 
@@ -60,9 +72,9 @@ function rewrite(file, oldLocation, moves, preferNew) {
     const fromNew = path.normalize(path.join(path.dirname(file), spec));
     const fromOld = path.normalize(path.join(path.dirname(oldLocation), spec));
     let target;
-    if (moves.has(fromNew)) target = finalPath(moves, fromNew);
-    else if (fs.existsSync(fromNew) && (preferNew || oldLocation === file)) return all;
-    else if (moves.has(fromOld)) target = finalPath(moves, fromOld);
+    if (fs.existsSync(fromNew) && (preferNew || oldLocation === file)) return all;
+    if (movedTo(moves, fromNew) !== undefined) target = finalPath(moves, fromNew);
+    else if (movedTo(moves, fromOld) !== undefined) target = finalPath(moves, fromOld);
     else if (fs.existsSync(fromOld)) target = fromOld;
     else return all;
     return `${q}${relativeSpec(file, target)}${q}`;
@@ -86,9 +98,15 @@ function move(pairs) {
 
 function fix(files) {
   const moves = readList();
-  const back = new Map([...moves].map(([a, b]) => [b, a]));
+  const back = new Map();
+  for (const [a, b] of moves) if (!a.endsWith('/')) back.set(b, a);
+  const oldLocationOf = (f) => {
+    if (back.has(f)) return back.get(f);
+    const folder = [...moves].find(([a, b]) => a.endsWith('/') && f.startsWith(b));
+    return folder ? folder[0] + f.slice(folder[1].length) : f;
+  };
   for (const f of files.length ? files : DIRS.flatMap(walk)) {
-    if (rewrite(f, back.get(path.normalize(f)) ?? f, moves, true)) console.log(`fixed imports: ${f}`);
+    if (rewrite(f, oldLocationOf(path.normalize(f)), moves, true)) console.log(`fixed imports: ${f}`);
   }
 }
 
