@@ -269,6 +269,16 @@ export function analyse(root = process.cwd()) {
       if (u.has('*')) continue;
       for (const name of readFile(f).exported) if (!u.has(name)) unusedExports.push(`${f}: ${name}`);
     }
+    // One home for defaults: a path of src/base/defaults.ts written out anywhere else in src or cmd.
+    const defaultsFile = 'src/base/defaults.ts';
+    const strayDefaults = [];
+    if (fs.existsSync(defaultsFile)) {
+      const values = [...fs.readFileSync(defaultsFile, 'utf8').matchAll(/^\s+\w+: '(\/[^']+)',/gm)].map((m) => m[1]);
+      for (const f of files.filter((x) => x !== defaultsFile && !x.startsWith('src/generated/'))) {
+        const text = fs.readFileSync(f, 'utf8');
+        for (const v of values) if (text.includes(`'${v}'`) || text.includes(`"${v}"`)) strayDefaults.push(`${f}: '${v}'`);
+      }
+    }
     const fileCircles = circles(files, edges).map((c) => loopThrough(c, edges));
     const folderCircles = circles(LAYERS, folderEdges).map((c) => loopThrough(c, folderEdges));
     sizes.sort((a, b) => b.lines - a.lines || a.file.localeCompare(b.file));
@@ -289,6 +299,7 @@ export function analyse(root = process.cwd()) {
       longest: fns.filter((f) => !f.file.startsWith('src/generated/')).slice(0, TOP),
       longestInTests: testFns.slice(0, 5),
       unusedExports,
+      strayDefaults,
       over50: fns.filter((f) => !f.file.startsWith('src/generated/') && f.lines > 50).length,
     };
   } finally {
@@ -307,6 +318,7 @@ function print(r) {
   list('upward imports', r.upward);
   list('folder circles', r.folderCircles.map((c) => c.join(' -> ')));
   list('file circles', r.fileCircles.map((c) => c.join(' -> ')));
+  list('default paths written outside src/base/defaults.ts (use PATHS)', r.strayDefaults);
   if (r.unknown.length) list('files in a folder with no layer (add it to LAYERS)', r.unknown);
   if (r.unresolved.length) list('relative imports that name no file', r.unresolved);
   lines.push(`largest files (src average ${r.averageLines} lines, ${r.over300} over 300; ${r.wideLines} lines in src over 120 characters):`);
@@ -326,9 +338,10 @@ if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith
   const root = at > 0 ? path.resolve(process.argv[at + 1]) : path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
   const r = analyse(root);
   console.log(print(r));
-  const bad = r.upward.length + r.fileCircles.length + r.folderCircles.length + r.unknown.length + r.unresolved.length;
+  const bad =
+    r.upward.length + r.fileCircles.length + r.folderCircles.length + r.unknown.length + r.unresolved.length + r.strayDefaults.length;
   if (bad > 0 && !reportOnly) {
-    console.error(`check-imports: ${bad} problem(s): imports must point down the layers, with no circles`);
+    console.error(`check-imports: ${bad} problem(s): imports must point down the layers, with no circles; defaults live in src/base/defaults.ts`);
     process.exit(1);
   }
 }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CniCode, CniError } from '../base/errors.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /**
  * The demo's files. examples/demo holds the braid conf, the cluster network, NAD and pod manifests
@@ -14,7 +15,7 @@ import { CniCode, CniError } from '../base/errors.ts';
 
 /** The delegates the demo's networks use. */
 const REQUIRED_PLUGINS = ['bridge', 'host-local', 'macvlan', 'host-device', 'static'];
-const CNI_BIN_CANDIDATES = ['/usr/lib/cni', '/opt/cni/bin'];
+const CNI_BIN_CANDIDATES = ['/usr/lib/cni', PATHS.binDir];
 const PLACEHOLDER = /@[A-Z_]+@/;
 
 export interface Workspace {

@@ -54,6 +54,14 @@ describe('scripts/check-imports.mjs', () => {
       says: 'file circles: 1',
     },
     {
+      what: 'a default path written outside src/base/defaults.ts',
+      files: {
+        'src/base/defaults.ts': "const paths = {\n  binDir: '/opt/cni/bin',\n};\nexport const PATHS = paths;\n",
+        'src/cni/find.ts': "export const dirs = ['/opt/cni/bin'];\n",
+      },
+      says: "src/cni/find.ts: '/opt/cni/bin'",
+    },
+    {
       what: 'a folder with no layer',
       files: { 'src/misc/x.ts': 'export const x = 1;\n' },
       says: 'src/misc/x.ts',
