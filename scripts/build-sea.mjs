@@ -17,7 +17,7 @@
 // none of braid-agent's module code.
 //
 // Data files (the BPF objects, the PodResources .proto, koffi's addon) travel as SEA assets and are
-// written out on first use by src/cni/sea-assets.ts. koffi's `require('./build/koffi/<triplet>/
+// written out on first use by src/base/sea-assets.ts. koffi's `require('./build/koffi/<triplet>/
 // koffi.node')` is pointed at that file through process.dlopen(). V8's code cache for the script is
 // built in (useCodeCache), which saves compiling the bundle at every start.
 //

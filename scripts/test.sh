@@ -27,6 +27,10 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 netns_before=$(test_netns)
 
 check "Type check (tsc)" npx tsc --noEmit -p tsconfig.json
+check "Import layers" node scripts/check-imports.mjs
+# Lint rules only (biome.json). Format checking is on once the tree has been formatted in one commit
+# of its own (`npm run format`): then package.json's "lint" becomes "biome check" (rules + format).
+check "Lint" npm run lint --silent
 check "Unit tests" npx vitest run --project unit
 check "Root suites (bpf, integration, e2e)" npx vitest run --project bpf --project integration --project e2e
 

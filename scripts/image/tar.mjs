@@ -5,7 +5,7 @@
 const BLOCK = 512;
 
 function octal(value, width) {
-  return value.toString(8).padStart(width - 1, '0') + '\0';
+  return `${value.toString(8).padStart(width - 1, '0')}\0`;
 }
 
 /** Splits a path into ustar's name (100 bytes) and prefix (155 bytes) fields. */
@@ -35,7 +35,7 @@ function header({ path, type, mode, size = 0, linkname = '', mtime }) {
   h.write(prefix, 345, 155);
   let sum = 0;
   for (const byte of h) sum += byte;
-  h.write(octal(sum, 7) + ' ', 148);
+  h.write(`${octal(sum, 7)} `, 148);
   return h;
 }
 

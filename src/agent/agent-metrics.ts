@@ -1,4 +1,4 @@
-import { listCache } from '../multiplex/cache.ts';
+import { listCache } from '../cache/attachment-cache.ts';
 import type { ClusterCache } from './cluster-cache.ts';
 import type { ConcurrencyLimiter } from './limiter.ts';
 import { Registry, type Counter, type Histogram, type Labels } from './metrics.ts';

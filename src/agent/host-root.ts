@@ -1,7 +1,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { HostRoot } from '../cni/exec.ts';
-import { ownDir } from '../cni/own-dir.ts';
+import { ownDir } from '../base/own-dir.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
 

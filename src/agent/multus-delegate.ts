@@ -2,7 +2,7 @@ import type http from 'node:http';
 import { mergeCniArgs, parseCniArgs } from '../cni/args.ts';
 import { parseNetworkConfig } from '../cni/conflist.ts';
 import { resultToVersion } from '../cni/convert.ts';
-import { asCniError, CniCode, CniError } from '../cni/errors.ts';
+import { asCniError, CniCode, CniError } from '../base/errors.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { CniResult } from '../cni/result.ts';
 import { addNetworkList, checkNetworkList, delNetworkList, type DelegateContext } from '../cni/runtime.ts';
@@ -10,7 +10,7 @@ import { networkStatusEntries, parseNetworkStatus } from '../k8s/network-status.
 import type { KubeClient } from '../k8s/rest-client.ts';
 import { writeNetworkStatus } from '../k8s/status-writer.ts';
 import { ANNOTATION_NETWORK_STATUS, type NetworkStatus } from '../k8s/types.ts';
-import { listCache, writeCache, type CachedAttachment, type CacheRecord } from '../multiplex/cache.ts';
+import { listCache, writeCache, type CachedAttachment, type CacheRecord } from '../cache/attachment-cache.ts';
 import { rewritePlugins } from '../multiplex/conf-rewrite.ts';
 import { lockContainer } from '../multiplex/lock.ts';
 import type { PodRef } from '../multiplex/plan-types.ts';

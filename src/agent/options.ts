@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { CONF_DEFAULTS } from '../config/conf.ts';
-import { DEFAULT_AGENT_SOCKET } from './protocol.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /** braid-agent's command line. Every option has a default that fits the example DaemonSet. */
 export interface AgentOptions {
@@ -34,15 +33,15 @@ export interface AgentOptions {
 }
 
 export const AGENT_USAGE = `usage: braid-agent [options]
-  --socket <path>            unix socket braid hands calls to (default ${DEFAULT_AGENT_SOCKET})
+  --socket <path>            unix socket braid hands calls to (default ${PATHS.agentSocket})
   --max-concurrent <n>       plugin calls run at once; more queue (default 8)
   --metrics-address <h:p>    /healthz, /readyz, /metrics over TCP; "off" to disable (default 0.0.0.0:9464)
   --node-name <name>         this node (default $NODE_NAME, else the host name)
   --kubeconfig <path>        API access (default: in-cluster service account)
-  --cache-dir <dir>          braid's per-container cache (default ${CONF_DEFAULTS.cniDir})
-  --bpf-root <dir>           policy pin root (default ${CONF_DEFAULTS.policy.bpfRoot})
-  --policy-dir <dir>         local policy store (default ${CONF_DEFAULTS.policy.policyDir})
-  --pod-dir <dir>            local pod store (default ${CONF_DEFAULTS.podDir})
+  --cache-dir <dir>          braid's per-container cache (default ${PATHS.cacheDir})
+  --bpf-root <dir>           policy pin root (default ${PATHS.bpfRoot})
+  --policy-dir <dir>         local policy store (default ${PATHS.policyDir})
+  --pod-dir <dir>            local pod store (default ${PATHS.podDir})
   --no-policy                do not watch policies; watch only this node's pods and the NADs
                              (without Kubernetes: do not watch the local policy and pod stores)
   --api-timeout <seconds>    bound on one list request (default 60)
@@ -99,15 +98,15 @@ export function parseAgentOptions(argv: string[], env: Record<string, string | u
   const maxConcurrent = positive(v['max-concurrent'], 8, 'max-concurrent');
   if (!Number.isInteger(maxConcurrent)) throw new Error('--max-concurrent must be a whole number');
   return {
-    socketPath: v.socket ?? DEFAULT_AGENT_SOCKET,
+    socketPath: v.socket ?? PATHS.agentSocket,
     maxConcurrent,
     metricsAddress: address(v['metrics-address']),
     nodeName: v['node-name'] ?? env.NODE_NAME ?? hostname(),
     kubeconfig: v.kubeconfig || undefined,
-    cacheDir: v['cache-dir'] ?? CONF_DEFAULTS.cniDir,
-    bpfRoot: v['bpf-root'] ?? CONF_DEFAULTS.policy.bpfRoot,
-    policyDir: v['policy-dir'] ?? CONF_DEFAULTS.policy.policyDir,
-    podDir: v['pod-dir'] ?? CONF_DEFAULTS.podDir,
+    cacheDir: v['cache-dir'] ?? PATHS.cacheDir,
+    bpfRoot: v['bpf-root'] ?? PATHS.bpfRoot,
+    policyDir: v['policy-dir'] ?? PATHS.policyDir,
+    podDir: v['pod-dir'] ?? PATHS.podDir,
     policy: !v['no-policy'],
     apiTimeoutMs: positive(v['api-timeout'], 60, 'api-timeout') * 1000,
     watchTimeoutSeconds: positive(v['watch-timeout'], 300, 'watch-timeout'),

@@ -10,7 +10,8 @@
  */
 
 /** Where the agent listens unless braid's conf says otherwise (conf key `agentSocket`). */
-export const DEFAULT_AGENT_SOCKET = '/run/braid/braid.sock';
+export const DEFAULT_AGENT_SOCKET = PATHS.agentSocket;
+import { PATHS } from '../base/defaults.ts';
 
 /** The request path of a plugin call (Multus' shim uses /cni too). */
 export const CNI_PATH = '/cni';

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CniCode, CniError } from '../cni/errors.ts';
-import { bundledAsset } from '../cni/sea-assets.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { bundledAsset } from '../base/sea-assets.ts';
 
 /**
  * A compiled BPF object (`veth.o`, `mnp.o`), looked for in order: an explicit path, $BRAID_BPF_DIR,

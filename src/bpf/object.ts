@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { SyscallError } from '../net/errno.ts';
 import { addressOf, errnoFromResult, libbpf, type Ptr } from './libbpf.ts';
 import { ensurePinDir } from './pins.ts';

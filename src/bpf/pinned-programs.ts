@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { withFileLock } from '../net/file-lock.ts';
 import { silenceLibbpf } from './libbpf.ts';
 import { BpfObject } from './object.ts';

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { SyscallError } from '../net/errno.ts';
 import { errnoFromResult, libbpf } from './libbpf.ts';
 

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CniCode, CniError } from '../cni/errors.ts';
-import { ownDir } from '../cni/own-dir.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { ownDir } from '../base/own-dir.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /**
  * `braid install`: what the DaemonSet's init container runs (and, with --watch, a container that
- * keeps it current). See src/agent/install/install-run.ts for what each pass does.
+ * keeps it current). See src/cli/install/install-run.ts for what each pass does.
  */
 interface InstallFlags {
   binDir?: string;
@@ -55,14 +56,14 @@ export function registerInstall(program: Command): void {
     .option('--bin-dir <dir>', 'the host\'s CNI bin dir as mounted here; binaries are not copied without it')
     .option('--bin-source <dir>', 'where the binaries to install are (default: beside this executable)')
     .option('--binaries <names>', 'comma-separated binaries to install: the front door, the Node implementation behind it, braid-veth', 'braid,braid-node,braid-veth')
-    .option('--conf-dir <dir>', 'the host\'s CNI conf dir as mounted here', '/host/etc/cni/net.d')
-    .option('--host-conf-dir <dir>', 'the same directory as the host sees it (written into confs)', '/etc/cni/net.d')
+    .option('--conf-dir <dir>', 'the host\'s CNI conf dir as mounted here', `/host${PATHS.cniConfDir}`)
+    .option('--host-conf-dir <dir>', 'the same directory as the host sees it (written into confs)', PATHS.cniConfDir)
     .option('--conf-name <file>', 'braid\'s conf file; must sort first in the conf dir', '00-braid.conflist')
     .option('--primary <file>', 'the primary network\'s conf file in the conf dir (default: the first one that is not a meta plugin\'s)')
     .option('--primary-timeout <seconds>', 'how long to wait for the primary conf to appear', '120')
     .option('--network-name <name>', 'the network name of braid\'s conf', 'braid-cni-network')
     .option('--no-kubeconfig', 'do not write a kubeconfig from the service account')
-    .option('--service-account-dir <dir>', 'service account token and ca.crt', '/var/run/secrets/kubernetes.io/serviceaccount')
+    .option('--service-account-dir <dir>', 'service account token and ca.crt', PATHS.serviceAccountDir)
     .option('--conf-template <file>', 'JSON object of braid conf keys merged into the generated conf (e.g. the ConfigMap\'s)')
     .option('--watch', 'keep running: rewrite the kubeconfig when the token or CA changes, regenerate the conf when the primary changes')
     .option('--interval <seconds>', 'how often --watch looks', '10')
@@ -73,7 +74,7 @@ export function registerInstall(program: Command): void {
     .action(async (flags: InstallFlags) => {
       if (flags.dryRun) {
         if (!flags.fromMultus) throw new CniError(CniCode.InvalidConfig, '--dry-run needs --from-multus');
-        const { dryRunReport } = await import('../agent/install/from-multus.ts');
+        const { dryRunReport } = await import('./install/from-multus.ts');
         process.stdout.write(
           dryRunReport({
             confDir: flags.confDir,
@@ -87,7 +88,7 @@ export function registerInstall(program: Command): void {
         );
         return;
       }
-      const { installAndWatch, installOnce } = await import('../agent/install/install-run.ts');
+      const { installAndWatch, installOnce } = await import('./install/install-run.ts');
       const opts = {
         binSource: flags.binSource ?? ownDir(),
         binaries: flags.binaries.split(',').map((s) => s.trim()).filter((s) => s !== ''),

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { loadBraidConf } from '../config/conf.ts';
 import type { BraidConf } from '../config/types.ts';
 

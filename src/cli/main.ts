@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { asCniError } from '../cni/errors.ts';
+import { asCniError } from '../base/errors.ts';
 import { registerInstall } from './install.ts';
 import { registerPolicy } from './policy.ts';
 import { registerStatus } from './status.ts';
@@ -20,7 +20,7 @@ export async function runCli(argv: string[]): Promise<number> {
     .description('run the demo: pods as network namespaces on a bridge cluster network plus macvlan and host-device secondaries')
     .option('--keep', 'leave the demo namespaces in place for a look around')
     .action(async (opts: { keep?: boolean }) => {
-      const { runDemo } = await import('./demo.ts');
+      const { runDemo } = await import('../demo/demo.ts');
       await runDemo({ keep: opts.keep === true });
     });
   try {

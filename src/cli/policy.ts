@@ -1,13 +1,14 @@
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { CONF_DEFAULTS } from '../config/conf.ts';
 import { loadConfFile } from './load-conf-file.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /** Defaults of the policy runtime's own locations (braid's conf has no keys for them yet). */
-export const DEFAULT_POLICY_DIR = '/etc/cni/braid/policies';
-export const DEFAULT_BPF_ROOT = '/sys/fs/bpf/braid/v1';
-const DEFAULT_CONF = '/etc/cni/net.d/00-braid.conflist';
+export const DEFAULT_POLICY_DIR = PATHS.policyDir;
+export const DEFAULT_BPF_ROOT = PATHS.bpfRoot;
+const DEFAULT_CONF = PATHS.braidConf;
 
 interface LocationOptions {
   conf?: string;

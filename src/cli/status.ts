@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { CONF_DEFAULTS } from '../config/conf.ts';
-import { listCache } from '../multiplex/cache.ts';
+import { listCache } from '../cache/attachment-cache.ts';
 import { listMultusContainers, readMultusContainer } from '../multiplex/multus-cache.ts';
 import { loadConfFile } from './load-conf-file.ts';
+import { PATHS } from '../base/defaults.ts';
 
 interface StatusRow {
   pod: string;
@@ -25,7 +26,7 @@ export function registerStatus(program: Command): void {
   program
     .command('status')
     .description('list the attachments braid set up on this node, from its cache')
-    .option('-c, --conf <file>', 'braid conf, for its cniDir', '/etc/cni/net.d/00-braid.conflist')
+    .option('-c, --conf <file>', 'braid conf, for its cniDir', PATHS.braidConf)
     .option('--cache-dir <dir>', 'read this cache directory instead of the conf\'s cniDir')
     .option('--json', 'print the cache records as JSON')
     .option('--multus-cni-dir <dir>', 'Multus\' cniDir, whose pods braid takes over (default: the conf\'s multusCniDir)')

@@ -5,7 +5,7 @@ import { PodStore } from '../k8s/pod-store.ts';
 import type { PodSource } from '../k8s/sources.ts';
 import { ANNOTATION_NETWORKS, type PodInfo } from '../k8s/types.ts';
 import { buildPlan } from '../multiplex/plan.ts';
-import { warningText } from '../config/leniency.ts';
+import { warningText } from '../base/leniency.ts';
 import type { Plan } from '../multiplex/plan-types.ts';
 import { resolveInputs } from '../multiplex/resolve.ts';
 import { loadConfFile } from './load-conf-file.ts';

@@ -1,4 +1,4 @@
-import { CniCode, CniError } from './errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /**
  * CNI_ARGS handling (CONVENTIONS.md, `pkg/types/args.go`): `K=V;K2=V2`, split on ";" then "=".

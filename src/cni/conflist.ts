@@ -1,4 +1,4 @@
-import { CniCode, CniError } from './errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { NetworkConfigList, PluginConf } from './netconf.ts';
 import { compareVersions, isVersionString } from './versions.ts';
 

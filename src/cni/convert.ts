@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { CniCode, CniError } from './errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { CniDns, CniInterface, CniIpConfig, CniResult, CniRoute } from './result.ts';
 import { type ResultFamily, resultFamily } from './versions.ts';
 

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { pdeathsigLauncher, processStartTime, type DelegateProcess } from './delegate-process.ts';
 import { join } from 'node:path';
-import { CniCode, CniError } from './errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /**
  * braid-agent --host-root: delegates run with `root` (the host's root file system as mounted in the

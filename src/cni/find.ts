@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniCode, CniError } from './errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /**
  * M1: the first regular file named `type` in the CNI_PATH directories, searched in order, as

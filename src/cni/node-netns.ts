@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs';
-import { CniCode, CniError } from './errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /**
  * The node is never a pod: a CNI_NETNS that is the network namespace braid itself runs in (in

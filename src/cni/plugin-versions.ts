@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { writeFileAtomic } from './atomic-file.ts';
-import { CniCode, CniError } from './errors.ts';
+import { writeFileAtomic } from '../base/atomic-file.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { execPlugin, hostPathHere, type HostRoot } from './exec.ts';
 import { compareVersions, isKnownVersion, isVersionString } from './versions.ts';
 

@@ -1,5 +1,5 @@
 import { parseCniArgs } from './args.ts';
-import { CniCode, CniError } from './errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { HostRoot } from './exec.ts';
 import type { Attachment } from './netconf.ts';
 import { validateContainerId, validateIfname, validateNetworkName } from './validate.ts';

@@ -1,6 +1,6 @@
 import { formatCniArgs } from './args.ts';
 import { parseResult, resultToVersion } from './convert.ts';
-import { CniCode, CniError, asCniError } from './errors.ts';
+import { CniCode, CniError, asCniError } from '../base/errors.ts';
 import type { DelegateProcess } from './delegate-process.ts';
 import { execPlugin, type HostRoot } from './exec.ts';
 import { findPlugin } from './find.ts';

@@ -1,7 +1,7 @@
 import { nodeNamespaceOf, refuseNodeNetns } from './node-netns.ts';
-import { trace } from './trace.ts';
+import { trace } from '../base/trace.ts';
 import { resultToVersion } from './convert.ts';
-import { CniCode, CniError, asCniError } from './errors.ts';
+import { CniCode, CniError, asCniError } from '../base/errors.ts';
 import { type CniEnv, type CniRequest, parseRequest, versionOfAnyInput } from './request.ts';
 import type { CniResult, CniVersionInfo } from './result.ts';
 

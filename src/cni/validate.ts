@@ -1,4 +1,4 @@
-import { CniCode, CniError } from './errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /** CNI's identifier rule for container IDs and network names (`pkg/utils/utils.go`). */
 const CNI_ID = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

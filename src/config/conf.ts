@@ -1,9 +1,10 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { PluginConf } from '../cni/netconf.ts';
 import { validateBraidConf } from '../generated/validators.js';
-import { leniency, type CompatWarning } from './leniency.ts';
-import { schemaErrorMessage } from './schema-errors.ts';
+import { leniency, type CompatWarning } from '../base/leniency.ts';
+import { schemaErrorMessage } from '../base/schema-errors.ts';
 import type { BraidConf, LogLevel, LogOptions, PolicyConf } from './types.ts';
+import { LIMITS, PATHS } from '../base/defaults.ts';
 
 /**
  * Defaults: Multus' where Multus has the key (multus-compat.md section 1), with two deliberate
@@ -12,10 +13,10 @@ import type { BraidConf, LogLevel, LogOptions, PolicyConf } from './types.ts';
  * runtime's retry can still release the addresses (Multus #355, #948), instead of leaking them.
  */
 export const CONF_DEFAULTS = {
-  confDir: '/etc/cni/multus/net.d',
-  cniDir: '/var/lib/cni/braid',
-  multusCniDir: '/var/lib/cni/multus',
-  binDir: '/opt/cni/bin',
+  confDir: PATHS.multusConfDir,
+  cniDir: PATHS.cacheDir,
+  multusCniDir: PATHS.multusCacheDir,
+  binDir: PATHS.binDir,
   multusNamespace: 'kube-system',
   systemNamespaces: ['kube-system'],
   globalNamespaces: ['default'],
@@ -23,18 +24,18 @@ export const CONF_DEFAULTS = {
   logToStderr: true,
   logOptions: { maxAge: 5, maxSize: 100, maxBackups: 5, compress: true },
   retryDeleteOnError: true,
-  delegateTimeoutSeconds: 60,
-  apiTimeoutSeconds: 5,
-  apiRetries: 3,
-  readinessTimeoutSeconds: 45,
-  podDir: '/etc/cni/braid/pods',
-  nadDir: '/etc/cni/braid/nads',
-  agentSocket: '/run/braid/braid.sock',
-  deviceInfoDir: '/var/run/k8s.cni.cncf.io/devinfo',
+  delegateTimeoutSeconds: LIMITS.delegateTimeoutSeconds,
+  apiTimeoutSeconds: LIMITS.apiTimeoutSeconds,
+  apiRetries: LIMITS.apiRetries,
+  readinessTimeoutSeconds: LIMITS.readinessTimeoutSeconds,
+  podDir: PATHS.podDir,
+  nadDir: PATHS.nadDir,
+  agentSocket: PATHS.agentSocket,
+  deviceInfoDir: PATHS.deviceInfoDir,
   policy: {
     enabled: true,
-    bpfRoot: '/sys/fs/bpf/braid/v1',
-    policyDir: '/etc/cni/braid/policies',
+    bpfRoot: PATHS.bpfRoot,
+    policyDir: PATHS.policyDir,
     allowDhcp: false,
     allowMld: true,
   },

@@ -1,10 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { injectName, isSinglePluginConf, networkConfigFromObject, parseCniBool, parseNetworkConfig } from '../cni/conflist.ts';
-import { CniCode, CniError, asCniError } from '../cni/errors.ts';
+import { CniCode, CniError, asCniError } from '../base/errors.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { NadSource } from '../k8s/sources.ts';
-import type { Leniency } from './leniency.ts';
+import type { Leniency } from '../base/leniency.ts';
 import { ANNOTATION_RESOURCE_NAME, type NetworkAttachmentDefinition } from '../k8s/types.ts';
 
 const CONF_EXTENSIONS = ['.conf', '.json', '.conflist'];

@@ -1,5 +1,5 @@
 import type { PluginConf } from '../cni/netconf.ts';
-import type { CompatWarning } from './leniency.ts';
+import type { CompatWarning } from '../base/leniency.ts';
 
 /** braid: where and whether the eBPF policy programs are attached. */
 export interface PolicyConf {

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { ErrorObject } from 'ajv';
-import type { Leniency } from '../config/leniency.ts';
+import type { Leniency } from '../base/leniency.ts';
 import type { NetworkSelectionElement } from './types.ts';
 
 /**

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { ErrorObject } from 'ajv';
-import { CniCode, CniError } from '../cni/errors.ts';
-import type { Leniency } from '../config/leniency.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import type { Leniency } from '../base/leniency.ts';
 import {
   forElement,
   GO_MAC_PATTERNS,
@@ -11,7 +11,7 @@ import {
   type ElementLeniency,
   type Tolerated,
 } from './annotation-leniency.ts';
-import { describeValue, schemaProblems } from '../config/schema-errors.ts';
+import { describeValue, schemaProblems } from '../base/schema-errors.ts';
 import { validateNetworkSelection } from '../generated/validators.js';
 import {
   ANNOTATION_DEFAULT_NETWORK,

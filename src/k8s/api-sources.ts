@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { KubeClient, KubePod } from './rest-client.ts';
 import type { NadSource, PodSource } from './sources.ts';
 import type { NetworkAttachmentDefinition, PodInfo } from './types.ts';

@@ -1,8 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /** kubelet's device-manager checkpoint, the fallback when the PodResources socket is absent. */
-export const DEVICE_CHECKPOINT = '/var/lib/kubelet/device-plugins/kubelet_internal_checkpoint';
+export const DEVICE_CHECKPOINT = PATHS.deviceCheckpoint;
 
 interface CheckpointEntry {
   PodUID?: unknown;

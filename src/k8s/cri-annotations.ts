@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { PodSource } from './sources.ts';
 import { CAPABILITY_POD_ANNOTATIONS, type PodInfo } from './types.ts';
 

@@ -1,10 +1,11 @@
 import { stat } from 'node:fs/promises';
-import { CniCode, CniError } from '../cni/errors.ts';
-import type { Leniency } from '../config/leniency.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import type { Leniency } from '../base/leniency.ts';
 import { DEVICE_CHECKPOINT, readCheckpointDevices } from './checkpoint.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /** kubelet's PodResources API socket (gRPC, package v1). */
-export const POD_RESOURCES_SOCKET = '/var/lib/kubelet/pod-resources/kubelet.sock';
+export const POD_RESOURCES_SOCKET = PATHS.podResourcesSocket;
 
 export interface DeviceLookupOptions {
   socketPath?: string;

@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 export interface IsolationConf {
   namespaceIsolation: boolean;

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { loadYaml } from './yaml-loader.ts';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /** How requests prove who braid is. A token file is read again for every request (rotation). */
 export type KubeAuth =
@@ -31,7 +32,7 @@ export interface KubeconfigOptions {
   serviceAccountDir?: string;
 }
 
-export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
+export const SERVICE_ACCOUNT_DIR = PATHS.serviceAccountDir;
 
 /**
  * The API server access braid is configured for: the kubeconfig at `path`; or, when `path` is

@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { CniInterface, CniResult } from '../cni/result.ts';
 import type { DeviceInfo, NetworkStatus } from './types.ts';
 

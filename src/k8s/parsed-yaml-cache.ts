@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../cni/atomic-file.ts';
+import { writeFileAtomic } from '../base/atomic-file.ts';
 import { fnv1a64 } from './content-hash.ts';
 
 interface Entry {

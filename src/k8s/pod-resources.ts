@@ -1,4 +1,4 @@
-import { bundledAsset } from '../cni/sea-assets.ts';
+import { bundledAsset } from '../base/sea-assets.ts';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

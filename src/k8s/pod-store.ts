@@ -1,9 +1,9 @@
 import { loadYaml } from './yaml-loader.ts';
 import { type ParsedYamlCache, yamlDocuments } from './parsed-yaml-cache.ts';
 import { readFileSync, rmSync } from 'node:fs';
-import { writeFileAtomic } from '../cni/atomic-file.ts';
+import { writeFileAtomic } from '../base/atomic-file.ts';
 import { join } from 'node:path';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { serializeNetworkStatus } from './network-status.ts';
 import type { PodSource } from './sources.ts';
 import { ANNOTATION_NETWORK_STATUS, type NetworkStatus, type PodInfo } from './types.ts';

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /**
  * The readinessindicatorfile (NPWG 6.1.2): the cluster network writes it once it is ready, and

@@ -1,8 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { authorizationHeader, type KubeAccess } from './kubeconfig.ts';
 import type { NetworkAttachmentDefinition, ObjectMeta } from './types.ts';
+import { LIMITS } from '../base/defaults.ts';
 
 export interface KubeClientOptions {
   /** Bound on one HTTP attempt, connect to last byte. */
@@ -34,7 +35,7 @@ export interface RequestOptions {
   retryOnConflict?: boolean;
 }
 
-const DEFAULTS = { timeoutMs: 5_000, retries: 3, retryDelayMs: 200 };
+const DEFAULTS = { timeoutMs: LIMITS.apiTimeoutSeconds * 1000, retries: LIMITS.apiRetries, retryDelayMs: LIMITS.apiRetryDelayMs };
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const RETRYABLE_NET_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED',

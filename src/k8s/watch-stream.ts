@@ -55,6 +55,78 @@ function statusOf(value: unknown): { code?: number; message?: string; reason?: s
   return (value && typeof value === 'object' ? value : {}) as { code?: number; message?: string; reason?: string };
 }
 
+/** How a non-200 answer ends the watch: 410 means list again, anything else means watch again later. */
+function endOnErrorResponse(res: http.IncomingMessage, finish: (end: WatchEnd) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => {
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    } catch {
+      body = undefined;
+    }
+    const message = statusOf(body).message ?? `HTTP ${res.statusCode}`;
+    finish(res.statusCode === 410 ? { kind: 'gone', message } : { kind: 'failed', reason: `HTTP ${res.statusCode}: ${message}` });
+  });
+}
+
+interface LineReader {
+  maxLineBytes: number;
+  /** Every chunk: the stream is alive. */
+  onChunk: () => void;
+  onLine: (line: string) => void;
+  /** No more lines once the watch has ended (a line may end it). */
+  isDone: () => boolean;
+  finish: (end: WatchEnd) => void;
+}
+
+/** Splits a 200 answer's body into event lines, and ends the watch when the stream ends. */
+function readEventLines(res: http.IncomingMessage, r: LineReader): void {
+  let pending = '';
+  res.setEncoding('utf8');
+  res.on('data', (chunk: string) => {
+    r.onChunk();
+    pending += chunk;
+    if (pending.length > r.maxLineBytes) return r.finish({ kind: 'failed', reason: 'event line too long' });
+    let nl: number;
+    while (!r.isDone() && (nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line !== '') r.onLine(line);
+    }
+  });
+  res.on('end', () => r.finish({ kind: 'closed' }));
+  res.on('error', (e: NodeJS.ErrnoException) => r.finish({ kind: 'failed', reason: e.code ?? e.message }));
+  res.on('close', () => r.finish(res.complete ? { kind: 'closed' } : { kind: 'failed', reason: 'connection closed mid-stream' }));
+}
+
+/**
+ * One event line: handed to `onEvent` (unknown types and lines without an object are skipped), or
+ * the end it means: an ERROR event, a line that is not JSON, a handler that threw.
+ */
+function dispatchLine(line: string, onEvent: (e: WatchEvent) => void): WatchEnd | undefined {
+  let event: { type?: string; object?: unknown };
+  try {
+    event = JSON.parse(line) as { type?: string; object?: unknown };
+  } catch {
+    return { kind: 'failed', reason: 'an event line is not JSON' };
+  }
+  if (event.type === 'ERROR') {
+    const status = statusOf(event.object);
+    const message = status.message ?? 'watch error';
+    return status.code === 410 ? { kind: 'gone', message } : { kind: 'failed', reason: `watch error ${status.code ?? '?'}: ${message}` };
+  }
+  if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED' && event.type !== 'BOOKMARK') return undefined;
+  if (!event.object || typeof event.object !== 'object') return undefined;
+  try {
+    onEvent(event as WatchEvent);
+  } catch (e) {
+    return { kind: 'failed', reason: `handling a ${event.type} event failed: ${(e as Error).message}` };
+  }
+  return undefined;
+}
+
 /** Opens `path` (with its query, `watch=1` included) and calls `onEvent` for every event line. */
 export function openWatch(
   access: KubeAccess,
@@ -103,59 +175,20 @@ export function openWatch(
   req.on('response', (res) => {
     armIdle();
     if (res.statusCode !== 200) {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        let body: unknown;
-        try {
-          body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-        } catch {
-          body = undefined;
-        }
-        const message = statusOf(body).message ?? `HTTP ${res.statusCode}`;
-        finish(res.statusCode === 410 ? { kind: 'gone', message } : { kind: 'failed', reason: `HTTP ${res.statusCode}: ${message}` });
-      });
+      endOnErrorResponse(res, finish);
       return;
     }
-    let pending = '';
-    res.setEncoding('utf8');
-    res.on('data', (chunk: string) => {
-      armIdle();
-      pending += chunk;
-      if (pending.length > (opts.maxLineBytes ?? MAX_LINE_BYTES)) return finish({ kind: 'failed', reason: 'event line too long' });
-      let nl: number;
-      while (!done && (nl = pending.indexOf('\n')) >= 0) {
-        const line = pending.slice(0, nl).trim();
-        pending = pending.slice(nl + 1);
-        if (line !== '') handleLine(line);
-      }
+    readEventLines(res, {
+      maxLineBytes: opts.maxLineBytes ?? MAX_LINE_BYTES,
+      onChunk: () => armIdle(),
+      onLine: (line) => {
+        const end = dispatchLine(line, onEvent);
+        if (end) finish(end);
+      },
+      isDone: () => done,
+      finish,
     });
-    res.on('end', () => finish({ kind: 'closed' }));
-    res.on('error', (e: NodeJS.ErrnoException) => finish({ kind: 'failed', reason: e.code ?? e.message }));
-    res.on('close', () => finish(res.complete ? { kind: 'closed' } : { kind: 'failed', reason: 'connection closed mid-stream' }));
   });
   req.end();
-
-  function handleLine(line: string): void {
-    let event: { type?: string; object?: unknown };
-    try {
-      event = JSON.parse(line) as { type?: string; object?: unknown };
-    } catch {
-      return finish({ kind: 'failed', reason: 'an event line is not JSON' });
-    }
-    if (event.type === 'ERROR') {
-      const status = statusOf(event.object);
-      const message = status.message ?? 'watch error';
-      return finish(status.code === 410 ? { kind: 'gone', message } : { kind: 'failed', reason: `watch error ${status.code ?? '?'}: ${message}` });
-    }
-    if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED' && event.type !== 'BOOKMARK') return;
-    if (!event.object || typeof event.object !== 'object') return;
-    try {
-      onEvent(event as WatchEvent);
-    } catch (e) {
-      finish({ kind: 'failed', reason: `handling a ${event.type} event failed: ${(e as Error).message}` });
-    }
-  }
-
   return { ended, stop: () => finish({ kind: 'closed' }) };
 }

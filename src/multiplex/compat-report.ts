@@ -1,10 +1,10 @@
-import { COMPAT_EVENT_REASON, warningText } from '../config/leniency.ts';
-import type { Logger } from './log.ts';
+import { COMPAT_EVENT_REASON, warningText } from '../base/leniency.ts';
+import type { Logger } from '../log/log.ts';
 import type { Plan } from './plan-types.ts';
 import type { Sources } from './resolve.ts';
 
 /**
- * Inputs braid accepted the way Multus does (config/leniency.ts): each is logged and, when braid
+ * Inputs braid accepted the way Multus does (base/leniency.ts): each is logged and, when braid
  * talks to the API, recorded as a Warning event on the pod naming the field and what braid did,
  * so that the team that owns the pod sees it with `kubectl describe pod`.
  */

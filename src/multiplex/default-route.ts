@@ -1,5 +1,5 @@
 import { isIPv6 } from 'node:net';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { CniResult, CniRoute } from '../cni/result.ts';
 import type { SandboxNet } from '../net/sandbox-net.ts';
 

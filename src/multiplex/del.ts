@@ -1,9 +1,9 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
-import { collectStaleTempFiles } from '../cni/atomic-file.ts';
+import { collectStaleTempFiles } from '../base/atomic-file.ts';
 import { stopDelegate } from '../cni/delegate-process.ts';
 import type { BraidConf } from '../config/types.ts';
-import { quarantineCache, readCache, removeCache, writeCache, type CachedAttachment } from './cache.ts';
+import { quarantineCache, readCache, removeCache, writeCache, type CachedAttachment } from '../cache/attachment-cache.ts';
 import { containerTarget, delegatePath } from './delegate-context.ts';
 import { combinedError, teardown } from './teardown.ts';
 import { repairAttachments } from './unreadable-attachments.ts';

@@ -1,3 +1,4 @@
+import { PATHS } from '../base/defaults.ts';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { DeviceInfo } from '../k8s/types.ts';
@@ -9,7 +10,7 @@ import type { DeviceInfo } from '../k8s/types.ts';
  * delegate as runtimeConfig `CNIDeviceInfoFile` (SR-IOV, DPDK and vDPA plugins may rewrite it),
  * puts what the file then holds into network-status `device-info`, and removes it on DEL.
  */
-export const DEVICE_INFO_DIR = '/var/run/k8s.cni.cncf.io/devinfo';
+export const DEVICE_INFO_DIR = PATHS.deviceInfoDir;
 export const CNI_DEVICE_INFO_FILE = 'CNIDeviceInfoFile';
 
 const clean = (s: string) => s.replaceAll('/', '-');

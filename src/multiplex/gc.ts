@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { parseNetworkConfig } from '../cni/conflist.ts';
-import { asCniError, CniError } from '../cni/errors.ts';
+import { asCniError, type CniError } from '../base/errors.ts';
 import type { Attachment, NetworkConfigList } from '../cni/netconf.ts';
 import { validAttachments, type CniEnv, type CniRequest } from '../cni/request.ts';
 import { gcNetworkList, type DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
-import { cacheFile, listCache, removeCache, writeCache, type CacheRecord } from './cache.ts';
+import { cacheFile, listCache, removeCache, writeCache, type CacheRecord } from '../cache/attachment-cache.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import { lockContainer } from './lock.ts';
 import { gcMultusContainers } from './multus-verbs.ts';

@@ -6,7 +6,7 @@ import { NadDirectory } from '../k8s/nad-directory.ts';
 import { ParsedYamlCache } from '../k8s/parsed-yaml-cache.ts';
 import { PodStore } from '../k8s/pod-store.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log/log.ts';
 import type { PodRef, ResolvedNetwork } from './plan-types.ts';
 import { podRefFromArgs, resolveConfiguredNetworks, type Sources } from './resolve.ts';
 

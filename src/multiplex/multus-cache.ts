@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { mergeCniArgs } from '../cni/args.ts';
 import type { CniResult } from '../cni/result.ts';
-import type { CachedAttachment } from './cache.ts';
+import type { CachedAttachment } from '../cache/attachment-cache.ts';
 
 /**
  * What Multus leaves on a node for each pod it set up (multus-compat.md section 6), read so that

@@ -1,5 +1,5 @@
 import { parseNetworkConfig } from '../cni/conflist.ts';
-import { asCniError, CniError } from '../cni/errors.ts';
+import { asCniError, type CniError } from '../base/errors.ts';
 import type { Attachment, NetworkConfigList } from '../cni/netconf.ts';
 import type { CniEnv, CniRequest } from '../cni/request.ts';
 import { checkNetworkList } from '../cni/runtime.ts';

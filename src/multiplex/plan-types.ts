@@ -1,5 +1,5 @@
 import type { NetworkConfigList } from '../cni/netconf.ts';
-import type { CompatWarning, Leniency } from '../config/leniency.ts';
+import type { CompatWarning, Leniency } from '../base/leniency.ts';
 import type { NetworkSelectionElement } from '../k8s/types.ts';
 
 /** A network the pod will be attached to, with its delegate configuration resolved. */

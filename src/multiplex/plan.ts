@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { mergeCniArgs } from '../cni/args.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { NetworkSelectionElement } from '../k8s/types.ts';

@@ -1,11 +1,11 @@
 import { join } from 'node:path';
 import type { BraidConf } from '../config/types.ts';
-import { CniCode, CniError } from '../cni/errors.ts';
-import { trace } from '../cni/trace.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { trace } from '../base/trace.ts';
 import { hasEnforcedInterfaces, hasPolicyState, hasStoredPolicies } from '../policy/enforced.ts';
 import type { PodInterface } from '../policy/pod-entries.ts';
 import type { PolicyRuntimeOptions } from '../policy/runtime.ts';
-import type { CacheRecord } from './cache.ts';
+import type { CacheRecord } from '../cache/attachment-cache.ts';
 
 /**
  * braid's side of policy enforcement: after ADD the pod interfaces a policy selects get the

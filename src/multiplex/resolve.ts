@@ -1,7 +1,7 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { auxiliaryChain, inlineDelegate, networkConfigFromNad, resolveNetworkReference } from '../config/delegate-conf.ts';
-import { leniency, type Leniency } from '../config/leniency.ts';
+import { leniency, type Leniency } from '../base/leniency.ts';
 import type { BraidConf } from '../config/types.ts';
 import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../k8s/annotations.ts';
 import { checkNamespaceIsolation } from '../k8s/isolation.ts';

@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { asCniError, CniCode, CniError } from '../cni/errors.ts';
+import { asCniError, CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { statusNetworkList, type DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';

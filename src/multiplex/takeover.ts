@@ -1,10 +1,10 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
-import type { CachedAttachment } from './cache.ts';
+import type { CachedAttachment } from '../cache/attachment-cache.ts';
 import type { KubeSessionDeps } from './kube-session.ts';
 import type { Recompute } from './del.ts';
 import { localSources } from './local-sources.ts';
-import type { Logger } from './log.ts';
+import type { Logger } from '../log/log.ts';
 import { readMultusContainer, removeMultusContainer, type MultusContainer } from './multus-cache.ts';
 import { buildPlan } from './plan.ts';
 import { resolveInputs, type Sources } from './resolve.ts';

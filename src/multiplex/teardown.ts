@@ -1,8 +1,8 @@
 import { parseNetworkConfig } from '../cni/conflist.ts';
-import { asCniError, CniError } from '../cni/errors.ts';
+import { asCniError, CniError } from '../base/errors.ts';
 import { delNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
-import type { CachedAttachment } from './cache.ts';
+import type { CachedAttachment } from '../cache/attachment-cache.ts';
 import { delegateContext, type DelegateTarget } from './delegate-context.ts';
 import { removeDeviceInfo } from './device-info.ts';
 

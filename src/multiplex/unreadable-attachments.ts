@@ -1,6 +1,6 @@
 import { parseNetworkConfig } from '../cni/conflist.ts';
-import { asCniError } from '../cni/errors.ts';
-import type { CachedAttachment } from './cache.ts';
+import { asCniError } from '../base/errors.ts';
+import type { CachedAttachment } from '../cache/attachment-cache.ts';
 
 /** Where a replacement conf for an unreadable cached attachment can come from (by ifname). */
 export type Replacements = () => Promise<CachedAttachment[] | undefined>;

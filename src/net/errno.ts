@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 const errnoNames = new Map<number, string>();
 for (const [name, value] of Object.entries(constants.errno)) {

@@ -10,7 +10,7 @@ export function ipBatchInNetns(netnsPath: string, lines: string[], timeoutMs = 1
   const familyOption = family ? [`-${family}`] : [];
   return ipInNetns(netnsPath, {
     args: [...familyOption, '-force', '-batch', '-'],
-    input: lines.join('\n') + '\n',
+    input: `${lines.join('\n')}\n`,
     timeoutMs,
     what: 'change routes with ip -batch',
   });

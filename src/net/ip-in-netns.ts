@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { CniCode, CniError, type CniCodeValue } from '../cni/errors.ts';
+import { CniCode, CniError, type CniCodeValue } from '../base/errors.ts';
 
 export interface IpRun {
   /** Arguments after `ip`. */

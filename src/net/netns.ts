@@ -1,5 +1,5 @@
 import { closeSync, existsSync, openSync, statfsSync } from 'node:fs';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { SyscallError } from './errno.ts';
 import { CLONE_NEWNET, libc } from './libc.ts';
 

@@ -1,4 +1,4 @@
-import { CniCode } from '../cni/errors.ts';
+import { CniCode } from '../base/errors.ts';
 import { ipBatchInNetns } from './ip-batch.ts';
 import { ipInNetns } from './ip-in-netns.ts';
 

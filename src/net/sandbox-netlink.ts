@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { DefaultRouteChange, SandboxNet } from './sandbox-net.ts';
 import { parseIp, parsePrefix } from './ip.ts';
 import { findLink, listLinks } from './links.ts';

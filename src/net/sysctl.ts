@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 
 /**
  * Network sysctls under /proc/sys/net. They resolve against the calling thread's network

@@ -1,5 +1,5 @@
-import { CniCode, CniError } from '../cni/errors.ts';
-import { trace } from '../cni/trace.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { trace } from '../base/trace.ts';
 import { withNetns } from '../bpf/netns.ts';
 import { attachTcxPinned, pinnedLinkInfo, type Direction } from '../bpf/tcx.ts';
 import { compileInterface } from './compile.ts';

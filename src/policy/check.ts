@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { compileInterface } from './compile.ts';
 import { policyKey, type MultiNetworkPolicy } from './model.ts';
 import { listRecords } from './registry.ts';

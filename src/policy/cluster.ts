@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { listCache, type CacheRecord } from '../multiplex/cache.ts';
+import { listCache, type CacheRecord } from '../cache/attachment-cache.ts';
 import type { FileMemo } from './file-memo.ts';
 import { ANNOTATION_NETWORK_STATUS, type NetworkStatus } from '../k8s/types.ts';
 import type { ClusterView, NamedPort, NamespaceView, PodAttachment, PodView, Protocol } from './model.ts';

@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { familyWidth, rangeToPrefixes } from './cidr.ts';
 import { expandRule, type PortSpan, type SubRule } from './expand.ts';
 import { flatten, type FlatEntry, type Member } from './flatten.ts';

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { pinnedLinkInfo } from '../bpf/tcx.ts';
 import { ensurePinDir } from '../bpf/pins.ts';
 import { mapDir } from './datapath.ts';

@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { currentNetnsCookie, netnsCookie } from '../bpf/netns-cookie.ts';
 import { findLink, findLinkByIndex } from '../net/links.ts';
 import { withNetlink } from '../net/netlink-socket.ts';

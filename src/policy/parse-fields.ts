@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { containsPrefix, parseCidr } from './cidr.ts';
 import type { IpBlock, LabelSelector, PolicyPeer, PolicyPort, Protocol, SelectorOperator } from './model.ts';
 

@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../cni/atomic-file.ts';
+import { writeFileAtomic } from '../base/atomic-file.ts';
 import type { IfaceRecord } from './registry.ts';
 import type { PodView } from './model.ts';
 

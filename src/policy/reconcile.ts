@@ -13,7 +13,7 @@ import {
   type TrieKind,
 } from './layout.ts';
 import type { PolicyMaps, Trie } from './maps.ts';
-import type { ShadowStore } from './shadow.ts';
+import type { ShadowStore, TrieContents } from './shadow.ts';
 
 /**
  * The reconciler: brings one interface's map entries to what the compiler produced, writing
@@ -22,7 +22,6 @@ import type { ShadowStore } from './shadow.ts';
  * their verdict only once the tries are complete. A digest of the desired state is kept in the
  * config: an interface whose policies did not change costs one lookup.
  */
-export type TrieContents = Map<string, bigint>;
 
 export interface DesiredState {
   cfg: IfaceCfg;

@@ -1,7 +1,6 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TRIE_KINDS, type TrieKind } from './layout.ts';
-import type { TrieContents } from './reconcile.ts';
 
 /**
  * What the reconciler last wrote into an interface's tries, kept in <stateDir>/shadow so that a
@@ -11,6 +10,9 @@ import type { TrieContents } from './reconcile.ts';
  * an interrupted update falls back to reading the kernel. bpffs does not survive a reboot, so
  * neither needs the shadow: no fsync.
  */
+/** One trie's entries: the key's hex bytes to the entry's verdict bits. */
+export type TrieContents = Map<string, bigint>;
+
 export interface ShadowState {
   hash: bigint;
   tries: Record<number, Record<TrieKind, TrieContents>>;

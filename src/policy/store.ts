@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { POLICY_KIND, policyKey, type MultiNetworkPolicy, type NamespaceView } from './model.ts';
 import { parseNamespace, parsePolicyObject, splitDocuments, type RawDocument } from './parse.ts';
 

@@ -1,5 +1,5 @@
 import { closeSync, openSync } from 'node:fs';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { CniResult, CniRoute } from '../cni/result.ts';
 import { parseMac, parsePrefix, type IpFamily, type IpPrefix } from '../net/ip.ts';

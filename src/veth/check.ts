@@ -1,5 +1,5 @@
 import { parseResult } from '../cni/convert.ts';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
 import { formatIp, parseIp, parsePrefix } from '../net/ip.ts';

@@ -1,4 +1,5 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /** braid-veth's own keys in the network config (everything else is passed on to IPAM untouched). */
 export interface VethConfig {
@@ -27,8 +28,8 @@ export interface VethConfig {
   podMac?: string;
 }
 
-export const DEFAULT_BPF_ROOT = '/sys/fs/bpf/braid/v1';
-export const DEFAULT_STATE_DIR = '/var/lib/cni/braid-veth';
+export const DEFAULT_BPF_ROOT = PATHS.bpfRoot;
+export const DEFAULT_STATE_DIR = PATHS.vethStateDir;
 export const DEFAULT_PREFIX = 'brv';
 const LEGACY_GSO_MAX_SIZE = 65536;
 export const DEFAULT_GSO_MAX_SIZE = LEGACY_GSO_MAX_SIZE;

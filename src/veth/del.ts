@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { ipamCallOf } from './add.ts';
 import { parseVethConfig } from './config.ts';

@@ -1,4 +1,4 @@
-import { CniCode } from '../cni/errors.ts';
+import { CniCode } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { validAttachments } from '../cni/request.ts';
 import { pinnedLinkInfo } from '../bpf/tcx.ts';
@@ -50,7 +50,7 @@ async function collect(conf: VethConfig, req: CniRequest, rec: EndpointRecord): 
 function collectDeadLeftovers(conf: VethConfig): void {
   for (const hostVeth of pinnedHostVeths(conf.bpfRoot)) {
     const infos = (['ingress', 'egress'] as const).map((d) => pinnedLinkInfo(linkPin(conf.bpfRoot, hostVeth, d)));
-    if (infos.every((i) => !i || !i.ifindex)) detachHostVeth(conf.bpfRoot, hostVeth);
+    if (infos.every((i) => !i?.ifindex)) detachHostVeth(conf.bpfRoot, hostVeth);
   }
   let maps: EndpointMaps;
   try {

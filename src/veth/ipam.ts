@@ -1,5 +1,5 @@
 import { parseResult, resultToVersion } from '../cni/convert.ts';
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { execPlugin } from '../cni/exec.ts';
 import { findPlugin } from '../cni/find.ts';
 import { negotiateVersion, pluginVersions } from '../cni/plugin-versions.ts';
@@ -109,6 +109,7 @@ export async function runIpam(call: IpamCall): Promise<CniResult | undefined | f
 
 export async function ipamAdd(call: Omit<IpamCall, 'command'>): Promise<CniResult> {
   const r = await runIpam({ ...call, command: 'ADD' });
+  // biome-ignore lint/complexity/useOptionalChain: r is `false` when the plugin printed nothing, not only undefined
   if (!r || !r.ips || r.ips.length === 0) {
     throw new CniError(
       CniCode.InvalidConfig,

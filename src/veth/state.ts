@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { writeFileAtomic } from '../cni/atomic-file.ts';
+import { writeFileAtomic } from '../base/atomic-file.ts';
 import { join } from 'node:path';
 
 /**

@@ -35,7 +35,7 @@ function diff(a: DesiredState | undefined, b: DesiredState): { written: number; 
   let deleted = 0;
   for (const dir of [0, 1]) {
     for (const kind of TRIE_KINDS) {
-      const before = a?.tries[dir]![kind] ?? new Map<string, bigint>();
+      const before = a?.tries[dir]?.[kind] ?? new Map<string, bigint>();
       const after = b.tries[dir]![kind];
       for (const [k, v] of after) if (before.get(k) !== v) written++;
       for (const k of before.keys()) if (!after.has(k)) deleted++;

@@ -40,7 +40,7 @@ afterEach(async () => {
   cleanupTemps();
 });
 
-/** A fresh BRAID_ASSET_DIR (mkdtemp: 0700 and ours, as src/cni/sea-assets.ts demands). */
+/** A fresh BRAID_ASSET_DIR (mkdtemp: 0700 and ours, as src/base/sea-assets.ts demands). */
 const assetDir = () => makeTempDir('braid-t-assets');
 const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
 const filesUnder = (dir: string): string[] =>

@@ -134,7 +134,33 @@ export function spyConflist(name: string, plugins: Record<string, unknown>[], cn
   return { cniVersion, name, ...extra, plugins };
 }
 
-export async function makeBraidBed(): Promise<BraidBed> {
+/** What the bed's parts share: its directories, its namespaces and the node's links before the test. */
+interface BedState {
+  root: string;
+  confDir: string;
+  cniDir: string;
+  nadDir: string;
+  podDir: string;
+  ipamDir: string;
+  spyDir: string;
+  node: Netns;
+  /** The pod namespaces; the first is `bed.pod`. */
+  pods: Netns[];
+  /** Node links that are not the test's doing (the loopback, veths made by nodeVeth()). */
+  baseline: Set<string>;
+  containerId: string;
+  clusterFile: string;
+}
+
+const hostLocalIpam = (ipamDir: string, subnet: string, extra: Record<string, unknown> = {}) => ({
+  type: 'host-local',
+  dataDir: ipamDir,
+  ranges: [[{ subnet }]],
+  ...extra,
+});
+
+/** The temp directories, the node and first pod namespace, and the cluster conflist. */
+async function newBedState(): Promise<BedState> {
   const root = makeTempDir('braid-t-bed');
   const dir = (name: string) => {
     const d = join(root, name);
@@ -142,23 +168,11 @@ export async function makeBraidBed(): Promise<BraidBed> {
     return d;
   };
   const confDir = dir('conf');
-  const cniDir = dir('cache');
-  const nadDir = dir('nads');
-  const podDir = dir('pods');
   const ipamDir = dir('ipam');
-  const spyDir = dir('spies');
   const node = await createNetns('braid-t-node');
   await node.ip(['link', 'set', 'lo', 'up']);
   const pods: Netns[] = [await createNetns('braid-t-pod')];
   const baseline = new Set((await node.links()).map((l) => l.ifname));
-  const containerId = `ctr-${hex(6)}`;
-
-  const hostLocal = (subnet: string, extra: Record<string, unknown> = {}) => ({
-    type: 'host-local',
-    dataDir: ipamDir,
-    ranges: [[{ subnet }]],
-    ...extra,
-  });
   const clusterFile = join(confDir, '10-cluster.conflist');
   writeFileSync(
     clusterFile,
@@ -170,15 +184,148 @@ export async function makeBraidBed(): Promise<BraidBed> {
           type: 'bridge',
           bridge: 'cni0',
           isGateway: true,
-          ipam: hostLocal('10.88.0.0/24', { routes: [{ dst: '0.0.0.0/0', gw: '10.88.0.1' }] }),
+          ipam: hostLocalIpam(ipamDir, '10.88.0.0/24', { routes: [{ dst: '0.0.0.0/0', gw: '10.88.0.1' }] }),
         },
       ],
     }),
   );
+  const [cniDir, nadDir, podDir, spyDir] = ['cache', 'nads', 'pods', 'spies'].map(dir) as [string, string, string, string];
+  return { root, confDir, cniDir, nadDir, podDir, ipamDir, spyDir, node, pods, baseline, containerId: `ctr-${hex(6)}`, clusterFile };
+}
 
-  const podFile = (p: PodRef) => join(podDir, p.namespace, `${p.name}.yaml`);
-  const annotationsOf = async (p: PodRef) => (await new PodStore(podDir).getPod(p.namespace, p.name))?.annotations;
+/** One braid call in the node namespace, with the bed's container, pod namespace, pod and conf unless `o` says otherwise. */
+function runBraid(s: BedState, bed: BraidBed, command: string, o: BraidRunOptions = {}): Promise<PluginRun> {
+  const perContainer = !['STATUS', 'GC', 'VERSION'].includes(command);
+  const pick = <T>(v: T | null | undefined, dflt: T | undefined): T | undefined => (v === null ? undefined : (v ?? dflt));
+  const containerIdValue = pick(o.containerId, perContainer ? s.containerId : undefined);
+  const netns = pick(o.netns, perContainer ? bed.pod : undefined);
+  const ifname = pick(o.ifname, perContainer ? 'eth0' : undefined);
+  const podRef = o.pod === null ? undefined : (o.pod ?? POD);
+  const args =
+    o.args ??
+    (podRef
+      ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${podRef.namespace};K8S_POD_NAME=${podRef.name};K8S_POD_INFRA_CONTAINER_ID=${containerIdValue ?? ''}`
+      : undefined);
+  return runPlugin(o.binary ?? braidBinary(), {
+    command,
+    ...(containerIdValue !== undefined ? { containerId: containerIdValue } : {}),
+    ...(netns !== undefined ? { netns } : {}),
+    ...(ifname !== undefined ? { ifname } : {}),
+    ...(args !== undefined && perContainer ? { args } : {}),
+    path: o.path ?? [s.spyDir, REAL_PLUGINS],
+    stdin: o.conf ?? bed.conf(),
+    hostNetns: s.node,
+    timeoutMs: o.timeoutMs ?? 30_000,
+    ...(o.extraEnv ? { extraEnv: o.extraEnv } : {}),
+  });
+}
 
+type BedFiles = Pick<BraidBed, 'writeConfFile' | 'writeNad' | 'writePod' | 'podAnnotations' | 'networkStatus'>;
+
+/** The conf files, NAD manifests and Pod manifests a test writes, and the pod store's answers. */
+function bedFiles(s: BedState): BedFiles {
+  const podFile = (p: PodRef) => join(s.podDir, p.namespace, `${p.name}.yaml`);
+  const annotationsOf = async (p: PodRef) => (await new PodStore(s.podDir).getPod(p.namespace, p.name))?.annotations;
+  return {
+    writeConfFile: (config, fileName) => {
+      const file = join(s.confDir, fileName ?? `${String(config.name)}.${'plugins' in config ? 'conflist' : 'conf'}`);
+      writeFileSync(file, JSON.stringify(config));
+      return file;
+    },
+    writeNad: (name, config, opts = {}) => {
+      const metadata: Record<string, unknown> = { name, namespace: opts.namespace ?? 'default' };
+      if (opts.annotations) metadata.annotations = opts.annotations;
+      const spec = { config: typeof config === 'string' ? config : JSON.stringify(config) };
+      const manifest = { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata, spec };
+      writeFileSync(join(s.nadDir, `${metadata.namespace}-${name}.yaml`), stringifyYaml(manifest));
+    },
+    writePod: (annotations, p = POD) => {
+      const file = podFile(p);
+      mkdirSync(dirname(file), { recursive: true });
+      const metadata = { name: p.name, namespace: p.namespace, ...('uid' in p ? { uid: p.uid } : {}), annotations };
+      writeFileSync(file, stringifyYaml({ apiVersion: 'v1', kind: 'Pod', metadata }));
+      return file;
+    },
+    podAnnotations: (p = POD) => annotationsOf(p),
+    networkStatus: async (p = POD) => {
+      const value = (await annotationsOf(p))?.[ANN_STATUS];
+      return value === undefined ? undefined : (JSON.parse(value) as Record<string, any>[]);
+    },
+  };
+}
+
+type BedNetworks = Pick<BraidBed, 'spy' | 'spyNetwork' | 'spyNad' | 'macvlanNad' | 'nodeVeth'>;
+
+/** Spy plugins and the networks made of them, macvlan NADs and the node veths they sit on. */
+function bedNetworks(s: BedState, bed: () => BraidBed): BedNetworks {
+  return {
+    spy: (name) => makeSpyPlugin(s.spyDir, name),
+    spyNetwork: (name, plugins, opts = {}) => {
+      const confs = plugins.map((p) => (typeof p === 'string' ? { type: p } : p));
+      const spies = confs.map((c) => makeSpyPlugin(s.spyDir, String(c.type)));
+      const list = spyConflist(name, confs, opts.cniVersion ?? '1.0.0', opts.extra ?? {});
+      return { file: bed().writeConfFile(list, opts.fileName ?? `${name}.conflist`), spies };
+    },
+    spyNad: (name, plugins, opts = {}) => {
+      const confs = plugins.map((p) => (typeof p === 'string' ? { type: p } : p));
+      const spies = confs.map((c) => makeSpyPlugin(s.spyDir, String(c.type)));
+      const nadOpts = opts.namespace ? { namespace: opts.namespace } : {};
+      bed().writeNad(name, spyConflist(name, confs, opts.cniVersion ?? '1.0.0', opts.extra ?? {}), nadOpts);
+      return spies;
+    },
+    macvlanNad: async (name, subnet, opts = {}) => {
+      const master = opts.master ?? (await bed().nodeVeth());
+      const ipam = { ...hostLocalIpam(s.ipamDir, subnet), ...opts.ipam };
+      const config = { cniVersion: '1.0.0', name, type: 'macvlan', master, mode: 'bridge', ipam };
+      bed().writeNad(name, config, opts.namespace ? { namespace: opts.namespace } : {});
+      return master;
+    },
+    nodeVeth: async () => {
+      const a = `vm${hex(3)}`;
+      const b = `${a}p`;
+      await s.node.ip(['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
+      await s.node.ip(['link', 'set', a, 'up']);
+      await s.node.ip(['link', 'set', b, 'up']);
+      s.baseline.add(a);
+      s.baseline.add(b);
+      return a;
+    },
+  };
+}
+
+type BedLeftovers = Pick<BraidBed, 'leases' | 'cacheFiles' | 'linkNames' | 'expectNothingLeft'>;
+
+/** What a test looks at afterwards: reservations, cache records and links left behind. */
+function bedLeftovers(s: BedState, bed: () => BraidBed): BedLeftovers {
+  const leftovers: BedLeftovers = {
+    leases: () => {
+      if (!existsSync(s.ipamDir)) return [];
+      return readdirSync(s.ipamDir)
+        .filter((net) => statSync(join(s.ipamDir, net)).isDirectory())
+        .flatMap((net) => readdirSync(join(s.ipamDir, net)).filter((f) => IP_FILE.test(f)).map((f) => `${net}/${f}`))
+        .sort();
+    },
+    cacheFiles: () => (existsSync(s.cniDir) ? readdirSync(s.cniDir).filter((f) => f.endsWith('.json')).sort() : []),
+    linkNames: async (ns = bed().pod) => (await ns.links()).map((l) => l.ifname).sort(),
+    expectNothingLeft: async (checkPods = s.pods) => {
+      for (const p of checkPods) {
+        if (!existsSync(p.path)) continue;
+        expect(await leftovers.linkNames(p), `links left in pod namespace ${p.name}`).toEqual(['lo']);
+      }
+      const extra = (await nodeLinks(s.node))
+        .filter((l) => !s.baseline.has(l.ifname) && l.linkinfo?.info_kind !== 'bridge')
+        .map((l) => l.ifname);
+      expect(extra, 'links left in the node namespace').toEqual([]);
+      expect(leftovers.leases(), 'host-local reservations left').toEqual([]);
+      expect(leftovers.cacheFiles(), 'cache records left').toEqual([]);
+    },
+  };
+  return leftovers;
+}
+
+export async function makeBraidBed(): Promise<BraidBed> {
+  const s = await newBedState();
+  const { root, confDir, cniDir, nadDir, podDir, ipamDir, spyDir, node, clusterFile } = s;
   const bed: BraidBed = {
     root,
     confDir,
@@ -189,9 +336,9 @@ export async function makeBraidBed(): Promise<BraidBed> {
     spyDir,
     node,
     get pod() {
-      return pods[0]!;
+      return s.pods[0]!;
     },
-    containerId,
+    containerId: s.containerId,
     clusterFile,
     conf: (extra = {}) => ({
       cniVersion: '1.0.0',
@@ -211,112 +358,16 @@ export async function makeBraidBed(): Promise<BraidBed> {
       policy: { enabled: false },
       ...extra,
     }),
-    run: (command, o = {}) => {
-      const perContainer = !['STATUS', 'GC', 'VERSION'].includes(command);
-      const pick = <T>(v: T | null | undefined, dflt: T | undefined): T | undefined => (v === null ? undefined : (v ?? dflt));
-      const containerIdValue = pick(o.containerId, perContainer ? containerId : undefined);
-      const netns = pick(o.netns, perContainer ? bed.pod : undefined);
-      const ifname = pick(o.ifname, perContainer ? 'eth0' : undefined);
-      const podRef = o.pod === null ? undefined : (o.pod ?? POD);
-      const args =
-        o.args ??
-        (podRef
-          ? `IgnoreUnknown=1;K8S_POD_NAMESPACE=${podRef.namespace};K8S_POD_NAME=${podRef.name};K8S_POD_INFRA_CONTAINER_ID=${containerIdValue ?? ''}`
-          : undefined);
-      return runPlugin(o.binary ?? braidBinary(), {
-        command,
-        ...(containerIdValue !== undefined ? { containerId: containerIdValue } : {}),
-        ...(netns !== undefined ? { netns } : {}),
-        ...(ifname !== undefined ? { ifname } : {}),
-        ...(args !== undefined && perContainer ? { args } : {}),
-        path: o.path ?? [spyDir, REAL_PLUGINS],
-        stdin: o.conf ?? bed.conf(),
-        hostNetns: node,
-        timeoutMs: o.timeoutMs ?? 30_000,
-        ...(o.extraEnv ? { extraEnv: o.extraEnv } : {}),
-      });
-    },
+    run: (command, o) => runBraid(s, bed, command, o),
     newPod: async () => {
       const ns = await createNetns('braid-t-pod');
-      pods.push(ns);
+      s.pods.push(ns);
       return ns;
     },
-    spy: (name) => makeSpyPlugin(spyDir, name),
-    hostLocal,
-    writeConfFile: (config, fileName) => {
-      const file = join(confDir, fileName ?? `${String(config.name)}.${'plugins' in config ? 'conflist' : 'conf'}`);
-      writeFileSync(file, JSON.stringify(config));
-      return file;
-    },
-    writeNad: (name, config, opts = {}) => {
-      const metadata: Record<string, unknown> = { name, namespace: opts.namespace ?? 'default' };
-      if (opts.annotations) metadata.annotations = opts.annotations;
-      const spec = { config: typeof config === 'string' ? config : JSON.stringify(config) };
-      const manifest = { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata, spec };
-      writeFileSync(join(nadDir, `${metadata.namespace}-${name}.yaml`), stringifyYaml(manifest));
-    },
-    spyNetwork: (name, plugins, opts = {}) => {
-      const confs = plugins.map((p) => (typeof p === 'string' ? { type: p } : p));
-      const spies = confs.map((c) => makeSpyPlugin(spyDir, String(c.type)));
-      const list = spyConflist(name, confs, opts.cniVersion ?? '1.0.0', opts.extra ?? {});
-      return { file: bed.writeConfFile(list, opts.fileName ?? `${name}.conflist`), spies };
-    },
-    spyNad: (name, plugins, opts = {}) => {
-      const confs = plugins.map((p) => (typeof p === 'string' ? { type: p } : p));
-      const spies = confs.map((c) => makeSpyPlugin(spyDir, String(c.type)));
-      const nadOpts = opts.namespace ? { namespace: opts.namespace } : {};
-      bed.writeNad(name, spyConflist(name, confs, opts.cniVersion ?? '1.0.0', opts.extra ?? {}), nadOpts);
-      return spies;
-    },
-    macvlanNad: async (name, subnet, opts = {}) => {
-      const master = opts.master ?? (await bed.nodeVeth());
-      const config = { cniVersion: '1.0.0', name, type: 'macvlan', master, mode: 'bridge', ipam: { ...hostLocal(subnet), ...opts.ipam } };
-      bed.writeNad(name, config, opts.namespace ? { namespace: opts.namespace } : {});
-      return master;
-    },
-    writePod: (annotations, p = POD) => {
-      const file = podFile(p);
-      mkdirSync(dirname(file), { recursive: true });
-      const metadata = { name: p.name, namespace: p.namespace, ...('uid' in p ? { uid: p.uid } : {}), annotations };
-      writeFileSync(file, stringifyYaml({ apiVersion: 'v1', kind: 'Pod', metadata }));
-      return file;
-    },
-    podAnnotations: (p = POD) => annotationsOf(p),
-    networkStatus: async (p = POD) => {
-      const value = (await annotationsOf(p))?.[ANN_STATUS];
-      return value === undefined ? undefined : (JSON.parse(value) as Record<string, any>[]);
-    },
-    nodeVeth: async () => {
-      const a = `vm${hex(3)}`;
-      const b = `${a}p`;
-      await node.ip(['link', 'add', a, 'type', 'veth', 'peer', 'name', b]);
-      await node.ip(['link', 'set', a, 'up']);
-      await node.ip(['link', 'set', b, 'up']);
-      baseline.add(a);
-      baseline.add(b);
-      return a;
-    },
-    leases: () => {
-      if (!existsSync(ipamDir)) return [];
-      return readdirSync(ipamDir)
-        .filter((net) => statSync(join(ipamDir, net)).isDirectory())
-        .flatMap((net) => readdirSync(join(ipamDir, net)).filter((f) => IP_FILE.test(f)).map((f) => `${net}/${f}`))
-        .sort();
-    },
-    cacheFiles: () => (existsSync(cniDir) ? readdirSync(cniDir).filter((f) => f.endsWith('.json')).sort() : []),
-    linkNames: async (ns = bed.pod) => (await ns.links()).map((l) => l.ifname).sort(),
-    expectNothingLeft: async (checkPods = pods) => {
-      for (const p of checkPods) {
-        if (!existsSync(p.path)) continue;
-        expect(await bed.linkNames(p), `links left in pod namespace ${p.name}`).toEqual(['lo']);
-      }
-      const extra = (await nodeLinks(node))
-        .filter((l) => !baseline.has(l.ifname) && l.linkinfo?.info_kind !== 'bridge')
-        .map((l) => l.ifname);
-      expect(extra, 'links left in the node namespace').toEqual([]);
-      expect(bed.leases(), 'host-local reservations left').toEqual([]);
-      expect(bed.cacheFiles(), 'cache records left').toEqual([]);
-    },
+    hostLocal: (subnet, extra) => hostLocalIpam(ipamDir, subnet, extra),
+    ...bedFiles(s),
+    ...bedNetworks(s, () => bed),
+    ...bedLeftovers(s, () => bed),
   };
   return bed;
 }

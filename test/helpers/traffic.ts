@@ -85,7 +85,7 @@ export function startEchoServer(
   port = 0,
   lifetimeMs = 60_000,
 ): Promise<EchoServer> {
-  const args = ['--net=' + ns.path, '--', PYTHON, '-c', SERVER, protocol, address, String(port), String(lifetimeMs / 1000)];
+  const args = [`--net=${ns.path}`, '--', PYTHON, '-c', SERVER, protocol, address, String(port), String(lifetimeMs / 1000)];
   const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   servers.add(child);
   const stop = () => {

@@ -9,7 +9,7 @@ import { handOver } from '../../src/agent/client.ts';
 import { MAX_REQUEST_BYTES } from '../../src/agent/protocol.ts';
 import { ConcurrencyLimiter } from '../../src/agent/limiter.ts';
 import { AgentServer } from '../../src/agent/server.ts';
-import { CniCode, CniError } from '../../src/cni/errors.ts';
+import { CniCode, CniError } from '../../src/base/errors.ts';
 import type { CniRequest } from '../../src/cni/request.ts';
 import type { PluginHandlers } from '../../src/cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../../src/cni/versions.ts';

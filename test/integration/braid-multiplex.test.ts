@@ -7,7 +7,7 @@ import {
   type BraidBed,
   useBraidBed,
 } from '../helpers/braid-fixture.ts';
-import { type IpRoute } from '../helpers/netns.ts';
+import type { IpRoute } from '../helpers/netns.ts';
 
 // One pod, several real plugins from /usr/lib/cni: the bridge cluster network, macvlan NADs, a
 // host-device NAD, static/host-local/tuning reached through runtimeConfig, and default-route.

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AgentMetrics } from '../../src/agent/agent-metrics.ts';
 import { ConcurrencyLimiter } from '../../src/agent/limiter.ts';
 import { AgentServer } from '../../src/agent/server.ts';
-import { CniCode, CniError } from '../../src/cni/errors.ts';
+import { CniCode, CniError } from '../../src/base/errors.ts';
 import type { CniRequest } from '../../src/cni/request.ts';
 import type { PluginHandlers } from '../../src/cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../../src/cni/versions.ts';

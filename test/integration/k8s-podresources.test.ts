@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../src/cni/errors.ts';
+import { CniError } from '../../src/base/errors.ts';
 import { assignDeviceIds, devicesForPod } from '../../src/k8s/device-ids.ts';
 import { listPodResources } from '../../src/k8s/pod-resources.ts';
 import { FakePodResources, type FakePod } from '../helpers/fake-podresources.ts';

@@ -3,10 +3,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../src/cni/errors.ts';
 import type { KubeAccess } from '../../src/k8s/kubeconfig.ts';
 import { KubeClient, type KubeClientOptions } from '../../src/k8s/rest-client.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
+import { failure } from '../helpers/failure.ts';
 
 let fake: FakeApiServer;
 let clients: KubeClient[];
@@ -31,15 +31,6 @@ function client(opts: KubeClientOptions = {}, over: Partial<KubeAccess> = {}): K
   const c = new KubeClient(access(over), { timeoutMs: 1_000, retries: 3, retryDelayMs: 10, ...opts });
   clients.push(c);
   return c;
-}
-
-async function failure(p: Promise<unknown>): Promise<CniError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof CniError)) throw new Error(`expected a CniError, got ${String(e)}`);
-  return e;
 }
 
 async function closedPort(): Promise<number> {

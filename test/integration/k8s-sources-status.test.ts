@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../src/cni/errors.ts';
 import { KubeNadSource, KubePodSource } from '../../src/k8s/api-sources.ts';
 import { recordAddedInterfaces } from '../../src/k8s/events.ts';
 import { KubeClient } from '../../src/k8s/rest-client.ts';
@@ -7,6 +6,7 @@ import { firstPod } from '../../src/k8s/sources.ts';
 import { writeNetworkStatus } from '../../src/k8s/status-writer.ts';
 import { ANNOTATION_NETWORK_STATUS, type NetworkStatus } from '../../src/k8s/types.ts';
 import { FakeApiServer } from '../helpers/fake-apiserver.ts';
+import { failure } from '../helpers/failure.ts';
 
 let fake: FakeApiServer;
 let client: KubeClient;
@@ -22,15 +22,6 @@ afterEach(async () => {
   client.close();
   await fake.close();
 });
-
-async function failure(p: Promise<unknown>): Promise<CniError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  if (!(e instanceof CniError)) throw new Error(`expected a CniError, got ${String(e)}`);
-  return e;
-}
 
 describe('KubePodSource: K8S_POD_UID check', () => {
   it('returns the pod when the UID matches or none was given', async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CniError } from '../../src/cni/errors.ts';
+import { CniError } from '../../src/base/errors.ts';
 import { loadKubeconfig, type KubeAccess } from '../../src/k8s/kubeconfig.ts';
 import { KubeClient } from '../../src/k8s/rest-client.ts';
 import { FakeApiServer, makeTestPki, type TestPki } from '../helpers/fake-apiserver.ts';

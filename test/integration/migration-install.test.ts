@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { installOnce } from '../../src/agent/install/install-run.ts';
+import { installOnce } from '../../src/cli/install/install-run.ts';
 import { loadBraidConf } from '../../src/config/conf.ts';
 import { braidBinary, braidUnavailable } from '../helpers/braid-fixture.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';

@@ -5,7 +5,7 @@ import { Command } from 'commander';
 import { parseAllDocuments } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { RESOURCE_PATHS } from '../../../src/agent/cluster-cache.ts';
-import { braidConf } from '../../../src/agent/install/primary-conf.ts';
+import { braidConf } from '../../../src/cli/install/primary-conf.ts';
 import { parseAgentOptions } from '../../../src/agent/options.ts';
 import { registerInstall } from '../../../src/cli/install.ts';
 import { loadBraidConf } from '../../../src/config/conf.ts';
@@ -117,7 +117,7 @@ describe('examples/kubernetes', () => {
     );
     const watched = Object.values(RESOURCE_PATHS).map((p) => {
       const m = /^\/apis?\/(?:([^/]+)\/)?v1[^/]*\/(.+)$/.exec(p)!;
-      return `${m[1] && m[1].includes('.') ? m[1] : ''}/${m[2]}`;
+      return `${m[1]?.includes('.') ? m[1] : ''}/${m[2]}`;
     });
     const needed = [
       ...watched.flatMap((r) => [`${r}:list`, `${r}:watch`]),

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { installOnce, refresh, type InstallOptions } from '../../../src/agent/install/install-run.ts';
+import { installOnce, refresh, type InstallOptions } from '../../../src/cli/install/install-run.ts';
 import { loadBraidConf } from '../../../src/config/conf.ts';
 import { cleanupTemps, makeTempDir } from '../../helpers/tmp.ts';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { formatCniArgs, ignoresUnknown, mergeCniArgs, parseCniArgs } from '../../../src/cni/args.ts';
-import { CniError } from '../../../src/cni/errors.ts';
+import type { CniError } from '../../../src/base/errors.ts';
 
 function codeOf(fn: () => unknown): number | undefined {
   try {

@@ -2,21 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertResult, parseResult, resultToVersion } from '../../../src/cni/convert.ts';
-import { CniError } from '../../../src/cni/errors.ts';
 import { ALL_KNOWN_VERSIONS, resultFamily } from '../../../src/cni/versions.ts';
+import { failure } from '../../helpers/failure.ts';
 
 const golden = (file: string): Record<string, unknown> =>
   JSON.parse(readFileSync(join(import.meta.dirname, 'golden', file), 'utf8')) as Record<string, unknown>;
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
 
 // Golden wire forms of one dual-stack result with every field, per result family, and the
 // expected output of each family-to-family conversion (test/unit/cni/golden/*.json).

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import { delegateFailure, execPlugin } from '../../../src/cni/exec.ts';
 
 let dir: string;

@@ -2,8 +2,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
 import { findPlugin } from '../../../src/cni/find.ts';
+import { failure } from '../../helpers/failure.ts';
 
 let root: string;
 let a: string;
@@ -14,16 +14,6 @@ function plugin(dir: string, name: string): string {
   writeFileSync(p, '#!/bin/sh\n');
   chmodSync(p, 0o755);
   return p;
-}
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
 }
 
 beforeEach(() => {

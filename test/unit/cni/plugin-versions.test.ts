@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
 import {
   clearVersionMemory,
   decodeVersionInfo,
@@ -10,16 +9,7 @@ import {
   pluginVersions,
 } from '../../../src/cni/plugin-versions.ts';
 import { makeSpyPlugin } from '../../helpers/spy-plugin.ts';
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+import { failure } from '../../helpers/failure.ts';
 
 const DEBIAN_111 = ['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0', '1.0.0'];
 

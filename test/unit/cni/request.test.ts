@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
 import { type CniEnv, parseRequest, validAttachments } from '../../../src/cni/request.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../../../src/cni/versions.ts';
+import { failure } from '../../helpers/failure.ts';
 
 const SUPPORTED = BRAID_SUPPORTED_VERSIONS;
 const CONF = JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid' });
@@ -16,16 +16,6 @@ function env(command: string, over: CniEnv = {}): CniEnv {
     CNI_PATH: '/opt/cni/bin:/usr/lib/cni',
     ...over,
   };
-}
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
 }
 
 describe('A1 request fields', () => {

@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import type { CniRequest } from '../../../src/cni/request.ts';
 import type { CniResult } from '../../../src/cni/result.ts';
 import { type PluginHandlers, handleInvocation, readStdin, runPlugin } from '../../../src/cni/skel.ts';

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
 import { loadBraidConf } from '../../../src/config/conf.ts';
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+import { failure } from '../../helpers/failure.ts';
 
 const minimal = { cniVersion: '1.0.0', name: 'braid-network', type: 'braid', clusterNetwork: 'flannel' };
 

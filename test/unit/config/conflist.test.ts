@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { injectName, parseNetworkConfig } from '../../../src/cni/conflist.ts';
-import { CniError } from '../../../src/cni/errors.ts';
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+import { failure } from '../../helpers/failure.ts';
 
 const bridge = { cniVersion: '1.0.0', name: 'net-a', type: 'bridge', bridge: 'br0' };
 
@@ -41,55 +31,44 @@ describe('parseNetworkConfig', () => {
     expect(parseNetworkConfig('{"name":"n","type":"x"}', 'f').cniVersion).toBe('0.1.0');
   });
 
-  it('rejects a cniVersion that is not a version, naming the field and the source', () => {
-    const err = failure(() => parseNetworkConfig(JSON.stringify({ ...bridge, cniVersion: 'latest' }), 'NAD ns/a'));
-    expect(err.code).toBe(7);
-    expect(err.message).toContain('NAD ns/a');
-    expect(err.message).toContain('"cniVersion"');
-    const listErr = failure(() =>
-      parseNetworkConfig(JSON.stringify({ name: 'n', cniVersions: ['1.0.0', 'v2'], plugins: [{ type: 'x' }] }), 'f'),
-    );
-    expect(listErr.message).toContain('"cniVersions[1]"');
-  });
-
-  it('rejects a configuration whose only versions are newer than 1.1.0', () => {
-    const err = failure(() => parseNetworkConfig(JSON.stringify({ ...bridge, cniVersion: '2.0.0' }), 'f'));
-    expect(err.code).toBe(7);
-    expect(err.message).toContain('2.0.0');
-  });
-
   it('reads booleans as JSON booleans or "true"/"false" in any case (I3)', () => {
     const doc = { name: 'n', cniVersion: '1.1.0', disableCheck: 'TRUE', disableGC: 'False', plugins: [{ type: 'x' }] };
     const list = parseNetworkConfig(JSON.stringify(doc), 'f');
     expect(list.disableCheck).toBe(true);
     expect(list.disableGC).toBe(false);
-    const err = failure(() => parseNetworkConfig(JSON.stringify({ ...doc, disableCheck: 'yes' }), 'f'));
-    expect(err.message).toContain('"disableCheck"');
   });
 
-  it('rejects an empty plugin list and plugins without a usable type', () => {
-    expect(failure(() => parseNetworkConfig('{"name":"n","cniVersion":"1.0.0","plugins":[]}', 'f')).message).toContain(
-      '"plugins" must not be empty',
-    );
-    const slash = failure(() =>
-      parseNetworkConfig('{"name":"n","cniVersion":"1.0.0","plugins":[{"type":"bridge"},{"type":"../evil"}]}', 'f'),
-    );
-    expect(slash.message).toContain('"plugins[1].type"');
-    const backslash = failure(() => parseNetworkConfig('{"name":"n","type":"a\\\\b"}', 'f'));
-    expect(backslash.message).toContain('"type"');
-    expect(failure(() => parseNetworkConfig('{"name":"n","type":""}', 'f')).message).toContain('"type"');
-    expect(failure(() => parseNetworkConfig('{"name":"n","cniVersion":"1.0.0"}', 'f')).message).toContain('"plugins"');
-  });
-
-  it('checks the network name (A5)', () => {
-    expect(failure(() => parseNetworkConfig('{"name":"bad/name","type":"x"}', 'f')).message).toContain('"name"');
-    expect(failure(() => parseNetworkConfig('{"type":"x"}', 'f')).message).toContain('"name"');
-  });
-
-  it('reports invalid JSON as code 7 naming the source', () => {
-    const err = failure(() => parseNetworkConfig('{"name":', '/etc/cni/net.d/broken.conf'));
+  // Each bad input fails with code 7 (invalid configuration), naming the field and where the conf came from.
+  it.each<{ what: string; conf: string; says: string }>([
+    { what: 'a cniVersion that is not a version', conf: JSON.stringify({ ...bridge, cniVersion: 'latest' }), says: '"cniVersion"' },
+    {
+      what: 'a cniVersions entry that is not a version',
+      conf: JSON.stringify({ name: 'n', cniVersions: ['1.0.0', 'v2'], plugins: [{ type: 'x' }] }),
+      says: '"cniVersions[1]"',
+    },
+    { what: 'only versions newer than 1.1.0', conf: JSON.stringify({ ...bridge, cniVersion: '2.0.0' }), says: '2.0.0' },
+    {
+      what: 'a boolean that is neither true nor false (I3)',
+      conf: JSON.stringify({ name: 'n', cniVersion: '1.1.0', disableCheck: 'yes', plugins: [{ type: 'x' }] }),
+      says: '"disableCheck"',
+    },
+    { what: 'an empty plugin list', conf: '{"name":"n","cniVersion":"1.0.0","plugins":[]}', says: '"plugins" must not be empty' },
+    {
+      what: 'a plugin type with a slash',
+      conf: '{"name":"n","cniVersion":"1.0.0","plugins":[{"type":"bridge"},{"type":"../evil"}]}',
+      says: '"plugins[1].type"',
+    },
+    { what: 'a type with a backslash', conf: '{"name":"n","type":"a\\\\b"}', says: '"type"' },
+    { what: 'an empty type', conf: '{"name":"n","type":""}', says: '"type"' },
+    { what: 'neither type nor plugins', conf: '{"name":"n","cniVersion":"1.0.0"}', says: '"plugins"' },
+    { what: 'a network name with a slash (A5)', conf: '{"name":"bad/name","type":"x"}', says: '"name"' },
+    { what: 'no network name (A5)', conf: '{"type":"x"}', says: '"name"' },
+    { what: 'invalid JSON', conf: '{"name":', says: 'NAD ns/a' },
+  ])('rejects $what with code 7', ({ conf, says }) => {
+    const err = failure(() => parseNetworkConfig(conf, 'NAD ns/a'));
     expect(err.code).toBe(7);
-    expect(err.message).toContain('/etc/cni/net.d/broken.conf');
+    expect(err.message).toContain(says);
+    expect(err.message).toContain('NAD ns/a');
   });
 });
 

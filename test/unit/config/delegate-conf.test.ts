@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import {
   findConfByName,
   inlineDelegate,
@@ -12,6 +12,7 @@ import {
 } from '../../../src/config/delegate-conf.ts';
 import type { NadSource } from '../../../src/k8s/sources.ts';
 import type { NetworkAttachmentDefinition } from '../../../src/k8s/types.ts';
+import { failure } from '../../helpers/failure.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -41,16 +42,6 @@ function nad(name: string, config?: string, namespace = 'team-a'): NetworkAttach
 async function rejection(p: Promise<unknown>): Promise<CniError> {
   try {
     await p;
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
   } catch (e) {
     if (e instanceof CniError) return e;
     throw e;

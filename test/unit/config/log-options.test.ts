@@ -1,18 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { CniCode, CniError } from '../../../src/cni/errors.ts';
+import { CniCode, type CniError } from '../../../src/base/errors.ts';
 import { loadBraidConf } from '../../../src/config/conf.ts';
+import { failure as cniFailure } from '../../helpers/failure.ts';
 
 const minimal = { cniVersion: '1.0.0', name: 'braid-network', type: 'braid', clusterNetwork: 'flannel' };
 
-function failure(logOptions: unknown): CniError {
-  try {
-    loadBraidConf({ ...minimal, logFile: '/var/log/braid.log', logOptions });
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+const failure = (logOptions: unknown): CniError => cniFailure(() => loadBraidConf({ ...minimal, logFile: '/var/log/braid.log', logOptions }));
 
 describe('logOptions', () => {
   it('defaults to Multus\' values when absent', () => {

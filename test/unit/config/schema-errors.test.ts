@@ -1,6 +1,6 @@
 import type { ErrorObject } from 'ajv';
 import { describe, expect, it } from 'vitest';
-import { keyPath, schemaErrorMessage } from '../../../src/config/schema-errors.ts';
+import { keyPath, schemaErrorMessage } from '../../../src/base/schema-errors.ts';
 
 function error(partial: Partial<ErrorObject> & Pick<ErrorObject, 'keyword' | 'instancePath'>): ErrorObject {
   return { schemaPath: `#/${partial.keyword}`, params: {}, ...partial } as ErrorObject;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import { devicesFromCheckpoint } from '../../../src/k8s/checkpoint.ts';
 import { assignDeviceIds } from '../../../src/k8s/device-ids.ts';
 

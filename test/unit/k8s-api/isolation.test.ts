@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import { checkNamespaceIsolation, isSystemNamespace } from '../../../src/k8s/isolation.ts';
 
 const isolated = { namespaceIsolation: true, globalNamespaces: ['default'] };

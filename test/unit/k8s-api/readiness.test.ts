@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
+import { CniError } from '../../../src/base/errors.ts';
 import { readinessStatus, waitForReadinessFile } from '../../../src/k8s/readiness.ts';
 
 let dir: string;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { leniency } from '../../../src/config/leniency.ts';
+import { leniency } from '../../../src/base/leniency.ts';
 import { parseNetworksAnnotation } from '../../../src/k8s/annotations.ts';
 
 // Issue 11 item 2, parser level: what Multus accepts is accepted with a warning naming the field;

@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/cni/errors.ts';
 import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../../../src/k8s/annotations.ts';
-
-function failure(fn: () => unknown): CniError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+import { failure } from '../../helpers/failure.ts';
 
 const ctx = { pod: 'team-a/web-0' };
 const parse = (value: unknown) => parseNetworksAnnotation(typeof value === 'string' ? value : JSON.stringify(value), 'team-a', ctx);
@@ -108,37 +98,47 @@ describe('networks annotation, JSON form', () => {
     expect(parseFails('[{"name":').message).toContain('not valid JSON');
   });
 
-  it('validates IPs, MACs and InfiniBand GUIDs', () => {
-    expect(parseFails([{ name: 'a', ips: ['10.1.1'] }]).message).toContain('"ips[0]" must be an IP address or CIDR (got "10.1.1")');
-    expect(parseFails([{ name: 'a', ips: ['10.1.1.1/33'] }]).message).toContain('"ips[0]"');
-    expect(parseFails([{ name: 'a', ips: ['fd00::1/129'] }]).message).toContain('"ips[0]"');
+  it('takes IPs with a prefix and MACs in dash form', () => {
     expect(parse([{ name: 'a', ips: ['fd00::1/128', '10.0.0.1/32'] }])[0]?.ips).toHaveLength(2);
-    expect(parseFails([{ name: 'a', mac: '02:11:22:33:44' }]).message).toContain('"mac"');
-    expect(parseFails([{ name: 'a', mac: '02:11:22:33:44:55:66:77' }]).message).toContain('6-byte');
     expect(parse([{ name: 'a', mac: '02-11-22-33-44-55' }])[0]?.mac).toBe('02-11-22-33-44-55');
-    expect(parseFails([{ name: 'a', 'infiniband-guid': '02:11:22:33:44:55' }]).message).toContain('"infiniband-guid"');
   });
 
-  it('checks port mappings', () => {
-    expect(parseFails([{ name: 'a', portMappings: [{ hostPort: 0, containerPort: 80 }] }]).message).toContain(
-      '"portMappings[0].hostPort" must be >= 1 (got 0)',
-    );
-    expect(parseFails([{ name: 'a', portMappings: [{ hostPort: 80, containerPort: 65536 }] }]).message).toContain(
-      '"portMappings[0].containerPort" must be <= 65535',
-    );
-    expect(parseFails([{ name: 'a', portMappings: [{ hostPort: 80, containerPort: 80, protocol: 'ICMP' }] }]).message).toContain(
-      'TCP, UDP or SCTP',
-    );
-    expect(parseFails([{ name: 'a', portMappings: [{ hostPort: 80, containerPort: 80, hostIP: 'x' }] }]).message).toContain(
-      '"portMappings[0].hostIP"',
-    );
-  });
-
-  it('checks bandwidth: non-zero values, and a burst needs its rate', () => {
-    expect(parseFails([{ name: 'a', bandwidth: { ingressRate: 0 } }]).message).toContain('"bandwidth.ingressRate" must be > 0');
-    expect(parseFails([{ name: 'a', bandwidth: { egressBurst: 10 } }]).message).toContain(
-      '"bandwidth.egressBurst" needs "bandwidth.egressRate"',
-    );
+  // One bad field of an element each; the message names the field and what is wrong with it.
+  it.each<{ what: string; element: Record<string, unknown>; says: string }>([
+    { what: 'an IP that is not one', element: { ips: ['10.1.1'] }, says: '"ips[0]" must be an IP address or CIDR (got "10.1.1")' },
+    { what: 'an IPv4 prefix over 32', element: { ips: ['10.1.1.1/33'] }, says: '"ips[0]"' },
+    { what: 'an IPv6 prefix over 128', element: { ips: ['fd00::1/129'] }, says: '"ips[0]"' },
+    { what: 'a 5-byte MAC', element: { mac: '02:11:22:33:44' }, says: '"mac"' },
+    { what: 'an 8-byte MAC', element: { mac: '02:11:22:33:44:55:66:77' }, says: '6-byte' },
+    { what: 'a 6-byte InfiniBand GUID', element: { 'infiniband-guid': '02:11:22:33:44:55' }, says: '"infiniband-guid"' },
+    {
+      what: 'host port 0',
+      element: { portMappings: [{ hostPort: 0, containerPort: 80 }] },
+      says: '"portMappings[0].hostPort" must be >= 1 (got 0)',
+    },
+    {
+      what: 'container port 65536',
+      element: { portMappings: [{ hostPort: 80, containerPort: 65536 }] },
+      says: '"portMappings[0].containerPort" must be <= 65535',
+    },
+    {
+      what: 'an ICMP port mapping',
+      element: { portMappings: [{ hostPort: 80, containerPort: 80, protocol: 'ICMP' }] },
+      says: 'TCP, UDP or SCTP',
+    },
+    {
+      what: 'a host IP that is not one',
+      element: { portMappings: [{ hostPort: 80, containerPort: 80, hostIP: 'x' }] },
+      says: '"portMappings[0].hostIP"',
+    },
+    { what: 'a zero rate', element: { bandwidth: { ingressRate: 0 } }, says: '"bandwidth.ingressRate" must be > 0' },
+    {
+      what: 'a burst without its rate',
+      element: { bandwidth: { egressBurst: 10 } },
+      says: '"bandwidth.egressBurst" needs "bandwidth.egressRate"',
+    },
+  ])('rejects $what', ({ element, says }) => {
+    expect(parseFails([{ name: 'a', ...element }]).message).toContain(says);
   });
 
   it('allows default-route on one element only, one gateway per family', () => {

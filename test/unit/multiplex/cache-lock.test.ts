@@ -11,7 +11,7 @@ import {
   removeCache,
   writeCache,
   type CacheRecord,
-} from '../../../src/multiplex/cache.ts';
+} from '../../../src/cache/attachment-cache.ts';
 import { lockContainer } from '../../../src/multiplex/lock.ts';
 
 let dir: string;

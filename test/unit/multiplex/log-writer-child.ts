@@ -1,6 +1,6 @@
 // Child process of log-rotation.test.ts: appends numbered lines to one log file while other
 // children do the same. Run by Node 24 directly (type stripping), not by vitest.
-import { appendLogLine, type RotationPolicy } from '../../../src/multiplex/log-rotation.ts';
+import { appendLogLine, type RotationPolicy } from '../../../src/log/log-rotation.ts';
 
 const [file, writer, count, startAt, pauseMs, policyJson] = process.argv.slice(2) as [string, string, string, string, string, string];
 const policy = JSON.parse(policyJson) as RotationPolicy;

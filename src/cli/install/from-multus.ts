@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { CniCode, CniError } from '../../base/errors.ts';
 import { findMultus, MULTUS_DEFAULT_CNI_DIR, type MultusInstallation } from './multus-conf.ts';
 import { braidConf, findPrimaryConf } from './primary-conf.ts';
 

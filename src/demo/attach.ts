@@ -1,14 +1,13 @@
 import path from 'node:path';
-import { CniCode, CniError } from '../../cni/errors.ts';
-import { PodStore } from '../../k8s/pod-store.ts';
-import { ANNOTATION_NETWORK_STATUS, ANNOTATION_NETWORKS } from '../../k8s/types.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { PodStore } from '../k8s/pod-store.ts';
+import { ANNOTATION_NETWORK_STATUS, ANNOTATION_NETWORKS } from '../k8s/types.ts';
 import { type DemoContext, findPod, podKey, shown } from './context.ts';
 import { run } from './exec.ts';
 import { networkStatusOf, podInterfaces, podRoutes } from './inspect.ts';
-import { block, say, seconds, shellWords, style, table, verdict } from './print.ts';
+import { block, compactJson, say, seconds, shellWords, style, table, verdict } from './print.ts';
 import { callBraid, cniEnv, describeError, describeResult } from './runtime.ts';
 import { VALIDATED_POD } from './scenario.ts';
-import { compactJson } from './setup.ts';
 
 /** The ADD command line of one pod, as a person would type it (the container ID in $CID). */
 function addCommand(ctx: DemoContext): string[] {

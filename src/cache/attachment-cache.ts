@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CniResult } from '../cni/result.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
-import { writeFileAtomic } from '../cni/atomic-file.ts';
+import { writeFileAtomic } from '../base/atomic-file.ts';
 import type { DelegateProcess } from '../cni/delegate-process.ts';
 
 /**

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { confFiles, readConf } from './primary-conf.ts';
+import { PATHS } from '../../base/defaults.ts';
 
 /**
  * The Multus installation `braid install` replaces on a node, as its files show it: Multus' conf
@@ -9,7 +10,7 @@ import { confFiles, readConf } from './primary-conf.ts';
  * `multus.d/daemon-config.json`, whose keys Multus overlays on the shim's conf per request.
  */
 export const MULTUS_TYPES = new Set(['multus', 'multus-shim']);
-export const MULTUS_DEFAULT_CNI_DIR = '/var/lib/cni/multus';
+export const MULTUS_DEFAULT_CNI_DIR = PATHS.multusCacheDir;
 export const DAEMON_CONFIG_SUBPATH = join('multus.d', 'daemon-config.json');
 
 export interface MultusInstallation {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../cni/atomic-file.ts';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { writeFileAtomic } from '../../base/atomic-file.ts';
+import { CniCode, CniError } from '../../base/errors.ts';
 import { installBinaries } from './binaries.ts';
 import { kubeconfigFromServiceAccount, writeKubeconfig, type ServiceAccountSource } from './kubeconfig-file.ts';
 import { multusKeys } from './from-multus.ts';

@@ -2,6 +2,7 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, writ
 import { join } from 'node:path';
 import { getAsset, getRawAsset, isSea } from 'node:sea';
 import { CniCode, CniError } from './errors.ts';
+import { PATHS } from './defaults.ts';
 
 /**
  * Files a single executable carries (the BPF objects, the PodResources .proto, koffi's native
@@ -14,7 +15,7 @@ import { CniCode, CniError } from './errors.ts';
  * could write to is refused rather than used.
  */
 export const ASSET_DIR_ENV = 'BRAID_ASSET_DIR';
-const DEFAULT_ASSET_ROOT = '/run/braid';
+const DEFAULT_ASSET_ROOT = PATHS.assetRoot;
 /** Written by scripts/build-sea.mjs: `{ "buildId": "<hash of every asset>", "files": ["veth.o", ...] }`. */
 export const ASSET_MANIFEST = 'manifest.json';
 const COMPLETE_MARK = '.complete';

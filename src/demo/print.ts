@@ -76,3 +76,12 @@ export function shellWords(argv: readonly string[]): string {
 export function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
 }
+
+/** A JSON annotation on one line; anything else as it is. */
+export function compactJson(value: string): string {
+  try {
+    return JSON.stringify(JSON.parse(value));
+  } catch {
+    return value.trim();
+  }
+}

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../cni/atomic-file.ts';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { writeFileAtomic } from '../../base/atomic-file.ts';
+import { CniCode, CniError } from '../../base/errors.ts';
 import { SERVICE_ACCOUNT_DIR } from '../../k8s/kubeconfig.ts';
 
 /**

@@ -2,7 +2,8 @@ import { accessSync, constants, cpSync, existsSync, mkdirSync, readdirSync, read
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { PATHS } from '../base/defaults.ts';
 
 /**
  * The demo's files. examples/demo holds the braid conf, the cluster network, NAD and pod manifests
@@ -14,7 +15,7 @@ import { CniCode, CniError } from '../../cni/errors.ts';
 
 /** The delegates the demo's networks use. */
 const REQUIRED_PLUGINS = ['bridge', 'host-local', 'macvlan', 'host-device', 'static'];
-const CNI_BIN_CANDIDATES = ['/usr/lib/cni', '/opt/cni/bin'];
+const CNI_BIN_CANDIDATES = ['/usr/lib/cni', PATHS.binDir];
 const PLACEHOLDER = /@[A-Z_]+@/;
 
 export interface Workspace {
@@ -34,7 +35,7 @@ export interface Workspace {
 
 /**
  * The checkout braid runs from: the first directory above this code that holds examples/demo.
- * The built binary runs from dist/, the sources from src/cli/demo/; both find it.
+ * The built binary runs from dist/, the sources from src/demo/; both find it.
  */
 export function findCheckout(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));

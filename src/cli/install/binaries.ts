@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { CniCode, CniError } from '../../base/errors.ts';
 
 /**
  * Copies braid's binaries into the host's CNI bin directory the only safe way: into a temporary

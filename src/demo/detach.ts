@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ifacesDir } from '../../policy/enforced.ts';
+import { ifacesDir } from '../policy/enforced.ts';
 import { LINK_PINS, pinsUnder } from './bpffs.ts';
 import { type DemoContext, podKey } from './context.ts';
 import { cacheRecords, hostLocalReservations, podInterfaces } from './inspect.ts';

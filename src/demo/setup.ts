@@ -1,11 +1,11 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { PodStore } from '../../k8s/pod-store.ts';
-import { ANNOTATION_NETWORKS } from '../../k8s/types.ts';
+import { PodStore } from '../k8s/pod-store.ts';
+import { ANNOTATION_NETWORKS } from '../k8s/types.ts';
 import type { Cleanup } from './cleanup.ts';
 import { type DemoBase, type DemoContext, podKey, shown } from './context.ts';
 import { DemoNetns, removeNetns } from './netns.ts';
-import { say, style, table } from './print.ts';
+import { compactJson, say, style, table } from './print.ts';
 import { newContainerId } from './runtime.ts';
 import { applyPolicies } from './policy.ts';
 import { NODE, PODS } from './scenario.ts';
@@ -100,13 +100,4 @@ export async function showConfiguration(ctx: DemoContext): Promise<void> {
     say(`      labels: ${Object.entries(found?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '(none)'}`);
   }
   await applyPolicies(ctx);
-}
-
-/** A JSON annotation on one line; anything else as it is. */
-export function compactJson(value: string): string {
-  try {
-    return JSON.stringify(JSON.parse(value));
-  } catch {
-    return value.trim();
-  }
 }

@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import type { Cleanup } from './cleanup.ts';
 import { mustRun } from './exec.ts';
 

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
-import { PodStore } from '../../k8s/pod-store.ts';
-import { ANNOTATION_NETWORK_STATUS, type NetworkStatus } from '../../k8s/types.ts';
+import { PodStore } from '../k8s/pod-store.ts';
+import { ANNOTATION_NETWORK_STATUS, type NetworkStatus } from '../k8s/types.ts';
 import type { DemoNetns, IpLink, IpRoute } from './netns.ts';
 import { plainFiles } from './workspace.ts';
 

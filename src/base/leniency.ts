@@ -1,4 +1,4 @@
-import { CniCode, CniError } from '../cni/errors.ts';
+import { CniCode, CniError } from './errors.ts';
 
 /**
  * Inputs Multus v4 accepts but NPWG (or braid, on purpose) would refuse: unknown element keys,

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CniCode, CniError } from '../../cni/errors.ts';
+import { CniCode, CniError } from '../../base/errors.ts';
 import { CAPABILITY_POD_ANNOTATIONS } from '../../k8s/types.ts';
 
 /**

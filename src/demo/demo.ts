@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { CniCode, CniError } from '../cni/errors.ts';
-import { addPods, inspectPods, showPlan, showStatus } from './demo/attach.ts';
-import { Cleanup, onTermination } from './demo/cleanup.ts';
-import { sendTraffic } from './demo/connectivity.ts';
-import type { DemoBase, DemoContext } from './demo/context.ts';
-import { checkNothingLeft, deletePods } from './demo/detach.ts';
-import { block, muteSteps, type Printer, say, sayAlways, seconds, Steps, style } from './demo/print.ts';
-import { showPolicy } from './demo/policy.ts';
-import { PODS } from './demo/scenario.ts';
-import { setUpNode, showConfiguration } from './demo/setup.ts';
-import { braidBinary, findCheckout } from './demo/workspace.ts';
+import { CniCode, CniError } from '../base/errors.ts';
+import { addPods, inspectPods, showPlan, showStatus } from './attach.ts';
+import { Cleanup, onTermination } from './cleanup.ts';
+import { sendTraffic } from './connectivity.ts';
+import type { DemoBase, DemoContext } from './context.ts';
+import { checkNothingLeft, deletePods } from './detach.ts';
+import { block, muteSteps, type Printer, say, sayAlways, seconds, Steps, style } from './print.ts';
+import { showPolicy } from './policy.ts';
+import { PODS } from './scenario.ts';
+import { setUpNode, showConfiguration } from './setup.ts';
+import { braidBinary, findCheckout } from './workspace.ts';
 
 /**
  * `braid demo`: a node and two pods as network namespaces, braid called as a container runtime
@@ -115,7 +115,7 @@ export async function runDemo({ keep }: { keep: boolean }): Promise<void> {
   } catch (e) {
     failure = e;
   }
-  if (interruption) {
+  if (interruption !== undefined) {
     // The signal handler ends the process once its clean-up is done; nothing more to report here.
     await interruption;
     await new Promise<never>(() => {});
