@@ -55,7 +55,7 @@ function fail(message) {
 
 const triplet = `${process.platform}_${process.arch}`;
 const koffiIndex = requireFromRepo.resolve('koffi');
-const seaAssetsModule = JSON.stringify(path.join(repoRoot, 'src', 'cni', 'sea-assets.ts'));
+const seaAssetsModule = JSON.stringify(path.join(repoRoot, 'src', 'base', 'sea-assets.ts'));
 const koffiAddon = path.join(path.dirname(koffiIndex), 'build', 'koffi', triplet, 'koffi.node');
 const assetFiles = {
   'veth.o': path.join(repoRoot, 'dist', 'bpf', 'veth.o'),
