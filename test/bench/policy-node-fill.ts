@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { getOverSocket, sampleOf } from '../integration/agent-testbed.ts';
 import { median } from './bench-tools.ts';
-import { makePodBed, seaBraid, serverPolicy } from './policy-pod-bed.ts';
+import { makePodBed, hostBraid, serverPolicy } from './policy-pod-bed.ts';
 
 const pods = Number(process.argv[2] ?? 100);
 const withPolicy = !process.argv.includes('--no-policy');
@@ -31,7 +31,7 @@ function filesUnder(dir: string): string[] {
 }
 
 try {
-  if (!fs.existsSync(seaBraid)) throw new Error(`${seaBraid} is missing: run npm run build:sea`);
+  if (!fs.existsSync(hostBraid)) throw new Error(`${hostBraid} is missing: run npm run build && npm run build:sea`);
   if (withPolicy) bed.writePolicy('mv1-from-clients', serverPolicy());
   const agent = await bed.startAgent();
   const added: { ns: string; env: Record<string, string> }[] = [];
@@ -47,13 +47,13 @@ try {
       const env = { CNI_NETNS: `/run/netns/${ns}`, CNI_ARGS: bed.writePod(`fill-${i}`, { app: 'selected' }), CNI_IFNAME: 'eth0', CNI_CONTAINERID: `fill-${i}` };
       const before = await braidSeconds('ADD');
       const ticks = cpuTicks();
-      addMs.push(bed.cni(seaBraid, 'ADD', env, bed.conf(bed.socket)));
+      addMs.push(bed.cni(hostBraid, 'ADD', env, bed.conf(bed.socket)));
       addCpuTicks.push(cpuTicks() - ticks);
       addBraidMs.push(1000 * ((await braidSeconds('ADD')) - before));
       added.push({ ns, env });
     }
     for (const { ns, env } of added.reverse()) {
-      delMs.push(bed.cni(seaBraid, 'DEL', env, bed.conf(bed.socket)));
+      delMs.push(bed.cni(hostBraid, 'DEL', env, bed.conf(bed.socket)));
       bed.dropNetns(ns);
     }
   } finally {

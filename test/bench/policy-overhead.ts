@@ -1,7 +1,7 @@
 /**
  * Issue 10's benchmark (a): braid with its defaults (policy on), a bridge cluster network plus
  * three macvlan networks, N pods, medians and ratios measured side by side in one run:
- *   the four delegates called directly / braid (dist/sea/braid) through braid-agent / braid thin.
+ *   the four delegates called directly / braid (dist/host/braid, the front door) through braid-agent / braid thin.
  * Twice: with no policy in the store (nothing selects the pods), and with a policy that selects
  * every pod's mv1 interface (programs attached before ADD answers). The machine is shared with
  * other work, so the ratios are the figures to quote, not the absolute times.
@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { median } from './bench-tools.ts';
-import { makePodBed, PLUGINS, seaBraid, serverPolicy } from './policy-pod-bed.ts';
+import { makePodBed, PLUGINS, hostBraid, serverPolicy } from './policy-pod-bed.ts';
 
 const pods = Number(process.argv[2] ?? 30);
 const bed = makePodBed();
@@ -26,7 +26,7 @@ async function series(key: string, label: string, labels: Record<string, string>
       const b = { CNI_NETNS: `/run/netns/${ns}`, CNI_ARGS: args, CNI_IFNAME: 'eth0' };
       const call = (mode: string, sock: string) => {
         const id = { ...b, CNI_CONTAINERID: `${key}-${mode}-${i}` };
-        return [bed.cni(seaBraid, 'ADD', id, bed.conf(sock)), bed.cni(seaBraid, 'DEL', id, bed.conf(sock))] as const;
+        return [bed.cni(hostBraid, 'ADD', id, bed.conf(sock)), bed.cni(hostBraid, 'DEL', id, bed.conf(sock))] as const;
       };
       const [agentAdd, agentDel] = call('agent', bed.socket);
       const [thinAdd, thinDel] = call('thin', '');
@@ -56,7 +56,7 @@ async function series(key: string, label: string, labels: Record<string, string>
 }
 
 try {
-  if (!fs.existsSync(seaBraid)) throw new Error(`${seaBraid} is missing: run npm run build:sea`);
+  if (!fs.existsSync(hostBraid)) throw new Error(`${hostBraid} is missing: run npm run build && npm run build:sea`);
   const agent = await bed.startAgent();
   try {
     await series('idle', 'no policy selects the pods', { app: 'idle' });

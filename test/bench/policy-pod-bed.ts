@@ -15,6 +15,12 @@ export const PLUGINS = '/usr/lib/cni';
 /** BENCH_SEA_DIR: another build's single executables (e.g. an earlier commit's, for before/after figures). */
 const seaDir = process.env.BENCH_SEA_DIR ?? path.join(root, 'dist/sea');
 export const seaBraid = path.join(seaDir, 'braid');
+/**
+ * What the runtime executes on a host: the native front door (dist/host/braid), which hands the call
+ * to the agent or execs the single executable. An earlier build without dist/host (BENCH_SEA_DIR)
+ * is measured through its single executable.
+ */
+export const hostBraid = process.env.BENCH_SEA_DIR ? seaBraid : path.join(root, 'dist/host/braid');
 export const seaAgent = path.join(seaDir, 'braid-agent');
 
 const sh = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
