@@ -20,11 +20,21 @@ async function runThin(stdin: string | undefined): Promise<number> {
 
 /** VERSION is answered from what this binary speaks: no verbs, no agent needed. */
 async function runVersion(): Promise<number> {
-  const [{ runPlugin }, { BRAID_SUPPORTED_VERSIONS }] = await Promise.all([import('../src/cni/skel.ts'), import('../src/cni/versions.ts')]);
+  const [{ runPlugin }, { BRAID_SUPPORTED_VERSIONS }] = await Promise.all([
+    import('../src/cni/skel.ts'),
+    import('../src/cni/versions.ts'),
+  ]);
   const never = (): never => {
     throw new Error('VERSION runs no verb');
   };
-  return runPlugin({ supportedVersions: BRAID_SUPPORTED_VERSIONS, add: never, del: never, check: never, status: never, gc: never });
+  return runPlugin({
+    supportedVersions: BRAID_SUPPORTED_VERSIONS,
+    add: never,
+    del: never,
+    check: never,
+    status: never,
+    gc: never,
+  });
 }
 
 /** What the front door (cmd/braid-front/front.h THIN_FLAG) passes when no agent took the call. */

@@ -30,10 +30,25 @@ const staging = (target) => path.join(path.dirname(target), `.${path.basename(ta
  */
 export async function buildFrontDoor(target) {
   await mkdir(path.dirname(target), { recursive: true });
-  const sources = readdirSync(sourceDir).filter((f) => f.endsWith('.c')).sort().map((f) => path.join(sourceDir, f));
+  const sources = readdirSync(sourceDir)
+    .filter((f) => f.endsWith('.c'))
+    .sort()
+    .map((f) => path.join(sourceDir, f));
   const temp = staging(target);
   const cc = process.env.CC ?? 'clang';
-  const args = ['-static', '-O2', '-s', '-std=c11', '-Wall', '-Wextra', '-Werror', '-D_FORTIFY_SOURCE=2', '-o', temp, ...sources];
+  const args = [
+    '-static',
+    '-O2',
+    '-s',
+    '-std=c11',
+    '-Wall',
+    '-Wextra',
+    '-Werror',
+    '-D_FORTIFY_SOURCE=2',
+    '-o',
+    temp,
+    ...sources,
+  ];
   const run = spawnSync(cc, args, { stdio: 'inherit' });
   if (run.status !== 0) {
     await rm(temp, { force: true });

@@ -17,7 +17,16 @@
 // from a private build: --sea <file> (default dist/sea/braid), --host-dir <dir> (default dist/host),
 // --chroot-helper <file> (default dist/bin/braid-chroot), --fast (gzip level 1 instead of 9).
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -73,7 +82,8 @@ function findLibbpf() {
   const cache = execFileSync('ldconfig', ['-p'], { encoding: 'utf8' });
   const line = cache.split('\n').find((l) => l.trim().startsWith('libbpf.so.1 ') && l.includes('x86-64'));
   const found = line?.split('=>')[1]?.trim();
-  if (!found || !existsSync(found)) fail('libbpf.so.1 not found (apt-get install libbpf1; scripts/setup.sh installs libbpf-dev)');
+  if (!found || !existsSync(found))
+    fail('libbpf.so.1 not found (apt-get install libbpf1; scripts/setup.sh installs libbpf-dev)');
   return found;
 }
 
@@ -140,14 +150,17 @@ class LayerTree {
 function sourceDate() {
   if (process.env.SOURCE_DATE_EPOCH) return new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000);
   try {
-    return new Date(Number(execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: repoRoot, encoding: 'utf8' }).trim()) * 1000);
+    return new Date(
+      Number(execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: repoRoot, encoding: 'utf8' }).trim()) * 1000,
+    );
   } catch {
     return new Date();
   }
 }
 
 for (const [, file] of [...IMAGE_COMMANDS, ...HOST_FILES]) {
-  if (!existsSync(file)) fail(`${path.relative(repoRoot, file)} is missing: run npm run build && npm run build:sea first`);
+  if (!existsSync(file))
+    fail(`${path.relative(repoRoot, file)} is missing: run npm run build && npm run build:sea first`);
 }
 /** The newest modification time of the files under `dir` (sources the single executable is built from). */
 function newestUnder(dir) {
@@ -158,14 +171,25 @@ function newestUnder(dir) {
   return newest;
 }
 
-if (!options.sea && statSync(SEA).mtimeMs < Math.max(newestUnder(path.join(repoRoot, 'src')), newestUnder(path.join(repoRoot, 'cmd')))) {
-  console.warn('image: warning: dist/sea/braid is older than the sources in src/ or cmd/; run npm run build:sea for an image of this checkout');
+if (
+  !options.sea &&
+  statSync(SEA).mtimeMs < Math.max(newestUnder(path.join(repoRoot, 'src')), newestUnder(path.join(repoRoot, 'cmd')))
+) {
+  console.warn(
+    'image: warning: dist/sea/braid is older than the sources in src/ or cmd/; run npm run build:sea for an image of this checkout',
+  );
 }
 const tree = new LayerTree();
 for (const [cmd, file] of IMAGE_COMMANDS) tree.addFile(`${BIN}/${cmd}`, file);
 for (const [cmd, file] of HOST_FILES) tree.addFile(`${HOST_DIR}/${cmd}`, file);
 const requireFromRepo = createRequire(path.join(repoRoot, 'package.json'));
-const koffiAddon = path.join(path.dirname(requireFromRepo.resolve('koffi')), 'build', 'koffi', `${process.platform}_${process.arch}`, 'koffi.node');
+const koffiAddon = path.join(
+  path.dirname(requireFromRepo.resolve('koffi')),
+  'build',
+  'koffi',
+  `${process.platform}_${process.arch}`,
+  'koffi.node',
+);
 const libbpf = findLibbpf();
 const libraries = new Set([...lddLibraries(SEA), ...lddLibraries(koffiAddon), libbpf, ...lddLibraries(libbpf)]);
 // koffi.load('libc.so.6') is in the list already (every ELF above needs it).
@@ -196,4 +220,6 @@ const { archive, manifestDigest, layerSize } = ociArchive({
 writeFileSync(out, archive);
 const mib = (n) => `${(n / 1048576).toFixed(1)} MiB`;
 console.log(`image: ${name} (${manifestDigest}) -> ${path.relative(process.cwd(), out)}`);
-console.log(`image: ${mib(layerTar.length)} unpacked, ${mib(layerSize)} compressed layer, archive ${mib(statSync(out).size)}; ${libraries.size} shared libraries`);
+console.log(
+  `image: ${mib(layerTar.length)} unpacked, ${mib(layerSize)} compressed layer, archive ${mib(statSync(out).size)}; ${libraries.size} shared libraries`,
+);

@@ -36,7 +36,11 @@ import { FRONT_DOOR, NODE_IMPL, buildFrontDoor, linkInto } from './build-front.m
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: options } = parseArgs({
-  options: { 'out-dir': { type: 'string' }, 'host-dir': { type: 'string' }, measure: { type: 'boolean', default: false } },
+  options: {
+    'out-dir': { type: 'string' },
+    'host-dir': { type: 'string' },
+    measure: { type: 'boolean', default: false },
+  },
 });
 const outDir = path.resolve(options['out-dir'] ?? path.join(repoRoot, 'dist', 'sea'));
 const hostDir = path.resolve(options['host-dir'] ?? path.join(repoRoot, 'dist', 'host'));
@@ -91,10 +95,16 @@ const nativeAddonsFromAssets = {
       loader: 'js',
       resolveDir: repoRoot,
     }));
-    builder.onResolve({ filter: /\.node$/ }, (args) => ({ path: path.resolve(args.resolveDir, args.path), namespace: 'sea-native' }));
+    builder.onResolve({ filter: /\.node$/ }, (args) => ({
+      path: path.resolve(args.resolveDir, args.path),
+      namespace: 'sea-native',
+    }));
     builder.onLoad({ filter: /.*/, namespace: 'sea-native' }, (args) => {
       if (path.resolve(args.path) !== koffiAddon) {
-        return { contents: `throw new Error(${JSON.stringify(`${args.path} is not carried by this single executable`)});`, loader: 'js' };
+        return {
+          contents: `throw new Error(${JSON.stringify(`${args.path} is not carried by this single executable`)});`,
+          loader: 'js',
+        };
       }
       const contents = [
         `const { bundledAsset } = require(${seaAssetsModule});`,
@@ -135,7 +145,10 @@ async function writeManifest() {
     hash.update(name).update(readFileSync(file));
   }
   const manifest = path.join(workDir, 'manifest.json');
-  await writeFile(manifest, JSON.stringify({ buildId: hash.digest('hex').slice(0, 16), files: Object.keys(assetFiles) }));
+  await writeFile(
+    manifest,
+    JSON.stringify({ buildId: hash.digest('hex').slice(0, 16), files: Object.keys(assetFiles) }),
+  );
   return manifest;
 }
 
@@ -165,7 +178,9 @@ async function inject(blob) {
   await copyFile(nodeBinary, staging);
   await chmod(staging, 0o755);
   // postject's ELF library warns about every note section it cannot name; only a failure matters.
-  const run = spawnSync(nodeBinary, [postjectCli, staging, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { encoding: 'utf8' });
+  const run = spawnSync(nodeBinary, [postjectCli, staging, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], {
+    encoding: 'utf8',
+  });
   if (run.status !== 0) {
     await rm(staging, { force: true });
     fail(`postject exited with ${run.status ?? run.signal}:\n${run.stdout}${run.stderr}`);
@@ -180,7 +195,11 @@ async function inject(blob) {
 }
 
 function measure(sea) {
-  const pairs = [`node -e 0=${nodeBinary}`, `dist/bin/braid VERSION=${path.join(repoRoot, 'dist', 'bin', 'braid')}`, `dist/sea/braid VERSION=${sea}`];
+  const pairs = [
+    `node -e 0=${nodeBinary}`,
+    `dist/bin/braid VERSION=${path.join(repoRoot, 'dist', 'bin', 'braid')}`,
+    `dist/sea/braid VERSION=${sea}`,
+  ];
   const run = spawnSync('python3', [path.join(repoRoot, 'scripts', 'time-start.py'), ...pairs], { stdio: 'inherit' });
   if (run.status !== 0) fail('timing failed');
 }

@@ -152,7 +152,9 @@ async function writeLaunchers(entries) {
   const shebang = `#!${nodeBinary}`;
   if (!existsSync(nodeBinary)) fail(`${nodeBinary} is missing: run scripts/setup.sh (npm ci installs Node 24)`);
   if (shebang.length > SHEBANG_LIMIT) {
-    fail(`the shebang "${shebang}" is ${shebang.length} bytes; Linux allows ${SHEBANG_LIMIT}: move the checkout to a shorter path`);
+    fail(
+      `the shebang "${shebang}" is ${shebang.length} bytes; Linux allows ${SHEBANG_LIMIT}: move the checkout to a shorter path`,
+    );
   }
   const binDir = path.join(outDir, 'bin');
   await mkdir(binDir, { recursive: true });
@@ -169,9 +171,15 @@ async function writeHostDir(entries) {
   await mkdir(hostDir, { recursive: true });
   await buildFrontDoor(path.join(hostDir, FRONT_DOOR)).catch((e) => fail(`the front door did not build: ${e.message}`));
   const names = new Set(entries.map((e) => e.name));
-  for (const [name, entry] of [[NODE_IMPL, 'braid'], ['braid-veth', 'braid-veth']]) {
+  for (const [name, entry] of [
+    [NODE_IMPL, 'braid'],
+    ['braid-veth', 'braid-veth'],
+  ]) {
     if (!names.has(entry)) continue;
-    await writeExecutable(path.join(hostDir, name), `#!${nodeBinary}\n${launcherSource(path.join(outDir, `${entry}.mjs`))}`);
+    await writeExecutable(
+      path.join(hostDir, name),
+      `#!${nodeBinary}\n${launcherSource(path.join(outDir, `${entry}.mjs`))}`,
+    );
   }
 }
 
@@ -194,8 +202,11 @@ function buildChrootHelper() {
   const source = path.join(cmdDir, 'braid-chroot.c');
   if (!existsSync(source)) return;
   const out = path.join(outDir, 'bin', 'braid-chroot');
-  const run = spawnSync('clang', ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', out, source], { stdio: 'inherit' });
-  if (run.status !== 0) fail(`clang could not build ${source} (exit ${run.status ?? run.signal}); a static build needs libc6-dev`);
+  const run = spawnSync('clang', ['-static', '-Os', '-s', '-Wall', '-Wextra', '-Werror', '-o', out, source], {
+    stdio: 'inherit',
+  });
+  if (run.status !== 0)
+    fail(`clang could not build ${source} (exit ${run.status ?? run.signal}); a static build needs libc6-dev`);
 }
 
 /** Start times of `bin/braid` VERSION and of `node -e 0`, side by side (scripts/time-start.py). */

@@ -99,17 +99,24 @@ function parseFile(file) {
   const uses = [];
   const elementNames = (elements) => elements.map((e) => (e.propertyName ?? e.name).text);
   for (const st of sf.statements) {
-    const isExported = ts.canHaveModifiers(st) && ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+    const isExported =
+      ts.canHaveModifiers(st) && ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
     if (isExported && ts.isVariableStatement(st)) {
       for (const d of st.declarationList.declarations) if (ts.isIdentifier(d.name)) exported.push(d.name.text);
     } else if (isExported && st.name && ts.isIdentifier(st.name)) {
-      exported.push(ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword) ? 'default' : st.name.text);
+      exported.push(
+        ts.getModifiers(st)?.some((m) => m.kind === ts.SyntaxKind.DefaultKeyword) ? 'default' : st.name.text,
+      );
     } else if (ts.isExportDeclaration(st) && st.exportClause && ts.isNamedExports(st.exportClause)) {
       for (const e of st.exportClause.elements) exported.push(e.name.text);
     }
   }
   const visit = (node) => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       specs.push(node.moduleSpecifier.text);
       let names = [];
       if (ts.isImportDeclaration(node)) {
@@ -118,7 +125,8 @@ function parseFile(file) {
         if (c?.namedBindings && ts.isNamespaceImport(c.namedBindings)) names = '*';
         else if (c?.namedBindings) names.push(...elementNames(c.namedBindings.elements));
       } else {
-        names = node.exportClause && ts.isNamedExports(node.exportClause) ? elementNames(node.exportClause.elements) : '*';
+        names =
+          node.exportClause && ts.isNamedExports(node.exportClause) ? elementNames(node.exportClause.elements) : '*';
       }
       uses.push({ spec: node.moduleSpecifier.text, names });
     } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) {
@@ -127,7 +135,11 @@ function parseFile(file) {
         specs.push(a.text);
         uses.push({ spec: a.text, names: '*' });
       }
-    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+    } else if (
+      ts.isImportTypeNode(node) &&
+      ts.isLiteralTypeNode(node.argument) &&
+      ts.isStringLiteral(node.argument.literal)
+    ) {
       specs.push(node.argument.literal.text);
       const q = node.qualifier;
       uses.push({ spec: node.argument.literal.text, names: q && ts.isIdentifier(q) ? [q.text] : '*' });
@@ -207,7 +219,9 @@ export function analyse(root = process.cwd()) {
   const cwd = process.cwd();
   process.chdir(root);
   try {
-    const files = ROOTS.filter((r) => fs.existsSync(r)).flatMap(listFiles).sort();
+    const files = ROOTS.filter((r) => fs.existsSync(r))
+      .flatMap(listFiles)
+      .sort();
     const known = new Set(files);
     const edges = new Map();
     const folderEdges = new Map();
@@ -246,7 +260,11 @@ export function analyse(root = process.cwd()) {
       }
     }
     const testFns = fs.existsSync('test')
-      ? listFiles('test').flatMap((f) => readFile(f).functions.filter((fn) => fn.name !== '(anonymous)').map((fn) => ({ ...fn, file: f })))
+      ? listFiles('test').flatMap((f) =>
+          readFile(f)
+            .functions.filter((fn) => fn.name !== '(anonymous)')
+            .map((fn) => ({ ...fn, file: f })),
+        )
       : [];
     testFns.sort((a, b) => b.lines - a.lines || a.file.localeCompare(b.file));
     // Exports no file imports (src, cmd, test and scripts count as importers): code nothing reaches,
@@ -276,7 +294,8 @@ export function analyse(root = process.cwd()) {
       const values = [...fs.readFileSync(defaultsFile, 'utf8').matchAll(/^\s+\w+: '(\/[^']+)',/gm)].map((m) => m[1]);
       for (const f of files.filter((x) => x !== defaultsFile && !x.startsWith('src/generated/'))) {
         const text = fs.readFileSync(f, 'utf8');
-        for (const v of values) if (text.includes(`'${v}'`) || text.includes(`"${v}"`)) strayDefaults.push(`${f}: '${v}'`);
+        for (const v of values)
+          if (text.includes(`'${v}'`) || text.includes(`"${v}"`)) strayDefaults.push(`${f}: '${v}'`);
       }
     }
     const fileCircles = circles(files, edges).map((c) => loopThrough(c, edges));
@@ -316,12 +335,20 @@ function print(r) {
     for (const i of items) lines.push(`  ${i}`);
   };
   list('upward imports', r.upward);
-  list('folder circles', r.folderCircles.map((c) => c.join(' -> ')));
-  list('file circles', r.fileCircles.map((c) => c.join(' -> ')));
+  list(
+    'folder circles',
+    r.folderCircles.map((c) => c.join(' -> ')),
+  );
+  list(
+    'file circles',
+    r.fileCircles.map((c) => c.join(' -> ')),
+  );
   list('default paths written outside src/base/defaults.ts (use PATHS)', r.strayDefaults);
   if (r.unknown.length) list('files in a folder with no layer (add it to LAYERS)', r.unknown);
   if (r.unresolved.length) list('relative imports that name no file', r.unresolved);
-  lines.push(`largest files (src average ${r.averageLines} lines, ${r.over300} over 300; ${r.wideLines} lines in src over 120 characters):`);
+  lines.push(
+    `largest files (src average ${r.averageLines} lines, ${r.over300} over 300; ${r.wideLines} lines in src over 120 characters):`,
+  );
   for (const s of r.largest) lines.push(`  ${String(s.lines).padStart(4)}  ${s.file}`);
   lines.push(`longest functions (${r.over50} over 50 lines):`);
   for (const f of r.longest) lines.push(`  ${String(f.lines).padStart(4)}  ${f.file}:${f.line} ${f.name}`);
@@ -335,13 +362,21 @@ function print(r) {
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('check-imports.mjs')) {
   const reportOnly = process.argv.includes('--report');
   const at = process.argv.indexOf('--root');
-  const root = at > 0 ? path.resolve(process.argv[at + 1]) : path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const root =
+    at > 0 ? path.resolve(process.argv[at + 1]) : path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
   const r = analyse(root);
   console.log(print(r));
   const bad =
-    r.upward.length + r.fileCircles.length + r.folderCircles.length + r.unknown.length + r.unresolved.length + r.strayDefaults.length;
+    r.upward.length +
+    r.fileCircles.length +
+    r.folderCircles.length +
+    r.unknown.length +
+    r.unresolved.length +
+    r.strayDefaults.length;
   if (bad > 0 && !reportOnly) {
-    console.error(`check-imports: ${bad} problem(s): imports must point down the layers, with no circles; defaults live in src/base/defaults.ts`);
+    console.error(
+      `check-imports: ${bad} problem(s): imports must point down the layers, with no circles; defaults live in src/base/defaults.ts`,
+    );
     process.exit(1);
   }
 }

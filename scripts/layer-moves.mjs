@@ -33,7 +33,11 @@ function readList() {
   const m = new Map();
   for (const l of fs.readFileSync(LIST, 'utf8').split('\n')) {
     const hit = /^(\S+) -> (\S+)$/.exec(l.trim());
-    if (hit) m.set(hit[1].endsWith('/') ? hit[1] : path.normalize(hit[1]), hit[2].endsWith('/') ? hit[2] : path.normalize(hit[2]));
+    if (hit)
+      m.set(
+        hit[1].endsWith('/') ? hit[1] : path.normalize(hit[1]),
+        hit[2].endsWith('/') ? hit[2] : path.normalize(hit[2]),
+      );
   }
   return m;
 }

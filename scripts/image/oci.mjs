@@ -81,6 +81,7 @@ export function ociArchive({ layerTar, name, created, config, mtime, gzipLevel =
   tar.file('index.json', index);
   tar.dir('blobs');
   tar.dir('blobs/sha256');
-  for (const blob of [layer, imageConfig, manifest]) tar.file(`blobs/sha256/${sha256(blob).slice('sha256:'.length)}`, blob);
+  for (const blob of [layer, imageConfig, manifest])
+    tar.file(`blobs/sha256/${sha256(blob).slice('sha256:'.length)}`, blob);
   return { archive: tar.toBuffer(), manifestDigest: sha256(manifest), layerSize: layer.length };
 }

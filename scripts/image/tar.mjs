@@ -12,7 +12,8 @@ function octal(value, width) {
 function splitName(name) {
   if (Buffer.byteLength(name) <= 100) return { name, prefix: '' };
   const cut = name.lastIndexOf('/', 155);
-  if (cut <= 0 || Buffer.byteLength(name.slice(cut + 1)) > 100) throw new Error(`tar: path too long for ustar: ${name}`);
+  if (cut <= 0 || Buffer.byteLength(name.slice(cut + 1)) > 100)
+    throw new Error(`tar: path too long for ustar: ${name}`);
   return { name: name.slice(cut + 1), prefix: name.slice(0, cut) };
 }
 
@@ -55,7 +56,11 @@ export class TarWriter {
   }
 
   file(path, data, mode = 0o644) {
-    this.#parts.push(header({ path, type: '0', mode, size: data.length, mtime: this.#mtime }), data, padding(data.length));
+    this.#parts.push(
+      header({ path, type: '0', mode, size: data.length, mtime: this.#mtime }),
+      data,
+      padding(data.length),
+    );
   }
 
   symlink(path, target) {

@@ -1,5 +1,11 @@
 import type { BraidConf } from '../config/types.ts';
-import { podInterfaces, policyStateDir, policyStep, runtimeOptions, type PolicyHooks } from '../multiplex/policy-hooks.ts';
+import {
+  podInterfaces,
+  policyStateDir,
+  policyStep,
+  runtimeOptions,
+  type PolicyHooks,
+} from '../multiplex/policy-hooks.ts';
 import { admission } from '../policy/admission.ts';
 import { attachPodInterfaces } from '../policy/attach.ts';
 import { FileMemo } from '../policy/file-memo.ts';
@@ -45,7 +51,9 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
     return h;
   };
   const sourceFor = (conf: BraidConf): PolicySource =>
-    cache && usesCluster && !cache.notSynced() ? cachePolicySource(cache) : localPolicySource(runtimeOptions(conf), memo);
+    cache && usesCluster && !cache.notSynced()
+      ? cachePolicySource(cache)
+      : localPolicySource(runtimeOptions(conf), memo);
   const mark = (containerId: string) => {
     recent.add(`${containerId}.json`);
     if (recent.size > 4096) recent.delete(recent.values().next().value!);
@@ -63,7 +71,11 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
         recordPodEntry(stateDir, source.pod(ifaces[0]!.pod.namespace, ifaces[0]!.pod.name), ifaces, []);
         return;
       }
-      attachPodInterfaces(plan.selected, runtimeOptions(conf), { source, podInterfaces: ifaces, held: held(conf.policy.bpfRoot, stateDir) });
+      attachPodInterfaces(plan.selected, runtimeOptions(conf), {
+        source,
+        podInterfaces: ifaces,
+        held: held(conf.policy.bpfRoot, stateDir),
+      });
     },
     async detach(conf, containerId) {
       const stateDir = policyStateDir(conf);
@@ -75,11 +87,16 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
         return;
       }
       policyStep(`remove the policy programs of container ${containerId} (pins under ${conf.policy.bpfRoot})`, () =>
-        detachContainer(containerId, runtimeOptions(conf), { source, held: held(conf.policy.bpfRoot, stateDir) }));
+        detachContainer(containerId, runtimeOptions(conf), { source, held: held(conf.policy.bpfRoot, stateDir) }),
+      );
     },
     async collect(conf, validContainers) {
       policyStep(`collect policy pins under ${conf.policy.bpfRoot}`, () =>
-        collectPolicyGarbage(runtimeOptions(conf), validContainers, { source: sourceFor(conf), held: held(conf.policy.bpfRoot, policyStateDir(conf)) }));
+        collectPolicyGarbage(runtimeOptions(conf), validContainers, {
+          source: sourceFor(conf),
+          held: held(conf.policy.bpfRoot, policyStateDir(conf)),
+        }),
+      );
     },
     held,
     ownsEntry: (file) => recent.has(file),

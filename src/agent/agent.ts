@@ -51,8 +51,17 @@ export interface RunningAgent {
 }
 
 /** The embedded default: the local policy and pod stores are the cluster, watched for changes. */
-function startLocalPolicyWatch(opts: AgentOptions, metrics: AgentMetrics, log: (line: string) => void): LocalStoreWatch {
-  const runtime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
+function startLocalPolicyWatch(
+  opts: AgentOptions,
+  metrics: AgentMetrics,
+  log: (line: string) => void,
+): LocalStoreWatch {
+  const runtime: PolicyRuntimeOptions = {
+    bpfRoot: opts.bpfRoot,
+    policyDir: opts.policyDir,
+    podDir: opts.podDir,
+    cacheDir: opts.cacheDir,
+  };
   registerPolicyMetrics(metrics.registry, runtime);
   const watch = new LocalStoreWatch(runtime, { log });
   watch.start();
@@ -88,7 +97,12 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     });
     metrics.watchCluster(cache);
     if (opts.policy) {
-      const runtime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
+      const runtime: PolicyRuntimeOptions = {
+        bpfRoot: opts.bpfRoot,
+        policyDir: opts.policyDir,
+        podDir: opts.podDir,
+        cacheDir: opts.cacheDir,
+      };
       registerPolicyMetrics(metrics.registry, runtime);
       policyHooks = agentPolicyHooks(cache, true);
       const held = policyHooks.held(runtime.bpfRoot, stateDirOf(runtime));
@@ -102,16 +116,28 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
       });
     }
   } else {
-    log('no Kubernetes access configured (no --kubeconfig, no in-cluster service): serving plugin calls' +
-      (opts.policy ? `; policies follow the local stores ${opts.policyDir} and ${opts.podDir}` : ' only'));
+    log(
+      'no Kubernetes access configured (no --kubeconfig, no in-cluster service): serving plugin calls' +
+        (opts.policy ? `; policies follow the local stores ${opts.policyDir} and ${opts.podDir}` : ' only'),
+    );
     if (opts.policy) localPolicy = startLocalPolicyWatch(opts, metrics, log);
   }
 
   // ADDs served here read pods and NADs from the watch caches before asking the API server.
   const caches = cache ? { pods: new CachedPodSource(cache), nads: new CachedNadSource(cache) } : undefined;
   policyHooks ??= agentPolicyHooks(cache, false);
-  const janitorRuntime: PolicyRuntimeOptions = { bpfRoot: opts.bpfRoot, policyDir: opts.policyDir, podDir: opts.podDir, cacheDir: opts.cacheDir };
-  const stopJanitor = startPinJanitor(janitorRuntime, policyHooks.held(opts.bpfRoot, stateDirOf(janitorRuntime)), deps.policyPeriodMs ?? 60_000, log);
+  const janitorRuntime: PolicyRuntimeOptions = {
+    bpfRoot: opts.bpfRoot,
+    policyDir: opts.policyDir,
+    podDir: opts.podDir,
+    cacheDir: opts.cacheDir,
+  };
+  const stopJanitor = startPinJanitor(
+    janitorRuntime,
+    policyHooks.held(opts.bpfRoot, stateDirOf(janitorRuntime)),
+    deps.policyPeriodMs ?? 60_000,
+    log,
+  );
   const own = agentHandlers({ caches, policy: policyHooks, delegateDuration: metrics.delegateDuration });
   let stopping = false;
   const multusShim = { overlay: readMultusDaemonConfig(opts.multusDaemonConfig), cacheDir: opts.cacheDir };
@@ -124,7 +150,13 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },
     multusDelegate: (req, res) =>
       serveDelegate(
-        { cacheDir: opts.cacheDir, binDir: CONF_DEFAULTS.binDir, delegateTimeoutMs: CONF_DEFAULTS.delegateTimeoutSeconds * 1000, log, ...(client ? { client } : {}) },
+        {
+          cacheDir: opts.cacheDir,
+          binDir: CONF_DEFAULTS.binDir,
+          delegateTimeoutMs: CONF_DEFAULTS.delegateTimeoutSeconds * 1000,
+          log,
+          ...(client ? { client } : {}),
+        },
         req,
         res,
       ),
@@ -140,10 +172,17 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   cache?.start();
   // The first reconcile waits for the lists: an empty cache would open every isolated interface.
   void cache?.whenSynced().then(() => policySync?.start());
-  log(`listening on ${opts.socketPath}${metricsPort ? `, metrics on port ${metricsPort}` : ''}; node ${opts.nodeName}; at most ${opts.maxConcurrent} calls at once${hostRoot ? `; delegates run in ${hostRoot.root}` : ''}`);
+  log(
+    `listening on ${opts.socketPath}${metricsPort ? `, metrics on port ${metricsPort}` : ''}; node ${opts.nodeName}; at most ${opts.maxConcurrent} calls at once${hostRoot ? `; delegates run in ${hostRoot.root}` : ''}`,
+  );
 
   return {
-    metrics, limiter, server, cache, policySync, metricsPort,
+    metrics,
+    limiter,
+    server,
+    cache,
+    policySync,
+    metricsPort,
     async stop() {
       stopping = true;
       policySync?.stop();

@@ -62,7 +62,9 @@ export function socketDistrust(path: string): string | undefined {
   } catch (e) {
     return `it is in ${dir}, which cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   }
-  return rootsAlone(st) ? undefined : `it is in ${dir}, owned by uid ${st.uid} with mode ${modeOf(st)}, not root's alone`;
+  return rootsAlone(st)
+    ? undefined
+    : `it is in ${dir}, owned by uid ${st.uid} with mode ${modeOf(st)}, not root's alone`;
 }
 
 /** The answer in a complete HTTP response, or why there is none. */
@@ -71,7 +73,11 @@ function parseResponse(raw: Buffer): HandOverResponse | string {
   const end = text.indexOf('\r\n\r\n');
   if (end < 0) return 'dropped the connection before answering';
   const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1];
-  if (status !== '200') return `refused the call (HTTP ${status ?? '?'}: ${text.slice(end + 4).trim().slice(0, 200)})`;
+  if (status !== '200')
+    return `refused the call (HTTP ${status ?? '?'}: ${text
+      .slice(end + 4)
+      .trim()
+      .slice(0, 200)})`;
   try {
     const answer = JSON.parse(text.slice(end + 4)) as HandOverResponse;
     if (typeof answer.exitCode === 'number') return answer;
@@ -99,10 +105,13 @@ export function handOver(
     log(`braid: not using the agent socket ${socketPath}: ${distrust}; doing the work in this process`);
     return Promise.resolve(undefined);
   }
-  const acceptTimeoutMs = opts.acceptTimeoutMs ?? (env.CNI_COMMAND === 'DEL' ? DEL_ACCEPT_TIMEOUT_MS : ACCEPT_TIMEOUT_MS);
+  const acceptTimeoutMs =
+    opts.acceptTimeoutMs ?? (env.CNI_COMMAND === 'DEL' ? DEL_ACCEPT_TIMEOUT_MS : ACCEPT_TIMEOUT_MS);
   const body = Buffer.from(JSON.stringify({ env: handOverEnvironment(env), stdin }));
   if (body.length > MAX_REQUEST_BYTES) {
-    log(`braid: the call's environment and conf (${body.length} bytes) exceed what braid-agent reads (${MAX_REQUEST_BYTES} bytes); doing the work in this process`);
+    log(
+      `braid: the call's environment and conf (${body.length} bytes) exceed what braid-agent reads (${MAX_REQUEST_BYTES} bytes); doing the work in this process`,
+    );
     return Promise.resolve(undefined);
   }
   const head = `POST ${CNI_PATH} HTTP/1.0\r\nHost: braid-agent\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`;
@@ -119,7 +128,10 @@ export function handOver(
       socket.destroy();
       resolve(outcome);
     };
-    const acceptTimer = setTimeout(() => finish(undefined, `did not take the call within ${acceptTimeoutMs} ms`), acceptTimeoutMs);
+    const acceptTimer = setTimeout(
+      () => finish(undefined, `did not take the call within ${acceptTimeoutMs} ms`),
+      acceptTimeoutMs,
+    );
     socket.on('connect', () => socket.write(Buffer.concat([Buffer.from(head), body])));
     socket.on('data', (chunk: Buffer) => {
       clearTimeout(acceptTimer);
@@ -127,7 +139,10 @@ export function handOver(
     });
     socket.on('error', (e: NodeJS.ErrnoException) => {
       // A socket file nobody listens on is a stopped agent: quietly thin mode.
-      finish(undefined, e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? undefined : `failed (${e.code ?? e.message})`);
+      finish(
+        undefined,
+        e.code === 'ECONNREFUSED' || e.code === 'ENOENT' ? undefined : `failed (${e.code ?? e.message})`,
+      );
     });
     socket.on('close', () => {
       const answer = parseResponse(Buffer.concat(chunks));

@@ -70,7 +70,8 @@ export class ClusterCache {
     });
     const agent = watchAgent(access);
     const reflectorOpts: ReflectorOptions = { ...REFLECTOR_DEFAULTS, ...opts.reflector, log: opts.log };
-    const add = (spec: ResourceSpec, sink: ObjectSink) => this.reflectors.push(new Reflector(spec, sink, client, access, agent, reflectorOpts));
+    const add = (spec: ResourceSpec, sink: ObjectSink) =>
+      this.reflectors.push(new Reflector(spec, sink, client, access, agent, reflectorOpts));
     add({ name: 'nads', path: RESOURCE_PATHS.nads }, this.nads);
     if (opts.policy) {
       add({ name: 'pods', path: RESOURCE_PATHS.pods }, new FanOutSink([this.pods, this.localPods]));

@@ -26,7 +26,9 @@ export function resolveHostRoot(root: string | undefined, helper: string | undef
   try {
     accessSync(program, constants.X_OK);
   } catch {
-    throw new Error(`--host-root needs the chroot helper, and ${program} is not an executable file (see --chroot-helper)`);
+    throw new Error(
+      `--host-root needs the chroot helper, and ${program} is not an executable file (see --chroot-helper)`,
+    );
   }
   return { root: dir, helper: program };
 }

@@ -61,7 +61,11 @@ export class Counter implements Family {
   }
 }
 
-function renderRows(name: string, rows: Iterable<[Labels, number] | { labels: Labels; value: number }>, out: string[]): void {
+function renderRows(
+  name: string,
+  rows: Iterable<[Labels, number] | { labels: Labels; value: number }>,
+  out: string[],
+): void {
   for (const row of rows) {
     const [labels, value] = Array.isArray(row) ? row : [row.labels, row.value];
     out.push(`${name}${labelText(labels)} ${number(value)}`);
@@ -118,7 +122,9 @@ export class Histogram implements Family {
 
   render(out: string[]): void {
     for (const s of this.series.values()) {
-      this.buckets.forEach((le, i) => out.push(`${this.name}_bucket${labelText(s.labels, ['le', number(le)])} ${s.counts[i]}`));
+      this.buckets.forEach((le, i) =>
+        out.push(`${this.name}_bucket${labelText(s.labels, ['le', number(le)])} ${s.counts[i]}`),
+      );
       out.push(`${this.name}_bucket${labelText(s.labels, ['le', '+Inf'])} ${s.count}`);
       out.push(`${this.name}_sum${labelText(s.labels)} ${number(s.sum)}`);
       out.push(`${this.name}_count${labelText(s.labels)} ${s.count}`);

@@ -96,7 +96,9 @@ function parseCall(body: Record<string, unknown>, deps: DelegateApiDeps): Delega
   const netns = env.CNI_NETNS ?? '';
   const cniPath = [...new Set([deps.binDir, ...(env.CNI_PATH ?? '').split(':')].filter((d) => d !== ''))];
   const ctx: DelegateContext = {
-    containerId, netns, ifname,
+    containerId,
+    netns,
+    ifname,
     args: mergeCniArgs(args, [['IgnoreUnknown', '1'], ...legacy]),
     capabilityArgs: caps,
     cniPath,
@@ -109,11 +111,16 @@ function parseCall(body: Record<string, unknown>, deps: DelegateApiDeps): Delega
 
 /** The pod's braid record (the runtime's ifname may be anything, so it is found by container). */
 function recordOf(cacheDir: string, containerId: string): CacheRecord | undefined {
-  for (const { read } of listCache(cacheDir)) if (read.status === 'ok' && read.record.containerId === containerId) return read.record;
+  for (const { read } of listCache(cacheDir))
+    if (read.status === 'ok' && read.record.containerId === containerId) return read.record;
   return undefined;
 }
 
-async function updateStatus(deps: DelegateApiDeps, call: DelegateCall, add: NetworkStatus[] | undefined): Promise<void> {
+async function updateStatus(
+  deps: DelegateApiDeps,
+  call: DelegateCall,
+  add: NetworkStatus[] | undefined,
+): Promise<void> {
   if (!deps.client || !call.pod) return;
   const pod = await deps.client.getPod(call.pod.namespace, call.pod.name);
   if (!pod) return;
@@ -129,28 +136,49 @@ async function run(deps: DelegateApiDeps, call: DelegateCall): Promise<CniResult
     const cached = record?.attachments.find((a) => a.ifname === call.ifname);
     const network = call.pod ? `${call.pod.namespace}/${call.list.name}` : call.list.name;
     if (call.verb === 'ADD') {
-      if (cached) throw new CniError(CniCode.InvalidConfig, `/delegate: pod interface ${call.ifname} already exists (${cached.network})`);
+      if (cached)
+        throw new CniError(
+          CniCode.InvalidConfig,
+          `/delegate: pod interface ${call.ifname} already exists (${cached.network})`,
+        );
       const result = await addNetworkList(call.list, call.ctx);
       if (record) {
         const att: CachedAttachment = {
-          network, ifname: call.ifname, isDefault: false, confBytes: call.list.bytes,
-          cniArgs: call.ctx.args, capabilityArgs: call.ctx.capabilityArgs, state: 'added', result,
+          network,
+          ifname: call.ifname,
+          isDefault: false,
+          confBytes: call.list.bytes,
+          cniArgs: call.ctx.args,
+          capabilityArgs: call.ctx.capabilityArgs,
+          state: 'added',
+          result,
         };
         writeCache(deps.cacheDir, { ...record, attachments: [...record.attachments, att] });
       }
-      await updateStatus(deps, call, networkStatusEntries(network, call.ifname, result, { isDefault: false, netns: call.netns }));
+      await updateStatus(
+        deps,
+        call,
+        networkStatusEntries(network, call.ifname, result, { isDefault: false, netns: call.netns }),
+      );
       return result;
     }
     if (call.verb === 'DEL') {
-      const list = cached ? parseNetworkConfig(cached.confBytes, `cached configuration of ${cached.network}`) : call.list;
+      const list = cached
+        ? parseNetworkConfig(cached.confBytes, `cached configuration of ${cached.network}`)
+        : call.list;
       const ctx = cached ? { ...call.ctx, args: cached.cniArgs, capabilityArgs: cached.capabilityArgs } : call.ctx;
       await delNetworkList(list, ctx, cached?.result);
-      if (record && cached) writeCache(deps.cacheDir, { ...record, attachments: record.attachments.filter((a) => a !== cached) });
+      if (record && cached)
+        writeCache(deps.cacheDir, { ...record, attachments: record.attachments.filter((a) => a !== cached) });
       await updateStatus(deps, call, undefined);
       return undefined;
     }
     if (call.verb === 'CHECK') {
-      if (!cached?.result) throw new CniError(CniCode.UnknownContainer, `/delegate: no added interface ${call.ifname} in container ${call.containerId}`);
+      if (!cached?.result)
+        throw new CniError(
+          CniCode.UnknownContainer,
+          `/delegate: no added interface ${call.ifname} in container ${call.containerId}`,
+        );
       await checkNetworkList(call.list, call.ctx, cached.result);
       return undefined;
     }
@@ -161,7 +189,11 @@ async function run(deps: DelegateApiDeps, call: DelegateCall): Promise<CniResult
 }
 
 /** Serves one `POST /delegate`: 200 with `{"result": ...}` (ADD) or an empty body, else 400 with the error. */
-export async function serveDelegate(deps: DelegateApiDeps, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+export async function serveDelegate(
+  deps: DelegateApiDeps,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+): Promise<void> {
   let body = '';
   let status = 200;
   try {
@@ -174,6 +206,9 @@ export async function serveDelegate(deps: DelegateApiDeps, req: http.IncomingMes
     body = asCniError(e).message;
     deps.log(body);
   }
-  res.writeHead(status, { 'content-type': status === 200 ? 'application/json' : 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': status === 200 ? 'application/json' : 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }

@@ -24,7 +24,9 @@ function fdOf(socket: net.Socket): number | undefined {
 export function peerUid(socket: net.Socket): number | undefined {
   const fd = fdOf(socket);
   if (fd === undefined) return undefined;
-  getsockopt ??= koffi.load('libc.so.6').func('int getsockopt(int fd, int level, int name, void *value, void *len)') as unknown as GetSockOpt;
+  getsockopt ??= koffi
+    .load('libc.so.6')
+    .func('int getsockopt(int fd, int level, int name, void *value, void *len)') as unknown as GetSockOpt;
   const value = Buffer.alloc(UCRED_SIZE);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(UCRED_SIZE);

@@ -7,7 +7,12 @@ import type { PolicyRuntimeOptions } from '../policy/runtime.ts';
  * device is gone and every dead link slot under the agent's pin root (found by listing bpffs),
  * whichever conf or lost cache they were of. Nothing is done before the first period.
  */
-export function startPinJanitor(opts: PolicyRuntimeOptions, held: HeldDatapath, periodMs: number, log: (line: string) => void): () => void {
+export function startPinJanitor(
+  opts: PolicyRuntimeOptions,
+  held: HeldDatapath,
+  periodMs: number,
+  log: (line: string) => void,
+): () => void {
   const timer = setInterval(() => {
     try {
       const gone = collectPolicyGarbage(opts, undefined, { held });

@@ -60,18 +60,41 @@ export function registerPolicyMetrics(registry: Registry, opts: PolicyRuntimeOpt
   };
   const perInterface = (pick: (s: Stats) => [Labels, bigint][]) => (): [Labels, number][] =>
     snapshot().interfaces.flatMap(({ rec, stats }) =>
-      stats.flatMap((s, dir) => pick(s).map(([extra, v]): [Labels, number] => [{ ...ifaceLabels(rec, DIRECTIONS[dir]!), ...extra }, Number(v)])),
+      stats.flatMap((s, dir) =>
+        pick(s).map(([extra, v]): [Labels, number] => [{ ...ifaceLabels(rec, DIRECTIONS[dir]!), ...extra }, Number(v)]),
+      ),
     );
-  registry.counter('braid_policy_packets_total', 'Packets the policy programs passed or dropped, per pod interface, direction and verdict.',
-    perInterface((s) => [[{ verdict: 'allowed' }, s.allowedPackets], [{ verdict: 'denied' }, s.deniedPackets]]));
-  registry.counter('braid_policy_bytes_total', 'Bytes the policy programs passed or dropped, per pod interface, direction and verdict.',
-    perInterface((s) => [[{ verdict: 'allowed' }, s.allowedBytes], [{ verdict: 'denied' }, s.deniedBytes]]));
-  registry.counter('braid_policy_verdict_reasons_total', 'Policy verdicts per pod interface, direction and reason (allowPolicy, denyPolicy, allowEstablished, ...).',
-    perInterface((s) => STAT_NAMES.filter((n) => n.startsWith('allow') || n.startsWith('deny') || n === 'ctCreated')
-      .filter((n) => !n.endsWith('Packets') && !n.endsWith('Bytes'))
-      .map((n): [Labels, bigint] => [{ reason: n }, s[n]])));
-  registry.gauge('braid_policy_map_entries', 'Entries in each pinned policy map (for the *_tries maps: interfaces and directions with a trie).', () =>
-    snapshot().fill.map((f): [Labels, number] => [{ map: f.map }, f.entries]));
+  registry.counter(
+    'braid_policy_packets_total',
+    'Packets the policy programs passed or dropped, per pod interface, direction and verdict.',
+    perInterface((s) => [
+      [{ verdict: 'allowed' }, s.allowedPackets],
+      [{ verdict: 'denied' }, s.deniedPackets],
+    ]),
+  );
+  registry.counter(
+    'braid_policy_bytes_total',
+    'Bytes the policy programs passed or dropped, per pod interface, direction and verdict.',
+    perInterface((s) => [
+      [{ verdict: 'allowed' }, s.allowedBytes],
+      [{ verdict: 'denied' }, s.deniedBytes],
+    ]),
+  );
+  registry.counter(
+    'braid_policy_verdict_reasons_total',
+    'Policy verdicts per pod interface, direction and reason (allowPolicy, denyPolicy, allowEstablished, ...).',
+    perInterface((s) =>
+      STAT_NAMES.filter((n) => n.startsWith('allow') || n.startsWith('deny') || n === 'ctCreated')
+        .filter((n) => !n.endsWith('Packets') && !n.endsWith('Bytes'))
+        .map((n): [Labels, bigint] => [{ reason: n }, s[n]]),
+    ),
+  );
+  registry.gauge(
+    'braid_policy_map_entries',
+    'Entries in each pinned policy map (for the *_tries maps: interfaces and directions with a trie).',
+    () => snapshot().fill.map((f): [Labels, number] => [{ map: f.map }, f.entries]),
+  );
   registry.gauge('braid_policy_map_capacity', 'max_entries of each pinned policy map.', () =>
-    snapshot().fill.map((f): [Labels, number] => [{ map: f.map }, f.capacity]));
+    snapshot().fill.map((f): [Labels, number] => [{ map: f.map }, f.capacity]),
+  );
 }

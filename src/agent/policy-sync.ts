@@ -31,15 +31,30 @@ export function nodeReconciler(opts: PolicyRuntimeOptions, held?: HeldDatapath):
  * The cluster view from the caches, with the addresses this node's enforced interfaces have
  * (a pod's network-status may not be published yet when its interfaces are already enforced).
  */
-export function viewFromCache(cache: Pick<ClusterCache, 'pods' | 'namespaces'>, records: readonly LocalAddresses[]): ClusterView {
+export function viewFromCache(
+  cache: Pick<ClusterCache, 'pods' | 'namespaces'>,
+  records: readonly LocalAddresses[],
+): ClusterView {
   const pods = new Map<string, PodView>();
   for (const p of cache.pods.values()) pods.set(`${p.namespace}/${p.name}`, p);
   for (const r of records) {
     const key = `${r.pod.namespace}/${r.pod.name}`;
-    const pod = pods.get(key) ?? { namespace: r.pod.namespace, name: r.pod.name, labels: {}, namedPorts: [], attachments: [] };
+    const pod = pods.get(key) ?? {
+      namespace: r.pod.namespace,
+      name: r.pod.name,
+      labels: {},
+      namedPorts: [],
+      attachments: [],
+    };
     if (pod.attachments.some((a) => a.network === r.network && (a.ifname ?? r.ifname) === r.ifname)) continue;
     const ips = r.ips.map((ip) => ip.split('/')[0]!);
-    pods.set(key, { ...pod, attachments: [...pod.attachments, { network: r.network, ifname: r.ifname, ips, ...(r.mac ? { mac: r.mac } : {}) }] });
+    pods.set(key, {
+      ...pod,
+      attachments: [
+        ...pod.attachments,
+        { network: r.network, ifname: r.ifname, ips, ...(r.mac ? { mac: r.mac } : {}) },
+      ],
+    });
   }
   return { pods: [...pods.values()], namespaces: [...cache.namespaces.values()] };
 }
@@ -74,14 +89,27 @@ export class PolicySync {
     registry: Registry,
     private readonly opts: PolicySyncOptions,
   ) {
-    this.runs = registry.counter('braid_policy_reconciles_total', 'Policy reconciles of this node\'s interfaces, by result (ok, error).');
-    this.duration = registry.histogram('braid_policy_reconcile_duration_seconds', 'Time one policy reconcile of this node took.');
-    this.written = registry.counter('braid_policy_map_writes_total', 'Policy map entries written or deleted by reconciles, by op.');
-    registry.gauge('braid_policy_interfaces', 'Interfaces under policy enforcement on this node at the last reconcile.', () =>
-      this.last ? [[{}, this.last.interfaces]] : [],
+    this.runs = registry.counter(
+      'braid_policy_reconciles_total',
+      "Policy reconciles of this node's interfaces, by result (ok, error).",
     );
-    registry.gauge('braid_policy_interfaces_failed', 'Interfaces whose policies failed to compile at the last reconcile (they keep their previous entries).', () =>
-      this.last ? [[{}, this.last.errors.length]] : [],
+    this.duration = registry.histogram(
+      'braid_policy_reconcile_duration_seconds',
+      'Time one policy reconcile of this node took.',
+    );
+    this.written = registry.counter(
+      'braid_policy_map_writes_total',
+      'Policy map entries written or deleted by reconciles, by op.',
+    );
+    registry.gauge(
+      'braid_policy_interfaces',
+      'Interfaces under policy enforcement on this node at the last reconcile.',
+      () => (this.last ? [[{}, this.last.interfaces]] : []),
+    );
+    registry.gauge(
+      'braid_policy_interfaces_failed',
+      'Interfaces whose policies failed to compile at the last reconcile (they keep their previous entries).',
+      () => (this.last ? [[{}, this.last.errors.length]] : []),
     );
   }
 
@@ -98,7 +126,9 @@ export class PolicySync {
         });
         this.watcher.on('error', () => undefined);
       } catch (e) {
-        this.opts.log(`policy: cannot watch ${this.opts.registryDir} (new interfaces wait for the periodic reconcile): ${(e as Error).message}`);
+        this.opts.log(
+          `policy: cannot watch ${this.opts.registryDir} (new interfaces wait for the periodic reconcile): ${(e as Error).message}`,
+        );
       }
     }
     this.schedule('start');
@@ -139,7 +169,8 @@ export class PolicySync {
       this.runs.inc({ result: 'ok' });
       this.written.inc({ op: 'write' }, report.written);
       this.written.inc({ op: 'delete' }, report.deleted);
-      for (const e of report.errors) this.opts.log(`policy: interface ${e.ifaceId} keeps its previous entries: ${e.message}`);
+      for (const e of report.errors)
+        this.opts.log(`policy: interface ${e.ifaceId} keeps its previous entries: ${e.message}`);
       return report;
     } catch (e) {
       this.runs.inc({ result: 'error' });

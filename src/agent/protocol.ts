@@ -81,7 +81,8 @@ export function agentSocketOf(stdin: string): string {
 
 /** Why `name=value` cannot be in a process environment (execve would refuse or garble it), or undefined. */
 function variableProblem(name: string, value: unknown): string | undefined {
-  if (name === '' || name.includes('=') || name.includes('\0')) return `env has an invalid variable name ${JSON.stringify(name)}`;
+  if (name === '' || name.includes('=') || name.includes('\0'))
+    return `env has an invalid variable name ${JSON.stringify(name)}`;
   if (typeof value !== 'string') return `env.${name} must be a string`;
   if (value.includes('\0')) return `env.${name} contains a NUL byte`;
   return undefined;

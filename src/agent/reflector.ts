@@ -88,8 +88,16 @@ export class Reflector {
     private readonly opts: ReflectorOptions,
   ) {
     this.health = {
-      resource: spec.name, synced: false, resourceVersion: undefined, lists: 0, relistsGone: 0,
-      watches: 0, watchFailures: 0, events: {}, lastEventAt: undefined, lastError: undefined,
+      resource: spec.name,
+      synced: false,
+      resourceVersion: undefined,
+      lists: 0,
+      relistsGone: 0,
+      watches: 0,
+      watchFailures: 0,
+      events: {},
+      lastEventAt: undefined,
+      lastError: undefined,
     };
   }
 
@@ -172,13 +180,17 @@ export class Reflector {
         throw new Gone();
       }
       if (res.status === 404 && token === undefined && !statusDetailsName(res.body)) {
-        if (!this.health.synced || this.health.lastError !== ABSENT) this.opts.log(`${this.spec.name}: ${this.spec.path} is not served (CRD not installed?); treating it as empty`);
+        if (!this.health.synced || this.health.lastError !== ABSENT)
+          this.opts.log(
+            `${this.spec.name}: ${this.spec.path} is not served (CRD not installed?); treating it as empty`,
+          );
         session.finish();
         this.health.lastError = ABSENT;
         this.markSynced(undefined);
         return 'absent';
       }
-      if (res.status !== 200) throw new Error(`list ${this.spec.path}: HTTP ${res.status} ${statusMessage(res.body) ?? ''}`.trim());
+      if (res.status !== 200)
+        throw new Error(`list ${this.spec.path}: HTTP ${res.status} ${statusMessage(res.body) ?? ''}`.trim());
       const body = res.body as { metadata?: { resourceVersion?: string; continue?: string }; items?: KubeObject[] };
       for (const item of body.items ?? []) session.add(item);
       version = body.metadata?.resourceVersion;
@@ -231,7 +243,8 @@ export class Reflector {
     const lasted = Date.now() - started;
     // A watch that delivered or lasted proves the connection works: reset the backoff.
     if (events > 0 || lasted > 30_000) this.failures = 0;
-    if (end.kind === 'closed' && !this.stopped && events === 0 && lasted < 1_000) return { kind: 'closed', empty: true };
+    if (end.kind === 'closed' && !this.stopped && events === 0 && lasted < 1_000)
+      return { kind: 'closed', empty: true };
     return end;
   }
 }

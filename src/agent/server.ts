@@ -87,7 +87,9 @@ export function prepareSocketDir(dir: string): void {
   if (!st.isDirectory()) throw new Error(`the socket directory ${dir} is not a directory`);
   if (st.uid !== 0 || (st.mode & 0o022) !== 0) {
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-    throw new Error(`the socket directory ${dir} is owned by uid ${st.uid} with mode ${mode}; braid-agent needs one that root owns and nobody else can write, and does not change an existing one`);
+    throw new Error(
+      `the socket directory ${dir} is owned by uid ${st.uid} with mode ${mode}; braid-agent needs one that root owns and nobody else can write, and does not change an existing one`,
+    );
   }
 }
 
@@ -98,7 +100,10 @@ export class AgentServer {
   private readonly peers = new WeakMap<net.Socket, number | undefined>();
 
   constructor(private readonly opts: AgentServerOptions) {
-    this.unixServer = http.createServer({ requestTimeout: 0, keepAliveTimeout: 1_000 }, (req, res) => void this.route(req, res, true));
+    this.unixServer = http.createServer(
+      { requestTimeout: 0, keepAliveTimeout: 1_000 },
+      (req, res) => void this.route(req, res, true),
+    );
   }
 
   async listen(): Promise<void> {
@@ -130,9 +135,9 @@ export class AgentServer {
 
   /** Stops taking calls and removes the socket (new plugin calls then work thin); running calls finish. */
   async close(): Promise<void> {
-    const closing = [this.unixServer, this.tcpServer].filter((s): s is http.Server => s !== undefined).map(
-      (s) => new Promise<void>((resolve) => s.close(() => resolve())),
-    );
+    const closing = [this.unixServer, this.tcpServer]
+      .filter((s): s is http.Server => s !== undefined)
+      .map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
     rmSync(this.opts.socketPath, { force: true });
     for (const s of [this.unixServer, this.tcpServer]) s?.closeIdleConnections();
     await Promise.all(closing);
@@ -147,10 +152,12 @@ export class AgentServer {
       }
       if (path === CNI_PATH && unix && req.method === 'POST') return await this.serveCall(req, res);
       // Multus' daemon API beside braid's (multus-api.ts): the shim POSTs /healthz, controllers /delegate.
-      if (path === '/delegate' && unix && req.method === 'POST' && this.opts.multusDelegate) return await this.opts.multusDelegate(req, res);
+      if (path === '/delegate' && unix && req.method === 'POST' && this.opts.multusDelegate)
+        return await this.opts.multusDelegate(req, res);
       const shimHealth = unix && req.method === 'POST' && path === '/healthz';
       if (req.method !== 'GET' && !shimHealth) return send(res, 405, 'method not allowed\n');
-      if (path === '/healthz') return this.opts.health.live() ? send(res, 200, 'ok\n') : send(res, 500, 'shutting down\n');
+      if (path === '/healthz')
+        return this.opts.health.live() ? send(res, 200, 'ok\n') : send(res, 500, 'shutting down\n');
       if (path === '/readyz') {
         const why = this.opts.health.live() ? this.opts.health.notReady() : 'shutting down';
         return why === undefined ? send(res, 200, 'ok\n') : send(res, 503, `${why}\n`);
@@ -170,7 +177,8 @@ export class AgentServer {
 
   private async serveCall(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     // A declared size over the bound is refused before a byte of it is read.
-    if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) return send(res, 413, `request larger than ${MAX_REQUEST_BYTES} bytes\n`);
+    if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES)
+      return send(res, 413, `request larger than ${MAX_REQUEST_BYTES} bytes\n`);
     const text = await readBody(req);
     if (text === undefined) return send(res, 413, `request larger than ${MAX_REQUEST_BYTES} bytes\n`);
     let body: unknown;
@@ -214,7 +222,8 @@ export class AgentServer {
       return;
     }
     const seconds = (performance.now() - arrived) / 1000;
-    const code = outcome.exitCode === 0 ? '0' : String((outcome.output as { code?: unknown } | undefined)?.code ?? 'unknown');
+    const code =
+      outcome.exitCode === 0 ? '0' : String((outcome.output as { code?: unknown } | undefined)?.code ?? 'unknown');
     metrics.requests.inc({ verb, code });
     metrics.duration.observe({ verb }, seconds);
     if (shim) return sendShimOutcome(res, verb, outcome);

@@ -32,7 +32,9 @@ export function attachmentsOf(annotation: string | undefined): PodAttachment[] {
   const out: PodAttachment[] = [];
   for (const s of doc) {
     if (typeof s?.name !== 'string') continue;
-    const ips = Array.isArray(s.ips) ? s.ips.filter((ip: unknown): ip is string => typeof ip === 'string').map((ip: string) => ip.split('/')[0]!) : [];
+    const ips = Array.isArray(s.ips)
+      ? s.ips.filter((ip: unknown): ip is string => typeof ip === 'string').map((ip: string) => ip.split('/')[0]!)
+      : [];
     const a: PodAttachment = { network: s.name, ips };
     if (typeof s.interface === 'string') a.ifname = s.interface;
     if (typeof s.mac === 'string') a.mac = s.mac;

@@ -56,8 +56,25 @@ export function isCniError(e: unknown): e is CniError {
 
 /** errno values of a failed file or device operation: the CNI "I/O failure" (code 5). */
 const IO_ERRNOS = new Set([
-  'ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'EACCES', 'EPERM', 'EMFILE', 'ENFILE', 'EBUSY', 'ENOENT', 'ENOTDIR',
-  'EISDIR', 'EEXIST', 'ENAMETOOLONG', 'ELOOP', 'EXDEV', 'ETXTBSY', 'ENOMEM', 'EAGAIN',
+  'ENOSPC',
+  'EDQUOT',
+  'EIO',
+  'EROFS',
+  'EACCES',
+  'EPERM',
+  'EMFILE',
+  'ENFILE',
+  'EBUSY',
+  'ENOENT',
+  'ENOTDIR',
+  'EISDIR',
+  'EEXIST',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EXDEV',
+  'ETXTBSY',
+  'ENOMEM',
+  'EAGAIN',
 ]);
 
 function isStackOverflow(e: unknown): boolean {

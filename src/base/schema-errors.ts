@@ -47,7 +47,8 @@ export function describeValue(value: unknown): string {
 }
 
 function article(type: string): string {
-  const word = type === 'integer' ? 'an integer' : type === 'object' ? 'an object' : type === 'array' ? 'a list' : `a ${type}`;
+  const word =
+    type === 'integer' ? 'an integer' : type === 'object' ? 'an object' : type === 'array' ? 'a list' : `a ${type}`;
   return word;
 }
 

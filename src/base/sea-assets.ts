@@ -48,14 +48,18 @@ function extractAssets(): string {
   // Written beside the final name and renamed into place, so a concurrent process sees all or nothing.
   const staging = mkdtempSync(join(root, '.assets-'));
   try {
-    for (const file of manifest.files) writeFileSync(join(staging, file), new Uint8Array(getRawAsset(file)), { mode: 0o600 });
+    for (const file of manifest.files)
+      writeFileSync(join(staging, file), new Uint8Array(getRawAsset(file)), { mode: 0o600 });
     writeFileSync(join(staging, COMPLETE_MARK), '');
     renameSync(staging, dir);
   } catch (e) {
     rmSync(staging, { recursive: true, force: true });
     // Another process finished the same build's directory first: use theirs.
     if (existsSync(join(dir, COMPLETE_MARK))) return dir;
-    throw new CniError(CniCode.IoFailure, `cannot write braid's bundled files to ${dir}: ${(e as Error).message}; set ${ASSET_DIR_ENV} to a writable directory`);
+    throw new CniError(
+      CniCode.IoFailure,
+      `cannot write braid's bundled files to ${dir}: ${(e as Error).message}; set ${ASSET_DIR_ENV} to a writable directory`,
+    );
   }
   return dir;
 }

@@ -10,7 +10,14 @@ export const BPF_MAP_TYPE_LPM_TRIE = 11;
 export const BPF_F_NO_PREALLOC = 1;
 
 interface MapCreateLib {
-  bpf_map_create(type: number, name: string | null, keySize: number, valueSize: number, maxEntries: number, opts: Buffer): number;
+  bpf_map_create(
+    type: number,
+    name: string | null,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    opts: Buffer,
+  ): number;
   bpf_map_get_fd_by_id(id: number): number;
 }
 

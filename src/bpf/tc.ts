@@ -46,7 +46,8 @@ export function attachTc(progFd: number, f: TcFilter, label?: string): number {
   const h = hook(f.ifindex, f.dir);
   const what = `tc ${f.dir} on ${label ?? `ifindex ${f.ifindex}`}`;
   const created = lib.bpf_tc_hook_create(h);
-  if (created < 0 && created !== -EEXIST) throw new SyscallError(`create clsact qdisc for ${what}`, errnoFromResult(created));
+  if (created < 0 && created !== -EEXIST)
+    throw new SyscallError(`create clsact qdisc for ${what}`, errnoFromResult(created));
   const o = tcOpts(progFd, f.handle, f.priority, BPF_TC_F_REPLACE);
   const rc = lib.bpf_tc_attach(h, o);
   if (rc < 0) throw new SyscallError(`attach ${what}`, errnoFromResult(rc));

@@ -140,5 +140,9 @@ export function progInfo(fd: number): ProgInfo {
   if (rc < 0) throw new SyscallError(`read program info of fd ${fd}`, errnoFromResult(rc));
   const name = info.subarray(64, 80);
   const nul = name.indexOf(0);
-  return { type: info.readUInt32LE(0), id: info.readUInt32LE(4), name: name.subarray(0, nul < 0 ? 16 : nul).toString() };
+  return {
+    type: info.readUInt32LE(0),
+    id: info.readUInt32LE(4),
+    name: name.subarray(0, nul < 0 ? 16 : nul).toString(),
+  };
 }

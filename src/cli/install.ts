@@ -31,7 +31,8 @@ interface InstallFlags {
 
 function seconds(value: string, flag: string): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < 0) throw new CniError(CniCode.InvalidConfig, `${flag} must be a number of seconds, got "${value}"`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new CniError(CniCode.InvalidConfig, `${flag} must be a number of seconds, got "${value}"`);
   return n * 1000;
 }
 
@@ -52,25 +53,43 @@ function template(path: string | undefined): Record<string, unknown> {
 export function registerInstall(program: Command): void {
   program
     .command('install')
-    .description('install braid on this node: binaries into the CNI bin dir, a kubeconfig, and braid\'s conf generated from the primary network\'s')
-    .option('--bin-dir <dir>', 'the host\'s CNI bin dir as mounted here; binaries are not copied without it')
+    .description(
+      "install braid on this node: binaries into the CNI bin dir, a kubeconfig, and braid's conf generated from the primary network's",
+    )
+    .option('--bin-dir <dir>', "the host's CNI bin dir as mounted here; binaries are not copied without it")
     .option('--bin-source <dir>', 'where the binaries to install are (default: beside this executable)')
-    .option('--binaries <names>', 'comma-separated binaries to install: the front door, the Node implementation behind it, braid-veth', 'braid,braid-node,braid-veth')
-    .option('--conf-dir <dir>', 'the host\'s CNI conf dir as mounted here', `/host${PATHS.cniConfDir}`)
+    .option(
+      '--binaries <names>',
+      'comma-separated binaries to install: the front door, the Node implementation behind it, braid-veth',
+      'braid,braid-node,braid-veth',
+    )
+    .option('--conf-dir <dir>', "the host's CNI conf dir as mounted here", `/host${PATHS.cniConfDir}`)
     .option('--host-conf-dir <dir>', 'the same directory as the host sees it (written into confs)', PATHS.cniConfDir)
-    .option('--conf-name <file>', 'braid\'s conf file; must sort first in the conf dir', '00-braid.conflist')
-    .option('--primary <file>', 'the primary network\'s conf file in the conf dir (default: the first one that is not a meta plugin\'s)')
+    .option('--conf-name <file>', "braid's conf file; must sort first in the conf dir", '00-braid.conflist')
+    .option(
+      '--primary <file>',
+      "the primary network's conf file in the conf dir (default: the first one that is not a meta plugin's)",
+    )
     .option('--primary-timeout <seconds>', 'how long to wait for the primary conf to appear', '120')
-    .option('--network-name <name>', 'the network name of braid\'s conf', 'braid-cni-network')
+    .option('--network-name <name>', "the network name of braid's conf", 'braid-cni-network')
     .option('--no-kubeconfig', 'do not write a kubeconfig from the service account')
     .option('--service-account-dir <dir>', 'service account token and ca.crt', PATHS.serviceAccountDir)
-    .option('--conf-template <file>', 'JSON object of braid conf keys merged into the generated conf (e.g. the ConfigMap\'s)')
-    .option('--watch', 'keep running: rewrite the kubeconfig when the token or CA changes, regenerate the conf when the primary changes')
+    .option(
+      '--conf-template <file>',
+      "JSON object of braid conf keys merged into the generated conf (e.g. the ConfigMap's)",
+    )
+    .option(
+      '--watch',
+      'keep running: rewrite the kubeconfig when the token or CA changes, regenerate the conf when the primary changes',
+    )
     .option('--interval <seconds>', 'how often --watch looks', '10')
-    .option('--cleanup-on-exit', 'with --watch: remove braid\'s conf on SIGTERM/SIGINT')
-    .option('--from-multus', 'carry Multus\' conf (00-multus.conf) and thick daemon config over into braid\'s conf')
-    .option('--multus-daemon-config <file>', 'Multus\' daemon-config.json (default: <conf-dir>/multus.d/daemon-config.json)')
-    .option('--dry-run', 'with --from-multus: print braid\'s conf and every Multus key not carried over; write nothing')
+    .option('--cleanup-on-exit', "with --watch: remove braid's conf on SIGTERM/SIGINT")
+    .option('--from-multus', "carry Multus' conf (00-multus.conf) and thick daemon config over into braid's conf")
+    .option(
+      '--multus-daemon-config <file>',
+      "Multus' daemon-config.json (default: <conf-dir>/multus.d/daemon-config.json)",
+    )
+    .option('--dry-run', "with --from-multus: print braid's conf and every Multus key not carried over; write nothing")
     .action(async (flags: InstallFlags) => {
       if (flags.dryRun) {
         if (!flags.fromMultus) throw new CniError(CniCode.InvalidConfig, '--dry-run needs --from-multus');
@@ -91,7 +110,10 @@ export function registerInstall(program: Command): void {
       const { installAndWatch, installOnce } = await import('./install/install-run.ts');
       const opts = {
         binSource: flags.binSource ?? ownDir(),
-        binaries: flags.binaries.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+        binaries: flags.binaries
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== ''),
         binDir: flags.binDir,
         confDir: flags.confDir,
         hostConfDir: flags.hostConfDir,

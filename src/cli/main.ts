@@ -8,7 +8,9 @@ import { registerValidate } from './validate.ts';
 /** Each subcommand module registers itself; commands that need more code import it lazily. */
 export async function runCli(argv: string[]): Promise<number> {
   const program = new Command('braid')
-    .description('braid: a Multus-compatible meta-CNI plugin. Run by the container runtime with CNI_COMMAND set; these are its tools.')
+    .description(
+      'braid: a Multus-compatible meta-CNI plugin. Run by the container runtime with CNI_COMMAND set; these are its tools.',
+    )
     .exitOverride()
     .showHelpAfterError();
   registerValidate(program);
@@ -17,7 +19,9 @@ export async function runCli(argv: string[]): Promise<number> {
   registerPolicy(program);
   program
     .command('demo')
-    .description('run the demo: pods as network namespaces on a bridge cluster network plus macvlan and host-device secondaries')
+    .description(
+      'run the demo: pods as network namespaces on a bridge cluster network plus macvlan and host-device secondaries',
+    )
     .option('--keep', 'leave the demo namespaces in place for a look around')
     .action(async (opts: { keep?: boolean }) => {
       const { runDemo } = await import('../demo/demo.ts');

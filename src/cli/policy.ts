@@ -22,8 +22,14 @@ interface LocationOptions {
 function withLocations(cmd: Command): Command {
   return cmd
     .option('-c, --conf <file>', `braid conf, for its podDir and cniDir (default ${DEFAULT_CONF} when it exists)`)
-    .option('--policy-dir <dir>', `local policy store (default: the conf's policy.policyDir, else ${DEFAULT_POLICY_DIR})`)
-    .option('--bpf-root <dir>', `bpffs pin root of the policy maps (default: the conf's policy.bpfRoot, else ${DEFAULT_BPF_ROOT})`)
+    .option(
+      '--policy-dir <dir>',
+      `local policy store (default: the conf's policy.policyDir, else ${DEFAULT_POLICY_DIR})`,
+    )
+    .option(
+      '--bpf-root <dir>',
+      `bpffs pin root of the policy maps (default: the conf's policy.bpfRoot, else ${DEFAULT_BPF_ROOT})`,
+    )
     .option('--pod-dir <dir>', "local pod store (default: the conf's podDir)")
     .option('--cache-dir <dir>', "braid's cache directory (default: the conf's cniDir)")
     .option('--state-dir <dir>', 'policy registry of enforced interfaces (default: <cache-dir>/policy)');
@@ -58,7 +64,9 @@ function summary(r: import('../policy/runtime.ts').ReconcileReport): string {
 }
 
 export function registerPolicy(program: Command): void {
-  const policy = program.command('policy').description('MultiNetworkPolicy enforcement on pod interfaces (local policy store)');
+  const policy = program
+    .command('policy')
+    .description('MultiNetworkPolicy enforcement on pod interfaces (local policy store)');
 
   withLocations(policy.command('apply'))
     .description('store MultiNetworkPolicy (and Namespace) manifests and update every enforced interface')
@@ -73,7 +81,8 @@ export function registerPolicy(program: Command): void {
       const applied = store.apply(manifestFiles(o.filename), o.namespace, (incoming) => checkPolicies(opts, incoming));
       for (const p of applied.policies) process.stdout.write(`multinetworkpolicy ${p} configured\n`);
       for (const n of applied.namespaces) process.stdout.write(`namespace ${n} configured\n`);
-      for (const s of applied.skipped) process.stdout.write(`skipped ${s}: braid policy stores MultiNetworkPolicy and Namespace objects only\n`);
+      for (const s of applied.skipped)
+        process.stdout.write(`skipped ${s}: braid policy stores MultiNetworkPolicy and Namespace objects only\n`);
       process.stdout.write(`${summary(reconcileAll(opts))}\n`);
     });
 
@@ -95,14 +104,17 @@ export function registerPolicy(program: Command): void {
     });
 
   withLocations(policy.command('watch'))
-    .description('apply every change to the local policy and pod stores at once, until stopped (what braid-agent does without Kubernetes)')
+    .description(
+      'apply every change to the local policy and pod stores at once, until stopped (what braid-agent does without Kubernetes)',
+    )
     .action(async (o: LocationOptions) => {
       const { LocalStoreWatch } = await import('../policy/store-watch.ts');
       const opts = await runtimeOptions(o);
       const watcher = new LocalStoreWatch(opts, {
         log: (line) => process.stderr.write(`${line}\n`),
         onReconcile: (r, trigger) => {
-          if (trigger !== 'periodic' || r.changed > 0 || r.errors.length > 0) process.stdout.write(`${trigger}: ${summary(r)}\n`);
+          if (trigger !== 'periodic' || r.changed > 0 || r.errors.length > 0)
+            process.stdout.write(`${trigger}: ${summary(r)}\n`);
         },
       });
       process.stdout.write(`watching ${opts.policyDir} and ${opts.podDir}\n`);
@@ -121,7 +133,9 @@ export function registerPolicy(program: Command): void {
       const { formatPolicyStatus, policyStatus } = await import('../policy/show.ts');
       const rows = policyStatus(await runtimeOptions(o));
       if (o.json) {
-        process.stdout.write(`${JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(rows, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2)}\n`,
+        );
       } else {
         process.stdout.write(formatPolicyStatus(rows));
       }

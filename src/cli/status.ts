@@ -15,11 +15,25 @@ interface StatusRow {
 }
 
 function pad(rows: StatusRow[]): string {
-  const header: StatusRow = { pod: 'POD', container: 'CONTAINER', iface: 'IFACE', network: 'NETWORK', addresses: 'ADDRESSES', state: 'STATE' };
+  const header: StatusRow = {
+    pod: 'POD',
+    container: 'CONTAINER',
+    iface: 'IFACE',
+    network: 'NETWORK',
+    addresses: 'ADDRESSES',
+    state: 'STATE',
+  };
   const all = [header, ...rows];
   const keys = Object.keys(header) as (keyof StatusRow)[];
   const widths = keys.map((k) => Math.max(...all.map((r) => r[k].length)));
-  return all.map((r) => keys.map((k, i) => r[k].padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  return all
+    .map((r) =>
+      keys
+        .map((k, i) => r[k].padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 export function registerStatus(program: Command): void {
@@ -27,21 +41,35 @@ export function registerStatus(program: Command): void {
     .command('status')
     .description('list the attachments braid set up on this node, from its cache')
     .option('-c, --conf <file>', 'braid conf, for its cniDir', PATHS.braidConf)
-    .option('--cache-dir <dir>', 'read this cache directory instead of the conf\'s cniDir')
+    .option('--cache-dir <dir>', "read this cache directory instead of the conf's cniDir")
     .option('--json', 'print the cache records as JSON')
-    .option('--multus-cni-dir <dir>', 'Multus\' cniDir, whose pods braid takes over (default: the conf\'s multusCniDir)')
+    .option('--multus-cni-dir <dir>', "Multus' cniDir, whose pods braid takes over (default: the conf's multusCniDir)")
     .action((opts: { conf: string; cacheDir?: string; json?: boolean; multusCniDir?: string }) => {
       const dir = opts.cacheDir ?? loadConfFile(opts.conf).conf.cniDir;
-      const multusDir = opts.multusCniDir ?? (opts.cacheDir ? CONF_DEFAULTS.multusCniDir : loadConfFile(opts.conf).conf.multusCniDir);
+      const multusDir =
+        opts.multusCniDir ?? (opts.cacheDir ? CONF_DEFAULTS.multusCniDir : loadConfFile(opts.conf).conf.multusCniDir);
       const entries = listCache(dir);
       if (opts.json) {
-        process.stdout.write(`${JSON.stringify(entries.map((e) => (e.read.status === 'ok' ? e.read.record : { file: e.file, ...e.read })), null, 2)}\n`);
+        process.stdout.write(
+          `${JSON.stringify(
+            entries.map((e) => (e.read.status === 'ok' ? e.read.record : { file: e.file, ...e.read })),
+            null,
+            2,
+          )}\n`,
+        );
         return;
       }
       const rows: StatusRow[] = [];
       for (const { file, read } of entries) {
         if (read.status !== 'ok') {
-          rows.push({ pod: '?', container: file, iface: '-', network: '-', addresses: read.status === 'corrupt' ? read.reason : '', state: 'unreadable' });
+          rows.push({
+            pod: '?',
+            container: file,
+            iface: '-',
+            network: '-',
+            addresses: read.status === 'corrupt' ? read.reason : '',
+            state: 'unreadable',
+          });
           continue;
         }
         const rec = read.record;

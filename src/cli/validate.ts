@@ -27,7 +27,10 @@ function commandLinePod(namespace: string, name: string, annotations: Record<str
   return { kind: 'command line', getPod: async (ns, n) => (ns === namespace && n === name ? pod : undefined) };
 }
 
-function runtimeConfigFor(plugin: Record<string, unknown>, capabilityArgs: Record<string, unknown>): Record<string, unknown> {
+function runtimeConfigFor(
+  plugin: Record<string, unknown>,
+  capabilityArgs: Record<string, unknown>,
+): Record<string, unknown> {
   const caps = (plugin.capabilities ?? {}) as Record<string, boolean>;
   return Object.fromEntries(Object.entries(capabilityArgs).filter(([k]) => caps[k] === true));
 }
@@ -38,7 +41,9 @@ export function formatPlan(plan: Plan): string {
   lines.push(`pod ${pod}: ${plan.attachments.length} attachment(s), run in this order (DEL in reverse)`);
   for (const a of plan.attachments) {
     lines.push('');
-    lines.push(`${a.index}. ${a.ifname}  ${a.network}${a.isDefault ? '  [cluster network, result returned to the runtime]' : ''}`);
+    lines.push(
+      `${a.index}. ${a.ifname}  ${a.network}${a.isDefault ? '  [cluster network, result returned to the runtime]' : ''}`,
+    );
     lines.push(`   from:      ${a.origin}`);
     lines.push(`   cniVersion ${a.list.cniVersion}, delegate chain: ${a.list.plugins.map((p) => p.type).join(' -> ')}`);
     lines.push(`   CNI_ARGS:  ${a.cniArgs.map(([k, v]) => `${k}=${v}`).join(';') || '(none)'}`);
@@ -55,16 +60,18 @@ export function formatPlan(plan: Plan): string {
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('check a braid conf, NAD manifests and a pod annotation, and print the plan without touching the kernel')
+    .description(
+      'check a braid conf, NAD manifests and a pod annotation, and print the plan without touching the kernel',
+    )
     .requiredOption('-c, --conf <file>', 'braid conf (.conf or .conflist)')
-    .option('--nad-dir <dir>', 'directory of NetworkAttachmentDefinition manifests (default: the conf\'s nadDir)')
-    .option('--pod-dir <dir>', 'local pod store (default: the conf\'s podDir)')
+    .option('--nad-dir <dir>', "directory of NetworkAttachmentDefinition manifests (default: the conf's nadDir)")
+    .option('--pod-dir <dir>', "local pod store (default: the conf's podDir)")
     .option('-a, --annotation <value>', `value of ${ANNOTATION_NETWORKS} (comma or JSON form)`)
     .option('--default-network <value>', 'value of v1.multus-cni.io/default-network')
     .option('-p, --pod <ns/name>', 'the pod', 'default/validate')
-    .option('-i, --ifname <name>', 'the runtime\'s CNI_IFNAME', 'eth0')
+    .option('-i, --ifname <name>', "the runtime's CNI_IFNAME", 'eth0')
     .option('--json', 'print the plan as JSON')
-    .option('--explain', 'print the plan (the default; kept for Multus users\' muscle memory)')
+    .option('--explain', "print the plan (the default; kept for Multus users' muscle memory)")
     .action(async (opts: ValidateOptions) => {
       const { conf } = loadConfFile(opts.conf);
       if (opts.nadDir) conf.nadDir = opts.nadDir;
@@ -79,11 +86,21 @@ export function registerValidate(program: Command): void {
         ['K8S_POD_NAME', name],
       ];
       const req: CniRequest = {
-        command: 'ADD', containerId: 'braid-validate', netns: '', ifname: opts.ifname,
-        argsRaw: args.map(([k, v]) => `${k}=${v}`).join(';'), args, path: [], stdin: '', config: {}, cniVersion: conf.cniVersion, env: process.env,
+        command: 'ADD',
+        containerId: 'braid-validate',
+        netns: '',
+        ifname: opts.ifname,
+        argsRaw: args.map(([k, v]) => `${k}=${v}`).join(';'),
+        args,
+        path: [],
+        stdin: '',
+        config: {},
+        cniVersion: conf.cniVersion,
+        env: process.env,
       };
       // The command line's annotations stand in for the pod only when given; else the pod store answers.
-      const pods: PodSource[] = Object.keys(annotations).length > 0 ? [commandLinePod(namespace, name, annotations)] : [];
+      const pods: PodSource[] =
+        Object.keys(annotations).length > 0 ? [commandLinePod(namespace, name, annotations)] : [];
       pods.push(new PodStore(conf.podDir));
       const plan = buildPlan(await resolveInputs(req, conf, { pods, nads: new NadDirectory(conf.nadDir) }));
       process.stdout.write(opts.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan)}\n`);

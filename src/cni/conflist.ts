@@ -38,7 +38,8 @@ export function parseCniBool(value: unknown, source: string, field: string): boo
 
 /** `prefix` is "plugins[i]." for a conflist entry and "" for a `.conf`. */
 function checkPluginType(plugin: unknown, source: string, prefix: string): PluginConf {
-  if (!isObject(plugin)) throw invalid(source, `"${prefix.slice(0, -1)}" must be an object (got ${JSON.stringify(plugin)})`);
+  if (!isObject(plugin))
+    throw invalid(source, `"${prefix.slice(0, -1)}" must be an object (got ${JSON.stringify(plugin)})`);
   const type = plugin.type;
   if (typeof type !== 'string' || type === '') {
     throw invalid(source, `"${prefix}type" must be a non-empty plugin name (got ${JSON.stringify(type)})`);
@@ -59,7 +60,8 @@ function checkVersion(v: unknown, source: string, field: string): string {
 /** max(cniVersion ∪ cniVersions), skipping versions newer than braid implements (I2). */
 function listVersion(doc: Record<string, unknown>, source: string): string {
   const candidates: string[] = [];
-  if (doc.cniVersion !== undefined && doc.cniVersion !== '') candidates.push(checkVersion(doc.cniVersion, source, 'cniVersion'));
+  if (doc.cniVersion !== undefined && doc.cniVersion !== '')
+    candidates.push(checkVersion(doc.cniVersion, source, 'cniVersion'));
   if (doc.cniVersions !== undefined) {
     if (!Array.isArray(doc.cniVersions)) {
       throw invalid(source, `"cniVersions" must be a list of versions (got ${JSON.stringify(doc.cniVersions)})`);
@@ -69,7 +71,10 @@ function listVersion(doc: Record<string, unknown>, source: string): string {
   if (candidates.length === 0) return IMPLIED_VERSION;
   const usable = candidates.filter((v) => compareVersions(v, NEWEST_VERSION) <= 0);
   if (usable.length === 0) {
-    throw invalid(source, `"cniVersion" ${candidates.join(', ')} is newer than ${NEWEST_VERSION}, the newest braid supports`);
+    throw invalid(
+      source,
+      `"cniVersion" ${candidates.join(', ')} is newer than ${NEWEST_VERSION}, the newest braid supports`,
+    );
   }
   return usable.reduce((a, b) => (compareVersions(a, b) >= 0 ? a : b));
 }
@@ -91,7 +96,14 @@ export function networkConfigFromObject(doc: unknown, bytes: string, source: str
   const name = checkName(doc, source);
   const cniVersion = listVersion(doc, source);
   if (isSinglePluginConf(doc)) {
-    return { cniVersion, name, disableCheck: false, disableGC: false, plugins: [checkPluginType(doc, source, '')], bytes };
+    return {
+      cniVersion,
+      name,
+      disableCheck: false,
+      disableGC: false,
+      plugins: [checkPluginType(doc, source, '')],
+      bytes,
+    };
   }
   const disableCheck = parseCniBool(doc.disableCheck, source, 'disableCheck');
   const disableGC = parseCniBool(doc.disableGC, source, 'disableGC');

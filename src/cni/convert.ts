@@ -67,12 +67,7 @@ function ip(v: unknown, path: string): string {
 /** Copies the optional fields present in `raw`, each through its checker. */
 type Checker = (v: unknown, p: string) => unknown;
 
-function optional<T extends object>(
-  raw: Json,
-  path: string,
-  fields: Record<string, Checker>,
-  into: T,
-): T {
+function optional<T extends object>(raw: Json, path: string, fields: Record<string, Checker>, into: T): T {
   for (const [key, check] of Object.entries(fields)) {
     if (raw[key] !== undefined && raw[key] !== null) {
       (into as Json)[key] = check(raw[key], `${path}.${key}`);

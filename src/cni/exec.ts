@@ -122,7 +122,12 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
     // With a host root, braid-chroot chroots and execs (and sets the parent-death signal itself).
     const launcher = hostRoot ? [hostRoot.helper, hostRoot.root] : executable(path) ? pdeathsigLauncher() : undefined;
     const [file, args] = launcher ? [launcher[0]!, [...launcher.slice(1), path]] : [path, []];
-    const child = spawn(file, args, { env, detached: true, stdio: ['pipe', 'pipe', 'pipe'], argv0: hostRoot ? file : path });
+    const child = spawn(file, args, {
+      env,
+      detached: true,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      argv0: hostRoot ? file : path,
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -149,12 +154,16 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
         if (child.pid !== undefined) killGroup(child.pid);
         child.stdout.destroy();
         child.stderr.destroy();
-        reject(new CniError(CniCode.DelegateTimeout, `delegate ${label} timed out after ${timeoutMs} ms and was killed`));
+        reject(
+          new CniError(CniCode.DelegateTimeout, `delegate ${label} timed out after ${timeoutMs} ms and was killed`),
+        );
       });
     }, timeoutMs);
 
     child.on('error', (e: NodeJS.ErrnoException) =>
-      finish(() => reject(new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${file}): ${e.code ?? e.message}`))),
+      finish(() =>
+        reject(new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${file}): ${e.code ?? e.message}`)),
+      ),
     );
     child.on('close', (code, signal) =>
       finish(() => {

@@ -75,10 +75,7 @@ export function parseConfig(stdin: string): Record<string, unknown> {
   try {
     parsed = JSON.parse(stdin);
   } catch (e) {
-    throw new CniError(
-      CniCode.DecodeFailure,
-      `error parsing network config on stdin: ${(e as Error).message}`,
-    );
+    throw new CniError(CniCode.DecodeFailure, `error parsing network config on stdin: ${(e as Error).message}`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new CniError(CniCode.DecodeFailure, 'error parsing network config on stdin: expected a JSON object');
@@ -91,7 +88,10 @@ export function configVersion(config: Record<string, unknown>): string {
   const v = config.cniVersion;
   if (v === undefined || v === '') return '0.1.0';
   if (typeof v !== 'string') {
-    throw new CniError(CniCode.DecodeFailure, `network config field "cniVersion" must be a string, got ${JSON.stringify(v)}`);
+    throw new CniError(
+      CniCode.DecodeFailure,
+      `network config field "cniVersion" must be a string, got ${JSON.stringify(v)}`,
+    );
   }
   return v;
 }
@@ -193,7 +193,10 @@ export function validAttachments(config: Record<string, unknown>): Attachment[] 
   const raw = config[key];
   if (raw === null) return [];
   if (!Array.isArray(raw)) {
-    throw new CniError(CniCode.InvalidConfig, `"${key}" must be a list of {containerID, ifname}, got ${JSON.stringify(raw)}`);
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `"${key}" must be a list of {containerID, ifname}, got ${JSON.stringify(raw)}`,
+    );
   }
   return raw.map((entry: unknown, i) => {
     const e = entry as { containerID?: unknown; ifname?: unknown } | null;

@@ -94,11 +94,17 @@ async function resolveAll(list: NetworkConfigList, ctx: DelegateContext): Promis
 }
 
 /** J3: the capability args this plugin asked for, merged over any runtimeConfig it already has. */
-function runtimeConfigFor(conf: PluginConf, capabilityArgs: Record<string, unknown>): Record<string, unknown> | undefined {
+function runtimeConfigFor(
+  conf: PluginConf,
+  capabilityArgs: Record<string, unknown>,
+): Record<string, unknown> | undefined {
   const declared = conf.capabilities ?? {};
   const chosen = Object.entries(capabilityArgs).filter(([key]) => declared[key] === true);
   const existing = conf.runtimeConfig;
-  const base = existing && typeof existing === 'object' && !Array.isArray(existing) ? (existing as Record<string, unknown>) : undefined;
+  const base =
+    existing && typeof existing === 'object' && !Array.isArray(existing)
+      ? (existing as Record<string, unknown>)
+      : undefined;
   if (chosen.length === 0) return base;
   return { ...base, ...Object.fromEntries(chosen) };
 }
@@ -171,7 +177,10 @@ function delegateResult(stdout: string, p: ResolvedPlugin): CniResult {
   try {
     return parseResult(obj, p.version);
   } catch (e) {
-    throw new CniError(CniCode.DelegateBadOutput, `delegate ${p.label} returned an unusable result: ${asCniError(e).message}`);
+    throw new CniError(
+      CniCode.DelegateBadOutput,
+      `delegate ${p.label} returned an unusable result: ${asCniError(e).message}`,
+    );
   }
 }
 
@@ -213,14 +222,23 @@ export async function addNetworkList(list: NetworkConfigList, ctx: DelegateConte
  * DEL every plugin in reverse order, past failures (D4); throws the first failure at the end.
  * Plugins older than 0.4.0 get no prevResult, as DEL had none before it.
  */
-export async function delNetworkList(list: NetworkConfigList, ctx: DelegateContext, prevResult?: CniResult): Promise<void> {
+export async function delNetworkList(
+  list: NetworkConfigList,
+  ctx: DelegateContext,
+  prevResult?: CniResult,
+): Promise<void> {
   checkRequest(list, ctx);
   const errors: CniError[] = [];
   for (const conf of [...list.plugins].reverse()) {
     try {
       const p = await resolvePlugin(list, conf, ctx);
       const prev = prevResult && versionAtLeast(p.version, '0.4.0') ? prevResult : undefined;
-      await run(p, 'DEL', pluginStdin(list, p, { prevResult: prev, runtimeConfig: runtimeConfigFor(conf, ctx.capabilityArgs) }), ctx);
+      await run(
+        p,
+        'DEL',
+        pluginStdin(list, p, { prevResult: prev, runtimeConfig: runtimeConfigFor(conf, ctx.capabilityArgs) }),
+        ctx,
+      );
     } catch (e) {
       errors.push(asCniError(e));
     }
@@ -229,13 +247,22 @@ export async function delNetworkList(list: NetworkConfigList, ctx: DelegateConte
 }
 
 /** CHECK in order, stopping at the first failure; skipped with disableCheck and for plugins < 0.4.0 (E1, E6). */
-export async function checkNetworkList(list: NetworkConfigList, ctx: DelegateContext, prevResult: CniResult): Promise<void> {
+export async function checkNetworkList(
+  list: NetworkConfigList,
+  ctx: DelegateContext,
+  prevResult: CniResult,
+): Promise<void> {
   if (list.disableCheck) return;
   checkRequest(list, ctx);
   for (const conf of list.plugins) {
     const p = await resolvePlugin(list, conf, ctx);
     if (!versionAtLeast(p.version, '0.4.0')) continue;
-    await run(p, 'CHECK', pluginStdin(list, p, { prevResult, runtimeConfig: runtimeConfigFor(conf, ctx.capabilityArgs) }), ctx);
+    await run(
+      p,
+      'CHECK',
+      pluginStdin(list, p, { prevResult, runtimeConfig: runtimeConfigFor(conf, ctx.capabilityArgs) }),
+      ctx,
+    );
   }
 }
 

@@ -77,7 +77,9 @@ export async function dispatch(
 function guardNodeNetns(req: CniRequest): CniRequest {
   if (req.command === 'ADD' || req.command === 'CHECK') refuseNodeNetns(req.netns);
   if (req.command === 'DEL' && nodeNamespaceOf(req.netns) !== undefined) {
-    process.stderr.write(`braid: DEL names the node's own network namespace ${req.netns} as CNI_NETNS; running it without one\n`);
+    process.stderr.write(
+      `braid: DEL names the node's own network namespace ${req.netns} as CNI_NETNS; running it without one\n`,
+    );
     return { ...req, netns: '' };
   }
   return req;

@@ -23,10 +23,7 @@ export function validateContainerId(id: string): void {
     );
   }
   if (!CNI_ID.test(id)) {
-    throw new CniError(
-      CniCode.InvalidEnv,
-      `invalid characters in containerID "${id}": it must match ${CNI_ID.source}`,
-    );
+    throw new CniError(CniCode.InvalidEnv, `invalid characters in containerID "${id}": it must match ${CNI_ID.source}`);
   }
 }
 

@@ -60,7 +60,7 @@ function braidSection(stdin: Record<string, unknown>): Record<string, unknown> {
   if ('type' in stdin || !Array.isArray(stdin.plugins)) return stdin;
   const plugins = stdin.plugins.filter(isObject);
   const plugin = plugins.find((p) => p.type === BRAID_TYPE) ?? plugins[0];
-  if (!plugin) throw invalid('braid conf: the conflist has no plugin object to read braid\'s keys from');
+  if (!plugin) throw invalid("braid conf: the conflist has no plugin object to read braid's keys from");
   const merged: Record<string, unknown> = { ...plugin };
   if (stdin.name !== undefined) merged.name = stdin.name;
   if (stdin.cniVersion !== undefined) merged.cniVersion = stdin.cniVersion;
@@ -76,7 +76,10 @@ function globalNamespaces(value: unknown): string[] {
   const list = Array.isArray(value)
     ? (value as string[])
     : typeof value === 'string'
-      ? value.split(',').map((s) => s.trim()).filter((s) => s !== '')
+      ? value
+          .split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '')
       : [];
   return list.length > 0 ? list : [...CONF_DEFAULTS.globalNamespaces];
 }
@@ -105,10 +108,15 @@ function logOptions(value: Partial<LogOptions> | undefined): LogOptions {
 export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
   const section = braidSection(stdinConfig);
   // Multus matches log levels case-insensitively, and warns about one it does not know and keeps its default.
-  const conf = typeof section.logLevel === 'string' ? { ...section, logLevel: section.logLevel.toLowerCase() } : section;
+  const conf =
+    typeof section.logLevel === 'string' ? { ...section, logLevel: section.logLevel.toLowerCase() } : section;
   const compatWarnings: CompatWarning[] = [];
   if (typeof conf.logLevel === 'string' && !LOG_LEVELS.includes(conf.logLevel) && conf.strict !== true) {
-    leniency(false, compatWarnings).accept('logLevel', `${JSON.stringify(conf.logLevel)} is not a level`, `ignored: the level stays ${CONF_DEFAULTS.logLevel}`);
+    leniency(false, compatWarnings).accept(
+      'logLevel',
+      `${JSON.stringify(conf.logLevel)} is not a level`,
+      `ignored: the level stays ${CONF_DEFAULTS.logLevel}`,
+    );
     delete conf.logLevel;
   }
   if (!validateBraidConf(conf)) {
@@ -157,7 +165,13 @@ export function loadBraidConf(stdinConfig: Record<string, unknown>): BraidConf {
     raw: conf,
   };
   if (clusterNetwork !== undefined) out.clusterNetwork = clusterNetwork;
-  for (const key of ['kubeconfig', 'readinessindicatorfile', 'logFile', 'podResourcesSocket', 'deviceCheckpointFile'] as const) {
+  for (const key of [
+    'kubeconfig',
+    'readinessindicatorfile',
+    'logFile',
+    'podResourcesSocket',
+    'deviceCheckpointFile',
+  ] as const) {
     const value = conf[key];
     if (typeof value === 'string' && value !== '') out[key] = value;
   }

@@ -1,6 +1,12 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { injectName, isSinglePluginConf, networkConfigFromObject, parseCniBool, parseNetworkConfig } from '../cni/conflist.ts';
+import {
+  injectName,
+  isSinglePluginConf,
+  networkConfigFromObject,
+  parseCniBool,
+  parseNetworkConfig,
+} from '../cni/conflist.ts';
 import { CniCode, CniError, asCniError } from '../base/errors.ts';
 import type { NetworkConfigList } from '../cni/netconf.ts';
 import type { NadSource } from '../k8s/sources.ts';
@@ -51,7 +57,9 @@ function directoryPlugins(path: string, doc: Record<string, unknown>): Record<st
   const dir = join(dirname(path), doc.name);
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.conf')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith('.conf'))
+      .sort();
   } catch {
     return [];
   }
@@ -78,7 +86,10 @@ export function loadConfFile(path: string): NetworkConfigList {
     const extra = directoryPlugins(path, doc as Record<string, unknown>);
     if (extra.length > 0) {
       // The delegates must see the plugins they run, so these bytes are re-serialized.
-      const merged = { ...doc, plugins: [...(((doc as Record<string, unknown>).plugins as unknown[]) ?? []), ...extra] };
+      const merged = {
+        ...doc,
+        plugins: [...(((doc as Record<string, unknown>).plugins as unknown[]) ?? []), ...extra],
+      };
       return networkConfigFromObject(merged, JSON.stringify(merged), path);
     }
   }
@@ -156,7 +167,11 @@ export interface ResolvedReference {
   resourceName?: string;
 }
 
-function nadReference(ref: string, namespace: string, dotted: boolean): { namespace: string; name: string } | undefined {
+function nadReference(
+  ref: string,
+  namespace: string,
+  dotted: boolean,
+): { namespace: string; name: string } | undefined {
   const name = dotted ? DNS_SUBDOMAIN : DNS_LABEL;
   const parts = ref.split('/');
   if (parts.length === 1 && name.test(ref)) return { namespace, name: ref };
@@ -187,9 +202,16 @@ async function resolveReference(ref: string, ctx: ReferenceContext): Promise<Res
     }
     if (nad) {
       if (nadRef.name.includes('.')) {
-        ctx.lenient?.accept(ctx.key ?? 'network reference', `NAD name ${JSON.stringify(nadRef.name)} is not a DNS-1123 label (NPWG 3.3)`, 'resolved as the NAD it names');
+        ctx.lenient?.accept(
+          ctx.key ?? 'network reference',
+          `NAD name ${JSON.stringify(nadRef.name)} is not a DNS-1123 label (NPWG 3.3)`,
+          'resolved as the NAD it names',
+        );
       }
-      const found: ResolvedReference = { network: `${nadRef.namespace}/${nadRef.name}`, list: networkConfigFromNad(nad, ctx.confDir) };
+      const found: ResolvedReference = {
+        network: `${nadRef.namespace}/${nadRef.name}`,
+        list: networkConfigFromNad(nad, ctx.confDir),
+      };
       const resourceName = nad.metadata.annotations?.[ANNOTATION_RESOURCE_NAME];
       if (resourceName) found.resourceName = resourceName;
       return found;
@@ -227,7 +249,11 @@ export async function resolveNetworkReference(ref: string, ctx: ReferenceContext
     return await resolveReference(ref, ctx);
   } catch (e) {
     const err = asCniError(e);
-    throw new CniError(err.code, `${ctx.key ?? 'network reference'} ${JSON.stringify(ref)}: ${err.message}`, err.details);
+    throw new CniError(
+      err.code,
+      `${ctx.key ?? 'network reference'} ${JSON.stringify(ref)}: ${err.message}`,
+      err.details,
+    );
   }
 }
 
@@ -235,7 +261,11 @@ export async function resolveNetworkReference(ref: string, ctx: ReferenceContext
  * braid conf `delegates[index]` as a list: the conf's cniVersion is filled in when the delegate
  * has none, as Multus does for its inline delegates.
  */
-export function inlineDelegate(delegate: Record<string, unknown>, cniVersion: string, index: number): NetworkConfigList {
+export function inlineDelegate(
+  delegate: Record<string, unknown>,
+  cniVersion: string,
+  index: number,
+): NetworkConfigList {
   const withVersion = delegate.cniVersion === undefined && cniVersion !== '' ? { cniVersion, ...delegate } : delegate;
   return parseNetworkConfig(JSON.stringify(withVersion), `braid conf delegates[${index}]`);
 }
@@ -249,7 +279,9 @@ export function auxiliaryChain(clusterNetworkPath: string, name: string, cniVers
   const dir = join(dirname(clusterNetworkPath), name);
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.conf')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith('.conf'))
+      .sort();
   } catch (e) {
     throw invalid(`auxiliaryCNIChainName ${JSON.stringify(name)}: cannot list ${dir}: ${(e as Error).message}`);
   }

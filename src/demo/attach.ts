@@ -38,7 +38,10 @@ export async function addPods(ctx: DemoContext): Promise<void> {
       if (call.stderr.trim()) block(call.stderr, 10, style.dim);
       throw new CniError(CniCode.Internal, `braid ADD for pod ${podKey(pod)} failed: ${describeError(call)}`);
     }
-    verdict(true, `${podKey(pod).padEnd(14)} ${seconds(call.ms)}  result for the runtime: ${describeResult(call.output)}`);
+    verdict(
+      true,
+      `${podKey(pod).padEnd(14)} ${seconds(call.ms)}  result for the runtime: ${describeResult(call.output)}`,
+    );
     if (call.stderr.trim()) block(call.stderr, 10, style.dim);
   }
 }
@@ -62,12 +65,20 @@ export async function inspectPods(ctx: DemoContext): Promise<void> {
       ctx.problems.push(`pod ${podKey(pod)} has no ${missing.join(', ')} with an address after ADD`);
       verdict(false, `expected ${pod.interfaces.join(', ')}; missing ${missing.join(', ')}`, 6);
     } else {
-      verdict(true, `${pod.interfaces.join(', ')}: cluster network and ${pod.interfaces.length - 1} secondary network(s)`, 6);
+      verdict(
+        true,
+        `${pod.interfaces.join(', ')}: cluster network and ${pod.interfaces.length - 1} secondary network(s)`,
+        6,
+      );
     }
     const status = await networkStatusOf(ctx.ws.podDir, pod.namespace, pod.name);
     if (status.raw === undefined) {
       ctx.problems.push(`pod ${podKey(pod)} has no ${ANNOTATION_NETWORK_STATUS} annotation after ADD`);
-      verdict(false, `no ${ANNOTATION_NETWORK_STATUS} in ${shown(path.join(ctx.ws.podDir, pod.namespace, `${pod.name}.yaml`))}`, 6);
+      verdict(
+        false,
+        `no ${ANNOTATION_NETWORK_STATUS} in ${shown(path.join(ctx.ws.podDir, pod.namespace, `${pod.name}.yaml`))}`,
+        6,
+      );
       continue;
     }
     say(`      ${style.dim(`${ANNOTATION_NETWORK_STATUS} (written by braid to the pod store's status file):`)}`);
@@ -92,7 +103,7 @@ export async function braidTool(ctx: DemoContext, args: string[], what: string):
 
 /** Step 5: braid's own view of the node, from its cache. */
 export async function showStatus(ctx: DemoContext): Promise<void> {
-  ctx.steps.next('braid status: the attachments in braid\'s cache');
+  ctx.steps.next("braid status: the attachments in braid's cache");
   await braidTool(ctx, ['status', '--cache-dir', ctx.ws.cacheDir], 'braid status');
 }
 

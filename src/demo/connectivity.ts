@@ -42,7 +42,12 @@ async function measure(ctx: DemoContext, check: TrafficCheck): Promise<CheckOutc
       const payload = `hello from ${from.label} over ${check.network}`;
       const outcome = await echoFrom(from.ns, from.address, to.address, server.port, payload);
       if (!outcome.ok) return { check, path, ok: false, detail: `port ${server.port}: ${outcome.error}` };
-      return { check, path, ok: true, detail: `via ${device}, ${payload.length} bytes echoed in ${outcome.ms!.toFixed(1)} ms` };
+      return {
+        check,
+        path,
+        ok: true,
+        detail: `via ${device}, ${payload.length} bytes echoed in ${outcome.ms!.toFixed(1)} ms`,
+      };
     } finally {
       server.stop();
     }

@@ -30,7 +30,14 @@ export interface DemoContext extends DemoBase {
   runtime: RuntimeSetup;
   /** Problems found on the way; the demo fails at the end when there is any. */
   problems: string[];
-  tally: { interfaces: number; trafficPassed: number; trafficTotal: number; policyPassed: number; policyTotal: number; leftoversChecked: boolean };
+  tally: {
+    interfaces: number;
+    trafficPassed: number;
+    trafficTotal: number;
+    policyPassed: number;
+    policyTotal: number;
+    leftoversChecked: boolean;
+  };
 }
 
 export function podKey(p: { namespace: string; name: string }): string {

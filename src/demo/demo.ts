@@ -24,7 +24,10 @@ const STEPS_KEPT = 8;
 
 function preflight(): void {
   if (process.getuid?.() !== 0) {
-    throw new CniError(CniCode.InvalidEnv, 'the demo creates network namespaces and interfaces: run it as root (sudo npm run demo)');
+    throw new CniError(
+      CniCode.InvalidEnv,
+      'the demo creates network namespaces and interfaces: run it as root (sudo npm run demo)',
+    );
   }
 }
 
@@ -93,10 +96,21 @@ export async function runDemo({ keep }: { keep: boolean }): Promise<void> {
   const started = performance.now();
   const prefix = `braid-demo-${randomBytes(4).toString('hex')}`;
   const checkout = findCheckout();
-  const base: DemoBase = { keep, steps: new Steps(keep ? STEPS_KEPT : STEPS_FULL), cleanup: new Cleanup(), prefix, checkout, braidBin: braidBinary(checkout) };
+  const base: DemoBase = {
+    keep,
+    steps: new Steps(keep ? STEPS_KEPT : STEPS_FULL),
+    cleanup: new Cleanup(),
+    prefix,
+    checkout,
+    braidBin: braidBinary(checkout),
+  };
   let ctx: DemoContext | undefined;
 
-  say(style.bold(`braid demo: pods ${PODS.map((p) => p.name).join(' and ')} on a node, a bridge cluster network, macvlan and host-device secondaries, a MultiNetworkPolicy`));
+  say(
+    style.bold(
+      `braid demo: pods ${PODS.map((p) => p.name).join(' and ')} on a node, a bridge cluster network, macvlan and host-device secondaries, a MultiNetworkPolicy`,
+    ),
+  );
   let interruption: Promise<void> | undefined;
   const removeHandlers = onTermination((signal) => {
     muteSteps();
@@ -134,5 +148,8 @@ export async function runDemo({ keep }: { keep: boolean }): Promise<void> {
   const reasons = [...(failure !== undefined ? [(failure as Error).message] : []), ...problems];
   say(style.bold(style.red(`demo FAILED${ctx ? `: ${summary(ctx, ms, keep)}` : ''}`)));
   block(reasons.map((r) => `- ${r}`).join('\n'), 4, style.red);
-  throw new CniError(CniCode.Internal, `demo failed: ${reasons[0]}${reasons.length > 1 ? ` (and ${reasons.length - 1} more)` : ''}`);
+  throw new CniError(
+    CniCode.Internal,
+    `demo failed: ${reasons[0]}${reasons.length > 1 ? ` (and ${reasons.length - 1} more)` : ''}`,
+  );
 }

@@ -38,17 +38,31 @@ export async function checkNothingLeft(ctx: DemoContext): Promise<void> {
     expectNone(ctx, `interfaces in pod ${podKey(pod)} besides lo`, left, `(${sandbox.netns.name})`);
   }
   const ports = await ctx.node.ipJson<IpLink[]>(['link', 'show', 'master', NODE.bridge]);
-  expectNone(ctx, `pod veths on the node's bridge ${NODE.bridge}`, ports.map((l) => l.ifname), '(the bridge itself stays, as on a real node)');
+  expectNone(
+    ctx,
+    `pod veths on the node's bridge ${NODE.bridge}`,
+    ports.map((l) => l.ifname),
+    '(the bridge itself stays, as on a real node)',
+  );
   const back = (await ctx.node.links()).some((l) => l.ifname === NODE.storageNic);
   if (!back) ctx.problems.push(`${NODE.storageNic} did not come back to the node after DEL (host-device)`);
   verdict(back, `${NODE.storageNic} is back on the node ${style.dim('(host-device DEL returns the device)')}`);
   expectNone(ctx, 'host-local address reservations', hostLocalReservations(ctx.ws.ipamDir), `(${ctx.ws.ipamDir})`);
   expectNone(ctx, 'braid cache records', cacheRecords(ctx.ws.cacheDir), `(${ctx.ws.cacheDir})`);
   const pins = pinsUnder(ctx.ws.bpfRoot);
-  expectNone(ctx, 'pinned policy links (tcx)', pins.filter((p) => p.startsWith(LINK_PINS)), `(${path.join(ctx.ws.bpfRoot, LINK_PINS)})`);
+  expectNone(
+    ctx,
+    'pinned policy links (tcx)',
+    pins.filter((p) => p.startsWith(LINK_PINS)),
+    `(${path.join(ctx.ws.bpfRoot, LINK_PINS)})`,
+  );
   const stateDir = path.join(ctx.ws.cacheDir, 'policy');
   expectNone(ctx, 'interfaces in the policy registry', plainFiles(ifacesDir(stateDir)), `(${ifacesDir(stateDir)})`);
   const shared = pins.filter((p) => !p.startsWith(LINK_PINS));
-  say(style.dim(`          the node's ${shared.length} shared policy maps and programs stay for the next ADD; clean-up removes ${ctx.ws.bpfRoot}`));
+  say(
+    style.dim(
+      `          the node's ${shared.length} shared policy maps and programs stay for the next ADD; clean-up removes ${ctx.ws.bpfRoot}`,
+    ),
+  );
   ctx.tally.leftoversChecked = true;
 }

@@ -39,7 +39,11 @@ export async function podRoutes(ns: DemoNetns): Promise<string[]> {
 }
 
 /** The network-status annotation braid wrote into the pod store's manifest. */
-export async function networkStatusOf(podDir: string, namespace: string, name: string): Promise<{ raw?: string; entries: NetworkStatus[] }> {
+export async function networkStatusOf(
+  podDir: string,
+  namespace: string,
+  name: string,
+): Promise<{ raw?: string; entries: NetworkStatus[] }> {
   const pod = await new PodStore(podDir).getPod(namespace, name);
   const raw = pod?.annotations[ANNOTATION_NETWORK_STATUS];
   if (raw === undefined) return { entries: [] };
@@ -51,7 +55,11 @@ export function hostLocalReservations(ipamDir: string): string[] {
   if (!existsSync(ipamDir)) return [];
   return readdirSync(ipamDir, { withFileTypes: true })
     .filter((e) => e.isDirectory())
-    .flatMap((e) => plainFiles(path.join(ipamDir, e.name)).filter((f) => isIP(f) !== 0).map((f) => `${e.name}/${f}`));
+    .flatMap((e) =>
+      plainFiles(path.join(ipamDir, e.name))
+        .filter((f) => isIP(f) !== 0)
+        .map((f) => `${e.name}/${f}`),
+    );
 }
 
 /** braid's per-container records: every file at the top of cniDir (versions/ holds plugin versions). */

@@ -17,7 +17,9 @@ const DROP_WAIT_MS = 1_500;
 /** Part of step 2: `braid policy apply` with the demo's conf (policyDir, bpfRoot, podDir, cniDir). */
 export async function applyPolicies(ctx: DemoContext): Promise<void> {
   say();
-  say(`    ${style.bold('MultiNetworkPolicy')}  ${style.dim('(stored before the ADDs: each ADD attaches the policy programs to the pod interface it makes)')}`);
+  say(
+    `    ${style.bold('MultiNetworkPolicy')}  ${style.dim('(stored before the ADDs: each ADD attaches the policy programs to the pod interface it makes)')}`,
+  );
   await braidTool(ctx, ['policy', 'apply', '-f', ctx.ws.policiesDir, '-c', ctx.ws.confFile], 'braid policy apply');
 }
 
@@ -29,7 +31,10 @@ async function attempt(ctx: DemoContext, check: PolicyCheck): Promise<{ ok: bool
     const timeout = check.allowed ? 3_000 : DROP_WAIT_MS;
     const outcome = await echoFrom(from.ns, from.address, to.address, check.port, `to port ${check.port}`, timeout);
     const seen = outcome.ok ? `echoed in ${outcome.ms!.toFixed(1)} ms` : `no echo (${outcome.error})`;
-    return { ok: outcome.ok === check.allowed, text: `${what}  ${check.allowed ? 'allowed' : 'dropped'}: ${style.dim(seen)}` };
+    return {
+      ok: outcome.ok === check.allowed,
+      text: `${what}  ${check.allowed ? 'allowed' : 'dropped'}: ${style.dim(seen)}`,
+    };
   } finally {
     server.stop();
   }
@@ -37,9 +42,16 @@ async function attempt(ctx: DemoContext, check: PolicyCheck): Promise<{ ok: bool
 
 /** Step 7: the policy at work, then `braid policy show`. */
 export async function showPolicy(ctx: DemoContext): Promise<void> {
-  ctx.steps.next(`MultiNetworkPolicy ${POLICY.name}: beta's macvlan ingress only on TCP ${POLICY.allowedPort}, from app=client`);
+  ctx.steps.next(
+    `MultiNetworkPolicy ${POLICY.name}: beta's macvlan ingress only on TCP ${POLICY.allowedPort}, from app=client`,
+  );
   const outcomes = await Promise.all(
-    POLICY_CHECKS.map((c) => attempt(ctx, c).catch((e: unknown) => ({ ok: false, text: `${c.network} port ${c.port}: ${(e as Error).message}` }))),
+    POLICY_CHECKS.map((c) =>
+      attempt(ctx, c).catch((e: unknown) => ({
+        ok: false,
+        text: `${c.network} port ${c.port}: ${(e as Error).message}`,
+      })),
+    ),
   );
   for (const o of outcomes) {
     ctx.tally.policyTotal += 1;

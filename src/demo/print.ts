@@ -38,8 +38,14 @@ export function sayAlways(text = ''): void {
 export type Printer = (text?: string) => void;
 
 /** Prints every line of text with the given indent. */
-export function block(text: string, indent = 4, paintLine: (t: string) => string = (t) => t, print: Printer = say): void {
-  for (const line of text.replace(/\n+$/, '').split('\n')) print(line.trim() === '' ? '' : `${' '.repeat(indent)}${paintLine(line)}`);
+export function block(
+  text: string,
+  indent = 4,
+  paintLine: (t: string) => string = (t) => t,
+  print: Printer = say,
+): void {
+  for (const line of text.replace(/\n+$/, '').split('\n'))
+    print(line.trim() === '' ? '' : `${' '.repeat(indent)}${paintLine(line)}`);
 }
 
 export class Steps {
@@ -58,7 +64,11 @@ export class Steps {
 export function table(header: string[], rows: string[][], indent = 4): void {
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((r) => (r[i] ?? '').length)));
-  const format = (r: string[]) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  const format = (r: string[]) =>
+    r
+      .map((cell, i) => cell.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   say(`${' '.repeat(indent)}${style.dim(format(header))}`);
   for (const r of rows) say(`${' '.repeat(indent)}${format(r)}`);
 }

@@ -71,8 +71,26 @@ export interface PolicyCheck extends TrafficCheck {
 }
 
 export const POLICY_CHECKS: PolicyCheck[] = [
-  { network: 'macvlan-lan', from: { pod: 'alpha', ifname: 'net1' }, to: { pod: 'beta', ifname: 'lan0' }, port: POLICY.allowedPort, allowed: true },
-  { network: 'macvlan-lan', from: { pod: 'alpha', ifname: 'net1' }, to: { pod: 'beta', ifname: 'lan0' }, port: POLICY.otherPort, allowed: false },
+  {
+    network: 'macvlan-lan',
+    from: { pod: 'alpha', ifname: 'net1' },
+    to: { pod: 'beta', ifname: 'lan0' },
+    port: POLICY.allowedPort,
+    allowed: true,
+  },
+  {
+    network: 'macvlan-lan',
+    from: { pod: 'alpha', ifname: 'net1' },
+    to: { pod: 'beta', ifname: 'lan0' },
+    port: POLICY.otherPort,
+    allowed: false,
+  },
   // The policy is for macvlan-lan only: the same port over the cluster network is not isolated.
-  { network: 'cluster', from: { pod: 'alpha', ifname: 'eth0' }, to: { pod: 'beta', ifname: 'eth0' }, port: POLICY.otherPort, allowed: true },
+  {
+    network: 'cluster',
+    from: { pod: 'alpha', ifname: 'eth0' },
+    to: { pod: 'beta', ifname: 'eth0' },
+    port: POLICY.otherPort,
+    allowed: true,
+  },
 ];

@@ -46,7 +46,9 @@ export async function setUpNode(base: DemoBase): Promise<DemoContext> {
     pods.push({ pod, sandbox: { namespace: pod.namespace, name: pod.name, containerId: newContainerId(), netns: ns } });
   }
 
-  say(`    namespaces ${style.bold(`${base.prefix}-{node,${PODS.map((p) => p.name).join(',')}}`)}, files in ${style.bold(ws.dir)}`);
+  say(
+    `    namespaces ${style.bold(`${base.prefix}-{node,${PODS.map((p) => p.name).join(',')}}`)}, files in ${style.bold(ws.dir)}`,
+  );
   say(`    policy pins (bpfRoot) in ${style.bold(ws.bpfRoot)}`);
   say();
   table(
@@ -71,7 +73,14 @@ export async function setUpNode(base: DemoBase): Promise<DemoContext> {
     pods,
     runtime: { braidBin: base.braidBin, confFile: ws.confFile, cniBin: ws.cniBin, node },
     problems: [],
-    tally: { interfaces: 0, trafficPassed: 0, trafficTotal: 0, policyPassed: 0, policyTotal: 0, leftoversChecked: false },
+    tally: {
+      interfaces: 0,
+      trafficPassed: 0,
+      trafficTotal: 0,
+      policyPassed: 0,
+      policyTotal: 0,
+      leftoversChecked: false,
+    },
   };
 }
 
@@ -82,12 +91,18 @@ export async function showConfiguration(ctx: DemoContext): Promise<void> {
   table(
     ['FILE', 'WHAT'],
     [
-      [rel(ctx.ws.confFile), `braid's conf, stdin of every call; clusterNetwork = net.d/10-cluster.conflist, policy enabled`],
+      [
+        rel(ctx.ws.confFile),
+        `braid's conf, stdin of every call; clusterNetwork = net.d/10-cluster.conflist, policy enabled`,
+      ],
       ['net.d/10-cluster.conflist', `cluster network: bridge ${NODE.bridge} + host-local 10.244.0.0/24`],
       ['nads/macvlan-lan.yaml', `NAD: macvlan on ${NODE.lanNic}, host-local 10.10.50.10-99, capabilities.ips`],
       ['nads/storage.yaml', `NAD: host-device ${NODE.storageNic}, static 10.10.60.2/24`],
       ['pods/default/*.yaml', 'the pod store: Pod manifests with the networks annotation and labels'],
-      ['policies/beta-lan-7000.yaml', 'MultiNetworkPolicy for macvlan-lan: app=server takes TCP 7000 from app=client only'],
+      [
+        'policies/beta-lan-7000.yaml',
+        'MultiNetworkPolicy for macvlan-lan: app=server takes TCP 7000 from app=client only',
+      ],
     ],
   );
   const store = new PodStore(ctx.ws.podDir);
@@ -95,9 +110,17 @@ export async function showConfiguration(ctx: DemoContext): Promise<void> {
     const found = await store.getPod(pod.namespace, pod.name);
     const value = found?.annotations[ANNOTATION_NETWORKS] ?? '(none)';
     say();
-    say(`    ${style.bold(podKey(pod))}  ${style.dim(`(${pod.form}, ${shown(path.join(ctx.ws.podDir, pod.namespace, `${pod.name}.yaml`))})`)}`);
+    say(
+      `    ${style.bold(podKey(pod))}  ${style.dim(`(${pod.form}, ${shown(path.join(ctx.ws.podDir, pod.namespace, `${pod.name}.yaml`))})`)}`,
+    );
     say(`      ${ANNOTATION_NETWORKS}: ${compactJson(value)}`);
-    say(`      labels: ${Object.entries(found?.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '(none)'}`);
+    say(
+      `      labels: ${
+        Object.entries(found?.labels ?? {})
+          .map(([k, v]) => `${k}=${v}`)
+          .join(', ') || '(none)'
+      }`,
+    );
   }
   await applyPolicies(ctx);
 }

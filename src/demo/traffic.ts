@@ -44,7 +44,9 @@ export interface EchoServer {
 
 /** port 0: any free port. */
 export function startEchoServer(ns: DemoNetns, address: string, port = 0, lifetimeMs = 15_000): Promise<EchoServer> {
-  const child: ChildProcess = startChild(ns.nsenter([process.execPath, '-e', SERVER, address, String(port), String(lifetimeMs)]));
+  const child: ChildProcess = startChild(
+    ns.nsenter([process.execPath, '-e', SERVER, address, String(port), String(lifetimeMs)]),
+  );
   return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
@@ -75,10 +77,20 @@ export interface EchoOutcome {
   error?: string;
 }
 
-export async function echoFrom(ns: DemoNetns, source: string, address: string, port: number, payload: string, timeoutMs = 3_000): Promise<EchoOutcome> {
-  const r = await run(ns.nsenter([process.execPath, '-e', CLIENT, address, String(port), source, payload, String(timeoutMs)]), {
-    timeoutMs: timeoutMs + 5_000,
-  });
+export async function echoFrom(
+  ns: DemoNetns,
+  source: string,
+  address: string,
+  port: number,
+  payload: string,
+  timeoutMs = 3_000,
+): Promise<EchoOutcome> {
+  const r = await run(
+    ns.nsenter([process.execPath, '-e', CLIENT, address, String(port), source, payload, String(timeoutMs)]),
+    {
+      timeoutMs: timeoutMs + 5_000,
+    },
+  );
   if (r.code === 0) return { ok: true, ms: Number(r.stdout.trim()) };
   return { ok: false, error: r.stderr.trim() || `client exited with ${r.code}` };
 }

@@ -1,4 +1,14 @@
-import { accessSync, constants, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -43,7 +53,10 @@ export function findCheckout(): string {
     if (existsSync(path.join(dir, 'examples', 'demo', 'braid.conflist'))) return dir;
     const parent = path.dirname(dir);
     if (parent === dir) {
-      throw new CniError(CniCode.IoFailure, `the demo needs examples/demo/ of the braid checkout; none above ${fileURLToPath(import.meta.url)}`);
+      throw new CniError(
+        CniCode.IoFailure,
+        `the demo needs examples/demo/ of the braid checkout; none above ${fileURLToPath(import.meta.url)}`,
+      );
     }
     dir = parent;
   }
@@ -86,11 +99,21 @@ export function prepareWorkspace(checkout: string, suffix: string, cniBin: strin
   const dir = path.join(tmpdir(), `braid-demo-${suffix}`);
   mkdirSync(dir, { mode: 0o700 });
   // The README describes the placeholders; it is not part of the scenario.
-  cpSync(path.join(checkout, 'examples', 'demo'), dir, { recursive: true, filter: (src) => path.basename(src) !== 'README.md' });
+  cpSync(path.join(checkout, 'examples', 'demo'), dir, {
+    recursive: true,
+    filter: (src) => path.basename(src) !== 'README.md',
+  });
   for (const file of filesUnder(dir)) {
-    const text = readFileSync(file, 'utf8').replaceAll('@DATA@', dir).replaceAll('@CNI_BIN@', cniBin).replaceAll('@BPF_ROOT@', bpfRoot);
+    const text = readFileSync(file, 'utf8')
+      .replaceAll('@DATA@', dir)
+      .replaceAll('@CNI_BIN@', cniBin)
+      .replaceAll('@BPF_ROOT@', bpfRoot);
     const left = PLACEHOLDER.exec(text);
-    if (left) throw new CniError(CniCode.InvalidConfig, `${file}: unknown placeholder ${left[0]} (the demo fills in @DATA@, @CNI_BIN@ and @BPF_ROOT@)`);
+    if (left)
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `${file}: unknown placeholder ${left[0]} (the demo fills in @DATA@, @CNI_BIN@ and @BPF_ROOT@)`,
+      );
     writeFileSync(file, text);
   }
   return {

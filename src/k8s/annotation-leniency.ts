@@ -24,7 +24,10 @@ export interface ElementLeniency {
 }
 
 export function forElement(lenient: Leniency, annotation: string, index: number): ElementLeniency {
-  return { accept: (field, problem, action) => lenient.accept(`annotation ${annotation} element ${index} "${field}"`, problem, action) };
+  return {
+    accept: (field, problem, action) =>
+      lenient.accept(`annotation ${annotation} element ${index} "${field}"`, problem, action),
+  };
 }
 
 export interface Tolerated {
@@ -40,7 +43,10 @@ function valueAt(doc: unknown, pointer: string): unknown {
   return pointer
     .split('/')
     .slice(1)
-    .reduce<unknown>((v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined), doc);
+    .reduce<unknown>(
+      (v, key) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[key] : undefined),
+      doc,
+    );
 }
 
 /**
@@ -55,7 +61,13 @@ export function toleratedFailure(err: ErrorObject, doc: unknown): Tolerated | un
   const value = valueAt(doc, err.instancePath);
   if (err.keyword === 'additionalProperties' && rest === '') {
     const key = String((err.params as { additionalProperty: string }).additionalProperty);
-    return { index, field: key, problem: 'is not a known key' + NPWG_KEY_NOTE, action: 'ignored', fix: (el) => delete el[key] };
+    return {
+      index,
+      field: key,
+      problem: 'is not a known key' + NPWG_KEY_NOTE,
+      action: 'ignored',
+      fix: (el) => delete el[key],
+    };
   }
   if (err.keyword === 'type' && value === null && /^\/[^/]+$/.test(rest)) {
     const key = rest.slice(1);
@@ -65,7 +77,10 @@ export function toleratedFailure(err: ErrorObject, doc: unknown): Tolerated | un
   if (err.keyword === 'exclusiveMinimum' && value === 0 && bw) {
     const key = bw[1]!;
     return {
-      index, field: `bandwidth.${key}`, problem: 'is 0 (what the Go client writes for an unset field)', action: 'treated as unset',
+      index,
+      field: `bandwidth.${key}`,
+      problem: 'is 0 (what the Go client writes for an unset field)',
+      action: 'treated as unset',
       fix: (el) => {
         const b = el.bandwidth as Record<string, unknown>;
         delete b[key];
@@ -75,7 +90,13 @@ export function toleratedFailure(err: ErrorObject, doc: unknown): Tolerated | un
   }
   const port = /^\/portMappings\/(\d+)\/hostPort$/.exec(rest);
   if (err.keyword === 'minimum' && value === 0 && port) {
-    return { index, field: `portMappings[${port[1]}].hostPort`, problem: 'is 0', action: 'passed on as Multus does', fix: () => undefined };
+    return {
+      index,
+      field: `portMappings[${port[1]}].hostPort`,
+      problem: 'is 0',
+      action: 'passed on as Multus does',
+      fix: () => undefined,
+    };
   }
   return undefined;
 }

@@ -37,7 +37,11 @@ const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
  * an object name and Multus resolves dotted names too; a drop-in replacement must as well.
  */
 const NAD_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const MAC_PATTERNS = [/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i, /^[0-9a-f]{2}(-[0-9a-f]{2}){5}$/i, /^[0-9a-f]{4}(\.[0-9a-f]{4}){2}$/i];
+const MAC_PATTERNS = [
+  /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i,
+  /^[0-9a-f]{2}(-[0-9a-f]{2}){5}$/i,
+  /^[0-9a-f]{4}(\.[0-9a-f]{4}){2}$/i,
+];
 const INFINIBAND_GUID = /^[0-9a-f]{2}(:[0-9a-f]{2}){7}$/i;
 const PROTOCOLS = ['TCP', 'UDP', 'SCTP'];
 
@@ -97,7 +101,8 @@ function checkDefaultRoute(gateways: string[]): void {
 function checkPortMappings(mappings: PortMapping[]): PortMapping[] {
   return mappings.map((m, i) => {
     const protocol = (m.protocol ?? 'TCP').toUpperCase();
-    if (!PROTOCOLS.includes(protocol)) throw problem(`portMappings[${i}].protocol`, 'must be TCP, UDP or SCTP', m.protocol);
+    if (!PROTOCOLS.includes(protocol))
+      throw problem(`portMappings[${i}].protocol`, 'must be TCP, UDP or SCTP', m.protocol);
     if (m.hostIP !== undefined && m.hostIP !== '' && !isIpOrCidr(m.hostIP, false)) {
       throw problem(`portMappings[${i}].hostIP`, 'must be an IP address', m.hostIP);
     }
@@ -106,7 +111,11 @@ function checkPortMappings(mappings: PortMapping[]): PortMapping[] {
 }
 
 /** Checks one element (either form) and returns it normalized; the namespace defaults to the pod's. */
-function normalizeElement(el: Record<string, unknown>, podNamespace: string, lenient?: ElementLeniency): NetworkSelectionElement {
+function normalizeElement(
+  el: Record<string, unknown>,
+  podNamespace: string,
+  lenient?: ElementLeniency,
+): NetworkSelectionElement {
   const name = el.name as string;
   if (!NAD_NAME.test(name)) throw problem('name', 'must be a NAD name (a DNS-1123 subdomain)', name);
   const namespace = (el.namespace as string | undefined) || podNamespace;
@@ -130,8 +139,13 @@ function normalizeElement(el: Record<string, unknown>, podNamespace: string, len
   const mac = el.mac as string | undefined;
   if (mac) {
     if (!MAC_PATTERNS.some((p) => p.test(mac))) {
-      if (!lenient || !GO_MAC_PATTERNS.some((p) => p.test(mac))) throw problem('mac', 'must be a 6-byte MAC address like 02:11:22:33:44:55', mac);
-      lenient.accept('mac', `${JSON.stringify(mac)} is not a 6-byte MAC (NPWG)`, 'passed on as an EUI-64/IPoIB address');
+      if (!lenient || !GO_MAC_PATTERNS.some((p) => p.test(mac)))
+        throw problem('mac', 'must be a 6-byte MAC address like 02:11:22:33:44:55', mac);
+      lenient.accept(
+        'mac',
+        `${JSON.stringify(mac)} is not a 6-byte MAC (NPWG)`,
+        'passed on as an EUI-64/IPoIB address',
+      );
     }
     out.mac = mac;
   }
@@ -206,7 +220,10 @@ function parseElements(
       const errors = validateNetworkSelection.errors ?? [];
       const tolerated = lenient ? errors.map((e) => toleratedFailure(e, doc)) : [];
       if (!lenient || tolerated.some((t) => t === undefined)) {
-        const [first] = schemaFailures(errors.filter((_e, i) => !tolerated[i]), doc);
+        const [first] = schemaFailures(
+          errors.filter((_e, i) => !tolerated[i]),
+          doc,
+        );
         throw fail(first?.index, first?.text ?? 'does not match the NetworkSelectionElement schema');
       }
       for (const t of tolerated as Tolerated[]) {
@@ -248,13 +265,18 @@ function crossCheck(
   if (withRoute.length > 1) {
     const text = `"default-route" is also set on element ${withRoute[0]}; NPWG allows it on one element only`;
     if (!lenient || !routesPerFamilyOnce(elements)) throw fail(withRoute[1], text);
-    lenient(withRoute[1]!).accept('default-route', text.slice('"default-route" '.length), 'each family\'s gateway applied, as Multus does');
+    lenient(withRoute[1]!).accept(
+      'default-route',
+      text.slice('"default-route" '.length),
+      "each family's gateway applied, as Multus does",
+    );
   }
   const seen = new Map<string, number>();
   elements.forEach((el, i) => {
     if (!el.interface) return;
     const earlier = seen.get(el.interface);
-    if (earlier !== undefined) throw fail(i, `"interface" ${JSON.stringify(el.interface)} is already requested by element ${earlier}`);
+    if (earlier !== undefined)
+      throw fail(i, `"interface" ${JSON.stringify(el.interface)} is already requested by element ${earlier}`);
     seen.set(el.interface, i);
   });
 }
@@ -278,8 +300,14 @@ export function parseNetworksAnnotation(
   ctx: AnnotationContext = {},
 ): NetworkSelectionElement[] {
   // strict: the NPWG failures as they always were, naming the pod.
-  const lenient = ctx.lenient && !ctx.lenient.strict ? { leniency: ctx.lenient, annotation: ANNOTATION_NETWORKS } : undefined;
-  return parseElements(value, podNamespace, failer(ANNOTATION_NETWORKS, ctx.pod ? `pod ${ctx.pod}` : `pod in namespace ${podNamespace}`), lenient);
+  const lenient =
+    ctx.lenient && !ctx.lenient.strict ? { leniency: ctx.lenient, annotation: ANNOTATION_NETWORKS } : undefined;
+  return parseElements(
+    value,
+    podNamespace,
+    failer(ANNOTATION_NETWORKS, ctx.pod ? `pod ${ctx.pod}` : `pod in namespace ${podNamespace}`),
+    lenient,
+  );
 }
 
 /** Parses `v1.multus-cni.io/default-network`: exactly one element, namespace defaulting to multusNamespace. */
@@ -289,7 +317,8 @@ export function parseDefaultNetworkAnnotation(
   ctx: AnnotationContext = {},
 ): NetworkSelectionElement {
   const fail = failer(ANNOTATION_DEFAULT_NETWORK, ctx.pod ? `pod ${ctx.pod}` : 'pod');
-  const lenient = ctx.lenient && !ctx.lenient.strict ? { leniency: ctx.lenient, annotation: ANNOTATION_DEFAULT_NETWORK } : undefined;
+  const lenient =
+    ctx.lenient && !ctx.lenient.strict ? { leniency: ctx.lenient, annotation: ANNOTATION_DEFAULT_NETWORK } : undefined;
   const elements = parseElements(value, defaultNamespace, fail, lenient);
   if (elements.length !== 1) throw fail(undefined, `must name exactly one network (got ${elements.length})`);
   return elements[0]!;

@@ -62,14 +62,15 @@ export class KubeNadSource implements NadSource {
     const key = `${namespace}/${name}`;
     let answer = this.cache.get(key);
     if (!answer) {
-      answer = this.client.getNad(namespace, name).then(
-        (nad) => {
-          if (nad && nad.kind !== undefined && nad.kind !== 'NetworkAttachmentDefinition') {
-            throw new CniError(CniCode.DecodeFailure, `the Kubernetes API returned a ${String(nad.kind)} for NetworkAttachmentDefinition ${key}`);
-          }
-          return nad;
-        },
-      );
+      answer = this.client.getNad(namespace, name).then((nad) => {
+        if (nad && nad.kind !== undefined && nad.kind !== 'NetworkAttachmentDefinition') {
+          throw new CniError(
+            CniCode.DecodeFailure,
+            `the Kubernetes API returned a ${String(nad.kind)} for NetworkAttachmentDefinition ${key}`,
+          );
+        }
+        return nad;
+      });
       answer.catch(() => this.cache.delete(key));
       this.cache.set(key, answer);
     }

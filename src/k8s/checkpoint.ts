@@ -33,7 +33,9 @@ export function devicesFromCheckpoint(doc: unknown, podUid: string, path = DEVIC
 
 function deviceIdList(raw: unknown): string[] {
   const lists = Array.isArray(raw) ? [raw] : raw && typeof raw === 'object' ? Object.values(raw) : [];
-  return lists.flatMap((list) => (Array.isArray(list) ? list.filter((id): id is string => typeof id === 'string') : []));
+  return lists.flatMap((list) =>
+    Array.isArray(list) ? list.filter((id): id is string => typeof id === 'string') : [],
+  );
 }
 
 /** Reads and parses the checkpoint file; CNI code 5 naming the file when it cannot be read. */
@@ -49,7 +51,10 @@ export async function readCheckpointDevices(path: string, podUid: string): Promi
   try {
     doc = JSON.parse(text);
   } catch (e) {
-    throw new CniError(CniCode.IoFailure, `device checkpoint ${path} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    throw new CniError(
+      CniCode.IoFailure,
+      `device checkpoint ${path} is not valid JSON: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
   return devicesFromCheckpoint(doc, podUid, path);
 }

@@ -42,7 +42,10 @@ export async function devicesForPod(
   }
   const prefix = `cannot learn the devices of pod ${namespace}/${name}: PodResources API ${socketPath}: ${apiProblem}`;
   if (!opts.podUid) {
-    throw new CniError(CniCode.IoFailure, `${prefix}; the checkpoint ${checkpointPath} needs the pod UID, and K8S_POD_UID was not given`);
+    throw new CniError(
+      CniCode.IoFailure,
+      `${prefix}; the checkpoint ${checkpointPath} needs the pod UID, and K8S_POD_UID was not given`,
+    );
   }
   try {
     return await readCheckpointDevices(checkpointPath, opts.podUid);
@@ -93,9 +96,14 @@ export function assignDeviceIds(
     if (id === undefined) {
       const wanting = attachments.filter((x) => x.resourceName === a.resourceName).length;
       const problem = `needs a device of resource ${a.resourceName}, but the pod was allocated ${ids.length} and ${wanting} attachment(s) use that resource; request ${a.resourceName}: ${wanting} in the pod's container resources`;
-      if (!lenient || lenient.strict) throw new CniError(CniCode.InvalidConfig, `attachment ${a.network ?? `#${a.index}`} ${problem}`);
+      if (!lenient || lenient.strict)
+        throw new CniError(CniCode.InvalidConfig, `attachment ${a.network ?? `#${a.index}`} ${problem}`);
       // Multus goes on without a deviceID (KubeVirt's bridge-marker resources name no device).
-      lenient.accept(`network ${a.network ?? `#${a.index}`} k8s.v1.cni.cncf.io/resourceName`, problem, 'started without a deviceID');
+      lenient.accept(
+        `network ${a.network ?? `#${a.index}`} k8s.v1.cni.cncf.io/resourceName`,
+        problem,
+        'started without a deviceID',
+      );
       continue;
     }
     dealt.set(a.resourceName, next + 1);

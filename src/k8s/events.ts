@@ -21,7 +21,12 @@ export function podEvent(
   const now = new Date();
   const stamp = now.toISOString().replace(/\.\d{3}Z$/, 'Z');
   const nanos = BigInt(now.getTime()) * 1_000_000n + (sequence++ % 1_000_000n);
-  const involvedObject: Record<string, unknown> = { apiVersion: 'v1', kind: 'Pod', namespace: pod.namespace, name: pod.name };
+  const involvedObject: Record<string, unknown> = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    namespace: pod.namespace,
+    name: pod.name,
+  };
   if (pod.uid) involvedObject.uid = pod.uid;
   return {
     apiVersion: 'v1',
@@ -59,7 +64,10 @@ export async function recordAddedInterfaces(
   let created = 0;
   for (const status of statuses) {
     try {
-      await client.createEvent(pod.namespace, podEvent(pod, 'Normal', 'AddedInterface', addedInterfaceMessage(status), host));
+      await client.createEvent(
+        pod.namespace,
+        podEvent(pod, 'Normal', 'AddedInterface', addedInterfaceMessage(status), host),
+      );
       created++;
     } catch {
       break;
@@ -69,7 +77,13 @@ export async function recordAddedInterfaces(
 }
 
 /** A Warning event, e.g. NoNetworkFound when a referenced NAD does not exist; never throws. */
-export async function recordWarning(client: KubeClient, pod: EventPod, reason: string, message: string, host?: string): Promise<boolean> {
+export async function recordWarning(
+  client: KubeClient,
+  pod: EventPod,
+  reason: string,
+  message: string,
+  host?: string,
+): Promise<boolean> {
   try {
     await client.createEvent(pod.namespace, podEvent(pod, 'Warning', reason, message, host));
     return true;

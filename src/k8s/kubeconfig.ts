@@ -50,7 +50,11 @@ export async function findKubeAccess(
 }
 
 /** Like findKubeAccess, but a missing configuration is an error (CNI code 7). */
-export async function loadKubeconfig(path: string | undefined, env: Env, opts: KubeconfigOptions = {}): Promise<KubeAccess> {
+export async function loadKubeconfig(
+  path: string | undefined,
+  env: Env,
+  opts: KubeconfigOptions = {},
+): Promise<KubeAccess> {
   const access = await findKubeAccess(path, env, opts);
   if (!access) {
     throw new CniError(
@@ -76,7 +80,10 @@ export function authorizationHeader(access: KubeAccess): string | undefined {
       try {
         token = readFileSync(auth.path, 'utf8').trim();
       } catch (e) {
-        throw new CniError(CniCode.InvalidConfig, `cannot read token file ${auth.path} (from ${access.source}): ${errText(e)}`);
+        throw new CniError(
+          CniCode.InvalidConfig,
+          `cannot read token file ${auth.path} (from ${access.source}): ${errText(e)}`,
+        );
       }
       if (!token) throw new CniError(CniCode.InvalidConfig, `token file ${auth.path} (from ${access.source}) is empty`);
       return `Bearer ${token}`;
@@ -89,7 +96,10 @@ function inClusterAccess(env: Env, saDir: string): KubeAccess {
   const port = env.KUBERNETES_SERVICE_PORT;
   const source = `in-cluster (KUBERNETES_SERVICE_HOST=${host})`;
   if (!port) {
-    throw new CniError(CniCode.InvalidConfig, `${source}: KUBERNETES_SERVICE_PORT is not set; in-cluster access needs both host and port`);
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `${source}: KUBERNETES_SERVICE_PORT is not set; in-cluster access needs both host and port`,
+    );
   }
   const tokenPath = `${saDir}/token`;
   const caPath = `${saDir}/ca.crt`;
@@ -166,9 +176,14 @@ export function accessFromKubeconfig(doc: Record<string, unknown>, path: string)
     throw bad('current-context', `is not set and there are ${contexts.length} contexts to choose from`);
   }
 
-  const clusterEntry = clusterName === undefined && clusters.length === 1 ? clusters[0] : clusters.find((c) => c.name === clusterName);
+  const clusterEntry =
+    clusterName === undefined && clusters.length === 1 ? clusters[0] : clusters.find((c) => c.name === clusterName);
   const cluster = clusterEntry?.cluster;
-  if (!cluster) throw bad('clusters', clusterName === undefined ? 'has no cluster to use' : `has no cluster named "${String(clusterName)}"`);
+  if (!cluster)
+    throw bad(
+      'clusters',
+      clusterName === undefined ? 'has no cluster to use' : `has no cluster named "${String(clusterName)}"`,
+    );
   const clusterField = `clusters[${String(clusterEntry?.name ?? '')}].cluster`;
 
   const server = cluster.server;
@@ -183,11 +198,14 @@ export function accessFromKubeconfig(doc: Record<string, unknown>, path: string)
   };
   const caData = cluster['certificate-authority-data'];
   const caFile = cluster['certificate-authority'];
-  if (typeof caData === 'string' && caData) access.ca = decodeBase64(caData, `${clusterField}.certificate-authority-data`, path);
-  else if (typeof caFile === 'string' && caFile) access.ca = readPem(file(caFile), `kubeconfig ${path}: ${clusterField}.certificate-authority`);
+  if (typeof caData === 'string' && caData)
+    access.ca = decodeBase64(caData, `${clusterField}.certificate-authority-data`, path);
+  else if (typeof caFile === 'string' && caFile)
+    access.ca = readPem(file(caFile), `kubeconfig ${path}: ${clusterField}.certificate-authority`);
   if (typeof cluster['tls-server-name'] === 'string') access.tlsServerName = cluster['tls-server-name'];
 
-  const userEntry = userName === undefined ? (users.length === 1 ? users[0] : undefined) : users.find((u) => u.name === userName);
+  const userEntry =
+    userName === undefined ? (users.length === 1 ? users[0] : undefined) : users.find((u) => u.name === userName);
   if (userName !== undefined && !userEntry) throw bad('users', `has no user named "${String(userName)}"`);
   const user = userEntry?.user;
   if (user) applyUser(access, user, `users[${String(userEntry?.name ?? '')}].user`, path, file);
@@ -204,7 +222,10 @@ function applyUser(
   const where = `kubeconfig ${path}: ${field}`;
   for (const unsupported of ['exec', 'auth-provider']) {
     if (user[unsupported] !== undefined) {
-      throw new CniError(CniCode.InvalidConfig, `${where}.${unsupported} is not supported by braid; use a token, tokenFile or client certificate`);
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `${where}.${unsupported} is not supported by braid; use a token, tokenFile or client certificate`,
+      );
     }
   }
   const str = (key: string): string | undefined => {
@@ -216,7 +237,8 @@ function applyUser(
   const token = str('token');
   if (tokenFile) access.auth = { kind: 'tokenFile', path: file(tokenFile) };
   else if (token) access.auth = { kind: 'token', token };
-  else if (str('username') && str('password')) access.auth = { kind: 'basic', username: str('username')!, password: str('password')! };
+  else if (str('username') && str('password'))
+    access.auth = { kind: 'basic', username: str('username')!, password: str('password')! };
 
   const certData = str('client-certificate-data');
   const certFile = str('client-certificate');
@@ -227,8 +249,13 @@ function applyUser(
   if (keyData) access.clientKey = decodeBase64(keyData, `${field}.client-key-data`, path);
   else if (keyFile) access.clientKey = readPem(file(keyFile), `${where}.client-key`);
   if (!!access.clientCert !== !!access.clientKey) {
-    const missing = access.clientCert ? 'client-key or client-key-data' : 'client-certificate or client-certificate-data';
-    throw new CniError(CniCode.InvalidConfig, `${where} has a client ${access.clientCert ? 'certificate' : 'key'} but no ${missing}`);
+    const missing = access.clientCert
+      ? 'client-key or client-key-data'
+      : 'client-certificate or client-certificate-data';
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `${where} has a client ${access.clientCert ? 'certificate' : 'key'} but no ${missing}`,
+    );
   }
   if (tokenFile) authorizationHeader(access); // report an unreadable token file now, with its path
 }

@@ -43,7 +43,8 @@ function manifestFiles(dir: string): string[] {
   for (const entry of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
     if (entry.name.startsWith('.')) continue;
     const path = join(dir, entry.name);
-    const isDir = entry.isDirectory() || (entry.isSymbolicLink() && statSync(path, { throwIfNoEntry: false })?.isDirectory());
+    const isDir =
+      entry.isDirectory() || (entry.isSymbolicLink() && statSync(path, { throwIfNoEntry: false })?.isDirectory());
     if (isDir) files.push(...manifestFiles(path));
     else if (EXTENSIONS.some((ext) => entry.name.endsWith(ext))) files.push(path);
   }
@@ -60,7 +61,11 @@ async function parseYamlDocuments(text: string): Promise<unknown[]> {
 }
 
 /** A manifest's documents as plain values; `kind: List` is expanded to its items. */
-async function documentsOf(file: string, text: string, cache?: ParsedYamlCache): Promise<{ docs: unknown[]; problems: string[] }> {
+async function documentsOf(
+  file: string,
+  text: string,
+  cache?: ParsedYamlCache,
+): Promise<{ docs: unknown[]; problems: string[] }> {
   let docs: unknown[];
   if (file.endsWith('.json')) {
     try {
@@ -144,7 +149,10 @@ export class NadDirectory implements NadSource {
     const key = `${namespace}/${name}`;
     const origins = contents.duplicates.get(key);
     if (origins) {
-      throw new CniError(CniCode.InvalidConfig, `NAD ${key} is defined more than once in ${this.dir}: ${origins.join(' and ')}`);
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `NAD ${key} is defined more than once in ${this.dir}: ${origins.join(' and ')}`,
+      );
     }
     const found = contents.nads.get(key);
     if (found) return structuredClone(found.nad);
@@ -161,7 +169,11 @@ export class NadDirectory implements NadSource {
   async list(): Promise<{ nads: { nad: NetworkAttachmentDefinition; origin: string }[]; problems: string[] }> {
     const contents = await this.load();
     const problems = [...contents.problems];
-    for (const [key, origins] of contents.duplicates) problems.push(`NAD ${key} is defined more than once: ${origins.join(' and ')}`);
-    return { nads: [...contents.nads.values()].map((l) => ({ nad: structuredClone(l.nad), origin: l.origin })), problems };
+    for (const [key, origins] of contents.duplicates)
+      problems.push(`NAD ${key} is defined more than once: ${origins.join(' and ')}`);
+    return {
+      nads: [...contents.nads.values()].map((l) => ({ nad: structuredClone(l.nad), origin: l.origin })),
+      problems,
+    };
   }
 }

@@ -54,7 +54,9 @@ export function networkStatusEntries(
 
   const gateways = (result.routes ?? []).filter((r) => isDefaultDst(r.dst) && r.gw).map((r) => r.gw!);
   const dns = dnsOf(result);
-  const unindexed = (result.ips ?? []).filter((ip) => ip.interface === undefined).map((ip) => withoutPrefix(ip.address));
+  const unindexed = (result.ips ?? [])
+    .filter((ip) => ip.interface === undefined)
+    .map((ip) => withoutPrefix(ip.address));
   const ifaces = podInterfaces(result, ifname, opts.netns);
 
   if (ifaces.length === 0) {
@@ -67,7 +69,10 @@ export function networkStatusEntries(
     return [finish(entry, true, opts)];
   }
 
-  const mainIndex = Math.max(0, ifaces.findIndex(([iface]) => iface.name === ifname));
+  const mainIndex = Math.max(
+    0,
+    ifaces.findIndex(([iface]) => iface.name === ifname),
+  );
   return ifaces.map(([iface, index], position) => {
     const isMain = position === mainIndex;
     const indexed = (result.ips ?? []).filter((ip) => ip.interface === index).map((ip) => withoutPrefix(ip.address));

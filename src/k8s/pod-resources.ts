@@ -98,7 +98,12 @@ export function devicesOfPod(pods: readonly PodResources[], namespace: string, n
     }
     for (const claim of container.dynamic_resources ?? []) {
       if (!claim.claim_name) continue;
-      const ids = claim.claim_resources.flatMap((r) => r.cdi_devices.map((c) => c.name.split('=')).filter((p) => p.length === 2).map((p) => p[1]!));
+      const ids = claim.claim_resources.flatMap((r) =>
+        r.cdi_devices
+          .map((c) => c.name.split('='))
+          .filter((p) => p.length === 2)
+          .map((p) => p[1]!),
+      );
       if (ids.length > 0) add(claim.claim_name, ids);
     }
   }

@@ -85,7 +85,12 @@ export class PodStore implements PodSource {
   private async parse(file: string, text: string): Promise<unknown> {
     try {
       if (file.endsWith('.json')) return JSON.parse(text);
-      const docs = await yamlDocuments(file, text, async (t) => [(await loadYaml()).parse(t) as unknown], this.yamlCache);
+      const docs = await yamlDocuments(
+        file,
+        text,
+        async (t) => [(await loadYaml()).parse(t) as unknown],
+        this.yamlCache,
+      );
       return docs[0];
     } catch (e) {
       throw invalid(file, `cannot be parsed: ${(e as Error).message}`);
@@ -100,10 +105,16 @@ export class PodStore implements PodSource {
     const meta = (doc as { metadata?: Record<string, unknown> } | null)?.metadata;
     if (typeof meta !== 'object' || meta === null) throw invalid(found.file, 'has no "metadata"');
     if (meta.name !== undefined && meta.name !== name) {
-      throw invalid(found.file, `"metadata.name" is ${JSON.stringify(meta.name)} but the file is for pod ${namespace}/${name}`);
+      throw invalid(
+        found.file,
+        `"metadata.name" is ${JSON.stringify(meta.name)} but the file is for pod ${namespace}/${name}`,
+      );
     }
     if (meta.namespace !== undefined && meta.namespace !== namespace) {
-      throw invalid(found.file, `"metadata.namespace" is ${JSON.stringify(meta.namespace)} but the file is for pod ${namespace}/${name}`);
+      throw invalid(
+        found.file,
+        `"metadata.namespace" is ${JSON.stringify(meta.namespace)} but the file is for pod ${namespace}/${name}`,
+      );
     }
     const storedUid = typeof meta.uid === 'string' && meta.uid !== '' ? meta.uid : undefined;
     // A different UID is another incarnation of the pod: this store does not know the asked one.
@@ -124,7 +135,10 @@ export class PodStore implements PodSource {
   /** Writes a pod as a YAML manifest (CLI, demo, tests). */
   async writePod(pod: PodInfo): Promise<string> {
     if (!isStorableName(pod.namespace, pod.name)) {
-      throw new CniError(CniCode.InvalidConfig, `pod ${pod.namespace}/${pod.name}: not a valid Kubernetes namespace/name`);
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `pod ${pod.namespace}/${pod.name}: not a valid Kubernetes namespace/name`,
+      );
     }
     const metadata: Record<string, unknown> = { name: pod.name, namespace: pod.namespace };
     if (pod.uid) metadata.uid = pod.uid;
@@ -153,7 +167,10 @@ export class PodStore implements PodSource {
     if (!isStorableName(namespace, name)) return false;
     if (!this.find(namespace, name)) return false;
     const doc = { metadata: { annotations: { [ANNOTATION_NETWORK_STATUS]: serializeNetworkStatus(entries) } } };
-    writeFileAtomic(this.statusFile(namespace, name), `${JSON.stringify(doc, null, 2)}\n`, { durable: false, mode: 0o644 });
+    writeFileAtomic(this.statusFile(namespace, name), `${JSON.stringify(doc, null, 2)}\n`, {
+      durable: false,
+      mode: 0o644,
+    });
     return true;
   }
 }

@@ -35,10 +35,21 @@ export interface RequestOptions {
   retryOnConflict?: boolean;
 }
 
-const DEFAULTS = { timeoutMs: LIMITS.apiTimeoutSeconds * 1000, retries: LIMITS.apiRetries, retryDelayMs: LIMITS.apiRetryDelayMs };
+const DEFAULTS = {
+  timeoutMs: LIMITS.apiTimeoutSeconds * 1000,
+  retries: LIMITS.apiRetries,
+  retryDelayMs: LIMITS.apiRetryDelayMs,
+};
 const MAX_BODY_BYTES = 32 * 1024 * 1024;
 const RETRYABLE_NET_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'ECONNABORTED',
 ]);
 const NAD_API = '/apis/k8s.cni.cncf.io/v1';
 
@@ -84,13 +95,19 @@ export class KubeClient {
 
   /** The pod, or undefined when the API server says it does not exist. */
   async getPod(namespace: string, name: string): Promise<KubePod | undefined> {
-    return this.getObject<KubePod>(`/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`, `pod ${namespace}/${name}`);
+    return this.getObject<KubePod>(
+      `/api/v1/namespaces/${seg(namespace)}/pods/${seg(name)}`,
+      `pod ${namespace}/${name}`,
+    );
   }
 
   /** The NAD, or undefined when it does not exist; code 7 when the API does not serve NADs at all. */
   async getNad(namespace: string, name: string): Promise<NetworkAttachmentDefinition | undefined> {
     const what = `NetworkAttachmentDefinition ${namespace}/${name}`;
-    const res = await this.request('GET', `${NAD_API}/namespaces/${seg(namespace)}/network-attachment-definitions/${seg(name)}`);
+    const res = await this.request(
+      'GET',
+      `${NAD_API}/namespaces/${seg(namespace)}/network-attachment-definitions/${seg(name)}`,
+    );
     // A missing object's Status names it in details; a missing resource type (no CRD) does not.
     if (res.status === 404 && !statusDetailsName(res.body)) {
       throw new CniError(
@@ -192,7 +209,13 @@ export class KubeClient {
     return Math.min(this.retryDelayMs * 2 ** attempt, this.retryDelayMs * 8);
   }
 
-  private send(method: string, path: string, payload: Buffer | undefined, contentType: string, timeoutMs: number): Promise<ApiResponse> {
+  private send(
+    method: string,
+    path: string,
+    payload: Buffer | undefined,
+    contentType: string,
+    timeoutMs: number,
+  ): Promise<ApiResponse> {
     const headers: Record<string, string> = { accept: 'application/json', 'user-agent': 'braid' };
     const auth = authorizationHeader(this.access);
     if (auth) headers.authorization = auth;
@@ -211,7 +234,10 @@ export class KubeClient {
         path: this.basePath + path,
         headers,
       });
-      const timer = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })), timeoutMs);
+      const timer = setTimeout(
+        () => req.destroy(Object.assign(new Error(`no answer within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })),
+        timeoutMs,
+      );
       req.on('error', (e) => {
         clearTimeout(timer);
         reject(e);
@@ -221,7 +247,8 @@ export class KubeClient {
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_BODY_BYTES) req.destroy(Object.assign(new Error('response too large'), { code: 'ERESPONSETOOLARGE' }));
+          if (size > MAX_BODY_BYTES)
+            req.destroy(Object.assign(new Error('response too large'), { code: 'ERESPONSETOOLARGE' }));
           else chunks.push(chunk);
         });
         res.on('error', (e) => {
@@ -248,11 +275,14 @@ export class KubeClient {
       res.status === 401
         ? `; the credentials from ${this.access.source} were rejected`
         : res.status === 403
-          ? '; braid\'s service account lacks RBAC permission for this'
+          ? "; braid's service account lacks RBAC permission for this"
           : '';
     // 401 can be a token that is being rotated: let the runtime try again.
     const code = res.status === 401 ? CniCode.TryAgainLater : CniCode.Internal;
-    return new CniError(code, `Kubernetes API server ${this.access.server} refused ${method} ${what}: HTTP ${res.status}${detail ? ` ${detail}` : ''}${hint}`);
+    return new CniError(
+      code,
+      `Kubernetes API server ${this.access.server} refused ${method} ${what}: HTTP ${res.status}${detail ? ` ${detail}` : ''}${hint}`,
+    );
   }
 }
 

@@ -67,7 +67,11 @@ function endOnErrorResponse(res: http.IncomingMessage, finish: (end: WatchEnd) =
       body = undefined;
     }
     const message = statusOf(body).message ?? `HTTP ${res.statusCode}`;
-    finish(res.statusCode === 410 ? { kind: 'gone', message } : { kind: 'failed', reason: `HTTP ${res.statusCode}: ${message}` });
+    finish(
+      res.statusCode === 410
+        ? { kind: 'gone', message }
+        : { kind: 'failed', reason: `HTTP ${res.statusCode}: ${message}` },
+    );
   });
 }
 
@@ -98,7 +102,9 @@ function readEventLines(res: http.IncomingMessage, r: LineReader): void {
   });
   res.on('end', () => r.finish({ kind: 'closed' }));
   res.on('error', (e: NodeJS.ErrnoException) => r.finish({ kind: 'failed', reason: e.code ?? e.message }));
-  res.on('close', () => r.finish(res.complete ? { kind: 'closed' } : { kind: 'failed', reason: 'connection closed mid-stream' }));
+  res.on('close', () =>
+    r.finish(res.complete ? { kind: 'closed' } : { kind: 'failed', reason: 'connection closed mid-stream' }),
+  );
 }
 
 /**
@@ -115,9 +121,12 @@ function dispatchLine(line: string, onEvent: (e: WatchEvent) => void): WatchEnd 
   if (event.type === 'ERROR') {
     const status = statusOf(event.object);
     const message = status.message ?? 'watch error';
-    return status.code === 410 ? { kind: 'gone', message } : { kind: 'failed', reason: `watch error ${status.code ?? '?'}: ${message}` };
+    return status.code === 410
+      ? { kind: 'gone', message }
+      : { kind: 'failed', reason: `watch error ${status.code ?? '?'}: ${message}` };
   }
-  if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED' && event.type !== 'BOOKMARK') return undefined;
+  if (event.type !== 'ADDED' && event.type !== 'MODIFIED' && event.type !== 'DELETED' && event.type !== 'BOOKMARK')
+    return undefined;
   if (!event.object || typeof event.object !== 'object') return undefined;
   try {
     onEvent(event as WatchEvent);

@@ -10,7 +10,15 @@ import type { CallDeps } from './call-deps.ts';
 import { networkStatusEntries } from '../k8s/network-status.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import { writeError } from '../base/atomic-file.ts';
-import { CACHE_KIND, cacheFile, quarantineCache, readCache, removeCache, writeCache, type CacheRecord } from '../cache/attachment-cache.ts';
+import {
+  CACHE_KIND,
+  cacheFile,
+  quarantineCache,
+  readCache,
+  removeCache,
+  writeCache,
+  type CacheRecord,
+} from '../cache/attachment-cache.ts';
 import { applyDefaultRoute } from './default-route.ts';
 import { copyDeviceInfo, readDeviceInfo } from './device-info.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
@@ -76,7 +84,11 @@ async function clearPrevious(req: CniRequest, conf: BraidConf, plan: Plan, deps:
   const planned = newRecord(req, conf, plan, rec.cniPath).attachments;
   const repaired = await repairAttachments(rec.attachments, async () => planned);
   for (const note of repaired.notes) process.stderr.write(`braid: cleanup of container ${req.containerId}: ${note}\n`);
-  const { failed, errors } = await teardown(conf, containerTarget(req, rec.cniPath, deps.observer), repaired.attachments);
+  const { failed, errors } = await teardown(
+    conf,
+    containerTarget(req, rec.cniPath, deps.observer),
+    repaired.attachments,
+  );
   if (failed.length > 0) throw combinedError(errors, 'cleanup')!;
   removeCache(conf.cniDir, req.containerId, req.ifname);
   return true;
@@ -172,7 +184,13 @@ export async function executeAdd(
   return { result: record.attachments[0]!.result!, record };
 }
 
-async function rollBack(req: CniRequest, conf: BraidConf, record: CacheRecord, failedIndex: number, deps: CallDeps): Promise<void> {
+async function rollBack(
+  req: CniRequest,
+  conf: BraidConf,
+  record: CacheRecord,
+  failedIndex: number,
+  deps: CallDeps,
+): Promise<void> {
   delete record.delegate;
   const attempted = record.attachments.slice(0, failedIndex + 1);
   const { failed, errors } = await teardown(conf, containerTarget(req, record.cniPath, deps.observer), attempted);

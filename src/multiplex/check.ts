@@ -26,7 +26,8 @@ export async function executeCheck(req: CniRequest, conf: BraidConf, observer?: 
   const errors: CniError[] = [];
   for (const att of read.record.attachments) {
     try {
-      if (!att.result) throw new CniError(CniCode.Internal, `attachment ${att.network} (${att.ifname}) has no cached result`);
+      if (!att.result)
+        throw new CniError(CniCode.Internal, `attachment ${att.network} (${att.ifname}) has no cached result`);
       const list = parseNetworkConfig(att.confBytes, `cached configuration of ${att.network}`);
       await checkNetworkList(list, delegateContext(conf, target, att), att.result);
     } catch (e) {

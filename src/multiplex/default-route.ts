@@ -70,13 +70,19 @@ function rewriteRoutes(result: CniResult | undefined, drop: { v4: boolean; v6: b
  * reports them as), installs the requested gateway, and rewrites the results accordingly so
  * that the runtime and the cache see what the kernel has.
  */
-export async function applyDefaultRoute(netns: string, attachments: RoutedAttachment[], net: SandboxNet): Promise<void> {
+export async function applyDefaultRoute(
+  netns: string,
+  attachments: RoutedAttachment[],
+  net: SandboxNet,
+): Promise<void> {
   const request = defaultRouteRequest(attachments);
   if (!request) return;
   const drop = { v4: request.v4 !== undefined, v6: request.v6 !== undefined };
   const flushFrom = attachments.map((a) => a.ifname);
-  if (request.v4) await net.setDefaultRoute(netns, { flushFrom, family: 4, gateway: request.v4.gw, dev: request.v4.owner.ifname });
-  if (request.v6) await net.setDefaultRoute(netns, { flushFrom, family: 6, gateway: request.v6.gw, dev: request.v6.owner.ifname });
+  if (request.v4)
+    await net.setDefaultRoute(netns, { flushFrom, family: 4, gateway: request.v4.gw, dev: request.v4.owner.ifname });
+  if (request.v6)
+    await net.setDefaultRoute(netns, { flushFrom, family: 6, gateway: request.v6.gw, dev: request.v6.owner.ifname });
   for (const a of attachments) {
     const add: CniRoute[] = [];
     if (request.v4?.owner === a) add.push({ dst: '0.0.0.0/0', gw: request.v4.gw });

@@ -3,7 +3,13 @@ import type { DelegateObserver } from '../cni/runtime.ts';
 import { collectStaleTempFiles } from '../base/atomic-file.ts';
 import { stopDelegate } from '../cni/delegate-process.ts';
 import type { BraidConf } from '../config/types.ts';
-import { quarantineCache, readCache, removeCache, writeCache, type CachedAttachment } from '../cache/attachment-cache.ts';
+import {
+  quarantineCache,
+  readCache,
+  removeCache,
+  writeCache,
+  type CachedAttachment,
+} from '../cache/attachment-cache.ts';
 import { containerTarget, delegatePath } from './delegate-context.ts';
 import { combinedError, teardown } from './teardown.ts';
 import { repairAttachments } from './unreadable-attachments.ts';
@@ -23,7 +29,12 @@ function warn(message: string): void {
  * record is removed when all DELs succeeded; with `retryDeleteOnError` (braid's default) the
  * failed attachments stay recorded so that the runtime's retry does exactly those.
  */
-export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Recompute, observer?: DelegateObserver): Promise<void> {
+export async function executeDel(
+  req: CniRequest,
+  conf: BraidConf,
+  recompute: Recompute,
+  observer?: DelegateObserver,
+): Promise<void> {
   // Temp files of writers killed mid-write (this container's or any other's) go with any DEL.
   collectStaleTempFiles(conf.cniDir);
   const read = readCache(conf.cniDir, req.containerId, req.ifname);
@@ -44,7 +55,9 @@ export async function executeDel(req: CniRequest, conf: BraidConf, recompute: Re
       return undefined;
     });
     if (!attachments) {
-      warn(`no cache for container ${req.containerId} (${req.ifname}) and nothing to recompute it from: nothing to delete`);
+      warn(
+        `no cache for container ${req.containerId} (${req.ifname}) and nothing to recompute it from: nothing to delete`,
+      );
       return;
     }
   }

@@ -46,7 +46,9 @@ export function readDeviceInfo(att: WithDeviceInfo): DeviceInfo | undefined {
   if (!file) return undefined;
   try {
     const doc: unknown = JSON.parse(fs.readFileSync(file, 'utf8'));
-    return typeof doc === 'object' && doc !== null && typeof (doc as DeviceInfo).type === 'string' ? (doc as DeviceInfo) : undefined;
+    return typeof doc === 'object' && doc !== null && typeof (doc as DeviceInfo).type === 'string'
+      ? (doc as DeviceInfo)
+      : undefined;
   } catch {
     return undefined;
   }

@@ -18,7 +18,11 @@ async function collectStale(conf: BraidConf, stale: CacheRecord, env: CniEnv, er
   const lock = await lockContainer(conf.cniDir, stale.containerId, conf.delegateTimeoutMs);
   try {
     const cniPath = delegatePath(conf, stale.cniPath);
-    const outcome = await teardown(conf, { containerId: stale.containerId, netns: stale.netns, cniPath, env }, stale.attachments);
+    const outcome = await teardown(
+      conf,
+      { containerId: stale.containerId, netns: stale.netns, cniPath, env },
+      stale.attachments,
+    );
     errors.push(...outcome.errors);
     if (outcome.failed.length === 0) removeCache(conf.cniDir, stale.containerId, stale.ifname);
     else writeCache(conf.cniDir, { ...stale, attachments: outcome.failed });

@@ -152,12 +152,22 @@ class BraidHandlers implements PluginHandlers {
 
   async status(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await executeStatus(req, conf, async () => withMultusNetworks(conf, await networksForStatus(conf, req, this.deps.kube)), this.deps.observer);
+    await executeStatus(
+      req,
+      conf,
+      async () => withMultusNetworks(conf, await networksForStatus(conf, req, this.deps.kube)),
+      this.deps.observer,
+    );
   }
 
   async gc(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    const gcError = await executeGc(req, conf, () => networksForStatus(conf, req, this.deps.kube), this.deps.observer).then(
+    const gcError = await executeGc(
+      req,
+      conf,
+      () => networksForStatus(conf, req, this.deps.kube),
+      this.deps.observer,
+    ).then(
       () => undefined,
       (e: unknown) => asCniError(e),
     );

@@ -41,7 +41,11 @@ export interface KubeSessionDeps {
   clients?: SharedApiClients | undefined;
 }
 
-export async function openKubeSession(conf: BraidConf, req: CniRequest, deps: KubeSessionDeps = {}): Promise<KubeSession | undefined> {
+export async function openKubeSession(
+  conf: BraidConf,
+  req: CniRequest,
+  deps: KubeSessionDeps = {},
+): Promise<KubeSession | undefined> {
   const access = await findKubeAccess(conf.kubeconfig, process.env);
   if (!access) return undefined;
   const options = { timeoutMs: conf.apiTimeoutMs, retries: conf.apiRetries };

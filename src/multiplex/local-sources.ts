@@ -33,7 +33,12 @@ export function configuredNetworks(conf: BraidConf, req: CniRequest): Promise<Re
 }
 
 /** Writes network-status into the pod store's manifest when the pod lives there. */
-export async function publishNetworkStatus(conf: BraidConf, pod: PodRef, entries: NetworkStatus[], log: Logger): Promise<void> {
+export async function publishNetworkStatus(
+  conf: BraidConf,
+  pod: PodRef,
+  entries: NetworkStatus[],
+  log: Logger,
+): Promise<void> {
   try {
     await new PodStore(conf.podDir).setNetworkStatus(pod.namespace, pod.name, entries);
   } catch (e) {

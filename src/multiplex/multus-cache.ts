@@ -51,7 +51,9 @@ function decodeBytes(value: unknown): string | undefined {
 
 function pairs(value: unknown): [string, string][] {
   if (!Array.isArray(value)) return [];
-  return value.filter((p): p is [string, string] => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === 'string'));
+  return value.filter(
+    (p): p is [string, string] => Array.isArray(p) && p.length === 2 && p.every((x) => typeof x === 'string'),
+  );
 }
 
 function libcniEntry(file: string): LibcniEntry {
@@ -76,7 +78,12 @@ function libcniEntry(file: string): LibcniEntry {
 }
 
 /** libcni's entries of one container (or of all, for GC), keyed by their JSON, not their file names: network names may hold dashes. */
-function libcniEntries(cniDir: string, containerId: string | undefined, problems: string[], broken: string[] = []): LibcniEntry[] {
+function libcniEntries(
+  cniDir: string,
+  containerId: string | undefined,
+  problems: string[],
+  broken: string[] = [],
+): LibcniEntry[] {
   const dir = path.join(cniDir, 'results');
   let names: string[];
   try {
@@ -100,13 +107,24 @@ function libcniEntries(cniDir: string, containerId: string | undefined, problems
 }
 
 /** One DelegateNetConf of Multus' per-container file as an attachment. */
-function delegateAttachment(d: Record<string, unknown>, index: number, runtimeIfname: string, runtimeArgs: [string, string][]): CachedAttachment {
+function delegateAttachment(
+  d: Record<string, unknown>,
+  index: number,
+  runtimeIfname: string,
+  runtimeArgs: [string, string][],
+): CachedAttachment {
   const bytes = decodeBytes(d.Bytes);
   if (!bytes) throw new Error(`delegate ${index} has no Bytes`);
-  const conf = isObject(d.ConfList) && typeof d.ConfList.name === 'string' && d.ConfList.name !== '' ? d.ConfList : d.Conf;
+  const conf =
+    isObject(d.ConfList) && typeof d.ConfList.name === 'string' && d.ConfList.name !== '' ? d.ConfList : d.Conf;
   const confName = isObject(conf) && typeof conf.name === 'string' ? conf.name : '';
   const master = d.MasterPlugin === true || (d.MasterPlugin === undefined && index === 0);
-  const ifname = typeof d.ifnameRequest === 'string' && d.ifnameRequest !== '' ? d.ifnameRequest : master ? runtimeIfname : `net${index}`;
+  const ifname =
+    typeof d.ifnameRequest === 'string' && d.ifnameRequest !== ''
+      ? d.ifnameRequest
+      : master
+        ? runtimeIfname
+        : `net${index}`;
   const caps: Record<string, unknown> = {};
   const legacy: [string, string][] = [];
   if (typeof d.macRequest === 'string' && d.macRequest !== '') {
@@ -188,7 +206,9 @@ export function readMultusContainer(
   // libcni entries Multus' file does not name (or no file at all): the cluster network first, then by ifname.
   const rest = [...byIfname.values()]
     .map((e) => fromLibcni(e, runtimeIfname))
-    .sort((a, b) => Number(b.isDefault) - Number(a.isDefault) || a.ifname.localeCompare(b.ifname, 'en', { numeric: true }));
+    .sort(
+      (a, b) => Number(b.isDefault) - Number(a.isDefault) || a.ifname.localeCompare(b.ifname, 'en', { numeric: true }),
+    );
   attachments.push(...rest);
   const netns = libcni.find((e) => e.netns !== '')?.netns ?? '';
   return { containerId, attachments, netns, files, problems };
@@ -208,7 +228,10 @@ export function listMultusContainers(cniDir: string): string[] {
   const ids = new Set<string>();
   let names: string[] = [];
   try {
-    names = fs.readdirSync(cniDir, { withFileTypes: true }).filter((d) => d.isFile()).map((d) => d.name);
+    names = fs
+      .readdirSync(cniDir, { withFileTypes: true })
+      .filter((d) => d.isFile())
+      .map((d) => d.name);
   } catch {
     // No Multus on this node.
   }

@@ -6,7 +6,12 @@ import { checkNetworkList } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
 import { lockContainer } from './lock.ts';
-import { listMultusContainers, readMultusContainer, removeMultusContainer, type MultusContainer } from './multus-cache.ts';
+import {
+  listMultusContainers,
+  readMultusContainer,
+  removeMultusContainer,
+  type MultusContainer,
+} from './multus-cache.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
 import { combinedError, teardown } from './teardown.ts';
 
@@ -36,7 +41,13 @@ export async function checkMultusContainer(req: CniRequest, conf: BraidConf): Pr
   return true;
 }
 
-async function collectStaleMultus(conf: BraidConf, found: MultusContainer, cniPath: string[], env: CniEnv, errors: CniError[]): Promise<void> {
+async function collectStaleMultus(
+  conf: BraidConf,
+  found: MultusContainer,
+  cniPath: string[],
+  env: CniEnv,
+  errors: CniError[],
+): Promise<void> {
   const lock = await lockContainer(conf.cniDir, found.containerId, conf.delegateTimeoutMs);
   try {
     const target = { containerId: found.containerId, netns: found.netns, cniPath, env };
@@ -59,7 +70,12 @@ export interface MultusGcOutcome {
  * then go); those it still lists keep their attachments valid for the delegate networks' GC, so
  * that an IPAM plugin does not free the addresses of a pod Multus set up.
  */
-export async function gcMultusContainers(conf: BraidConf, validContainers: Set<string>, cniPath: string[], env: CniEnv): Promise<MultusGcOutcome> {
+export async function gcMultusContainers(
+  conf: BraidConf,
+  validContainers: Set<string>,
+  cniPath: string[],
+  env: CniEnv,
+): Promise<MultusGcOutcome> {
   const errors: CniError[] = [];
   const inUse: MultusGcOutcome['inUse'] = [];
   for (const id of listMultusContainers(conf.multusCniDir)) {

@@ -48,7 +48,13 @@ export function buildPlan(inputs: PlanInputs): Plan {
       auxiliary: true,
     });
   }
-  return { containerId: inputs.containerId, netns: inputs.netns, pod: inputs.pod, attachments, warnings: inputs.compat?.warnings ?? [] };
+  return {
+    containerId: inputs.containerId,
+    netns: inputs.netns,
+    pod: inputs.pod,
+    attachments,
+    warnings: inputs.compat?.warnings ?? [],
+  };
 }
 
 /**
@@ -107,9 +113,14 @@ function undeclaredCapabilities(net: ResolvedNetwork, caps: Record<string, unkno
     const declared = net.list.plugins.some((p) => p.capabilities?.[key] === true);
     if (declared) continue;
     const problem = `the pod asks for "${key}" but no plugin of its configuration declares capabilities.${key}: true`;
-    if (!inputs.compat || inputs.compat.strict) throw new CniError(CniCode.InvalidConfig, `network ${net.network}: ${problem}`);
+    if (!inputs.compat || inputs.compat.strict)
+      throw new CniError(CniCode.InvalidConfig, `network ${net.network}: ${problem}`);
     const legacy = key === 'ips' ? ' and as IP= in CNI_ARGS' : key === 'mac' ? ' and as MAC= in CNI_ARGS' : '';
-    inputs.compat.accept(`network ${net.network} "${key}"`, problem, `passed on as runtimeConfig (plugins that declare it only)${legacy}`);
+    inputs.compat.accept(
+      `network ${net.network} "${key}"`,
+      problem,
+      `passed on as runtimeConfig (plugins that declare it only)${legacy}`,
+    );
     undeclared.add(key);
   }
   return undeclared;
@@ -143,7 +154,8 @@ function planSecondary(net: ResolvedNetwork, index: number, ifname: string, inpu
     attachment.deviceId = caps.deviceID;
     if (inputs.deviceInfoDir) {
       caps[CNI_DEVICE_INFO_FILE] = cniDeviceInfoPath(inputs.deviceInfoDir, net.network, inputs.containerId, ifname);
-      if (net.resourceName) attachment.dpDeviceInfoFile = dpDeviceInfoPath(inputs.deviceInfoDir, net.resourceName, caps.deviceID);
+      if (net.resourceName)
+        attachment.dpDeviceInfoFile = dpDeviceInfoPath(inputs.deviceInfoDir, net.resourceName, caps.deviceID);
     }
   }
   return attachment;

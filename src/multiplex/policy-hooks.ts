@@ -99,7 +99,10 @@ export const lazyPolicyHooks: PolicyHooks = {
       trace('policy: nothing selects the pod, libbpf not loaded');
       return;
     }
-    const [{ localPolicySource }, { admission }] = await Promise.all([import('../policy/source.ts'), import('../policy/admission.ts')]);
+    const [{ localPolicySource }, { admission }] = await Promise.all([
+      import('../policy/source.ts'),
+      import('../policy/admission.ts'),
+    ]);
     const source = localPolicySource(opts);
     const plan = admission(stateDir, source, ifaces);
     if (plan.selected.length === 0 && !plan.changesPeers) {
@@ -117,19 +120,28 @@ export const lazyPolicyHooks: PolicyHooks = {
     const entry = readPodEntry(stateDir, containerId);
     if (!entry && !hasEnforcedInterfaces(stateDir, containerId)) return;
     if (entry && entry.ifaceIds.length === 0) {
-      const [{ localPolicySource }, { admission }] = await Promise.all([import('../policy/source.ts'), import('../policy/admission.ts')]);
-      const peers = hasStoredPolicies(conf.policy.policyDir) && admission(stateDir, localPolicySource(runtimeOptions(conf)), entry.ifaces).changesPeers;
+      const [{ localPolicySource }, { admission }] = await Promise.all([
+        import('../policy/source.ts'),
+        import('../policy/admission.ts'),
+      ]);
+      const peers =
+        hasStoredPolicies(conf.policy.policyDir) &&
+        admission(stateDir, localPolicySource(runtimeOptions(conf)), entry.ifaces).changesPeers;
       if (!peers) {
         removePodEntry(stateDir, containerId);
         return;
       }
     }
     const { detachContainer } = await import('../policy/release.ts');
-    policyStep(`remove the policy programs of container ${containerId} (pins under ${conf.policy.bpfRoot})`, () => detachContainer(containerId, runtimeOptions(conf)));
+    policyStep(`remove the policy programs of container ${containerId} (pins under ${conf.policy.bpfRoot})`, () =>
+      detachContainer(containerId, runtimeOptions(conf)),
+    );
   },
   async collect(conf, validContainers) {
     if (!hasPolicyState(policyStateDir(conf), conf.policy.bpfRoot)) return;
     const { collectPolicyGarbage } = await import('../policy/release.ts');
-    policyStep(`collect policy pins under ${conf.policy.bpfRoot}`, () => collectPolicyGarbage(runtimeOptions(conf), validContainers));
+    policyStep(`collect policy pins under ${conf.policy.bpfRoot}`, () =>
+      collectPolicyGarbage(runtimeOptions(conf), validContainers),
+    );
   },
 };

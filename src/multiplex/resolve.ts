@@ -1,6 +1,11 @@
 import { CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
-import { auxiliaryChain, inlineDelegate, networkConfigFromNad, resolveNetworkReference } from '../config/delegate-conf.ts';
+import {
+  auxiliaryChain,
+  inlineDelegate,
+  networkConfigFromNad,
+  resolveNetworkReference,
+} from '../config/delegate-conf.ts';
 import { leniency, type Leniency } from '../base/leniency.ts';
 import type { BraidConf } from '../config/types.ts';
 import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../k8s/annotations.ts';
@@ -29,7 +34,14 @@ export interface Sources {
 export type Tolerate = (problem: string) => void;
 
 function placeholder(network: string, sel: NetworkSelectionElement | undefined, why: string): ResolvedNetwork {
-  const list = { cniVersion: '1.0.0', name: 'unresolved', disableCheck: true, disableGC: true, plugins: [], bytes: '{}' };
+  const list = {
+    cniVersion: '1.0.0',
+    name: 'unresolved',
+    disableCheck: true,
+    disableGC: true,
+    plugins: [],
+    bytes: '{}',
+  };
   const net: ResolvedNetwork = { network, list, origin: 'unresolved', unresolved: why };
   if (sel?.interface) net.selection = { name: sel.name, interface: sel.interface };
   return net;
@@ -64,7 +76,12 @@ async function nadNetwork(
   if (!nad) {
     // Multus' event, word for word (k8sclient.go getKubernetesDelegate).
     const message = `cannot find a network-attachment-definition (${sel.name}) in namespace (${namespace}): network-attachment-definitions.k8s.cni.cncf.io "${sel.name}" not found`;
-    if (pod) await sources.warn?.({ namespace: pod.namespace, name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) }, 'NoNetworkFound', message);
+    if (pod)
+      await sources.warn?.(
+        { namespace: pod.namespace, name: pod.name, ...(pod.uid ? { uid: pod.uid } : {}) },
+        'NoNetworkFound',
+        message,
+      );
     throw new CniError(
       CniCode.InvalidConfig,
       `NetworkAttachmentDefinition ${display} not found (${sources.nads.kind}); referenced by ${referrer}`,
@@ -86,14 +103,29 @@ function inlineNetwork(conf: BraidConf, index: number): ResolvedNetwork {
   return { network: list.name, list, origin: `braid conf delegates[${index}]` };
 }
 
-async function clusterNetwork(conf: BraidConf, pod: PodInfo | undefined, sources: Sources, compat: Leniency): Promise<ResolvedNetwork> {
+async function clusterNetwork(
+  conf: BraidConf,
+  pod: PodInfo | undefined,
+  sources: Sources,
+  compat: Leniency,
+): Promise<ResolvedNetwork> {
   const override = pod?.annotations[ANNOTATION_DEFAULT_NETWORK];
   if (pod && override) {
-    const sel = parseDefaultNetworkAnnotation(override, conf.multusNamespace, { pod: `${pod.namespace}/${pod.name}`, lenient: compat });
+    const sel = parseDefaultNetworkAnnotation(override, conf.multusNamespace, {
+      pod: `${pod.namespace}/${pod.name}`,
+      lenient: compat,
+    });
     const namespace = sel.namespace ?? conf.multusNamespace;
     checkNamespaceIsolation(pod.namespace, namespace, sel.name, conf);
     // Its selection stays: Multus honours the element's @ifname (interface) and cni-args on the master.
-    return nadNetwork(sel, namespace, conf, sources, `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_DEFAULT_NETWORK}`, pod);
+    return nadNetwork(
+      sel,
+      namespace,
+      conf,
+      sources,
+      `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_DEFAULT_NETWORK}`,
+      pod,
+    );
   }
   if (conf.clusterNetwork) {
     const ref = await resolveNetworkReference(conf.clusterNetwork, {
@@ -158,7 +190,11 @@ function auxiliaryNetwork(conf: BraidConf, cluster: ResolvedNetwork, compat: Len
   const name = conf.raw.auxiliaryCNIChainName;
   if (typeof name !== 'string' || name === '') return undefined;
   if (!conf.clusterNetwork?.startsWith('/')) {
-    compat.accept('auxiliaryCNIChainName', `needs clusterNetwork to be a file path (got ${JSON.stringify(conf.clusterNetwork ?? null)})`, 'no auxiliary chain run');
+    compat.accept(
+      'auxiliaryCNIChainName',
+      `needs clusterNetwork to be a file path (got ${JSON.stringify(conf.clusterNetwork ?? null)})`,
+      'no auxiliary chain run',
+    );
     return undefined;
   }
   const list = auxiliaryChain(conf.clusterNetwork, name, cluster.list.cniVersion);
@@ -168,11 +204,19 @@ function auxiliaryNetwork(conf: BraidConf, cluster: ResolvedNetwork, compat: Len
 /** The networks every ADD needs whatever the pod asks for (STATUS and GC use them). */
 export async function resolveConfiguredNetworks(conf: BraidConf, sources: Sources): Promise<ResolvedNetwork[]> {
   const compat = leniency(conf.strict);
-  return [await clusterNetwork(conf, undefined, sources, compat), ...(await resolveDefaultNetworks(conf, sources, compat, false))];
+  return [
+    await clusterNetwork(conf, undefined, sources, compat),
+    ...(await resolveDefaultNetworks(conf, sources, compat, false)),
+  ];
 }
 
 /** Gathers the pod, its selections and every delegate configuration the plan needs. */
-export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: Sources, tolerate?: Tolerate): Promise<PlanInputs> {
+export async function resolveInputs(
+  req: CniRequest,
+  conf: BraidConf,
+  sources: Sources,
+  tolerate?: Tolerate,
+): Promise<PlanInputs> {
   const ref = podRefFromArgs(req.args);
   const found = ref
     ? await firstPod(sources.pods, ref.namespace, ref.name, ref.uid).catch((e: unknown) => {
@@ -199,7 +243,10 @@ export async function resolveInputs(req: CniRequest, conf: BraidConf, sources: S
     const referrer = `pod ${pod.namespace}/${pod.name} annotation ${ANNOTATION_NETWORKS}`;
     let elements: NetworkSelectionElement[] = [];
     try {
-      elements = parseNetworksAnnotation(annotation, pod.namespace, { pod: `${pod.namespace}/${pod.name}`, lenient: compat });
+      elements = parseNetworksAnnotation(annotation, pod.namespace, {
+        pod: `${pod.namespace}/${pod.name}`,
+        lenient: compat,
+      });
     } catch (e) {
       if (!tolerate) throw e;
       tolerate(reason(e));

@@ -13,7 +13,11 @@ import { wantsKubernetes } from './takeover.ts';
  * this a runtime that calls STATUS (containerd 2.x on kubelet's status poll) would see the
  * node's network as not ready.
  */
-export async function networksForStatus(conf: BraidConf, req: CniRequest, kubeDeps?: KubeSessionDeps): Promise<ResolvedNetwork[]> {
+export async function networksForStatus(
+  conf: BraidConf,
+  req: CniRequest,
+  kubeDeps?: KubeSessionDeps,
+): Promise<ResolvedNetwork[]> {
   if (wantsKubernetes(conf)) {
     const kube = await import('./kube-session.ts');
     const session = await kube.openKubeSession(conf, req, kubeDeps);

@@ -28,7 +28,12 @@ export function wantsKubernetes(conf: BraidConf): boolean {
 }
 
 /** The plan again, tolerating what cannot be resolved; positions (and so ifnames) are kept. */
-export async function recomputeAttachments(req: CniRequest, conf: BraidConf, sources: Sources, log: Logger): Promise<CachedAttachment[]> {
+export async function recomputeAttachments(
+  req: CniRequest,
+  conf: BraidConf,
+  sources: Sources,
+  log: Logger,
+): Promise<CachedAttachment[]> {
   const problems: string[] = [];
   const inputs = await resolveInputs(req, conf, sources, (p) => problems.push(p));
   const networks = [inputs.cluster, ...inputs.defaultNetworks, ...inputs.selected];
@@ -47,7 +52,12 @@ export async function recomputeAttachments(req: CniRequest, conf: BraidConf, sou
     }));
 }
 
-async function fromSources(req: CniRequest, conf: BraidConf, log: Logger, kubeDeps: KubeSessionDeps | undefined): Promise<CachedAttachment[]> {
+async function fromSources(
+  req: CniRequest,
+  conf: BraidConf,
+  log: Logger,
+  kubeDeps: KubeSessionDeps | undefined,
+): Promise<CachedAttachment[]> {
   if (wantsKubernetes(conf)) {
     const kube = await import('./kube-session.ts');
     const session = await kube.openKubeSession(conf, req, kubeDeps).catch((e: unknown) => {
@@ -66,7 +76,13 @@ async function fromSources(req: CniRequest, conf: BraidConf, log: Logger, kubeDe
 }
 
 /** Multus' attachments of the container, with the cluster network added from braid's conf if Multus' cache lacks it. */
-async function fromMultus(req: CniRequest, conf: BraidConf, found: MultusContainer, log: Logger, kubeDeps: KubeSessionDeps | undefined): Promise<CachedAttachment[]> {
+async function fromMultus(
+  req: CniRequest,
+  conf: BraidConf,
+  found: MultusContainer,
+  log: Logger,
+  kubeDeps: KubeSessionDeps | undefined,
+): Promise<CachedAttachment[]> {
   for (const p of found.problems) log.error(`Multus cache of container ${req.containerId}: ${p}`);
   if (found.attachments.some((a) => a.isDefault)) return found.attachments;
   log.error(`Multus cache of container ${req.containerId} has no cluster network attachment; using braid's`);

@@ -22,7 +22,11 @@ export interface TeardownOutcome {
  * DELs attachments in reverse order and keeps going past failures (NPWG 7.2, CNI D4): one
  * broken delegate must not leak the interfaces and addresses of the others.
  */
-export async function teardown(conf: BraidConf, target: DelegateTarget, attachments: CachedAttachment[]): Promise<TeardownOutcome> {
+export async function teardown(
+  conf: BraidConf,
+  target: DelegateTarget,
+  attachments: CachedAttachment[],
+): Promise<TeardownOutcome> {
   const failed: CachedAttachment[] = [];
   const errors: CniError[] = [];
   const warnings: CniError[] = [];
@@ -34,7 +38,9 @@ export async function teardown(conf: BraidConf, target: DelegateTarget, attachme
     } catch (e) {
       if (att.state === 'pending') {
         warnings.push(asCniError(e));
-        process.stderr.write(`braid: DEL of ${att.network} (${att.ifname}), whose ADD never completed, failed: ${asCniError(e).message}\n`);
+        process.stderr.write(
+          `braid: DEL of ${att.network} (${att.ifname}), whose ADD never completed, failed: ${asCniError(e).message}\n`,
+        );
         continue;
       }
       failed.unshift(att);
@@ -50,5 +56,9 @@ export function combinedError(errors: CniError[], what: string): CniError | unde
   if (!first) return undefined;
   if (rest.length === 0) return first;
   const others = rest.map((e) => e.message).join('; ');
-  return new CniError(first.code, `${first.message} (and ${rest.length} more ${what} failures: ${others})`, first.details);
+  return new CniError(
+    first.code,
+    `${first.message} (and ${rest.length} more ${what} failures: ${others})`,
+    first.details,
+  );
 }

@@ -27,11 +27,16 @@ function unreadable(att: CachedAttachment): string | undefined {
  * `replacements` (recomputed from local sources, or the new ADD's plan) keeping its cached
  * result, or else skipped; either way it is named in `notes`.
  */
-export async function repairAttachments(attachments: CachedAttachment[], replacements: Replacements): Promise<RepairedAttachments> {
-  const bad = new Map(attachments.flatMap((a) => {
-    const why = unreadable(a);
-    return why === undefined ? [] : [[a, why] as const];
-  }));
+export async function repairAttachments(
+  attachments: CachedAttachment[],
+  replacements: Replacements,
+): Promise<RepairedAttachments> {
+  const bad = new Map(
+    attachments.flatMap((a) => {
+      const why = unreadable(a);
+      return why === undefined ? [] : [[a, why] as const];
+    }),
+  );
   if (bad.size === 0) return { attachments, notes: [] };
   const fresh = await replacements().catch(() => undefined);
   const notes: string[] = [];
@@ -43,7 +48,9 @@ export async function repairAttachments(attachments: CachedAttachment[], replace
       notes.push(`${why}; DEL uses the recomputed configuration of ${other.network} for ${att.ifname}`);
       return [{ ...att, confBytes: other.confBytes, network: other.network }];
     }
-    notes.push(`${why}; nothing to recompute it from, so ${att.ifname} is skipped (whatever its delegates hold cannot be freed by braid)`);
+    notes.push(
+      `${why}; nothing to recompute it from, so ${att.ifname} is skipped (whatever its delegates hold cannot be freed by braid)`,
+    );
     return [];
   });
   return { attachments: repaired, notes };

@@ -14,7 +14,8 @@ function setDefaultRouteNow(netns: string, c: DefaultRouteChange): void {
     const links = listLinks(sock);
     const flushed = new Set(links.filter((l) => c.flushFrom.includes(l.name)).map((l) => l.index));
     const dev = findLink(sock, c.dev);
-    if (!dev) throw new CniError(CniCode.IoFailure, `default route via ${c.gateway}: no interface ${c.dev} in ${netns}`);
+    if (!dev)
+      throw new CniError(CniCode.IoFailure, `default route via ${c.gateway}: no interface ${c.dev} in ${netns}`);
     const dst = parsePrefix(c.family === 4 ? '0.0.0.0/0' : '::/0');
     for (const r of listRoutes(sock, c.family)) {
       if (r.table !== RT_TABLE_MAIN || r.oif === undefined || !flushed.has(r.oif)) continue;
@@ -30,7 +31,10 @@ export const netlinkSandboxNet: SandboxNet = {
     try {
       return withNetlink(netns, (sock) => new Set(listLinks(sock).map((l) => l.name)));
     } catch (e) {
-      throw new CniError(CniCode.InvalidEnv, `cannot list the interfaces (CNI_NETNS) of ${netns}: ${(e as Error).message}`);
+      throw new CniError(
+        CniCode.InvalidEnv,
+        `cannot list the interfaces (CNI_NETNS) of ${netns}: ${(e as Error).message}`,
+      );
     }
   },
   async setDefaultRoute(netns, change) {
@@ -38,7 +42,10 @@ export const netlinkSandboxNet: SandboxNet = {
       setDefaultRouteNow(netns, change);
     } catch (e) {
       if (e instanceof CniError) throw e;
-      throw new CniError(CniCode.IoFailure, `cannot set the IPv${change.family} default route via ${change.gateway} dev ${change.dev} in ${netns}: ${(e as Error).message}`);
+      throw new CniError(
+        CniCode.IoFailure,
+        `cannot set the IPv${change.family} default route via ${change.gateway} dev ${change.dev} in ${netns}: ${(e as Error).message}`,
+      );
     }
   },
 };

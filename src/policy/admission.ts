@@ -18,9 +18,20 @@ export function admission(stateDir: string, source: PolicySource, ifaces: readon
   const first = ifaces[0];
   const policies = first ? source.policies() : [];
   if (!first || policies.length === 0) return { selected: [], changesPeers: false };
-  const pod = source.pod(first.pod.namespace, first.pod.name) ?? { ...first.pod, labels: {}, namedPorts: [], attachments: [] };
+  const pod = source.pod(first.pod.namespace, first.pod.name) ?? {
+    ...first.pod,
+    labels: {},
+    namedPorts: [],
+    attachments: [],
+  };
   const selected = ifaces.filter((i) => selectingPolicies(policies, pod, i.network).length > 0);
-  const peer = { namespace: pod.namespace, name: pod.name, labels: pod.labels, networks: ifaces.map((i) => i.network), hasNamedPorts: pod.namedPorts.length > 0 };
+  const peer = {
+    namespace: pod.namespace,
+    name: pod.name,
+    labels: pod.labels,
+    networks: ifaces.map((i) => i.network),
+    hasNamedPorts: pod.namedPorts.length > 0,
+  };
   const naming = policiesNaming(policies, peer, source.namespaces());
   return { selected, changesPeers: naming.length > 0 && governedBy(stateDir, naming).size > 0 };
 }

@@ -15,7 +15,17 @@ import { recordPodEntry, type PodInterface } from './pod-entries.ts';
 import { affectedRecords, viewWithout } from './peers.ts';
 import { applyState, desiredState } from './reconcile.ts';
 import { allocateIfaceId, readRecord, saveRecord, withPolicyLock, type IfaceRecord } from './registry.ts';
-import { ifaceKeyOf, optionFlags, reconcileRecords, removeInterfaces, shadowsOf, stateDirOf, targetPod, type PolicyInputs, type PolicyRuntimeOptions } from './runtime.ts';
+import {
+  ifaceKeyOf,
+  optionFlags,
+  reconcileRecords,
+  removeInterfaces,
+  shadowsOf,
+  stateDirOf,
+  targetPod,
+  type PolicyInputs,
+  type PolicyRuntimeOptions,
+} from './runtime.ts';
 import { localPolicySource, type PolicySource } from './source.ts';
 
 export type { PolicyRuntimeOptions } from './runtime.ts';
@@ -106,7 +116,11 @@ export function attachOne(iface: PodInterface, ctx: AttachContext): IfaceRecord 
   try {
     for (const dir of [0, 1]) maps.stats.update({ ifaceId, dir }, zeroStats());
     // The maps describe the interface before its first packet meets the programs.
-    const compiled = compileInterface(ctx.inputs.policies, ctx.inputs.view, { pod: targetPod(ctx.inputs.view, rec), network: rec.network, label });
+    const compiled = compileInterface(ctx.inputs.policies, ctx.inputs.view, {
+      pod: targetPod(ctx.inputs.view, rec),
+      network: rec.network,
+      label,
+    });
     applyState(maps, ifaceKeyOf(rec), desiredState(ifaceId, compiled, rec.options), true, shadowsOf(stateDir));
     attachLinks(rec, ctx.progs);
     rec.linkIds = { in: pinnedLinkInfo(rec.links.in)?.id ?? 0, out: pinnedLinkInfo(rec.links.out)?.id ?? 0 };
@@ -127,7 +141,11 @@ export function attachOne(iface: PodInterface, ctx: AttachContext): IfaceRecord 
  * governed index: nothing else on the node is read or written). On failure, everything this
  * call attached is removed again and the error is thrown.
  */
-export function attachPodInterfaces(ifaces: PodInterface[], opts: PolicyRuntimeOptions, o: AttachOptions = {}): AttachedInterface[] {
+export function attachPodInterfaces(
+  ifaces: PodInterface[],
+  opts: PolicyRuntimeOptions,
+  o: AttachOptions = {},
+): AttachedInterface[] {
   const all = o.podInterfaces ?? ifaces;
   if (all.length === 0) return [];
   const stateDir = stateDirOf(opts);
@@ -152,10 +170,17 @@ export function attachPodInterfaces(ifaces: PodInterface[], opts: PolicyRuntimeO
         trace('policy: interfaces attached');
         const report = reconcileRecords(maps, touched, inputs, shadowsOf(stateDir), false, stateDir);
         if (report.errors.length > 0) {
-          process.stderr.write(`braid: policy for other interfaces not updated: ${report.errors.map((e) => e.message).join('; ')}\n`);
+          process.stderr.write(
+            `braid: policy for other interfaces not updated: ${report.errors.map((e) => e.message).join('; ')}\n`,
+          );
         }
         recordPodEntry(stateDir, source.pod(all[0]!.pod.namespace, all[0]!.pod.name), all, done);
-        o.report?.({ attached: done.length, touched: touched.length, written: report.written, deleted: report.deleted });
+        o.report?.({
+          attached: done.length,
+          touched: touched.length,
+          written: report.written,
+          deleted: report.deleted,
+        });
         return done;
       } catch (e) {
         removeInterfaces(maps, stateDir, done, true);
@@ -180,7 +205,11 @@ export interface DetachOptions {
  * namespace or the device is already gone), removes their map entries and tracked connections,
  * then recompiles the interfaces whose policies named the pod, without its addresses. Idempotent.
  */
-export function detachPodInterfaces(attached: AttachedInterface[], opts: PolicyRuntimeOptions, o: DetachOptions = {}): void {
+export function detachPodInterfaces(
+  attached: AttachedInterface[],
+  opts: PolicyRuntimeOptions,
+  o: DetachOptions = {},
+): void {
   if (attached.length === 0) return;
   const stateDir = stateDirOf(opts);
   const source = o.source ?? localPolicySource(opts);

@@ -53,7 +53,8 @@ export function namedPortsOf(spec: unknown): NamedPort[] {
     for (const p of Array.isArray(c?.ports) ? c.ports : []) {
       if (typeof p?.name !== 'string' || typeof p?.containerPort !== 'number') continue;
       const protocol = (p.protocol ?? 'TCP') as Protocol;
-      if (protocol === 'TCP' || protocol === 'UDP' || protocol === 'SCTP') out.push({ name: p.name, protocol, port: p.containerPort });
+      if (protocol === 'TCP' || protocol === 'UDP' || protocol === 'SCTP')
+        out.push({ name: p.name, protocol, port: p.containerPort });
     }
   }
   return out;
@@ -77,7 +78,13 @@ function readManifest(podDir: string, namespace: string, file: string, memo?: Fi
   const meta = doc?.metadata ?? {};
   const name = typeof meta.name === 'string' ? meta.name : file.replace(/\.(ya?ml|json)$/, '');
   const annotations = stringMap(meta.annotations);
-  return { namespace, name, labels: stringMap(meta.labels), namedPorts: namedPortsOf(doc?.spec), statuses: statusesOf(annotations) };
+  return {
+    namespace,
+    name,
+    labels: stringMap(meta.labels),
+    namedPorts: namedPortsOf(doc?.spec),
+    statuses: statusesOf(annotations),
+  };
 }
 
 /** Pod manifests of the pod store; files that cannot be read are skipped (they hold no usable pod). */
@@ -124,7 +131,13 @@ function cacheRecords(cacheDir: string, memo?: FileMemo): CacheRecord[] {
     });
 }
 
-export function buildClusterView(podDir: string, cacheDir: string, local: readonly LocalInterface[], namespaces: NamespaceView[], memo?: FileMemo): ClusterView {
+export function buildClusterView(
+  podDir: string,
+  cacheDir: string,
+  local: readonly LocalInterface[],
+  namespaces: NamespaceView[],
+  memo?: FileMemo,
+): ClusterView {
   const pods = new Map<string, PodView>();
   const seen = new Set<string>();
   const podOf = (namespace: string, name: string): PodView => {
@@ -139,17 +152,35 @@ export function buildClusterView(podDir: string, cacheDir: string, local: readon
     seen.add(key);
     podOf(namespace, name).attachments.push({ ...a, ips: a.ips.map(bare) });
   };
-  for (const l of local) add(l.pod.namespace, l.pod.name, { network: l.network, ifname: l.ifname, ips: l.ips, ...(l.mac ? { mac: l.mac } : {}) });
+  for (const l of local)
+    add(l.pod.namespace, l.pod.name, {
+      network: l.network,
+      ifname: l.ifname,
+      ips: l.ips,
+      ...(l.mac ? { mac: l.mac } : {}),
+    });
   for (const record of cacheRecords(cacheDir, memo)) {
     if (!record.pod) continue;
     const { namespace, name } = record.pod;
-    for (const s of record.networkStatus ?? []) add(namespace, name, { network: s.name, ifname: s.interface, ips: s.ips ?? [], ...(s.mac ? { mac: s.mac } : {}) });
+    for (const s of record.networkStatus ?? [])
+      add(namespace, name, {
+        network: s.name,
+        ifname: s.interface,
+        ips: s.ips ?? [],
+        ...(s.mac ? { mac: s.mac } : {}),
+      });
   }
   for (const m of readPodManifests(podDir, memo)) {
     const pod = podOf(m.namespace, m.name);
     pod.labels = m.labels;
     pod.namedPorts = m.namedPorts;
-    for (const s of m.statuses) add(m.namespace, m.name, { network: s.name, ifname: s.interface, ips: s.ips ?? [], ...(s.mac ? { mac: s.mac } : {}) });
+    for (const s of m.statuses)
+      add(m.namespace, m.name, {
+        network: s.name,
+        ifname: s.interface,
+        ips: s.ips ?? [],
+        ...(s.mac ? { mac: s.mac } : {}),
+      });
   }
   return { pods: [...pods.values()], namespaces };
 }

@@ -48,9 +48,16 @@ export interface TargetInterface {
 }
 
 /** Policies that select this pod's interface on this network. */
-export function selectingPolicies(policies: readonly MultiNetworkPolicy[], pod: PodView, network: string): MultiNetworkPolicy[] {
+export function selectingPolicies(
+  policies: readonly MultiNetworkPolicy[],
+  pod: PodView,
+  network: string,
+): MultiNetworkPolicy[] {
   return policies
-    .filter((p) => p.namespace === pod.namespace && p.policyFor.includes(network) && matchesSelector(p.podSelector, pod.labels))
+    .filter(
+      (p) =>
+        p.namespace === pod.namespace && p.policyFor.includes(network) && matchesSelector(p.podSelector, pod.labels),
+    )
     .sort((a, b) => policyKey(a).localeCompare(policyKey(b)));
 }
 
@@ -71,7 +78,10 @@ function portSetKey(ports: SubRule['ports']): string {
 }
 
 function spanPrefixes(span: PortSpan): { addr: bigint; len: number }[] {
-  return rangeToPrefixes(span.start, span.end, 16).map((p) => ({ addr: BigInt((span.proto << 16) + p.value), len: 8 + p.len }));
+  return rangeToPrefixes(span.start, span.end, 16).map((p) => ({
+    addr: BigInt((span.proto << 16) + p.value),
+    len: 8 + p.len,
+  }));
 }
 
 function compileDirection(subRules: SubRule[], isolated: boolean, label: string): CompiledDirection {
@@ -107,7 +117,8 @@ function compileDirection(subRules: SubRule[], isolated: boolean, label: string)
       }
     }
     if (g.ports === 'any') out.anyPort |= mask;
-    else for (const s of g.ports) for (const include of spanPrefixes(s)) portMembers.push({ bit, include, exclude: [] });
+    else
+      for (const s of g.ports) for (const include of spanPrefixes(s)) portMembers.push({ bit, include, exclude: [] });
   });
   out.peer4 = flatten(members[4], familyWidth(4));
   out.peer6 = flatten(members[6], familyWidth(6));

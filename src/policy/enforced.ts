@@ -19,7 +19,10 @@ export function hasEnforcedInterfaces(stateDir: string, containerId: string): bo
   }
   return names.some((n) => {
     try {
-      return (JSON.parse(readFileSync(join(ifacesDir(stateDir), n), 'utf8')) as { containerId?: string }).containerId === containerId;
+      return (
+        (JSON.parse(readFileSync(join(ifacesDir(stateDir), n), 'utf8')) as { containerId?: string }).containerId ===
+        containerId
+      );
     } catch {
       // An unreadable record: let the full detach path look at it.
       return true;
@@ -42,5 +45,7 @@ export function hasStoredPolicies(policyDir: string): boolean {
 
 /** Whether anything of braid's policy state exists for GC to look at (registry, pod entries or link pins). */
 export function hasPolicyState(stateDir: string, bpfRoot: string): boolean {
-  return existsSync(ifacesDir(stateDir)) || existsSync(join(stateDir, 'pods')) || existsSync(join(bpfRoot, 'mnp', 'links'));
+  return (
+    existsSync(ifacesDir(stateDir)) || existsSync(join(stateDir, 'pods')) || existsSync(join(bpfRoot, 'mnp', 'links'))
+  );
 }

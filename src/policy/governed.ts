@@ -14,7 +14,12 @@ function indexDir(stateDir: string, policy: string): string {
 }
 
 /** Brings the index from `before` to `after` for one interface. */
-export function updateGoverned(stateDir: string, ifaceId: number, before: readonly string[], after: readonly string[]): void {
+export function updateGoverned(
+  stateDir: string,
+  ifaceId: number,
+  before: readonly string[],
+  after: readonly string[],
+): void {
   for (const p of before) if (!after.includes(p)) rmSync(join(indexDir(stateDir, p), String(ifaceId)), { force: true });
   for (const p of after) {
     if (before.includes(p)) continue;

@@ -90,15 +90,26 @@ export const ifaceCfgCodec: Codec<IfaceCfg> = structCodec(
     flags: b.readUInt32LE(4),
     gen: b.readUInt32LE(8),
     hash: b.readBigUInt64LE(16),
-    dir: [0, 1].map((i) => ({ anyPeer: readBits(b, 24 + i * 32), anyPort: readBits(b, 40 + i * 32) })) as [DirCfg, DirCfg],
+    dir: [0, 1].map((i) => ({ anyPeer: readBits(b, 24 + i * 32), anyPort: readBits(b, 40 + i * 32) })) as [
+      DirCfg,
+      DirCfg,
+    ],
   }),
 );
 
-export const bitsCodec: Codec<bigint> = structCodec(BITS_SIZE, (v, b) => writeBits(b, 0, v), (b) => readBits(b, 0));
+export const bitsCodec: Codec<bigint> = structCodec(
+  BITS_SIZE,
+  (v, b) => writeBits(b, 0, v),
+  (b) => readBits(b, 0),
+);
 
 /** Raw bytes, for inner tries whose keys are compared as hex strings when diffing. */
 export function rawCodec(size: number): Codec<Buffer> {
-  return structCodec(size, (v, b) => v.copy(b, 0), (b) => Buffer.from(b.subarray(0, size)));
+  return structCodec(
+    size,
+    (v, b) => v.copy(b, 0),
+    (b) => Buffer.from(b.subarray(0, size)),
+  );
 }
 
 /** The LPM key of one flattened entry, as bytes. */
@@ -219,7 +230,13 @@ export const fragEntryCodec: Codec<FragEntry> = structCodec(
     b.writeUInt8(v.allowed ? 1 : 0, 12);
     b.writeUInt8(v.reason, 13);
   },
-  (b) => ({ expires: b.readBigUInt64LE(0), sport: b.readUInt16BE(8), dport: b.readUInt16BE(10), allowed: b.readUInt8(12) !== 0, reason: b.readUInt8(13) }),
+  (b) => ({
+    expires: b.readBigUInt64LE(0),
+    sport: b.readUInt16BE(8),
+    dport: b.readUInt16BE(10),
+    allowed: b.readUInt8(12) !== 0,
+    reason: b.readUInt8(13),
+  }),
 );
 
 export interface StatsKey {

@@ -22,17 +22,31 @@ export interface HookLocation {
 export function locateHook(netns: string, ifname: string, label: string, podSide = false): HookLocation {
   const podLink = withNetlink(netns, (sock) => findLink(sock, ifname));
   if (!podLink) {
-    throw new CniError(CniCode.IoFailure, `${label}: no interface ${ifname} in network namespace ${netns} to attach policy to`);
+    throw new CniError(
+      CniCode.IoFailure,
+      `${label}: no interface ${ifname} in network namespace ${netns} to attach policy to`,
+    );
   }
   if (!podSide && podLink.kind === 'veth' && podLink.parentIndex) {
     const peer = podLink.parentIndex;
     const host = withNetlink(undefined, (sock) => findLinkByIndex(sock, peer));
     // The index alone could name an unrelated device here: it must be a veth pointing back.
     if (host && host.kind === 'veth' && host.parentIndex === podLink.index) {
-      return { place: 'host-veth', ifname: host.name, ifindex: host.index, netnsCookie: currentNetnsCookie(), podKind: 'veth' };
+      return {
+        place: 'host-veth',
+        ifname: host.name,
+        ifindex: host.index,
+        netnsCookie: currentNetnsCookie(),
+        podKind: 'veth',
+      };
     }
   }
-  const loc: HookLocation = { place: 'pod-device', ifname: podLink.name, ifindex: podLink.index, netnsCookie: netnsCookie(netns) };
+  const loc: HookLocation = {
+    place: 'pod-device',
+    ifname: podLink.name,
+    ifindex: podLink.index,
+    netnsCookie: netnsCookie(netns),
+  };
   if (podLink.kind) loc.podKind = podLink.kind;
   return loc;
 }

@@ -21,9 +21,14 @@ import {
 } from './runtime.ts';
 
 /** Interfaces of pods braid added that have no programs yet. */
-function unenforced(entries: readonly PodEntry[], records: readonly IfaceRecord[]): { entry: PodEntry; iface: PodInterface }[] {
+function unenforced(
+  entries: readonly PodEntry[],
+  records: readonly IfaceRecord[],
+): { entry: PodEntry; iface: PodInterface }[] {
   const enforced = new Set(records.map((r) => `${r.containerId}/${r.ifname}`));
-  return entries.flatMap((entry) => entry.ifaces.filter((i) => !enforced.has(`${i.containerId}/${i.ifname}`)).map((iface) => ({ entry, iface })));
+  return entries.flatMap((entry) =>
+    entry.ifaces.filter((i) => !enforced.has(`${i.containerId}/${i.ifname}`)).map((iface) => ({ entry, iface })),
+  );
 }
 
 function selected(inputs: PolicyInputs, iface: PodInterface, labels: Record<string, string>): boolean {
@@ -63,7 +68,8 @@ export function reconcileNode(
         records = records.filter((r) => !dead.includes(r));
         const candidates = unenforced(listPodEntries(stateDir), records);
         // Nothing enforced and nothing waiting: the cluster is not even asked.
-        if (!maps && (!progs || candidates.length === 0)) return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
+        if (!maps && (!progs || candidates.length === 0))
+          return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
         const inputs = inputsFor([...records, ...candidates.map((c) => c.iface)]);
         const attached: IfaceRecord[] = [];
         if (progs) {
@@ -83,7 +89,11 @@ export function reconcileNode(
         }
         if (!maps) return { interfaces: records.length, changed: 0, written: 0, deleted: 0, errors: [] };
         const report = reconcileRecords(maps, records, inputs, shadowsOf(stateDir), o.force ?? false, stateDir);
-        return { ...report, interfaces: report.interfaces + attached.length, changed: report.changed + attached.length };
+        return {
+          ...report,
+          interfaces: report.interfaces + attached.length,
+          changed: report.changed + attached.length,
+        };
       } finally {
         if (!o.held) maps?.close();
       }

@@ -21,7 +21,10 @@ export function holdsSlot(rec: IfaceRecord): boolean {
     });
   }
   let present = 0;
-  for (const [pin, id] of [[rec.links.in, rec.linkIds.in], [rec.links.out, rec.linkIds.out]] as const) {
+  for (const [pin, id] of [
+    [rec.links.in, rec.linkIds.in],
+    [rec.links.out, rec.linkIds.out],
+  ] as const) {
     const info = pinnedLinkInfo(pin);
     if (!info) continue;
     if (info.id !== id) return false;

@@ -38,7 +38,8 @@ export function listAt(v: unknown, field: string): unknown[] {
   return v;
 }
 
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_KEY =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const OPERATORS: SelectorOperator[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
 export function parseSelector(v: unknown, field: string): LabelSelector {
@@ -47,7 +48,10 @@ export function parseSelector(v: unknown, field: string): LabelSelector {
   for (const [k, value] of Object.entries(objectAt(raw.matchLabels, `${field}.matchLabels`))) {
     if (!LABEL_KEY.test(k)) throw new FieldError(`${field}.matchLabels`, `"${k}" is not a valid label key`);
     if (typeof value !== 'string') {
-      throw new FieldError(`${field}.matchLabels.${k}`, `must be a string (quote it in YAML), got ${JSON.stringify(value)}`);
+      throw new FieldError(
+        `${field}.matchLabels.${k}`,
+        `must be a string (quote it in YAML), got ${JSON.stringify(value)}`,
+      );
     }
     matchLabels[k] = value;
   }
@@ -57,7 +61,10 @@ export function parseSelector(v: unknown, field: string): LabelSelector {
     if (typeof r.key !== 'string' || !LABEL_KEY.test(r.key)) throw new FieldError(`${at}.key`, 'must be a label key');
     const operator = r.operator as SelectorOperator;
     if (!OPERATORS.includes(operator)) {
-      throw new FieldError(`${at}.operator`, `must be one of ${OPERATORS.join(', ')}, got ${JSON.stringify(r.operator)}`);
+      throw new FieldError(
+        `${at}.operator`,
+        `must be one of ${OPERATORS.join(', ')}, got ${JSON.stringify(r.operator)}`,
+      );
     }
     const values = listAt(r.values, `${at}.values`);
     if (values.some((x) => typeof x !== 'string')) throw new FieldError(`${at}.values`, 'must be strings');
@@ -98,13 +105,17 @@ function parseIpBlock(v: unknown, field: string): IpBlock {
 export function parsePeer(v: unknown, field: string): PolicyPeer {
   const raw = objectAt(v, field);
   const peer: PolicyPeer = {};
-  if (raw.podSelector !== undefined && raw.podSelector !== null) peer.podSelector = parseSelector(raw.podSelector, `${field}.podSelector`);
+  if (raw.podSelector !== undefined && raw.podSelector !== null)
+    peer.podSelector = parseSelector(raw.podSelector, `${field}.podSelector`);
   if (raw.namespaceSelector !== undefined && raw.namespaceSelector !== null) {
     peer.namespaceSelector = parseSelector(raw.namespaceSelector, `${field}.namespaceSelector`);
   }
   if (raw.ipBlock !== undefined && raw.ipBlock !== null) {
     if (peer.podSelector || peer.namespaceSelector) {
-      throw new FieldError(field, 'ipBlock cannot be combined with podSelector or namespaceSelector (use separate peers)');
+      throw new FieldError(
+        field,
+        'ipBlock cannot be combined with podSelector or namespaceSelector (use separate peers)',
+      );
     }
     peer.ipBlock = parseIpBlock(raw.ipBlock, `${field}.ipBlock`);
   }

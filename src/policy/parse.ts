@@ -8,7 +8,17 @@ import {
   type PolicyRule,
   type PolicyType,
 } from './model.ts';
-import { FieldError, invalidDocument, isObject, listAt, objectAt, parsePeer, parsePort, parseSelector, type Raw } from './parse-fields.ts';
+import {
+  FieldError,
+  invalidDocument,
+  isObject,
+  listAt,
+  objectAt,
+  parsePeer,
+  parsePort,
+  parseSelector,
+  type Raw,
+} from './parse-fields.ts';
 
 const DNS_LABEL = /^(?=.{1,63}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -30,7 +40,10 @@ export function parsePolicyFor(value: string, namespace: string): string[] {
     .map((s) => {
       const parts = s.split('/');
       if (parts.length > 2 || parts.some((p) => !DNS_SUBDOMAIN.test(p))) {
-        throw new FieldError(`metadata.annotations["${ANNOTATION_POLICY_FOR}"]`, `"${s}" is not a NAD name or namespace/name`);
+        throw new FieldError(
+          `metadata.annotations["${ANNOTATION_POLICY_FOR}"]`,
+          `"${s}" is not a NAD name or namespace/name`,
+        );
       }
       return parts.length === 2 ? s : `${namespace}/${s}`;
     });
@@ -54,12 +67,16 @@ function parsePolicyTypes(spec: Raw): PolicyType[] {
   }
   const types = listAt(spec.policyTypes, 'spec.policyTypes');
   for (const t of types) {
-    if (t !== 'Ingress' && t !== 'Egress') throw new FieldError('spec.policyTypes', `"${String(t)}" is not Ingress or Egress`);
+    if (t !== 'Ingress' && t !== 'Egress')
+      throw new FieldError('spec.policyTypes', `"${String(t)}" is not Ingress or Egress`);
   }
   return [...new Set(types as PolicyType[])];
 }
 
-function metadataOf(doc: Raw, defaultNamespace: string): { name: string; namespace: string; annotations: Raw; labels: Raw } {
+function metadataOf(
+  doc: Raw,
+  defaultNamespace: string,
+): { name: string; namespace: string; annotations: Raw; labels: Raw } {
   const meta = objectAt(doc.metadata, 'metadata');
   if (typeof meta.name !== 'string' || !DNS_SUBDOMAIN.test(meta.name)) {
     throw new FieldError('metadata.name', `must be a lower-case DNS name, got ${JSON.stringify(meta.name)}`);
@@ -81,7 +98,10 @@ export function parsePolicyObject(doc: Raw, source: string, defaultNamespace = '
   let where = `${source}: MultiNetworkPolicy`;
   try {
     if (!SERVED_VERSIONS.includes(String(doc.apiVersion))) {
-      throw new FieldError('apiVersion', `must be ${SERVED_VERSIONS.join(' or ')}, got ${JSON.stringify(doc.apiVersion)}`);
+      throw new FieldError(
+        'apiVersion',
+        `must be ${SERVED_VERSIONS.join(' or ')}, got ${JSON.stringify(doc.apiVersion)}`,
+      );
     }
     const meta = metadataOf(doc, defaultNamespace);
     where = `${source}: MultiNetworkPolicy ${meta.namespace}/${meta.name}`;
@@ -133,7 +153,9 @@ export interface RawDocument {
 /** The objects of a YAML (or JSON) text; `kind: List` items are flattened. */
 export function splitDocuments(text: string, source: string): RawDocument[] {
   const docs = parseAllDocuments(text);
-  const list = (Array.isArray(docs) ? docs : [docs]).filter((d) => d.errors.length > 0 || (d.contents !== null && d.toJS() !== null));
+  const list = (Array.isArray(docs) ? docs : [docs]).filter(
+    (d) => d.errors.length > 0 || (d.contents !== null && d.toJS() !== null),
+  );
   const out: RawDocument[] = [];
   list.forEach((d, i) => {
     const where = list.length > 1 ? `${source} (document ${i + 1})` : source;

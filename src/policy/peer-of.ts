@@ -11,7 +11,13 @@ export interface PeerPod {
   hasNamedPorts: boolean;
 }
 
-function ruleNames(rule: PolicyRule, pod: PeerPod, policy: MultiNetworkPolicy, namespaces: NamespaceView[], egress: boolean): boolean {
+function ruleNames(
+  rule: PolicyRule,
+  pod: PeerPod,
+  policy: MultiNetworkPolicy,
+  namespaces: NamespaceView[],
+  egress: boolean,
+): boolean {
   // An egress rule with a named port resolves it against every candidate pod, peers or not.
   if (egress && pod.hasNamedPorts && rule.ports.some((p) => typeof p.port === 'string')) return true;
   for (const peer of rule.peers) {
@@ -29,7 +35,11 @@ function ruleNames(rule: PolicyRule, pod: PeerPod, policy: MultiNetworkPolicy, n
  * networks with a selector peer that matches it. Interfaces these policies govern are the only
  * ones a pod's arrival or departure changes; ipBlock peers and "any peer" rules never list pods.
  */
-export function policiesNaming(policies: readonly MultiNetworkPolicy[], pod: PeerPod, namespaces: NamespaceView[]): string[] {
+export function policiesNaming(
+  policies: readonly MultiNetworkPolicy[],
+  pod: PeerPod,
+  namespaces: NamespaceView[],
+): string[] {
   const out: string[] = [];
   for (const policy of policies) {
     if (!policy.policyFor.some((n) => pod.networks.includes(n))) continue;

@@ -43,8 +43,12 @@ function contentsOf(d: CompiledDirection): Record<TrieKind, TrieContents> {
 }
 
 export function desiredState(ifaceId: number, compiled: CompiledInterface, options: number): DesiredState {
-  const tries: DesiredState['tries'] = { [DIR_IN]: contentsOf(compiled.ingress), [DIR_OUT]: contentsOf(compiled.egress) };
-  const flags = options | (compiled.ingress.isolated ? F_ISOLATED_IN : 0) | (compiled.egress.isolated ? F_ISOLATED_OUT : 0);
+  const tries: DesiredState['tries'] = {
+    [DIR_IN]: contentsOf(compiled.ingress),
+    [DIR_OUT]: contentsOf(compiled.egress),
+  };
+  const flags =
+    options | (compiled.ingress.isolated ? F_ISOLATED_IN : 0) | (compiled.egress.isolated ? F_ISOLATED_OUT : 0);
   const dir: IfaceCfg['dir'] = [
     { anyPeer: compiled.ingress.anyPeer, anyPort: compiled.ingress.anyPort },
     { anyPeer: compiled.egress.anyPeer, anyPort: compiled.egress.anyPort },
@@ -53,7 +57,8 @@ export function desiredState(ifaceId: number, compiled: CompiledInterface, optio
   for (const d of [DIR_IN, DIR_OUT]) {
     for (const kind of TRIE_KINDS) {
       h.update(`|${d}${kind}`);
-      for (const [k, v] of [...tries[d]![kind]].sort((a, b) => (a[0] < b[0] ? -1 : 1))) h.update(`${k}=${v.toString(16)},`);
+      for (const [k, v] of [...tries[d]![kind]].sort((a, b) => (a[0] < b[0] ? -1 : 1)))
+        h.update(`${k}=${v.toString(16)},`);
     }
   }
   const hash = h.digest().readBigUInt64LE(0);
@@ -64,7 +69,14 @@ function readTrie(trie: Trie): TrieContents {
   return new Map(trie.entries().map(([k, v]) => [k.toString('hex'), v]));
 }
 
-function syncTrie(maps: PolicyMaps, kind: TrieKind, scope: number, want: TrieContents, stats: ApplyStats, known?: TrieContents): void {
+function syncTrie(
+  maps: PolicyMaps,
+  kind: TrieKind,
+  scope: number,
+  want: TrieContents,
+  stats: ApplyStats,
+  known?: TrieContents,
+): void {
   const trie = maps.openTrie(kind, scope);
   if (want.size === 0) {
     if (trie) {
@@ -107,7 +119,13 @@ function syncTrie(maps: PolicyMaps, kind: TrieKind, scope: number, want: TrieCon
  * Makes the maps hold `desired` for the interface at `key`; `force` ignores the digest shortcut.
  * With a shadow store, the previous contents come from it when it matches the kernel's digest.
  */
-export function applyState(maps: PolicyMaps, key: IfaceKey, desired: DesiredState, force = false, shadows?: ShadowStore): ApplyStats {
+export function applyState(
+  maps: PolicyMaps,
+  key: IfaceKey,
+  desired: DesiredState,
+  force = false,
+  shadows?: ShadowStore,
+): ApplyStats {
   const stats: ApplyStats = { changed: false, written: 0, deleted: 0 };
   const id = desired.cfg.ifaceId;
   const current = maps.iface.lookup(key);

@@ -43,7 +43,6 @@ export interface IfaceRecord {
   policies?: string[];
 }
 
-
 function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 1), { durable: false });
 }

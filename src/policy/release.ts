@@ -27,7 +27,10 @@ function openMaps(bpfRoot: string, held?: HeldDatapath): PolicyMaps | undefined 
 /** The container's enforced interfaces: from its pod entry, or (entry lost) by reading the registry. */
 function enforcedOf(stateDir: string, containerId: string): IfaceRecord[] {
   const entry = readPodEntry(stateDir, containerId);
-  if (entry) return entry.ifaceIds.map((id) => readRecord(stateDir, id)).filter((r): r is IfaceRecord => r?.containerId === containerId);
+  if (entry)
+    return entry.ifaceIds
+      .map((id) => readRecord(stateDir, id))
+      .filter((r): r is IfaceRecord => r?.containerId === containerId);
   return listRecords(stateDir).filter((r) => r.containerId === containerId);
 }
 
@@ -66,7 +69,11 @@ export function detachContainer(containerId: string, opts: PolicyRuntimeOptions,
  * containers not in `validContainers` (CNI GC's cni.dev/valid-attachments), and, found from
  * bpffs itself, every link slot whose devices are gone, whichever conf or lost cache it was of.
  */
-export function collectPolicyGarbage(opts: PolicyRuntimeOptions, validContainers?: ReadonlySet<string>, o: ReleaseOptions = {}): AttachedInterface[] {
+export function collectPolicyGarbage(
+  opts: PolicyRuntimeOptions,
+  validContainers?: ReadonlySet<string>,
+  o: ReleaseOptions = {},
+): AttachedInterface[] {
   const stateDir = stateDirOf(opts);
   const records = listRecords(stateDir);
   const stale = new Set(deadRecords(records));

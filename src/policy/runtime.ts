@@ -126,7 +126,12 @@ export function indexPolicies(stateDir: string, rec: IfaceRecord, policies: stri
  * Removes these interfaces: their records always, their links and map entries only where they
  * still own them (see ownership.ts) or `own` says this call created them.
  */
-export function removeInterfaces(maps: PolicyMaps | undefined, stateDir: string, records: readonly IfaceRecord[], own = false): void {
+export function removeInterfaces(
+  maps: PolicyMaps | undefined,
+  stateDir: string,
+  records: readonly IfaceRecord[],
+  own = false,
+): void {
   const dropped = new Set<number>();
   for (const rec of records) {
     if (own || holdsSlot(rec)) {

@@ -3,7 +3,14 @@ import { zeroStats, type Stats } from './layout.ts';
 import type { PolicyMaps } from './maps.ts';
 import { desiredState } from './reconcile.ts';
 import { listRecords, withPolicyLock, type IfaceRecord } from './registry.ts';
-import { ifaceKeyOf, loadInputs, openMapsIfLoaded, stateDirOf, targetPod, type PolicyRuntimeOptions } from './runtime.ts';
+import {
+  ifaceKeyOf,
+  loadInputs,
+  openMapsIfLoaded,
+  stateDirOf,
+  targetPod,
+  type PolicyRuntimeOptions,
+} from './runtime.ts';
 
 /** What `braid policy show` prints for one pod interface. */
 export interface InterfacePolicyStatus {
@@ -29,7 +36,12 @@ function sumPerCpu(maps: PolicyMaps, ifaceId: number, dir: number): Stats {
   return total;
 }
 
-function statusOf(rec: IfaceRecord, compiled: CompiledInterface | undefined, maps: PolicyMaps | undefined, error?: string): InterfacePolicyStatus {
+function statusOf(
+  rec: IfaceRecord,
+  compiled: CompiledInterface | undefined,
+  maps: PolicyMaps | undefined,
+  error?: string,
+): InterfacePolicyStatus {
   const cfg = maps?.iface.lookup(ifaceKeyOf(rec));
   const out: InterfacePolicyStatus = {
     ifaceId: rec.ifaceId,
@@ -40,7 +52,10 @@ function statusOf(rec: IfaceRecord, compiled: CompiledInterface | undefined, map
     policies: compiled?.policies ?? [],
     isolated: { ingress: compiled?.ingress.isolated ?? false, egress: compiled?.egress.isolated ?? false },
     inSync: false,
-    counters: { ingress: maps ? sumPerCpu(maps, rec.ifaceId, 0) : zeroStats(), egress: maps ? sumPerCpu(maps, rec.ifaceId, 1) : zeroStats() },
+    counters: {
+      ingress: maps ? sumPerCpu(maps, rec.ifaceId, 0) : zeroStats(),
+      egress: maps ? sumPerCpu(maps, rec.ifaceId, 1) : zeroStats(),
+    },
   };
   if (cfg && compiled) {
     out.inSync = cfg.ifaceId === rec.ifaceId && cfg.hash === desiredState(rec.ifaceId, compiled, rec.options).cfg.hash;
@@ -58,7 +73,10 @@ export function policyStatus(opts: PolicyRuntimeOptions): InterfacePolicyStatus[
     try {
       return records.map((rec) => {
         try {
-          const compiled = compileInterface(inputs.policies, inputs.view, { pod: targetPod(inputs.view, rec), network: rec.network });
+          const compiled = compileInterface(inputs.policies, inputs.view, {
+            pod: targetPod(inputs.view, rec),
+            network: rec.network,
+          });
           return statusOf(rec, compiled, maps);
         } catch (e) {
           return statusOf(rec, undefined, maps, (e as Error).message);

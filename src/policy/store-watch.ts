@@ -38,15 +38,22 @@ export class LocalStoreWatch {
 
   /** Starts watching (creating missing store directories) and reconciles once at once. */
   start(): void {
-    for (const [what, dir] of [['policy store', this.runtime.policyDir], ['pod store', this.runtime.podDir]] as const) {
+    for (const [what, dir] of [
+      ['policy store', this.runtime.policyDir],
+      ['pod store', this.runtime.podDir],
+    ] as const) {
       try {
         mkdirSync(dir, { recursive: true });
         // Recursive: pods live in <podDir>/<ns>/, their status in <podDir>/<ns>/.status/.
         const w = watch(dir, { recursive: true }, (_event, file) => this.schedule(`${what}${file ? `: ${file}` : ''}`));
-        w.on('error', (e) => this.opts.log(`policy: watching ${dir} failed (changes wait for the periodic reconcile): ${e.message}`));
+        w.on('error', (e) =>
+          this.opts.log(`policy: watching ${dir} failed (changes wait for the periodic reconcile): ${e.message}`),
+        );
         this.watchers.push(w);
       } catch (e) {
-        this.opts.log(`policy: cannot watch ${what} ${dir} (changes wait for the periodic reconcile): ${(e as Error).message}`);
+        this.opts.log(
+          `policy: cannot watch ${what} ${dir} (changes wait for the periodic reconcile): ${(e as Error).message}`,
+        );
       }
     }
     const period = this.opts.periodMs ?? 30_000;
@@ -81,7 +88,8 @@ export class LocalStoreWatch {
     if (this.stopped) return;
     try {
       const report = (this.opts.reconcile ?? reconcileAll)(this.runtime);
-      for (const e of report.errors) this.opts.log(`policy: interface ${e.ifaceId} keeps its previous entries: ${e.message}`);
+      for (const e of report.errors)
+        this.opts.log(`policy: interface ${e.ifaceId} keeps its previous entries: ${e.message}`);
       this.opts.onReconcile?.(report, trigger);
     } catch (e) {
       // A half-written manifest or a lock held too long: the next change or period tries again.

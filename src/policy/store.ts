@@ -45,7 +45,10 @@ export function manifestFiles(path: string): string[] {
   try {
     isDir = statSync(path).isDirectory();
   } catch (e) {
-    throw new CniError(CniCode.IoFailure, `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CniError(
+      CniCode.IoFailure,
+      `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   return isDir ? yamlFiles(path) : [path];
 }
@@ -56,7 +59,8 @@ function readDocuments(file: string): RawDocument[] {
   if (file.endsWith('.json')) {
     try {
       const raw: unknown = JSON.parse(text);
-      if (typeof raw === 'object' && raw !== null && !Array.isArray(raw)) return [{ raw: raw as RawDocument['raw'], where: file }];
+      if (typeof raw === 'object' && raw !== null && !Array.isArray(raw))
+        return [{ raw: raw as RawDocument['raw'], where: file }];
     } catch {
       // not plain JSON: let the YAML parser report it
     }
@@ -91,12 +95,18 @@ export class PolicyStore {
         if (doc.raw.kind === POLICY_KIND) {
           const policy = parsePolicyObject(doc.raw, doc.where, defaultNamespace);
           const raw = { ...doc.raw, metadata: { ...(doc.raw.metadata as object), namespace: policy.namespace } };
-          writes.push({ file: this.policyFile(policy.namespace, policy.name), text: `${JSON.stringify(raw, null, 1)}\n` });
+          writes.push({
+            file: this.policyFile(policy.namespace, policy.name),
+            text: `${JSON.stringify(raw, null, 1)}\n`,
+          });
           result.policies.push(policyKey(policy));
           incoming.push(policy);
         } else if (doc.raw.kind === 'Namespace') {
           const ns = parseNamespace(doc);
-          writes.push({ file: join(this.policyDir, NAMESPACES_DIR, `${ns.name}.json`), text: `${JSON.stringify(doc.raw, null, 1)}\n` });
+          writes.push({
+            file: join(this.policyDir, NAMESPACES_DIR, `${ns.name}.json`),
+            text: `${JSON.stringify(doc.raw, null, 1)}\n`,
+          });
           result.namespaces.push(ns.name);
         } else {
           result.skipped.push(`${String(doc.raw.kind)} in ${doc.where}`);

@@ -120,7 +120,10 @@ function plumb(req: CniRequest, conf: VethConfig, programs: Programs, ipam: CniR
 export async function vethAdd(req: CniRequest): Promise<CniResult> {
   const conf = parseVethConfig(req.config, req.cniVersion);
   if (!isNetnsPath(req.netns)) {
-    throw new CniError(CniCode.InvalidNetns, `CNI_NETNS "${req.netns}" is not a network namespace (no nsfs file there)`);
+    throw new CniError(
+      CniCode.InvalidNetns,
+      `CNI_NETNS "${req.netns}" is not a network namespace (no nsfs file there)`,
+    );
   }
   if (podHasInterface(req.netns, req.ifname)) {
     throw new CniError(
@@ -143,4 +146,3 @@ export async function vethAdd(req: CniRequest): Promise<CniResult> {
     programs.close();
   }
 }
-

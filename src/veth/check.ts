@@ -23,7 +23,10 @@ function canonicalRoute(dst: string, gw?: string): string {
 
 function prevResultOf(req: CniRequest): CniResult {
   if (!req.config.prevResult) {
-    throw new CniError(CniCode.InvalidConfig, `braid-veth CHECK of ${req.containerId}/${req.ifname}: Required prevResult missing`);
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `braid-veth CHECK of ${req.containerId}/${req.ifname}: Required prevResult missing`,
+    );
   }
   return parseResult(req.config.prevResult, req.cniVersion);
 }
@@ -38,7 +41,8 @@ export async function vethCheck(req: CniRequest): Promise<void> {
   const prev = prevResultOf(req);
   const hostVeth = hostVethName(conf.hostVethPrefix, req.containerId, req.ifname);
   const problems: string[] = [];
-  if (!isNetnsPath(req.netns)) throw new CniError(CniCode.InvalidNetns, `CNI_NETNS "${req.netns}" is not a network namespace`);
+  if (!isNetnsPath(req.netns))
+    throw new CniError(CniCode.InvalidNetns, `CNI_NETNS "${req.netns}" is not a network namespace`);
 
   const pod = inspectPod(req.netns, req.ifname);
   const addresses = (prev.ips ?? []).map((ip) => prefixText(hostPrefix(ip.address)));
@@ -46,8 +50,10 @@ export async function vethCheck(req: CniRequest): Promise<void> {
   try {
     const hostLink = findLink(hostSock, hostVeth);
     if (!pod.link) problems.push(`interface ${req.ifname} is missing in ${req.netns}`);
-    else if (pod.link.kind !== 'veth') problems.push(`interface ${req.ifname} in ${req.netns} is a ${pod.link.kind ?? 'device'}, not a veth`);
-    for (const a of addresses) if (pod.link && !pod.addresses.includes(a)) problems.push(`address ${a} is missing on ${req.ifname}`);
+    else if (pod.link.kind !== 'veth')
+      problems.push(`interface ${req.ifname} in ${req.netns} is a ${pod.link.kind ?? 'device'}, not a veth`);
+    for (const a of addresses)
+      if (pod.link && !pod.addresses.includes(a)) problems.push(`address ${a} is missing on ${req.ifname}`);
     for (const r of prev.routes ?? []) {
       const want = canonicalRoute(r.dst, r.gw);
       if (pod.link && !pod.routes.includes(want)) problems.push(`route ${want} is missing in ${req.netns}`);
@@ -63,18 +69,23 @@ export async function vethCheck(req: CniRequest): Promise<void> {
         }
       }
       const hostRoutes = hostRoutesOn(hostSock, hostLink.index);
-      for (const a of addresses) if (!hostRoutes.includes(a)) problems.push(`host route ${a} dev ${hostVeth} is missing`);
+      for (const a of addresses)
+        if (!hostRoutes.includes(a)) problems.push(`host route ${a} dev ${hostVeth} is missing`);
       problems.push(...hookProblems(conf.bpfRoot, hostVeth, hostLink.index));
       for (const [a, ep] of lookupEndpoints(conf.bpfRoot, addresses)) {
         if (!ep) problems.push(`endpoint map has no entry for ${a}`);
-        else if (ep.ifindex !== hostLink.index) problems.push(`endpoint entry for ${a} points at ifindex ${ep.ifindex}, not ${hostVeth} (${hostLink.index})`);
+        else if (ep.ifindex !== hostLink.index)
+          problems.push(`endpoint entry for ${a} points at ifindex ${ep.ifindex}, not ${hostVeth} (${hostLink.index})`);
       }
     }
   } finally {
     hostSock.close();
   }
   if (problems.length > 0) {
-    throw new CniError(CniCode.Internal, `braid-veth CHECK of ${req.containerId}/${req.ifname} failed: ${problems.join('; ')}`);
+    throw new CniError(
+      CniCode.Internal,
+      `braid-veth CHECK of ${req.containerId}/${req.ifname} failed: ${problems.join('; ')}`,
+    );
   }
   await runIpam({ ...ipamCallOf(req), command: 'CHECK' });
 }

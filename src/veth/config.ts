@@ -52,7 +52,11 @@ export function parseVethConfig(raw: Record<string, unknown>, cniVersion: string
   const name = String(raw.name ?? '');
   const ipam = raw.ipam as Record<string, unknown> | undefined;
   if (!ipam || typeof ipam !== 'object' || Array.isArray(ipam)) {
-    fail(name, '"ipam"', 'is required: braid-veth gets pod addresses from an IPAM plugin (e.g. {"type":"host-local",...})');
+    fail(
+      name,
+      '"ipam"',
+      'is required: braid-veth gets pod addresses from an IPAM plugin (e.g. {"type":"host-local",...})',
+    );
   }
   if (typeof ipam.type !== 'string' || ipam.type === '') fail(name, '"ipam.type"', 'must name an IPAM plugin');
   const conf: VethConfig = {
@@ -68,7 +72,11 @@ export function parseVethConfig(raw: Record<string, unknown>, cniVersion: string
   if (raw.gsoMaxSize !== undefined) {
     const g = raw.gsoMaxSize;
     if (typeof g !== 'number' || !Number.isInteger(g) || g < LEGACY_GSO_MAX_SIZE || g > KERNEL_GSO_MAX_SIZE) {
-      fail(name, '"gsoMaxSize"', `must be an integer between ${LEGACY_GSO_MAX_SIZE} and ${KERNEL_GSO_MAX_SIZE}, got ${JSON.stringify(g)}`);
+      fail(
+        name,
+        '"gsoMaxSize"',
+        `must be an integer between ${LEGACY_GSO_MAX_SIZE} and ${KERNEL_GSO_MAX_SIZE}, got ${JSON.stringify(g)}`,
+      );
     }
     conf.gsoMaxSize = g;
   }
@@ -86,7 +94,8 @@ export function parseVethConfig(raw: Record<string, unknown>, cniVersion: string
   }
   const rc = raw.runtimeConfig as Record<string, unknown> | undefined;
   if (rc && typeof rc.mac === 'string' && rc.mac !== '') {
-    if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(rc.mac)) fail(name, '"runtimeConfig.mac"', `is not a MAC address: ${rc.mac}`);
+    if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(rc.mac))
+      fail(name, '"runtimeConfig.mac"', `is not a MAC address: ${rc.mac}`);
     conf.podMac = rc.mac.toLowerCase();
   }
   return conf;

@@ -57,7 +57,14 @@ export const endpointCodec: Codec<Endpoint> = structCodec(
   }),
 );
 
-export const STATS_FIELDS = ['txPackets', 'txBytes', 'rxPackets', 'rxBytes', 'redirectPackets', 'redirectBytes'] as const;
+export const STATS_FIELDS = [
+  'txPackets',
+  'txBytes',
+  'rxPackets',
+  'rxBytes',
+  'redirectPackets',
+  'redirectBytes',
+] as const;
 export type EndpointStats = Record<(typeof STATS_FIELDS)[number], bigint>;
 export const statsCodec = counters(STATS_FIELDS);
 

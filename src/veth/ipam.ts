@@ -102,7 +102,10 @@ export async function runIpam(call: IpamCall): Promise<CniResult | undefined | f
   try {
     parsed = JSON.parse(stdout);
   } catch {
-    throw new CniError(CniCode.DelegateBadOutput, `${label} printed a result that is not JSON: ${stdout.slice(0, 200)}`);
+    throw new CniError(
+      CniCode.DelegateBadOutput,
+      `${label} printed a result that is not JSON: ${stdout.slice(0, 200)}`,
+    );
   }
   return parseResult(parsed, version);
 }

@@ -12,7 +12,12 @@ function digest(containerId: string, ifname: string): Buffer {
  * DEL finds the device (and its pins) again even when the pod's namespace is gone.
  */
 export function hostVethName(prefix: string, containerId: string, ifname: string): string {
-  return prefix + digest(containerId, ifname).toString('hex').slice(0, IFNAMSIZ_MAX - prefix.length);
+  return (
+    prefix +
+    digest(containerId, ifname)
+      .toString('hex')
+      .slice(0, IFNAMSIZ_MAX - prefix.length)
+  );
 }
 
 /** 64-bit id of an attachment, stored in each endpoint-map entry it owns. */

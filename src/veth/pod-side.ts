@@ -46,7 +46,8 @@ export function configurePod(plan: PodPlan): Link {
           addRoute(sock, { family, dst: { ...gw, prefixLen: 32 }, oif: link.index, scope: RT_SCOPE_LINK });
         }
       }
-      for (const dst of plan.routes) addRoute(sock, { family: dst.family, dst, gateway: gatewayOf(dst.family), oif: link.index });
+      for (const dst of plan.routes)
+        addRoute(sock, { family: dst.family, dst, gateway: gatewayOf(dst.family), oif: link.index });
       return link;
     } finally {
       sock.close();
@@ -75,7 +76,8 @@ export function inspectPod(netns: string, ifname: string): PodState {
       const neighbors: string[] = [];
       for (const family of [4, 6] as const) {
         for (const r of listRoutes(sock, family)) {
-          if (r.oif === link.index && r.table === RT_TABLE_MAIN) routes.push(r.gateway ? `${r.dst} via ${r.gateway}` : r.dst);
+          if (r.oif === link.index && r.table === RT_TABLE_MAIN)
+            routes.push(r.gateway ? `${r.dst} via ${r.gateway}` : r.dst);
         }
         for (const n of listNeighbors(sock, family, link.index)) {
           if (n.state & NUD_PERMANENT) neighbors.push(`${n.ip} ${n.mac ?? ''}`);

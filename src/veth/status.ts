@@ -38,6 +38,9 @@ export async function vethStatus(req: CniRequest): Promise<void> {
   const ipam = await ipamProblem(req);
   if (ipam) problems.push(ipam);
   if (problems.length > 0) {
-    throw new CniError(CniCode.NotAvailable, `braid-veth network "${conf.name}" cannot add pods: ${problems.join('; ')}`);
+    throw new CniError(
+      CniCode.NotAvailable,
+      `braid-veth network "${conf.name}" cannot add pods: ${problems.join('; ')}`,
+    );
   }
 }

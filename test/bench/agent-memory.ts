@@ -31,15 +31,35 @@ function rssOf(pid: number): { rss: number; peak: number } {
 
 async function startAgent(name: string, args: string[]) {
   const socket = path.join(tmp, `${name}.sock`);
-  const child = spawn(agentBin, ['--socket', socket, '--metrics-address', 'off', '--cache-dir', path.join(tmp, 'cache'), '--bpf-root', path.join(tmp, 'bpf'), '--policy-dir', path.join(tmp, 'policies'), '--pod-dir', path.join(tmp, 'pods'), '--node-name', 'node-0', ...args], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    // AGENT_NODE_OPTIONS: V8 heap flags to try, e.g. "--max-semi-space-size=1".
-    env: {
-      PATH: process.env.PATH ?? '',
-      ...(process.env.AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.AGENT_NODE_OPTIONS } : {}),
-      ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
+  const child = spawn(
+    agentBin,
+    [
+      '--socket',
+      socket,
+      '--metrics-address',
+      'off',
+      '--cache-dir',
+      path.join(tmp, 'cache'),
+      '--bpf-root',
+      path.join(tmp, 'bpf'),
+      '--policy-dir',
+      path.join(tmp, 'policies'),
+      '--pod-dir',
+      path.join(tmp, 'pods'),
+      '--node-name',
+      'node-0',
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      // AGENT_NODE_OPTIONS: V8 heap flags to try, e.g. "--max-semi-space-size=1".
+      env: {
+        PATH: process.env.PATH ?? '',
+        ...(process.env.AGENT_NODE_OPTIONS ? { NODE_OPTIONS: process.env.AGENT_NODE_OPTIONS } : {}),
+        ...(process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {}),
+      },
     },
-  });
+  );
   for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
   const metric = async (series: string) => sampleOf((await getOverSocket(socket, '/metrics')).body, series);
   const ready = async (timeoutMs = 120_000) => {
@@ -62,29 +82,73 @@ const mib = (x: number) => `${x.toFixed(1)} MiB`;
 function populate(api: FakeWatchApiServer): void {
   for (let n = 0; n < 50; n++) api.putNamespace(`team-${n}`, { team: `t${n % 10}`, env: n % 2 ? 'prod' : 'dev' });
   for (let n = 0; n < 300; n++) {
-    api.setNad(`team-${n % 50}`, `net-${n}`, JSON.stringify({ cniVersion: '1.0.0', name: `net-${n}`, type: 'macvlan', master: 'eth1', mode: 'bridge', ipam: { type: 'whereabouts', range: `10.${n % 250}.0.0/16` } }));
+    api.setNad(
+      `team-${n % 50}`,
+      `net-${n}`,
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: `net-${n}`,
+        type: 'macvlan',
+        master: 'eth1',
+        mode: 'bridge',
+        ipam: { type: 'whereabouts', range: `10.${n % 250}.0.0/16` },
+      }),
+    );
   }
   for (let i = 0; i < podCount; i++) {
     const ns = `team-${i % 50}`;
     const status = [
-      { name: 'cluster', interface: 'eth0', ips: [`10.244.${(i >> 8) & 255}.${i & 255}`], mac: '0a:58:0a:f4:00:01', default: true, dns: {} },
-      { name: `${ns}/net-${i % 300}`, interface: 'net1', ips: [`192.168.${(i >> 8) & 255}.${i & 255}`], mac: '02:42:c0:a8:00:01', default: false, dns: {} },
+      {
+        name: 'cluster',
+        interface: 'eth0',
+        ips: [`10.244.${(i >> 8) & 255}.${i & 255}`],
+        mac: '0a:58:0a:f4:00:01',
+        default: true,
+        dns: {},
+      },
+      {
+        name: `${ns}/net-${i % 300}`,
+        interface: 'net1',
+        ips: [`192.168.${(i >> 8) & 255}.${i & 255}`],
+        mac: '02:42:c0:a8:00:01',
+        default: false,
+        dns: {},
+      },
     ];
     api.putPod({
       namespace: ns,
       name: `app-${i}-7d9f8c6b5-${(i * 7919).toString(36).slice(-5)}`,
       nodeName: `node-${i % nodes}`,
       labels: { app: `app-${i % 200}`, tier: ['web', 'api', 'db'][i % 3]!, 'pod-template-hash': `7d9f8c6b5${i % 97}` },
-      annotations: { 'k8s.v1.cni.cncf.io/networks': `net-${i % 300}`, 'k8s.v1.cni.cncf.io/network-status': JSON.stringify(status) },
-      ports: [{ name: 'http', containerPort: 8080 }, { name: 'metrics', containerPort: 9090 }],
+      annotations: {
+        'k8s.v1.cni.cncf.io/networks': `net-${i % 300}`,
+        'k8s.v1.cni.cncf.io/network-status': JSON.stringify(status),
+      },
+      ports: [
+        { name: 'http', containerPort: 8080 },
+        { name: 'metrics', containerPort: 9090 },
+      ],
     });
   }
   for (let n = 0; n < 50; n++) {
-    api.putPolicy(`team-${n}`, `allow-web-${n}`, {
-      podSelector: { matchLabels: { tier: 'db' } },
-      policyTypes: ['Ingress'],
-      ingress: [{ from: [{ podSelector: { matchLabels: { tier: 'api' } } }, { namespaceSelector: { matchLabels: { env: 'prod' } } }], ports: [{ port: 'http' }] }],
-    }, { 'k8s.v1.cni.cncf.io/policy-for': `net-${n}` });
+    api.putPolicy(
+      `team-${n}`,
+      `allow-web-${n}`,
+      {
+        podSelector: { matchLabels: { tier: 'db' } },
+        policyTypes: ['Ingress'],
+        ingress: [
+          {
+            from: [
+              { podSelector: { matchLabels: { tier: 'api' } } },
+              { namespaceSelector: { matchLabels: { env: 'prod' } } },
+            ],
+            ports: [{ port: 'http' }],
+          },
+        ],
+      },
+      { 'k8s.v1.cni.cncf.io/policy-for': `net-${n}` },
+    );
   }
 }
 
@@ -99,7 +163,10 @@ async function run(): Promise<void> {
   populate(api);
   const populateMs = Date.now() - started;
   const kubeconfig = path.join(tmp, 'kubeconfig');
-  fs.writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${api.url}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n`);
+  fs.writeFileSync(
+    kubeconfig,
+    `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${api.url}\ncontexts:\n- name: c\n  context: {cluster: c, user: u}\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n`,
+  );
   try {
     const agent = await startAgent('cluster', ['--kubeconfig', kubeconfig]);
     const t0 = Date.now();
@@ -114,7 +181,12 @@ async function run(): Promise<void> {
 
     for (let i = 0; i < 2_000; i++) {
       const ns = `team-${i % 50}`;
-      api.putPod({ namespace: ns, name: `app-${i}-7d9f8c6b5-${(i * 7919).toString(36).slice(-5)}`, nodeName: `node-${i % nodes}`, labels: { app: `app-${i % 200}`, tier: 'web', rollout: '2' } });
+      api.putPod({
+        namespace: ns,
+        name: `app-${i}-7d9f8c6b5-${(i * 7919).toString(36).slice(-5)}`,
+        nodeName: `node-${i % nodes}`,
+        labels: { app: `app-${i % 200}`, tier: 'web', rollout: '2' },
+      });
     }
     await settle();
     const churned = rssOf(agent.pid);
@@ -125,9 +197,13 @@ async function run(): Promise<void> {
     const relisted = rssOf(agent.pid);
     await agent.stop();
 
-    console.log(`braid-agent memory (${podCount} pods on ${nodes} nodes, 300 NADs, 50 namespaces, 50 policies; fake API filled in ${populateMs} ms)`);
+    console.log(
+      `braid-agent memory (${podCount} pods on ${nodes} nodes, 300 NADs, 50 namespaces, 50 policies; fake API filled in ${populateMs} ms)`,
+    );
     console.log(`idle, no API server:            RSS ${mib(idleRss.rss)}`);
-    console.log(`synced (list took ${syncMs} ms):     RSS ${mib(synced.rss)}  peak ${mib(synced.peak)}  heap used ${mib((heap ?? 0) / 2 ** 20)} of ${mib((heapTotal ?? 0) / 2 ** 20)}  cached pods ${pods} (local ${local})`);
+    console.log(
+      `synced (list took ${syncMs} ms):     RSS ${mib(synced.rss)}  peak ${mib(synced.peak)}  heap used ${mib((heap ?? 0) / 2 ** 20)} of ${mib((heapTotal ?? 0) / 2 ** 20)}  cached pods ${pods} (local ${local})`,
+    );
     console.log(`after 2,000 pod updates:        RSS ${mib(churned.rss)}  peak ${mib(churned.peak)}`);
     console.log(`after a 410 relist (${relists}):       RSS ${mib(relisted.rss)}  peak ${mib(relisted.peak)}`);
   } finally {

@@ -40,14 +40,31 @@ export function startIn(ns: Netns, argv: string[], ready: RegExp): Promise<Backg
 }
 
 /** One iperf3 TCP run from `client` to `ip` in `server`: Gbit/s and the CPUs both ends used. */
-export async function iperf3(client: Netns, server: Netns, ip: string, seconds: number, label: string): Promise<{ gbps: number; cpus: number }> {
-  const srv = await startIn(server, [...NICE, 'iperf3', '-s', '-1', '--forceflush', '-B', ip, '-p', '5301'], /listening/i);
+export async function iperf3(
+  client: Netns,
+  server: Netns,
+  ip: string,
+  seconds: number,
+  label: string,
+): Promise<{ gbps: number; cpus: number }> {
+  const srv = await startIn(
+    server,
+    [...NICE, 'iperf3', '-s', '-1', '--forceflush', '-B', ip, '-p', '5301'],
+    /listening/i,
+  );
   try {
-    const r = await client.nsenter([...NICE, 'iperf3', '-c', ip, '-p', '5301', '-t', String(seconds), '-J'], { timeoutMs: (seconds + 20) * 1000 });
+    const r = await client.nsenter([...NICE, 'iperf3', '-c', ip, '-p', '5301', '-t', String(seconds), '-J'], {
+      timeoutMs: (seconds + 20) * 1000,
+    });
     if (r.code !== 0) throw new Error(`iperf3 in ${label}: ${r.stderr || r.stdout.slice(0, 300)}`);
-    const end = (JSON.parse(r.stdout) as {
-      end: { sum_received: { bits_per_second: number }; cpu_utilization_percent: { host_total: number; remote_total: number } };
-    }).end;
+    const end = (
+      JSON.parse(r.stdout) as {
+        end: {
+          sum_received: { bits_per_second: number };
+          cpu_utilization_percent: { host_total: number; remote_total: number };
+        };
+      }
+    ).end;
     return {
       gbps: end.sum_received.bits_per_second / 1e9,
       cpus: (end.cpu_utilization_percent.host_total + end.cpu_utilization_percent.remote_total) / 100,

@@ -135,12 +135,22 @@ function run(): void {
       let da = 0;
       for (const [type, ifname, c] of calls) {
         const name = 'name' in c ? String((c as { name: string }).name) : 'bench-cluster';
-        da += cni(path.join(PLUGINS, type), 'ADD', { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf(c, name));
+        da += cni(
+          path.join(PLUGINS, type),
+          'ADD',
+          { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
+          conf(c, name),
+        );
       }
       let dd = 0;
       for (const [type, ifname, c] of [...calls].reverse()) {
         const name = 'name' in c ? String((c as { name: string }).name) : 'bench-cluster';
-        dd += cni(path.join(PLUGINS, type), 'DEL', { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf(c, name));
+        dd += cni(
+          path.join(PLUGINS, type),
+          'DEL',
+          { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
+          conf(c, name),
+        );
       }
       const v = cni(braid, 'VERSION', {}, '{}');
       const bare = timeNode();
@@ -164,8 +174,11 @@ function run(): void {
   ] as const;
   console.log(`braid overhead: bridge + 3 macvlan, ${iterations} pods, medians in ms`);
   console.log('verb      braid  delegates  overhead  ratio');
-  for (const [verb, b, dlg] of rows) console.log(`${verb.padEnd(4)} ${f(b)}    ${f(dlg)}   ${f(b - dlg)}  ${(b / dlg).toFixed(2)}`);
-  console.log(`braid process start (VERSION, no delegate): ${median(start).toFixed(1)} ms; Node 24 itself (node -e 0): ${median(nodeStart).toFixed(1)} ms`);
+  for (const [verb, b, dlg] of rows)
+    console.log(`${verb.padEnd(4)} ${f(b)}    ${f(dlg)}   ${f(b - dlg)}  ${(b / dlg).toFixed(2)}`);
+  console.log(
+    `braid process start (VERSION, no delegate): ${median(start).toFixed(1)} ms; Node 24 itself (node -e 0): ${median(nodeStart).toFixed(1)} ms`,
+  );
 }
 
 try {

@@ -30,7 +30,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const front = path.join(root, 'dist/host/braid');
 const seaAgent = path.join(root, 'dist/sea/braid-agent');
 const agentBin = fs.existsSync(seaAgent) ? seaAgent : path.join(root, 'dist/bin/braid-agent');
-const nodeBraid = fs.existsSync(path.join(root, 'dist/sea/braid')) ? path.join(root, 'dist/sea/braid') : path.join(root, 'dist/bin/braid');
+const nodeBraid = fs.existsSync(path.join(root, 'dist/sea/braid'))
+  ? path.join(root, 'dist/sea/braid')
+  : path.join(root, 'dist/bin/braid');
 const PLUGINS = '/usr/lib/cni';
 const pods = Number(process.argv[2] ?? 30);
 const burst = Number(process.argv[3] ?? 100);
@@ -44,13 +46,21 @@ const ARGS = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod';
 
 const sh = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
 const env = (command: string, extra: Record<string, string>) => ({
-  PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, BRAID_ASSET_DIR: path.join(tmp, 'assets'), ...extra,
+  PATH: process.env.PATH ?? '',
+  CNI_COMMAND: command,
+  CNI_PATH: PLUGINS,
+  BRAID_ASSET_DIR: path.join(tmp, 'assets'),
+  ...extra,
 });
 
 /** One CNI call inside the node namespace; its wall time in ms. */
 function cni(plugin: string, command: string, extra: Record<string, string>, conf: string): number {
   const start = process.hrtime.bigint();
-  const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], { input: conf, env: env(command, extra), encoding: 'utf8' });
+  const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], {
+    input: conf,
+    env: env(command, extra),
+    encoding: 'utf8',
+  });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
   if (r.status !== 0) throw new Error(`${path.basename(plugin)} ${command} failed: ${r.stdout} ${r.stderr}`);
   return ms;
@@ -68,7 +78,10 @@ function frontAsync(command: string, extra: Record<string, string>, conf: string
   const start = process.hrtime.bigint();
   const rusage = path.join(tmp, `rusage-${randomBytes(6).toString('hex')}`);
   return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, '/usr/bin/time', '-f', '%M', '-o', rusage, front], { env: env(command, extra), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, '/usr/bin/time', '-f', '%M', '-o', rusage, front], {
+      env: env(command, extra),
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -77,15 +90,35 @@ function frontAsync(command: string, extra: Record<string, string>, conf: string
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       if (code !== 0) return reject(new Error(`${command}: ${out} ${err}`));
       const thin = /^braid: .*doing the work in this process$/m.exec(err)?.[0];
-      resolve({ ms, peakKiB: Number(fs.readFileSync(rusage, 'utf8').trim().split('\n').pop()), ...(thin ? { thin } : {}) });
+      resolve({
+        ms,
+        peakKiB: Number(fs.readFileSync(rusage, 'utf8').trim().split('\n').pop()),
+        ...(thin ? { thin } : {}),
+      });
     });
     child.stdin.end(conf);
   });
 }
 
-const hostLocal = (subnet: string, name: string) => ({ type: 'host-local', dataDir: path.join(tmp, 'ipam'), ranges: [[{ subnet }]], name });
-const bridgeConf = { cniVersion: '1.0.0', name: 'bench-cluster', plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16', 'bench-cluster') }] };
-const macvlanConf = (i: number) => ({ cniVersion: '1.0.0', name: `bench-mv${i}`, type: 'macvlan', master: 'mvmaster0', mode: 'bridge', ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`) });
+const hostLocal = (subnet: string, name: string) => ({
+  type: 'host-local',
+  dataDir: path.join(tmp, 'ipam'),
+  ranges: [[{ subnet }]],
+  name,
+});
+const bridgeConf = {
+  cniVersion: '1.0.0',
+  name: 'bench-cluster',
+  plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16', 'bench-cluster') }],
+};
+const macvlanConf = (i: number) => ({
+  cniVersion: '1.0.0',
+  name: `bench-mv${i}`,
+  type: 'macvlan',
+  master: 'mvmaster0',
+  mode: 'bridge',
+  ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
+});
 
 /** The node namespace, the confs and NADs; returns braid's conf: defaults, policy on (pins in pinRoot). */
 function setUp(): Record<string, unknown> {
@@ -96,12 +129,25 @@ function setUp(): Record<string, unknown> {
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   fs.writeFileSync(path.join(dirs.conf!, '10-cluster.conflist'), JSON.stringify(bridgeConf));
   for (const i of [1, 2, 3]) {
-    fs.writeFileSync(path.join(dirs.nads!, `mv${i}.yaml`), `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlanConf(i))}'\n`);
+    fs.writeFileSync(
+      path.join(dirs.nads!, `mv${i}.yaml`),
+      `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlanConf(i))}'\n`,
+    );
   }
-  fs.writeFileSync(path.join(dirs['pods/bench']!, 'pod.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n');
+  fs.writeFileSync(
+    path.join(dirs['pods/bench']!, 'pod.yaml'),
+    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n',
+  );
   return {
-    cniVersion: '1.0.0', name: 'braid-bench', type: 'braid', clusterNetwork: path.join(dirs.conf!, '10-cluster.conflist'), confDir: dirs.conf,
-    cniDir: path.join(tmp, 'cache'), binDir: PLUGINS, nadDir: dirs.nads, podDir: path.join(tmp, 'pods'),
+    cniVersion: '1.0.0',
+    name: 'braid-bench',
+    type: 'braid',
+    clusterNetwork: path.join(dirs.conf!, '10-cluster.conflist'),
+    confDir: dirs.conf,
+    cniDir: path.join(tmp, 'cache'),
+    binDir: PLUGINS,
+    nadDir: dirs.nads,
+    podDir: path.join(tmp, 'pods'),
     policy: { bpfRoot: pinRoot, policyDir: dirs.policies },
   };
 }
@@ -114,30 +160,56 @@ function podNetns(): string {
 }
 
 async function startAgent(): Promise<{ pid: number; stop: () => Promise<void> }> {
-  const args = ['--socket', socket, '--cache-dir', path.join(tmp, 'cache'), '--metrics-address', 'off', '--bpf-root', pinRoot, '--policy-dir', path.join(tmp, 'policies')];
+  const args = [
+    '--socket',
+    socket,
+    '--cache-dir',
+    path.join(tmp, 'cache'),
+    '--metrics-address',
+    'off',
+    '--bpf-root',
+    pinRoot,
+    '--policy-dir',
+    path.join(tmp, 'policies'),
+  ];
   const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, agentBin, ...args], {
     env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets') },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
   if (!fs.existsSync(socket)) throw new Error(`${agentBin} did not come up on ${socket}`);
-  return { pid: child.pid!, stop: async () => (child.kill('SIGTERM'), void (await new Promise((r) => child.once('exit', r)))) };
+  return {
+    pid: child.pid!,
+    stop: async () => (child.kill('SIGTERM'), void (await new Promise((r) => child.once('exit', r)))),
+  };
 }
 
-const statusKiB = (pid: number, field: string) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+const statusKiB = (pid: number, field: string) =>
+  Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 const mib = (kib: number) => (kib / 1024).toFixed(1);
-const leases = () => (fs.existsSync(path.join(tmp, 'ipam')) ? fs.readdirSync(path.join(tmp, 'ipam'), { recursive: true, encoding: 'utf8' }).filter((f) => /\/[\d.]+$/.test(f)).length : 0);
-const cacheRecords = () => (fs.existsSync(path.join(tmp, 'cache')) ? fs.readdirSync(path.join(tmp, 'cache')).filter((f) => f.endsWith('.json')).length : 0);
+const leases = () =>
+  fs.existsSync(path.join(tmp, 'ipam'))
+    ? fs.readdirSync(path.join(tmp, 'ipam'), { recursive: true, encoding: 'utf8' }).filter((f) => /\/[\d.]+$/.test(f))
+        .length
+    : 0;
+const cacheRecords = () =>
+  fs.existsSync(path.join(tmp, 'cache'))
+    ? fs.readdirSync(path.join(tmp, 'cache')).filter((f) => f.endsWith('.json')).length
+    : 0;
 
 async function run(): Promise<void> {
-  for (const f of [front, path.join(root, 'dist/host/braid-node')]) if (!fs.existsSync(f)) throw new Error(`${f} is missing: run npm run build`);
+  for (const f of [front, path.join(root, 'dist/host/braid-node')])
+    if (!fs.existsSync(f)) throw new Error(`${f} is missing: run npm run build`);
   const base = setUp();
   const agentConf = JSON.stringify({ ...base, agentSocket: socket });
   const thinConf = JSON.stringify({ ...base, agentSocket: path.join(tmp, 'no-agent', 'braid.sock') });
   const agent = await startAgent();
   const t: Record<string, number[]> = {};
   const record = (key: string, ms: number) => (t[key] ??= []).push(ms);
-  const direct: [string, string, Record<string, unknown>][] = [['bridge', 'eth0', bridgeConf.plugins[0]!], ...[1, 2, 3].map((i): [string, string, Record<string, unknown>] => ['macvlan', `net${i}`, macvlanConf(i)])];
+  const direct: [string, string, Record<string, unknown>][] = [
+    ['bridge', 'eth0', bridgeConf.plugins[0]!],
+    ...[1, 2, 3].map((i): [string, string, Record<string, unknown>] => ['macvlan', `net${i}`, macvlanConf(i)]),
+  ];
   for (let i = 0; i < pods + 2; i++) {
     const pod = podNetns();
     const b = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0' };
@@ -149,24 +221,51 @@ async function run(): Promise<void> {
     const nodeDel = cni(nodeBraid, 'DEL', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
     let da = 0;
     let dd = 0;
-    for (const [type, ifname, c] of direct) da += cni(path.join(PLUGINS, type), 'ADD', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
-    for (const [type, ifname, c] of [...direct].reverse()) dd += cni(path.join(PLUGINS, type), 'DEL', { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }));
+    for (const [type, ifname, c] of direct)
+      da += cni(
+        path.join(PLUGINS, type),
+        'ADD',
+        { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
+        JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }),
+      );
+    for (const [type, ifname, c] of [...direct].reverse())
+      dd += cni(
+        path.join(PLUGINS, type),
+        'DEL',
+        { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
+        JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }),
+      );
     if (i < 2) continue; // warm-up: page cache, compile cache, plugin-version cache
-    record('agentAdd', agentAdd); record('agentDel', agentDel); record('thinAdd', thinAdd); record('thinDel', thinDel);
-    record('nodeAdd', nodeAdd); record('nodeDel', nodeDel);
-    record('directAdd', da); record('directDel', dd);
+    record('agentAdd', agentAdd);
+    record('agentDel', agentDel);
+    record('thinAdd', thinAdd);
+    record('thinDel', thinDel);
+    record('nodeAdd', nodeAdd);
+    record('nodeDel', nodeDel);
+    record('directAdd', da);
+    record('directDel', dd);
   }
   const f = (x: number) => x.toFixed(1).padStart(7);
-  console.log(`braid through dist/host/braid, defaults (policy on): bridge + 3 macvlan, ${pods} pods, medians in ms (agent: ${path.relative(root, agentBin)})`);
+  console.log(
+    `braid through dist/host/braid, defaults (policy on): bridge + 3 macvlan, ${pods} pods, medians in ms (agent: ${path.relative(root, agentBin)})`,
+  );
   console.log(`${'path'.padEnd(38)}    ADD      DEL   ADD overhead  DEL overhead   ADD ratio  DEL ratio`);
   const dAdd = median(t.directAdd!);
   const dDel = median(t.directDel!);
-  console.log(`${'the four delegates directly'.padEnd(38)}${f(dAdd)}  ${f(dDel)}          -             -           1.00       1.00`);
-  const rows = [['dist/host/braid with the agent', 'agent'], ['dist/host/braid, no agent (thin)', 'thin'], [`${path.relative(root, nodeBraid)} (Node) with the agent`, 'node']] as const;
+  console.log(
+    `${'the four delegates directly'.padEnd(38)}${f(dAdd)}  ${f(dDel)}          -             -           1.00       1.00`,
+  );
+  const rows = [
+    ['dist/host/braid with the agent', 'agent'],
+    ['dist/host/braid, no agent (thin)', 'thin'],
+    [`${path.relative(root, nodeBraid)} (Node) with the agent`, 'node'],
+  ] as const;
   for (const [label, key] of rows) {
     const add = median(t[`${key}Add`]!);
     const del = median(t[`${key}Del`]!);
-    console.log(`${label.padEnd(38)}${f(add)}  ${f(del)}      ${f(add - dAdd)}       ${f(del - dDel)}       ${(add / dAdd).toFixed(2).padStart(5)}      ${(del / dDel).toFixed(2).padStart(5)}`);
+    console.log(
+      `${label.padEnd(38)}${f(add)}  ${f(del)}      ${f(add - dAdd)}       ${f(del - dDel)}       ${(add / dAdd).toFixed(2).padStart(5)}      ${(del / dDel).toFixed(2).padStart(5)}`,
+    );
   }
 
   // The front door's own start and hand-over: VERSION answered by the agent, against spawning /bin/true.
@@ -182,7 +281,9 @@ async function run(): Promise<void> {
     spawnSync('/bin/true');
     tt.push(Number(process.hrtime.bigint() - s) / 1e6);
   }
-  console.log(`front door VERSION through the agent: median ${median(tv).toFixed(2)} ms; spawning /bin/true: ${median(tt).toFixed(2)} ms`);
+  console.log(
+    `front door VERSION through the agent: median ${median(tv).toFixed(2)} ms; spawning /bin/true: ${median(tt).toFixed(2)} ms`,
+  );
 
   // The burst: `burst` pods at once, each its own front-door process, all handed to the agent.
   const burstPods = Array.from({ length: burst }, () => podNetns());
@@ -190,7 +291,15 @@ async function run(): Promise<void> {
   let peak = idle;
   const sampler = setInterval(() => (peak = Math.max(peak, statusKiB(agent.pid, 'VmRSS'))), 10);
   const started = Date.now();
-  const adds = await Promise.allSettled(burstPods.map((p, i) => frontAsync('ADD', { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` }, agentConf)));
+  const adds = await Promise.allSettled(
+    burstPods.map((p, i) =>
+      frontAsync(
+        'ADD',
+        { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` },
+        agentConf,
+      ),
+    ),
+  );
   const wall = Date.now() - started;
   clearInterval(sampler);
   const ok = adds.filter((a): a is PromiseFulfilledResult<FrontRun> => a.status === 'fulfilled').map((a) => a.value);
@@ -198,18 +307,46 @@ async function run(): Promise<void> {
   const failed = adds.filter((a): a is PromiseRejectedResult => a.status === 'rejected');
   const hwm = statusKiB(agent.pid, 'VmHWM');
   const sum = ok.reduce((s, a) => s + a.peakKiB, 0);
-  console.log(`burst of ${burst} ADDs at once through dist/host/braid and the agent: ${ok.length} succeeded, ${failed.length} failed; wall ${wall} ms; ADD median ${median(ok.map((a) => a.ms)).toFixed(0)} ms`);
+  console.log(
+    `burst of ${burst} ADDs at once through dist/host/braid and the agent: ${ok.length} succeeded, ${failed.length} failed; wall ${wall} ms; ADD median ${median(ok.map((a) => a.ms)).toFixed(0)} ms`,
+  );
   if (failed.length > 0) console.log(`  first failure: ${String(failed[0]!.reason).slice(0, 400)}`);
-  console.log(`  handed to the agent: ${ok.length - thinRuns.length}; done thin by the Node implementation: ${thinRuns.length}${thinRuns.length ? ` (first: ${thinRuns[0]!.thin})` : ''}`);
-  console.log(`agent RSS: idle ${mib(idle)} MiB, peak during the burst ${mib(peak)} MiB (VmHWM over its life ${mib(hwm)} MiB)`);
-  console.log(`front-door processes: peak RSS summed over the ${ok.length} ${mib(sum)} MiB (median ${(median(ok.map((a) => a.peakKiB)) / 1024).toFixed(2)} MiB, max ${mib(Math.max(...ok.map((a) => a.peakKiB)))} MiB each)`);
-  const dels = await Promise.allSettled(burstPods.map((p, i) => frontAsync('DEL', { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` }, agentConf)));
-  console.log(`DEL of the burst: ${dels.filter((d) => d.status === 'fulfilled').length} succeeded; left behind: ${cacheRecords()} cache records, ${leases()} IP reservations`);
+  console.log(
+    `  handed to the agent: ${ok.length - thinRuns.length}; done thin by the Node implementation: ${thinRuns.length}${thinRuns.length ? ` (first: ${thinRuns[0]!.thin})` : ''}`,
+  );
+  console.log(
+    `agent RSS: idle ${mib(idle)} MiB, peak during the burst ${mib(peak)} MiB (VmHWM over its life ${mib(hwm)} MiB)`,
+  );
+  console.log(
+    `front-door processes: peak RSS summed over the ${ok.length} ${mib(sum)} MiB (median ${(median(ok.map((a) => a.peakKiB)) / 1024).toFixed(2)} MiB, max ${mib(Math.max(...ok.map((a) => a.peakKiB)))} MiB each)`,
+  );
+  const dels = await Promise.allSettled(
+    burstPods.map((p, i) =>
+      frontAsync(
+        'DEL',
+        { CNI_NETNS: `/run/netns/${p}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: `burst${i}` },
+        agentConf,
+      ),
+    ),
+  );
+  console.log(
+    `DEL of the burst: ${dels.filter((d) => d.status === 'fulfilled').length} succeeded; left behind: ${cacheRecords()} cache records, ${leases()} IP reservations`,
+  );
   // For scale: one thin call (the Node implementation) under the same measure.
   const thinPod = podNetns();
-  const thin = await frontAsync('ADD', { CNI_NETNS: `/run/netns/${thinPod}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: 'thin-rss' }, thinConf);
-  await frontAsync('DEL', { CNI_NETNS: `/run/netns/${thinPod}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: 'thin-rss' }, thinConf);
-  console.log(`for scale, one thin ADD (front door exec'ing the Node implementation) peaks at ${mib(thin.peakKiB)} MiB`);
+  const thin = await frontAsync(
+    'ADD',
+    { CNI_NETNS: `/run/netns/${thinPod}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: 'thin-rss' },
+    thinConf,
+  );
+  await frontAsync(
+    'DEL',
+    { CNI_NETNS: `/run/netns/${thinPod}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: 'thin-rss' },
+    thinConf,
+  );
+  console.log(
+    `for scale, one thin ADD (front door exec'ing the Node implementation) peaks at ${mib(thin.peakKiB)} MiB`,
+  );
   await agent.stop();
   console.log('(the machine is shared: absolute times are noisy; compare the ratios and overheads of this one run)');
 }

@@ -16,14 +16,17 @@ import { lockContainer } from '../../src/multiplex/lock.ts';
 import { median } from './bench-tools.ts';
 import { ProbeBed } from '../probe/probe-bed.ts';
 
-const exited = (file: string, args: string[]) => new Promise((r) => spawn(file, args, { stdio: 'ignore' }).on('close', r));
+const exited = (file: string, args: string[]) =>
+  new Promise((r) => spawn(file, args, { stdio: 'ignore' }).on('close', r));
 
 /** What braid's lock was before: a bound abstract unix socket. */
 function abstractLock(name: string): Promise<() => Promise<void>> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', reject);
-    server.listen({ path: `\0${name}`, exclusive: true }, () => resolve(() => new Promise((r) => server.close(() => r()))));
+    server.listen({ path: `\0${name}`, exclusive: true }, () =>
+      resolve(() => new Promise((r) => server.close(() => r()))),
+    );
   });
 }
 
@@ -53,8 +56,13 @@ async function parts(rounds: number): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const m = (k: string) => median(t[k]!);
-  if (launcher) console.log(`delegate start: direct ${m('direct').toFixed(2)} ms, through setpriv ${m('setpriv').toFixed(2)} ms (+${(m('setpriv') - m('direct')).toFixed(2)} ms)`);
-  console.log(`lock+release: abstract socket (before) ${m('abstract').toFixed(2)} ms, lock file in <cniDir>/locks (now) ${m('flock').toFixed(2)} ms`);
+  if (launcher)
+    console.log(
+      `delegate start: direct ${m('direct').toFixed(2)} ms, through setpriv ${m('setpriv').toFixed(2)} ms (+${(m('setpriv') - m('direct')).toFixed(2)} ms)`,
+    );
+  console.log(
+    `lock+release: abstract socket (before) ${m('abstract').toFixed(2)} ms, lock file in <cniDir>/locks (now) ${m('flock').toFixed(2)} ms`,
+  );
 }
 
 function arg(name: string, dflt?: string): string {
@@ -90,7 +98,9 @@ async function main(): Promise<void> {
   for (const verb of ['ADD', 'DEL']) {
     const o = median(times[`old ${verb}`]!);
     const n = median(times[`new ${verb}`]!);
-    console.log(`${verb}: old ${o.toFixed(1)} ms, new ${n.toFixed(1)} ms (median of ${rounds - 1}), new/old ${(n / o).toFixed(2)}`);
+    console.log(
+      `${verb}: old ${o.toFixed(1)} ms, new ${n.toFixed(1)} ms (median of ${rounds - 1}), new/old ${(n / o).toFixed(2)}`,
+    );
   }
 }
 

@@ -37,30 +37,81 @@ function setUp(): Record<string, unknown> {
   sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
   for (const l of ['mvmaster0', 'mvpeer0', 'lo']) sh(['ip', '-n', nodeNs, 'link', 'set', l, 'up']);
   for (const d of ['conf', 'nads', 'pods/bench']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
-  const cluster = { cniVersion: '1.0.0', name: 'bench-cluster', plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16') }] };
+  const cluster = {
+    cniVersion: '1.0.0',
+    name: 'bench-cluster',
+    plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16') }],
+  };
   fs.writeFileSync(path.join(tmp, 'conf/10-cluster.conflist'), JSON.stringify(cluster));
   for (const i of [1, 2, 3]) {
-    const conf = { cniVersion: '1.0.0', name: `bench-mv${i}`, type: 'macvlan', master: 'mvmaster0', mode: 'bridge', ipam: hostLocal(`10.78.${i}.0/24`) };
-    fs.writeFileSync(path.join(tmp, `nads/mv${i}.yaml`), `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(conf)}'\n`);
+    const conf = {
+      cniVersion: '1.0.0',
+      name: `bench-mv${i}`,
+      type: 'macvlan',
+      master: 'mvmaster0',
+      mode: 'bridge',
+      ipam: hostLocal(`10.78.${i}.0/24`),
+    };
+    fs.writeFileSync(
+      path.join(tmp, `nads/mv${i}.yaml`),
+      `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(conf)}'\n`,
+    );
   }
-  fs.writeFileSync(path.join(tmp, 'pods/bench/pod.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n');
-  for (const d of ['usr', 'etc', 'proc', 'sys', 'dev', 'run/netns', 'tmp']) fs.mkdirSync(path.join(hostRoot, d), { recursive: true });
+  fs.writeFileSync(
+    path.join(tmp, 'pods/bench/pod.yaml'),
+    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n',
+  );
+  for (const d of ['usr', 'etc', 'proc', 'sys', 'dev', 'run/netns', 'tmp'])
+    fs.mkdirSync(path.join(hostRoot, d), { recursive: true });
   for (const l of ['lib', 'lib64', 'bin', 'sbin']) fs.symlinkSync(`usr/${l}`, path.join(hostRoot, l));
   return {
-    cniVersion: '1.0.0', name: 'braid-bench', type: 'braid', clusterNetwork: path.join(tmp, 'conf/10-cluster.conflist'), confDir: path.join(tmp, 'conf'),
-    binDir: PLUGINS, nadDir: path.join(tmp, 'nads'), podDir: path.join(tmp, 'pods'), policy: { enabled: false },
+    cniVersion: '1.0.0',
+    name: 'braid-bench',
+    type: 'braid',
+    clusterNetwork: path.join(tmp, 'conf/10-cluster.conflist'),
+    confDir: path.join(tmp, 'conf'),
+    binDir: PLUGINS,
+    nadDir: path.join(tmp, 'nads'),
+    podDir: path.join(tmp, 'pods'),
+    policy: { enabled: false },
   };
 }
 
 /** An agent in the node namespace; with a host root, in a mount namespace holding its binds. */
 async function startAgent(name: string, withHostRoot: boolean): Promise<string> {
   const socket = path.join(tmp, name, 'braid.sock');
-  const args = ['--socket', socket, '--cache-dir', path.join(tmp, name, 'cache'), '--metrics-address', 'off', '--no-policy'];
-  const binds = ['usr', 'etc', 'proc', 'sys', 'dev', 'run/netns'].map((d) => `mount --rbind /${d} ${hostRoot}/${d}`).join(' && ');
+  const args = [
+    '--socket',
+    socket,
+    '--cache-dir',
+    path.join(tmp, name, 'cache'),
+    '--metrics-address',
+    'off',
+    '--no-policy',
+  ];
+  const binds = ['usr', 'etc', 'proc', 'sys', 'dev', 'run/netns']
+    .map((d) => `mount --rbind /${d} ${hostRoot}/${d}`)
+    .join(' && ');
   const argv = withHostRoot
-    ? ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', `${binds} && exec "$0" "$@"`, agentBin, ...args, '--host-root', hostRoot]
+    ? [
+        'unshare',
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        `${binds} && exec "$0" "$@"`,
+        agentBin,
+        ...args,
+        '--host-root',
+        hostRoot,
+      ]
     : [agentBin, ...args];
-  const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, '--', ...argv], { stdio: ['ignore', 'ignore', 'inherit'], env: { PATH: process.env.PATH ?? '' } });
+  const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, '--', ...argv], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { PATH: process.env.PATH ?? '' },
+  });
   agents.push(child);
   for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
   if (!fs.existsSync(socket)) throw new Error(`agent ${name} did not start`);
@@ -68,7 +119,15 @@ async function startAgent(name: string, withHostRoot: boolean): Promise<string> 
 }
 
 function cni(command: string, containerId: string, netns: string, conf: string): number {
-  const env = { PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_CONTAINERID: containerId, CNI_NETNS: `/run/netns/${netns}`, CNI_IFNAME: 'eth0', CNI_PATH: PLUGINS, CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod' };
+  const env = {
+    PATH: process.env.PATH ?? '',
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: containerId,
+    CNI_NETNS: `/run/netns/${netns}`,
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: PLUGINS,
+    CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod',
+  };
   const start = process.hrtime.bigint();
   const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, braid], { input: conf, env, encoding: 'utf8' });
   const ms = Number(process.hrtime.bigint() - start) / 1e6;
@@ -86,8 +145,16 @@ async function run(): Promise<void> {
     return name;
   });
   const confs = {
-    direct: JSON.stringify({ ...base, cniDir: path.join(tmp, 'direct', 'cache'), agentSocket: await startAgent('direct', false) }),
-    hostRoot: JSON.stringify({ ...base, cniDir: path.join(tmp, 'chroot', 'cache'), agentSocket: await startAgent('chroot', true) }),
+    direct: JSON.stringify({
+      ...base,
+      cniDir: path.join(tmp, 'direct', 'cache'),
+      agentSocket: await startAgent('direct', false),
+    }),
+    hostRoot: JSON.stringify({
+      ...base,
+      cniDir: path.join(tmp, 'chroot', 'cache'),
+      agentSocket: await startAgent('chroot', true),
+    }),
   };
   const t: Record<string, number[]> = {};
   for (const [i, pod] of pods.entries()) {
@@ -100,11 +167,15 @@ async function run(): Promise<void> {
       (t[`${mode}Del`] ??= []).push(del);
     }
   }
-  console.log(`braid-agent with and without --host-root: bridge + 3 macvlan, ${iterations} pods, medians in ms (shared machine: compare the ratios)`);
+  console.log(
+    `braid-agent with and without --host-root: bridge + 3 macvlan, ${iterations} pods, medians in ms (shared machine: compare the ratios)`,
+  );
   for (const verb of ['Add', 'Del'] as const) {
     const d = median(t[`direct${verb}`]!);
     const h = median(t[`hostRoot${verb}`]!);
-    console.log(`${verb.toUpperCase().padEnd(4)} direct ${d.toFixed(1).padStart(7)}  host root ${h.toFixed(1).padStart(7)}  ratio ${(h / d).toFixed(3)}  difference ${(h - d).toFixed(1)}`);
+    console.log(
+      `${verb.toUpperCase().padEnd(4)} direct ${d.toFixed(1).padStart(7)}  host root ${h.toFixed(1).padStart(7)}  ratio ${(h / d).toFixed(3)}  difference ${(h - d).toFixed(1)}`,
+    );
   }
 }
 

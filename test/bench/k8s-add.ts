@@ -15,7 +15,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mustRun, runCommand } from '../helpers/exec.ts';
 import { FakeApiServer, type RecordedRequest } from '../helpers/fake-apiserver.ts';
-import { bridgeConflist, countByKind, macvlanConf, openNetnsGateway, requestKind, type RequestKind } from '../helpers/kube-fixture.ts';
+import {
+  bridgeConflist,
+  countByKind,
+  macvlanConf,
+  openNetnsGateway,
+  requestKind,
+  type RequestKind,
+} from '../helpers/kube-fixture.ts';
 import { median } from './bench-tools.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -62,7 +69,10 @@ async function setUp(): Promise<Bed> {
   };
   const [confDir, nadDir, ipamDir] = [dir('conf'), dir('nads'), dir('ipam')];
   const clusterFile = path.join(confDir, '10-cluster.conflist');
-  fs.writeFileSync(clusterFile, JSON.stringify(bridgeConflist('bench-cluster', 'benchbr0', '10.77.0.0/16', '10.77.0.1', ipamDir)));
+  fs.writeFileSync(
+    clusterFile,
+    JSON.stringify(bridgeConflist('bench-cluster', 'benchbr0', '10.77.0.0/16', '10.77.0.1', ipamDir)),
+  );
   const nadConf = (i: number) => JSON.stringify(macvlanConf(NADS[i]!, 'mvmaster0', `10.78.${i + 1}.0/24`, ipamDir));
 
   const annotations = { 'k8s.v1.cni.cncf.io/networks': NADS.join(',') };
@@ -80,7 +90,11 @@ async function setUp(): Promise<Bed> {
   const api = await FakeApiServer.start();
   // When each request arrived, to split an ADD into time before the first request and time among them.
   const log = api.requests as (RecordedRequest & { at?: number })[];
-  log.push = (...items) => Array.prototype.push.apply(log, items.map((r) => Object.assign(r, { at: performance.now() })));
+  log.push = (...items) =>
+    Array.prototype.push.apply(
+      log,
+      items.map((r) => Object.assign(r, { at: performance.now() })),
+    );
   api.setPod({ namespace: NAMESPACE, name: 'pod', annotations });
   NADS.forEach((name, i) => api.setNad(NAMESPACE, name, nadConf(i)));
   const apiPort = Number(new URL(api.url).port);
@@ -128,8 +142,19 @@ async function tearDown(bed: Bed | undefined): Promise<void> {
 const format = (counts: Record<RequestKind, number>) => KINDS.map((k) => `${k} ${counts[k]}`).join(', ');
 
 async function run(bed: Bed): Promise<void> {
-  const times = { kubeAdd: [] as number[], kubeDel: [] as number[], localAdd: [] as number[], localDel: [] as number[] };
-  const phases = { toPodGet: [] as number[], podGetToNads: [] as number[], nadsToPatch: [] as number[], patchToLastEvent: [] as number[], afterLastEvent: [] as number[] };
+  const times = {
+    kubeAdd: [] as number[],
+    kubeDel: [] as number[],
+    localAdd: [] as number[],
+    localDel: [] as number[],
+  };
+  const phases = {
+    toPodGet: [] as number[],
+    podGetToNads: [] as number[],
+    nadsToPatch: [] as number[],
+    patchToLastEvent: [] as number[],
+    afterLastEvent: [] as number[],
+  };
   const addPatterns = new Map<string, number>();
   let delRequests = 0;
   const args = `IgnoreUnknown=1;K8S_POD_NAMESPACE=${NAMESPACE};K8S_POD_NAME=pod`;
@@ -138,7 +163,12 @@ async function run(bed: Bed): Promise<void> {
       const pod = `braid-bp-${suffix}`;
       await mustRun(['ip', 'netns', 'add', pod]);
       try {
-        const env = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: args, CNI_CONTAINERID: `${mode}${i}`, CNI_IFNAME: 'eth0' };
+        const env = {
+          CNI_NETNS: `/run/netns/${pod}`,
+          CNI_ARGS: args,
+          CNI_CONTAINERID: `${mode}${i}`,
+          CNI_IFNAME: 'eth0',
+        };
         const conf = mode === 'kube' ? bed.kubeConf : bed.localConf;
         const before = bed.api.requests.length;
         const started = performance.now();
@@ -169,20 +199,35 @@ async function run(bed: Bed): Promise<void> {
   console.log('API requests per ADD:');
   for (const [pattern, n] of addPatterns) console.log(`  ${pattern}   (${n} of ${total} ADDs)`);
   console.log(`API requests during DEL: ${delRequests} in ${total} DELs`);
-  const goal = [...addPatterns.keys()].every((p) => /pod GET [01],/.test(p) && p.includes(`NAD GET ${NADS.length},`) && p.includes('status PATCH 1,'));
-  console.log(`goal (<= 1 pod GET, 1 GET per distinct NAD, 1 status write, DEL none): ${goal && delRequests === 0 ? 'met' : 'NOT met'}`);
+  const goal = [...addPatterns.keys()].every(
+    (p) => /pod GET [01],/.test(p) && p.includes(`NAD GET ${NADS.length},`) && p.includes('status PATCH 1,'),
+  );
+  console.log(
+    `goal (<= 1 pod GET, 1 GET per distinct NAD, 1 status write, DEL none): ${goal && delRequests === 0 ? 'met' : 'NOT met'}`,
+  );
   const f = (x: number) => x.toFixed(1).padStart(7);
   console.log('medians in ms         ADD      DEL');
   console.log(`Kubernetes API   ${f(median(times.kubeAdd))}  ${f(median(times.kubeDel))}`);
   console.log(`local default    ${f(median(times.localAdd))}  ${f(median(times.localDel))}`);
-  console.log(`difference       ${f(median(times.kubeAdd) - median(times.localAdd))}  ${f(median(times.kubeDel) - median(times.localDel))}`);
+  console.log(
+    `difference       ${f(median(times.kubeAdd) - median(times.localAdd))}  ${f(median(times.kubeDel) - median(times.localDel))}`,
+  );
   console.log('Kubernetes ADD by phase (medians in ms, from when the API server received each request):');
-  console.log(`  start -> pod GET ${f(median(phases.toPodGet))}   pod GET -> last NAD GET ${f(median(phases.podGetToNads))}`);
-  console.log(`  last NAD GET -> status PATCH (delegates) ${f(median(phases.nadsToPatch))}   PATCH -> last event ${f(median(phases.patchToLastEvent))}   -> exit ${f(median(phases.afterLastEvent))}`);
+  console.log(
+    `  start -> pod GET ${f(median(phases.toPodGet))}   pod GET -> last NAD GET ${f(median(phases.podGetToNads))}`,
+  );
+  console.log(
+    `  last NAD GET -> status PATCH (delegates) ${f(median(phases.nadsToPatch))}   PATCH -> last event ${f(median(phases.patchToLastEvent))}   -> exit ${f(median(phases.afterLastEvent))}`,
+  );
 }
 
 /** Splits one ADD at the requests it made: pod GET, last NAD GET, status PATCH, last event. */
-function splitPhases(phases: Record<string, number[]>, during: (RecordedRequest & { at: number })[], start: number, end: number): void {
+function splitPhases(
+  phases: Record<string, number[]>,
+  during: (RecordedRequest & { at: number })[],
+  start: number,
+  end: number,
+): void {
   const at = (kind: RequestKind) => during.filter((r) => requestKind(r) === kind).map((r) => r.at);
   const pod = at('pod GET')[0];
   const nad = at('NAD GET').at(-1);

@@ -21,7 +21,12 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { stringify } from 'yaml';
 import { withNetns } from '../../src/bpf/netns.ts';
-import { attachPodInterfaces, detachPodInterfaces, type AttachedInterface, type PodInterface } from '../../src/policy/attach.ts';
+import {
+  attachPodInterfaces,
+  detachPodInterfaces,
+  type AttachedInterface,
+  type PodInterface,
+} from '../../src/policy/attach.ts';
 import { reconcileAll } from '../../src/policy/node-reconcile.ts';
 import type { PolicyRuntimeOptions } from '../../src/policy/runtime.ts';
 import { PolicyStore } from '../../src/policy/store.ts';
@@ -34,7 +39,9 @@ import { median } from './bench-tools.ts';
 import { connectRate, requestResponse, throughput, type Sample } from './policy-measure.ts';
 import { benchPolicy, iptablesRules, policyYaml } from './policy-rules.ts';
 
-const { values: args } = parseArgs({ options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '3' } } });
+const { values: args } = parseArgs({
+  options: { rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '3' } },
+});
 const ROUNDS = Number(args.rounds);
 const SECONDS = Number(args.seconds);
 const NET = 'default/net1';
@@ -45,13 +52,50 @@ const VARIANTS: Variant[] = ['none', 'braid-empty', 'braid', 'iptables', 'iptabl
 async function pod(host: Netns, name: string, ip: string, podDir: string): Promise<{ ns: Netns; iface: PodInterface }> {
   const ns = await createNetns('braid-t-bench');
   await ns.ip(['link', 'set', 'lo', 'up']);
-  const conf = { cniVersion: '1.0.0', name: 'net1', type: 'bridge', bridge: 'brbp0', isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: `${ip}/24` }] } };
-  const r = await runPlugin('/usr/lib/cni/bridge', { command: 'ADD', containerId: `bench-${name}`, netns: ns, ifname: 'net1', hostNetns: host, stdin: conf });
+  const conf = {
+    cniVersion: '1.0.0',
+    name: 'net1',
+    type: 'bridge',
+    bridge: 'brbp0',
+    isGateway: false,
+    ipMasq: false,
+    ipam: { type: 'static', addresses: [{ address: `${ip}/24` }] },
+  };
+  const r = await runPlugin('/usr/lib/cni/bridge', {
+    command: 'ADD',
+    containerId: `bench-${name}`,
+    netns: ns,
+    ifname: 'net1',
+    hostNetns: host,
+    stdin: conf,
+  });
   if (r.code !== 0) throw new Error(`bridge ADD: ${r.stdout}${r.stderr}`);
   const status = [{ name: NET, interface: 'net1', ips: [ip], default: false }];
   mkdirSync(join(podDir, 'bench'), { recursive: true });
-  writeFileSync(join(podDir, 'bench', `${name}.yaml`), stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'bench', labels: { app: name }, annotations: { 'k8s.v1.cni.cncf.io/network-status': JSON.stringify(status) } } }));
-  return { ns, iface: { containerId: `bench-${name}`, pod: { namespace: 'bench', name }, network: NET, ifname: 'net1', netns: ns.path, ips: [ip] } };
+  writeFileSync(
+    join(podDir, 'bench', `${name}.yaml`),
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name,
+        namespace: 'bench',
+        labels: { app: name },
+        annotations: { 'k8s.v1.cni.cncf.io/network-status': JSON.stringify(status) },
+      },
+    }),
+  );
+  return {
+    ns,
+    iface: {
+      containerId: `bench-${name}`,
+      pod: { namespace: 'bench', name },
+      network: NET,
+      ifname: 'net1',
+      netns: ns.path,
+      ips: [ip],
+    },
+  };
 }
 
 async function mustIn(ns: Netns, argv: string[], input?: string): Promise<void> {
@@ -63,7 +107,12 @@ async function main(): Promise<void> {
   buildBpfObjects();
   const pins = makePinRoot();
   const dir = makeTempDir('braid-t-pbench');
-  const opts: PolicyRuntimeOptions = { bpfRoot: pins.path, policyDir: join(dir, 'policies'), podDir: join(dir, 'pods'), cacheDir: join(dir, 'cache') };
+  const opts: PolicyRuntimeOptions = {
+    bpfRoot: pins.path,
+    policyDir: join(dir, 'policies'),
+    podDir: join(dir, 'pods'),
+    cacheDir: join(dir, 'cache'),
+  };
   let attached: AttachedInterface[] = [];
   const host = await createNetns('braid-t-bhost');
   try {
@@ -85,7 +134,11 @@ async function main(): Promise<void> {
       } else if (v === 'braid-empty') {
         attached = withNetns(host.path, () => attachPodInterfaces([server.iface, client.iface], empty));
       } else if (v !== 'none') {
-        await mustIn(server.ns, ['iptables-restore', '--noflush'], iptablesRules(policy, 'net1', NET, v === 'iptables'));
+        await mustIn(
+          server.ns,
+          ['iptables-restore', '--noflush'],
+          iptablesRules(policy, 'net1', NET, v === 'iptables'),
+        );
       }
     };
     const disable = async (v: Variant) => {
@@ -101,12 +154,18 @@ async function main(): Promise<void> {
       await enable(v);
       const closed = await startEchoServer(server.ns, 'tcp', IP.server, 7777, 10_000);
       const open = await startEchoServer(server.ns, 'tcp', IP.server, 5305, 10_000);
-      const reached = [await echoReaches(client.ns, 'tcp', IP.server, 7777, { timeoutMs: 700 }), await echoReaches(client.ns, 'tcp', IP.server, 5305)];
+      const reached = [
+        await echoReaches(client.ns, 'tcp', IP.server, 7777, { timeoutMs: 700 }),
+        await echoReaches(client.ns, 'tcp', IP.server, 5305),
+      ];
       closed.stop();
       open.stop();
       await disable(v);
-      console.log(`check ${v}: port 7777 ${reached[0] ? 'open' : 'closed'}, port 5305 ${reached[1] ? 'open' : 'closed'}`);
-      if (reached[1] !== true || reached[0] !== (v === 'none' || v === 'braid-empty')) throw new Error(`variant ${v} does not enforce the policy as expected`);
+      console.log(
+        `check ${v}: port 7777 ${reached[0] ? 'open' : 'closed'}, port 5305 ${reached[1] ? 'open' : 'closed'}`,
+      );
+      if (reached[1] !== true || reached[0] !== (v === 'none' || v === 'braid-empty'))
+        throw new Error(`variant ${v} does not enforce the policy as expected`);
     }
 
     const results = new Map<Variant, Sample[]>(VARIANTS.map((v) => [v, []]));
@@ -123,17 +182,30 @@ async function main(): Promise<void> {
           await disable(v);
         }
       }
-      console.log(`round ${round}: ${VARIANTS.map((v) => { const s = results.get(v)!.at(-1)!; return `${v} ${s.gbps.toFixed(2)} Gbit/s ${s.rrUs.toFixed(1)} µs ${s.crrUs.toFixed(0)} µs/conn`; }).join(' | ')}`);
+      console.log(
+        `round ${round}: ${VARIANTS.map((v) => {
+          const s = results.get(v)!.at(-1)!;
+          return `${v} ${s.gbps.toFixed(2)} Gbit/s ${s.rrUs.toFixed(1)} µs ${s.crrUs.toFixed(0)} µs/conn`;
+        }).join(' | ')}`,
+      );
     }
 
     const med = (v: Variant, k: keyof Sample) => median(results.get(v)!.map((x) => x[k]));
     /** Median over rounds of a/b within each round: drifts in machine load hit both alike. */
     const paired = (a: Variant, b: Variant, k: keyof Sample, invert = false) =>
       median(results.get(a)!.map((x, i) => (invert ? results.get(b)![i]![k] / x[k] : x[k] / results.get(b)![i]![k])));
-    console.log(`\nmedians over ${ROUNDS} rounds of ${SECONDS} s (pod to pod over a bridge, IPv4, ${policy.prefixes.length} prefixes, ${policy.ranges.length} port ranges, ${cpus().length} CPUs):`);
+    console.log(
+      `\nmedians over ${ROUNDS} rounds of ${SECONDS} s (pod to pod over a bridge, IPv4, ${policy.prefixes.length} prefixes, ${policy.ranges.length} port ranges, ${cpus().length} CPUs):`,
+    );
     console.log('  variant         TCP Gbit/s  CPU s/Gbit   RR µs/txn  RR CPU µs  CRR µs/conn');
     for (const v of VARIANTS) {
-      const cols = [med(v, 'gbps').toFixed(2), med(v, 'cpuPerGbit').toFixed(3), med(v, 'rrUs').toFixed(2), med(v, 'rrCpuUs').toFixed(2), med(v, 'crrUs').toFixed(1)];
+      const cols = [
+        med(v, 'gbps').toFixed(2),
+        med(v, 'cpuPerGbit').toFixed(3),
+        med(v, 'rrUs').toFixed(2),
+        med(v, 'rrCpuUs').toFixed(2),
+        med(v, 'crrUs').toFixed(1),
+      ];
       console.log(`  ${v.padEnd(14)} ${cols.map((c, i) => c.padStart([10, 11, 11, 10, 12][i]!)).join(' ')}`);
     }
     console.log('ratios (median of per-round ratios; > 1 means braid does better):');
@@ -168,7 +240,9 @@ async function main(): Promise<void> {
         `${median(updates.map((u) => u.ms)).toFixed(0)} ms (${updates.map((u) => `${u.ms.toFixed(0)} ms: ${u.written} written, ${u.deleted} removed`).join('; ')}); ` +
         `before that, storing the YAML (parse + validate): median ${median(updates.map((u) => u.storeMs)).toFixed(0)} ms; iptables-restore of the same rules: ${iptMs.toFixed(0)} ms`,
     );
-    console.log(`attach of both pods' interfaces under the policy (ADD path): median ${median(attachMs).toFixed(0)} ms over ${attachMs.length}`);
+    console.log(
+      `attach of both pods' interfaces under the policy (ADD path): median ${median(attachMs).toFixed(0)} ms over ${attachMs.length}`,
+    );
   } finally {
     stopEchoServers();
     await destroyAllNetns();

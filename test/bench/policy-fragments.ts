@@ -25,8 +25,21 @@ const REPEAT = 200_000;
 function buildAt(ref: string, out: string): string {
   const src = join(out, 'bpf');
   mkdirSync(src, { recursive: true });
-  for (const f of git('ls-tree', '--name-only', `${ref}:bpf`).split('\n')) writeFileSync(join(src, f), git('show', `${ref}:bpf/${f}`));
-  execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-mcpu=v3', '-I/usr/include/x86_64-linux-gnu', `-I${src}`, '-c', join(src, 'mnp.c'), '-o', join(out, 'mnp.o')]);
+  for (const f of git('ls-tree', '--name-only', `${ref}:bpf`).split('\n'))
+    writeFileSync(join(src, f), git('show', `${ref}:bpf/${f}`));
+  execFileSync('clang', [
+    '-target',
+    'bpf',
+    '-O2',
+    '-g',
+    '-mcpu=v3',
+    '-I/usr/include/x86_64-linux-gnu',
+    `-I${src}`,
+    '-c',
+    join(src, 'mnp.c'),
+    '-o',
+    join(out, 'mnp.o'),
+  ]);
   return join(out, 'mnp.o');
 }
 
@@ -35,7 +48,12 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const server = pod('app', 'server', { app: 'server' }, { 'app/net1': ['10.1.0.10'] });
 const client = pod('app', 'client', { app: 'client' }, { 'app/net1': ['10.1.0.20'] });
 const cluster = view([server, client]);
-const yaml = mnp('p', 'app', 'net1', 'podSelector: {}\ningress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{protocol: UDP, port: 53}]}]');
+const yaml = mnp(
+  'p',
+  'app',
+  'net1',
+  'podSelector: {}\ningress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{protocol: UDP, port: 53}]}]',
+);
 const datagram = flowPacket({ src: '10.1.0.20', dst: '10.1.0.10', proto: 'udp', sport: 5300, dport: 53 });
 
 function setup(objectPath: string): { h: Harness; time: (frame: Buffer) => number } {
@@ -65,11 +83,17 @@ try {
     s.later.push(cur.time(later));
   }
   const m = { base: median(s.base), cur: median(s.cur), first: median(s.first), later: median(s.later) };
-  console.log(`baseline ${baseRef.slice(0, 10)}, ${rounds} rounds of ${REPEAT} runs, median ns per packet (shared machine: read the ratios)`);
+  console.log(
+    `baseline ${baseRef.slice(0, 10)}, ${rounds} rounds of ${REPEAT} runs, median ns per packet (shared machine: read the ratios)`,
+  );
   console.log(`  established datagram, baseline build   ${m.base}`);
   console.log(`  established datagram, current build    ${m.cur}  (ratio ${(m.cur / m.base).toFixed(2)})`);
-  console.log(`  first fragment, current build          ${m.first}  (ratio to the datagram ${(m.first / m.cur).toFixed(2)})`);
-  console.log(`  middle fragment, current build         ${m.later}  (ratio to the datagram ${(m.later / m.cur).toFixed(2)})`);
+  console.log(
+    `  first fragment, current build          ${m.first}  (ratio to the datagram ${(m.first / m.cur).toFixed(2)})`,
+  );
+  console.log(
+    `  middle fragment, current build         ${m.later}  (ratio to the datagram ${(m.later / m.cur).toFixed(2)})`,
+  );
 } finally {
   for (const h of runs) h.destroy();
   rmSync(tmp, { recursive: true, force: true });

@@ -26,19 +26,33 @@ export interface Sample {
   crrUs: number;
 }
 
-export async function throughput(client: Netns, server: Netns, ip: string, seconds: number): Promise<{ gbps: number; cpuPerGbit: number }> {
+export async function throughput(
+  client: Netns,
+  server: Netns,
+  ip: string,
+  seconds: number,
+): Promise<{ gbps: number; cpuPerGbit: number }> {
   const { gbps, cpus } = await iperf3(client, server, ip, seconds, client.name);
   return { gbps, cpuPerGbit: cpus / gbps };
 }
 
-export async function requestResponse(client: Netns, server: Netns, ip: string, seconds: number): Promise<{ us: number; cpuUs: number }> {
+export async function requestResponse(
+  client: Netns,
+  server: Netns,
+  ip: string,
+  seconds: number,
+): Promise<{ us: number; cpuUs: number }> {
   const pinned = [...NICE, 'taskset', '-c', RR_CPU, PYTHON, RR_SCRIPT];
   const srv = await startIn(server, [...pinned, 'server', ip, '5302'], /ready/);
   try {
-    const r = await client.nsenter([...pinned, 'client', ip, '5302', String(seconds)], { timeoutMs: (seconds + 20) * 1000 });
+    const r = await client.nsenter([...pinned, 'client', ip, '5302', String(seconds)], {
+      timeoutMs: (seconds + 20) * 1000,
+    });
     if (r.code !== 0) throw new Error(`TCP_RR: ${r.stderr}`);
     const c = JSON.parse(r.stdout) as { transactions: number; usPerTransaction: number; cpuSeconds: number };
-    const s = JSON.parse((await srv.output).split('\n').find((l) => l.startsWith('{')) ?? '{}') as { cpuSeconds?: number };
+    const s = JSON.parse((await srv.output).split('\n').find((l) => l.startsWith('{')) ?? '{}') as {
+      cpuSeconds?: number;
+    };
     return { us: c.usPerTransaction, cpuUs: ((c.cpuSeconds + (s.cpuSeconds ?? Number.NaN)) / c.transactions) * 1e6 };
   } finally {
     srv.stop();
@@ -49,7 +63,9 @@ export async function connectRate(client: Netns, server: Netns, ip: string, seco
   const pinned = [...NICE, 'taskset', '-c', RR_CPU, PYTHON, CRR_SCRIPT];
   const srv = await startIn(server, [...pinned, 'server', ip, '5303'], /ready/);
   try {
-    const r = await client.nsenter([...pinned, 'client', ip, '5303', String(seconds)], { timeoutMs: (seconds + 20) * 1000 });
+    const r = await client.nsenter([...pinned, 'client', ip, '5303', String(seconds)], {
+      timeoutMs: (seconds + 20) * 1000,
+    });
     if (r.code !== 0) throw new Error(`TCP_CRR: ${r.stderr}`);
     return (JSON.parse(r.stdout) as { usPerConnection: number }).usPerConnection;
   } finally {

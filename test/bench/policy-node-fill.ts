@@ -21,13 +21,19 @@ const bed = makePodBed();
 /** braid's own time in the agent so far (request time minus its delegates' run time), seconds, per verb. */
 async function braidSeconds(verb: string): Promise<number> {
   const text = (await getOverSocket(bed.socket, '/metrics')).body;
-  const delegates = text.split('\n').filter((l) => l.startsWith('braid_delegate_duration_seconds_sum{') && l.includes(`verb="${verb}"`)).reduce((s, l) => s + Number(l.split(' ')[1]), 0);
+  const delegates = text
+    .split('\n')
+    .filter((l) => l.startsWith('braid_delegate_duration_seconds_sum{') && l.includes(`verb="${verb}"`))
+    .reduce((s, l) => s + Number(l.split(' ')[1]), 0);
   return (sampleOf(text, `braid_agent_request_duration_seconds_sum{verb="${verb}"}`) ?? 0) - delegates;
 }
 
 function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
-  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => !e.isDirectory()).map((e) => path.join(e.parentPath, e.name));
+  return fs
+    .readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => !e.isDirectory())
+    .map((e) => path.join(e.parentPath, e.name));
 }
 
 try {
@@ -39,12 +45,23 @@ try {
   const addBraidMs: number[] = [];
   const addCpuTicks: number[] = [];
   // The agent's own CPU time (utime + stime, clock ticks): what braid computes, whatever else the shared machine runs.
-  const cpuTicks = () => fs.readFileSync(`/proc/${agent.pid}/stat`, 'utf8').split(') ')[1]!.split(' ').slice(11, 13).reduce((s, x) => s + Number(x), 0);
+  const cpuTicks = () =>
+    fs
+      .readFileSync(`/proc/${agent.pid}/stat`, 'utf8')
+      .split(') ')[1]!
+      .split(' ')
+      .slice(11, 13)
+      .reduce((s, x) => s + Number(x), 0);
   const delMs: number[] = [];
   try {
     for (let i = 0; i < pods; i++) {
       const ns = bed.newNetns();
-      const env = { CNI_NETNS: `/run/netns/${ns}`, CNI_ARGS: bed.writePod(`fill-${i}`, { app: 'selected' }), CNI_IFNAME: 'eth0', CNI_CONTAINERID: `fill-${i}` };
+      const env = {
+        CNI_NETNS: `/run/netns/${ns}`,
+        CNI_ARGS: bed.writePod(`fill-${i}`, { app: 'selected' }),
+        CNI_IFNAME: 'eth0',
+        CNI_CONTAINERID: `fill-${i}`,
+      };
       const before = await braidSeconds('ADD');
       const ticks = cpuTicks();
       addMs.push(bed.cni(hostBraid, 'ADD', env, bed.conf(bed.socket)));
@@ -61,18 +78,30 @@ try {
   }
   const first = median(addMs.slice(0, 20));
   const last = median(addMs.slice(-20));
-  console.log(`fill one node with ${pods} pods through braid-agent (bridge + 3 macvlan, policy on${withPolicy ? ', a policy selects every pod on mv1' : ', no policy in the store'})`);
-  console.log(`ADD median, first 20 pods: ${first.toFixed(1)} ms; last 20 pods: ${last.toFixed(1)} ms; ratio last/first ${(last / first).toFixed(2)}`);
+  console.log(
+    `fill one node with ${pods} pods through braid-agent (bridge + 3 macvlan, policy on${withPolicy ? ', a policy selects every pod on mv1' : ', no policy in the store'})`,
+  );
+  console.log(
+    `ADD median, first 20 pods: ${first.toFixed(1)} ms; last 20 pods: ${last.toFixed(1)} ms; ratio last/first ${(last / first).toFixed(2)}`,
+  );
   const [bFirst, bLast] = [median(addBraidMs.slice(0, 20)), median(addBraidMs.slice(-20))];
-  console.log(`  of which braid itself in the agent (request minus delegates): first 20 ${bFirst.toFixed(1)} ms; last 20 ${bLast.toFixed(1)} ms; ratio ${(bLast / bFirst).toFixed(2)}`);
+  console.log(
+    `  of which braid itself in the agent (request minus delegates): first 20 ${bFirst.toFixed(1)} ms; last 20 ${bLast.toFixed(1)} ms; ratio ${(bLast / bFirst).toFixed(2)}`,
+  );
   const cpu = (xs: number[]) => (xs.reduce((s, x) => s + x, 0) * 10) / xs.length;
   const [cFirst, cLast] = [cpu(addCpuTicks.slice(0, 20)), cpu(addCpuTicks.slice(-20))];
-  console.log(`  agent CPU time per ADD (mean over 20, 10 ms ticks): first 20 ${cFirst.toFixed(1)} ms; last 20 ${cLast.toFixed(1)} ms; ratio ${(cLast / cFirst).toFixed(2)}`);
+  console.log(
+    `  agent CPU time per ADD (mean over 20, 10 ms ticks): first 20 ${cFirst.toFixed(1)} ms; last 20 ${cLast.toFixed(1)} ms; ratio ${(cLast / cFirst).toFixed(2)}`,
+  );
   console.log(`DEL median: ${median(delMs).toFixed(1)} ms`);
   const leases = filesUnder(path.join(bed.tmp, 'ipam')).filter((f) => !/(lock|last_reserved_ip\.\d+)$/.test(f));
-  const cache = filesUnder(path.join(bed.tmp, 'cache')).filter((f) => f.endsWith('.json') && !f.includes('/versions/') && !f.includes('/manifests/'));
+  const cache = filesUnder(path.join(bed.tmp, 'cache')).filter(
+    (f) => f.endsWith('.json') && !f.includes('/versions/') && !f.includes('/manifests/'),
+  );
   const links = filesUnder(path.join(bed.bpfRoot, 'mnp', 'links'));
-  console.log(`left after DEL: ${cache.length} cache/policy records, ${links.length} pinned links, ${leases.length} IP reservations`);
+  console.log(
+    `left after DEL: ${cache.length} cache/policy records, ${links.length} pinned links, ${leases.length} IP reservations`,
+  );
   for (const f of [...cache, ...links, ...leases].slice(0, 10)) console.log(`  left: ${f}`);
 } finally {
   bed.cleanup();

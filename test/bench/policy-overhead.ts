@@ -33,11 +33,17 @@ async function series(key: string, label: string, labels: Record<string, string>
       let da = 0;
       let dd = 0;
       const id = { ...b, CNI_CONTAINERID: `${key}-direct-${i}` };
-      for (const [type, ifname, c] of bed.direct) da += bed.cni(path.join(PLUGINS, type), 'ADD', { ...id, CNI_IFNAME: ifname }, c);
-      for (const [type, ifname, c] of [...bed.direct].reverse()) dd += bed.cni(path.join(PLUGINS, type), 'DEL', { ...id, CNI_IFNAME: ifname }, c);
+      for (const [type, ifname, c] of bed.direct)
+        da += bed.cni(path.join(PLUGINS, type), 'ADD', { ...id, CNI_IFNAME: ifname }, c);
+      for (const [type, ifname, c] of [...bed.direct].reverse())
+        dd += bed.cni(path.join(PLUGINS, type), 'DEL', { ...id, CNI_IFNAME: ifname }, c);
       if (i < 2) continue; // warm-up
-      record('agentAdd', agentAdd); record('agentDel', agentDel); record('thinAdd', thinAdd); record('thinDel', thinDel);
-      record('directAdd', da); record('directDel', dd);
+      record('agentAdd', agentAdd);
+      record('agentDel', agentDel);
+      record('thinAdd', thinAdd);
+      record('thinDel', thinDel);
+      record('directAdd', da);
+      record('directDel', dd);
     } finally {
       bed.dropNetns(ns);
     }
@@ -48,9 +54,14 @@ async function series(key: string, label: string, labels: Record<string, string>
   for (const verb of ['Add', 'Del'] as const) {
     const dlg = median(t[`direct${verb}`]!);
     console.log(`${verb.toUpperCase().padEnd(5)} ${'delegates alone'.padEnd(24)} ${f(dlg)}  ${f(0)}   1.00`);
-    for (const [key, name] of [['agent', 'braid through the agent'], ['thin', 'braid thin']] as const) {
+    for (const [key, name] of [
+      ['agent', 'braid through the agent'],
+      ['thin', 'braid thin'],
+    ] as const) {
       const ms = median(t[`${key}${verb}`]!);
-      console.log(`${verb.toUpperCase().padEnd(5)} ${name.padEnd(24)} ${f(ms)}  ${f(ms - dlg)}   ${(ms / dlg).toFixed(2)}`);
+      console.log(
+        `${verb.toUpperCase().padEnd(5)} ${name.padEnd(24)} ${f(ms)}  ${f(ms - dlg)}   ${(ms / dlg).toFixed(2)}`,
+      );
     }
   }
 }
@@ -65,7 +76,9 @@ try {
   } finally {
     await agent.stop();
   }
-  const left = fs.existsSync(path.join(bed.bpfRoot, 'mnp', 'links')) ? fs.readdirSync(path.join(bed.bpfRoot, 'mnp', 'links')) : [];
+  const left = fs.existsSync(path.join(bed.bpfRoot, 'mnp', 'links'))
+    ? fs.readdirSync(path.join(bed.bpfRoot, 'mnp', 'links'))
+    : [];
   console.log(`\npinned policy links left after every DEL: ${left.length}`);
 } finally {
   bed.cleanup();

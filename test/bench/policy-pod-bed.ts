@@ -52,39 +52,83 @@ export function makePodBed(): PodBed {
   const nodeNs = `braid-b-${suffix}`;
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
   const bpfRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
-  const dirs = Object.fromEntries(['conf', 'nads', 'pods/bench', 'policies', 'ipam'].map((d) => [d, path.join(tmp, d)]));
+  const dirs = Object.fromEntries(
+    ['conf', 'nads', 'pods/bench', 'policies', 'ipam'].map((d) => [d, path.join(tmp, d)]),
+  );
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   const netns: string[] = [];
-  const hostLocal = (subnet: string, name: string) => ({ type: 'host-local', dataDir: dirs.ipam, ranges: [[{ subnet }]], name });
-  const bridge = { type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16', 'bench-cluster') };
-  const macvlan = (i: number) => ({ cniVersion: '1.0.0', name: `bench-mv${i}`, type: 'macvlan', master: 'mvmaster0', mode: 'bridge', ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`) });
+  const hostLocal = (subnet: string, name: string) => ({
+    type: 'host-local',
+    dataDir: dirs.ipam,
+    ranges: [[{ subnet }]],
+    name,
+  });
+  const bridge = {
+    type: 'bridge',
+    bridge: 'benchbr0',
+    isGateway: true,
+    ipam: hostLocal('10.77.0.0/16', 'bench-cluster'),
+  };
+  const macvlan = (i: number) => ({
+    cniVersion: '1.0.0',
+    name: `bench-mv${i}`,
+    type: 'macvlan',
+    master: 'mvmaster0',
+    mode: 'bridge',
+    ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
+  });
   sh(['ip', 'netns', 'add', nodeNs]);
   sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
   for (const l of ['mvmaster0', 'mvpeer0', 'lo']) sh(['ip', '-n', nodeNs, 'link', 'set', l, 'up']);
   const clusterFile = path.join(dirs.conf!, '10-cluster.conflist');
   fs.writeFileSync(clusterFile, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', plugins: [bridge] }));
   for (const i of [1, 2, 3]) {
-    fs.writeFileSync(path.join(dirs.nads!, `mv${i}.yaml`), `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlan(i))}'\n`);
+    fs.writeFileSync(
+      path.join(dirs.nads!, `mv${i}.yaml`),
+      `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlan(i))}'\n`,
+    );
   }
   const socket = path.join(tmp, 'agent', 'braid.sock');
   const env = (command: string, extra: Record<string, string>) => ({
-    PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, BRAID_ASSET_DIR: path.join(tmp, 'assets'), ...extra,
+    PATH: process.env.PATH ?? '',
+    CNI_COMMAND: command,
+    CNI_PATH: PLUGINS,
+    BRAID_ASSET_DIR: path.join(tmp, 'assets'),
+    ...extra,
   });
   const bed: PodBed = {
-    tmp, nodeNs, socket, bpfRoot, policyDir: dirs.policies!,
-    conf: (agentSocket) => JSON.stringify({
-      cniVersion: '1.0.0', name: 'braid-bench', type: 'braid', clusterNetwork: clusterFile, confDir: dirs.conf,
-      cniDir: path.join(tmp, 'cache'), binDir: PLUGINS, nadDir: dirs.nads, podDir: path.join(tmp, 'pods'), agentSocket,
-      // braid's defaults (policy on), with the pin root and the policy store of this run.
-      policy: { bpfRoot, policyDir: dirs.policies },
-    }),
+    tmp,
+    nodeNs,
+    socket,
+    bpfRoot,
+    policyDir: dirs.policies!,
+    conf: (agentSocket) =>
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'braid-bench',
+        type: 'braid',
+        clusterNetwork: clusterFile,
+        confDir: dirs.conf,
+        cniDir: path.join(tmp, 'cache'),
+        binDir: PLUGINS,
+        nadDir: dirs.nads,
+        podDir: path.join(tmp, 'pods'),
+        agentSocket,
+        // braid's defaults (policy on), with the pin root and the policy store of this run.
+        policy: { bpfRoot, policyDir: dirs.policies },
+      }),
     direct: [
       ['bridge', 'eth0', JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...bridge })],
       ...[1, 2, 3].map((i): [string, string, string] => ['macvlan', `net${i}`, JSON.stringify(macvlan(i))]),
     ],
     writePod(name, labels) {
-      const labelLines = Object.entries(labels).map(([k, v]) => `    ${k}: ${v}\n`).join('');
-      fs.writeFileSync(path.join(dirs['pods/bench']!, `${name}.yaml`), `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: bench\n  labels:\n${labelLines}  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n`);
+      const labelLines = Object.entries(labels)
+        .map(([k, v]) => `    ${k}: ${v}\n`)
+        .join('');
+      fs.writeFileSync(
+        path.join(dirs['pods/bench']!, `${name}.yaml`),
+        `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: bench\n  labels:\n${labelLines}  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n`,
+      );
       return `IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=${name}`;
     },
     writePolicy(name, doc) {
@@ -103,16 +147,40 @@ export function makePodBed(): PodBed {
     },
     async startAgent() {
       // As benchmarks outside the project start it; no Kubernetes access: it serves calls only.
-      const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, seaAgent, '--socket', socket, '--cache-dir', path.join(tmp, 'cache'), '--metrics-address', 'off'], {
-        env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets'), BRAID_TRACE: process.env.BRAID_TRACE ?? '' },
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
+      const child = spawn(
+        'nsenter',
+        [
+          `--net=/run/netns/${nodeNs}`,
+          seaAgent,
+          '--socket',
+          socket,
+          '--cache-dir',
+          path.join(tmp, 'cache'),
+          '--metrics-address',
+          'off',
+        ],
+        {
+          env: {
+            PATH: process.env.PATH ?? '',
+            BRAID_ASSET_DIR: path.join(tmp, 'agent-assets'),
+            BRAID_TRACE: process.env.BRAID_TRACE ?? '',
+          },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        },
+      );
       for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
-      return { pid: child.pid!, stop: async () => (child.kill('SIGTERM'), void (await new Promise((r) => child.once('exit', r)))) };
+      return {
+        pid: child.pid!,
+        stop: async () => (child.kill('SIGTERM'), void (await new Promise((r) => child.once('exit', r)))),
+      };
     },
     cni(plugin, command, extra, conf) {
       const start = process.hrtime.bigint();
-      const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], { input: conf, env: env(command, extra), encoding: 'utf8' });
+      const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], {
+        input: conf,
+        env: env(command, extra),
+        encoding: 'utf8',
+      });
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       if (r.status !== 0) throw new Error(`${path.basename(plugin)} ${command} failed: ${r.stdout} ${r.stderr}`);
       return ms;
@@ -133,6 +201,10 @@ export function serverPolicy(): Record<string, unknown> {
     apiVersion: 'k8s.cni.cncf.io/v1beta1',
     kind: 'MultiNetworkPolicy',
     metadata: { name: 'mv1-from-clients', namespace: 'bench', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'mv1' } },
-    spec: { podSelector: { matchLabels: { app: 'selected' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }] }] },
+    spec: {
+      podSelector: { matchLabels: { app: 'selected' } },
+      policyTypes: ['Ingress'],
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }] }],
+    },
   };
 }

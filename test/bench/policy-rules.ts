@@ -73,8 +73,12 @@ export function iptablesRules(p: BenchPolicy, ifname: string, network: string, c
     '-A MULTI-0-INGRESS -m mark --mark 0x30000/0x30000 -j RETURN',
     '-A MULTI-0-INGRESS -j DROP',
   );
-  for (const [a, b] of p.ranges) lines.push(`-A MULTI-0-INGRESS-0-PORTS -i ${ifname} -m tcp -p tcp --dport ${a}:${b} -j MARK --set-xmark 0x10000/0x10000`);
-  for (const c of p.prefixes) lines.push(`-A MULTI-0-INGRESS-0-FROM -i ${ifname} -s ${c} -j MARK --set-xmark 0x20000/0x20000`);
+  for (const [a, b] of p.ranges)
+    lines.push(
+      `-A MULTI-0-INGRESS-0-PORTS -i ${ifname} -m tcp -p tcp --dport ${a}:${b} -j MARK --set-xmark 0x10000/0x10000`,
+    );
+  for (const c of p.prefixes)
+    lines.push(`-A MULTI-0-INGRESS-0-FROM -i ${ifname} -s ${c} -j MARK --set-xmark 0x20000/0x20000`);
   lines.push('COMMIT', '');
   return lines.join('\n');
 }

@@ -38,27 +38,58 @@ function cni(plugin: string, command: string, env: Record<string, string>, conf:
 }
 
 const ipam = (subnet: string) => ({ type: 'host-local', dataDir: path.join(tmp, 'ipam'), ranges: [[{ subnet }]] });
-const cluster = { cniVersion: '1.0.0', name: 'bench-cluster', plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: ipam('10.77.0.0/16') }] };
-const macvlan = { cniVersion: '1.0.0', name: 'bench-mv', type: 'macvlan', master: 'mvmaster0', mode: 'bridge', ipam: ipam('10.78.0.0/16') };
+const cluster = {
+  cniVersion: '1.0.0',
+  name: 'bench-cluster',
+  plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: ipam('10.77.0.0/16') }],
+};
+const macvlan = {
+  cniVersion: '1.0.0',
+  name: 'bench-mv',
+  type: 'macvlan',
+  master: 'mvmaster0',
+  mode: 'bridge',
+  ipam: ipam('10.78.0.0/16'),
+};
 
 function setUp(): string {
   execFileSync('ip', ['netns', 'add', nodeNs]);
   execFileSync('ip', ['-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
   for (const l of ['mvmaster0', 'mvpeer0']) execFileSync('ip', ['-n', nodeNs, 'link', 'set', l, 'up']);
-  for (const d of ['conf', 'nads', 'pods/bench', 'multus/results']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
+  for (const d of ['conf', 'nads', 'pods/bench', 'multus/results'])
+    fs.mkdirSync(path.join(tmp, d), { recursive: true });
   fs.writeFileSync(path.join(tmp, 'conf', '10-cluster.conflist'), JSON.stringify(cluster));
-  fs.writeFileSync(path.join(tmp, 'nads', 'mv.yaml'), `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlan)}'\n`);
-  fs.writeFileSync(path.join(tmp, 'pods', 'bench', 'pod.yaml'), 'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv\n');
+  fs.writeFileSync(
+    path.join(tmp, 'nads', 'mv.yaml'),
+    `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlan)}'\n`,
+  );
+  fs.writeFileSync(
+    path.join(tmp, 'pods', 'bench', 'pod.yaml'),
+    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv\n',
+  );
   return JSON.stringify({
-    cniVersion: '1.0.0', name: 'braid-bench', type: 'braid', clusterNetwork: path.join(tmp, 'conf', '10-cluster.conflist'),
-    confDir: path.join(tmp, 'conf'), cniDir: path.join(tmp, 'cache'), multusCniDir: multusDir, binDir: PLUGINS,
-    nadDir: path.join(tmp, 'nads'), podDir: path.join(tmp, 'pods'), policy: { enabled: false },
+    cniVersion: '1.0.0',
+    name: 'braid-bench',
+    type: 'braid',
+    clusterNetwork: path.join(tmp, 'conf', '10-cluster.conflist'),
+    confDir: path.join(tmp, 'conf'),
+    cniDir: path.join(tmp, 'cache'),
+    multusCniDir: multusDir,
+    binDir: PLUGINS,
+    nadDir: path.join(tmp, 'nads'),
+    podDir: path.join(tmp, 'pods'),
+    policy: { enabled: false },
   });
 }
 
 /** The delegates as Multus runs them, then its caches. */
 function multusAdd(containerId: string, netnsPath: string): void {
-  const p: MultusPod = { containerId, netns: { path: netnsPath } as Netns, node: { path: `/run/netns/${nodeNs}` } as Netns, pod: { namespace: 'bench', name: 'pod' } };
+  const p: MultusPod = {
+    containerId,
+    netns: { path: netnsPath } as Netns,
+    node: { path: `/run/netns/${nodeNs}` } as Netns,
+    pod: { namespace: 'bench', name: 'pod' },
+  };
   const delegates: MultusDelegate[] = [
     { display: 'bench-cluster', bytes: JSON.stringify(cluster), ifname: 'eth0', master: true },
     { display: 'bench/mv', bytes: JSON.stringify(macvlan), ifname: 'net1' },
@@ -67,8 +98,16 @@ function multusAdd(containerId: string, netnsPath: string): void {
   for (const d of delegates) {
     const doc = JSON.parse(d.bytes) as Record<string, unknown> & { plugins?: Record<string, unknown>[] };
     const plugin = doc.plugins ? { ...doc.plugins[0], name: doc.name, cniVersion: doc.cniVersion } : doc;
-    const { out } = cni(path.join(PLUGINS, String(plugin.type)), 'ADD', { CNI_CONTAINERID: containerId, CNI_NETNS: netnsPath, CNI_IFNAME: d.ifname, CNI_ARGS: args }, JSON.stringify(plugin));
-    fs.writeFileSync(path.join(multusDir, 'results', `${String(doc.name)}-${containerId}-${d.ifname}`), JSON.stringify(libcniEntry(p, d, JSON.parse(out))));
+    const { out } = cni(
+      path.join(PLUGINS, String(plugin.type)),
+      'ADD',
+      { CNI_CONTAINERID: containerId, CNI_NETNS: netnsPath, CNI_IFNAME: d.ifname, CNI_ARGS: args },
+      JSON.stringify(plugin),
+    );
+    fs.writeFileSync(
+      path.join(multusDir, 'results', `${String(doc.name)}-${containerId}-${d.ifname}`),
+      JSON.stringify(libcniEntry(p, d, JSON.parse(out))),
+    );
   }
   fs.writeFileSync(path.join(multusDir, containerId), JSON.stringify(delegates.map(delegateNetConf)));
 }
@@ -81,12 +120,17 @@ function run(): void {
     const pod = `braid-bp-${suffix}`;
     execFileSync('ip', ['netns', 'add', pod]);
     try {
-      const base = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod', CNI_IFNAME: 'eth0' };
+      const base = {
+        CNI_NETNS: `/run/netns/${pod}`,
+        CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod',
+        CNI_IFNAME: 'eth0',
+      };
       cni(braid, 'ADD', { ...base, CNI_CONTAINERID: `b${i}` }, conf);
       const a = cni(braid, 'DEL', { ...base, CNI_CONTAINERID: `b${i}` }, conf).ms;
       multusAdd(`m${i}`, `/run/netns/${pod}`);
       const b = cni(braid, 'DEL', { ...base, CNI_CONTAINERID: `m${i}` }, conf).ms;
-      if (fs.readdirSync(path.join(multusDir, 'results')).length > 0) throw new Error('takeover DEL left Multus cache entries');
+      if (fs.readdirSync(path.join(multusDir, 'results')).length > 0)
+        throw new Error('takeover DEL left Multus cache entries');
       if (i >= 2) {
         own.push(a);
         takeover.push(b);

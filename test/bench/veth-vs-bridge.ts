@@ -64,17 +64,29 @@ async function latency(p: Pair): Promise<Pick<Sample, 'us' | 'cpuUsPerTransactio
   const pinned = [...NICE, 'taskset', '-c', RR_CPU, PYTHON, RR_SCRIPT];
   const server = await startIn(p.server, [...pinned, 'server', p.serverIp, '5302'], /ready/);
   try {
-    const r = await p.client.nsenter([...pinned, 'client', p.serverIp, '5302', String(SECONDS)], { timeoutMs: (SECONDS + 20) * 1000 });
+    const r = await p.client.nsenter([...pinned, 'client', p.serverIp, '5302', String(SECONDS)], {
+      timeoutMs: (SECONDS + 20) * 1000,
+    });
     if (r.code !== 0) throw new Error(`TCP_RR in ${p.name}: ${r.stderr}`);
     const c = JSON.parse(r.stdout) as { transactions: number; usPerTransaction: number; cpuSeconds: number };
-    const s = JSON.parse((await server.output).split('\n').find((l) => l.startsWith('{')) ?? '{}') as { cpuSeconds?: number };
-    return { us: c.usPerTransaction, cpuUsPerTransaction: ((c.cpuSeconds + (s.cpuSeconds ?? NaN)) / c.transactions) * 1e6 };
+    const s = JSON.parse((await server.output).split('\n').find((l) => l.startsWith('{')) ?? '{}') as {
+      cpuSeconds?: number;
+    };
+    return {
+      us: c.usPerTransaction,
+      cpuUsPerTransaction: ((c.cpuSeconds + (s.cpuSeconds ?? NaN)) / c.transactions) * 1e6,
+    };
   } finally {
     server.stop();
   }
 }
 
-async function vethPair(tb: Testbed, name: string, extra: Record<string, unknown> = {}, env: Record<string, string> = {}): Promise<Pair> {
+async function vethPair(
+  tb: Testbed,
+  name: string,
+  extra: Record<string, unknown> = {},
+  env: Record<string, string> = {},
+): Promise<Pair> {
   const pods: Netns[] = [];
   let serverIp = '';
   for (const id of [`${name}-1`, `${name}-2`]) {
@@ -102,7 +114,14 @@ async function bridgePair(): Promise<Pair> {
   let serverIp = '';
   for (const id of ['bench-1', 'bench-2']) {
     const ns = await createPod();
-    const r = await runPlugin('/usr/lib/cni/bridge', { command: 'ADD', containerId: id, netns: ns, ifname: 'eth0', hostNetns: host, stdin: conf });
+    const r = await runPlugin('/usr/lib/cni/bridge', {
+      command: 'ADD',
+      containerId: id,
+      netns: ns,
+      ifname: 'eth0',
+      hostNetns: host,
+      stdin: conf,
+    });
     if (r.code !== 0) throw new Error(`bridge ADD: ${r.stdout}${r.stderr}`);
     pods.push(ns);
     serverIp = (r.json!.ips as { address: string }[])[0]!.address.split('/')[0]!;
@@ -114,7 +133,12 @@ function report(results: Map<string, Sample[]>): void {
   const med = (name: string): Sample => {
     const xs = results.get(name)!;
     const m = (k: keyof Sample) => median(xs.map((x) => x[k]));
-    return { gbps: m('gbps'), gbitPerCpuSecond: m('gbitPerCpuSecond'), us: m('us'), cpuUsPerTransaction: m('cpuUsPerTransaction') };
+    return {
+      gbps: m('gbps'),
+      gbitPerCpuSecond: m('gbitPerCpuSecond'),
+      us: m('us'),
+      cpuUsPerTransaction: m('cpuUsPerTransaction'),
+    };
   };
   const b = med('bridge');
   console.log(`\nmedians over ${ROUNDS} rounds of ${SECONDS} s (pod-to-pod, one node, IPv4, ${cpus().length} CPUs):`);
@@ -136,15 +160,22 @@ function report(results: Map<string, Sample[]>): void {
 async function main(): Promise<void> {
   const tb = await makeTestbed();
   try {
-    const pairs = [await bridgePair(), await vethPair(tb, 'braid-veth'), await vethPair(tb, 'braid-veth-bigtcp', { gsoMaxSize: 196608 })];
-    if (process.env.BENCH_EXTRA_BPF_DIR) pairs.push(await vethPair(tb, 'braid-veth-extra', {}, { BRAID_BPF_DIR: process.env.BENCH_EXTRA_BPF_DIR }));
+    const pairs = [
+      await bridgePair(),
+      await vethPair(tb, 'braid-veth'),
+      await vethPair(tb, 'braid-veth-bigtcp', { gsoMaxSize: 196608 }),
+    ];
+    if (process.env.BENCH_EXTRA_BPF_DIR)
+      pairs.push(await vethPair(tb, 'braid-veth-extra', {}, { BRAID_BPF_DIR: process.env.BENCH_EXTRA_BPF_DIR }));
     const results = new Map(pairs.map((p) => [p.name, [] as Sample[]]));
     for (let round = 1; round <= ROUNDS; round++) {
       const order = pairs.map((_, i) => pairs[(i + round) % pairs.length]!);
       const t = new Map<string, Awaited<ReturnType<typeof throughput>>>();
       for (const p of order) t.set(p.name, await throughput(p));
       for (const p of order) results.get(p.name)!.push({ ...t.get(p.name)!, ...(await latency(p)) });
-      const line = [...results].map(([n, r]) => `${n} ${r.at(-1)!.gbps.toFixed(2)} Gbit/s ${r.at(-1)!.us.toFixed(1)} µs`);
+      const line = [...results].map(
+        ([n, r]) => `${n} ${r.at(-1)!.gbps.toFixed(2)} Gbit/s ${r.at(-1)!.us.toFixed(1)} µs`,
+      );
       console.log(`round ${round}: ${line.join(' | ')}`);
     }
     report(results);

@@ -14,7 +14,16 @@ import { SyscallError } from '../../src/net/errno.ts';
 import { createVethPair, findLink, listLinks } from '../../src/net/links.ts';
 import { NetlinkSocket } from '../../src/net/netlink-socket.ts';
 import { endpointCodec, endpointKeyCodec, statsCodec, zeroStats } from '../../src/veth/endpoint-map.ts';
-import { addNetns, bpfObjectDir, buildBpfObjects, delNetns, isRoot, makePinRoot, repoRoot, type PinRoot } from './env.ts';
+import {
+  addNetns,
+  bpfObjectDir,
+  buildBpfObjects,
+  delNetns,
+  isRoot,
+  makePinRoot,
+  repoRoot,
+  type PinRoot,
+} from './env.ts';
 
 const object = () => join(bpfObjectDir, 'veth.o');
 
@@ -59,8 +68,15 @@ describe.skipIf(!isRoot)('libbpf bindings', () => {
     eps.update({ family: 4, address: '10.9.0.5' }, ep);
     eps.update({ family: 6, address: 'fd00::5' }, { ...ep, ifindex: 8 });
     expect(eps.lookup({ family: 4, address: '10.9.0.5' })).toEqual(ep);
-    expect(eps.keys().map((k) => k.address).sort()).toEqual(['10.9.0.5', 'fd00::5']);
-    expect(() => eps.update({ family: 4, address: '10.9.0.5' }, ep, BPF_NOEXIST)).toThrow(/update map braid_ep: EEXIST/);
+    expect(
+      eps
+        .keys()
+        .map((k) => k.address)
+        .sort(),
+    ).toEqual(['10.9.0.5', 'fd00::5']);
+    expect(() => eps.update({ family: 4, address: '10.9.0.5' }, ep, BPF_NOEXIST)).toThrow(
+      /update map braid_ep: EEXIST/,
+    );
     expect(eps.delete({ family: 4, address: '10.9.0.5' })).toBe(true);
     expect(eps.delete({ family: 4, address: '10.9.0.5' })).toBe(false);
     expect(eps.lookup({ family: 4, address: '10.9.0.5' })).toBeUndefined();
@@ -86,8 +102,18 @@ describe.skipIf(!isRoot)('libbpf bindings', () => {
     const dir = mkdtempSync(join(tmpdir(), 'braid-bad-'));
     try {
       const out = join(dir, 'rejected.o');
-      execFileSync('clang', ['-target', 'bpf', '-O2', '-g', '-mcpu=v3', '-I/usr/include/x86_64-linux-gnu',
-        '-c', join(repoRoot, 'test/bpf/fixtures/rejected.c'), '-o', out]);
+      execFileSync('clang', [
+        '-target',
+        'bpf',
+        '-O2',
+        '-g',
+        '-mcpu=v3',
+        '-I/usr/include/x86_64-linux-gnu',
+        '-c',
+        join(repoRoot, 'test/bpf/fixtures/rejected.c'),
+        '-o',
+        out,
+      ]);
       const obj = BpfObject.open(out);
       let err: unknown;
       try {
@@ -193,4 +219,3 @@ describe.skipIf(!isRoot)('libbpf bindings', () => {
     obj.close();
   });
 });
-

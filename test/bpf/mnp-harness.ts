@@ -82,7 +82,9 @@ export function createHarness(objectPath?: string): Harness {
     return withNetns(nsPath, () => libc().if_nametoindex(name));
   };
   const runOn = (ifindex: number, dir: 'in' | 'out', frame: Buffer, repeat = 1) =>
-    withNetns(nsPath, () => testRun(dir === 'in' ? p.in : p.out, { data: frame, ctx: skbContext({ ifindex }), repeat }));
+    withNetns(nsPath, () =>
+      testRun(dir === 'in' ? p.in : p.out, { data: frame, ctx: skbContext({ ifindex }), repeat }),
+    );
   let unmanaged: number | undefined;
   return {
     maps: m,
@@ -121,7 +123,11 @@ export function createHarness(objectPath?: string): Harness {
       unmanaged ??= device('free0');
       return runOn(unmanaged, dir, frame).retval;
     },
-    ctEntries: (ifaceId) => m.ct.entries().filter(([k]) => k.ifaceId === ifaceId).map(([, v]) => v),
+    ctEntries: (ifaceId) =>
+      m.ct
+        .entries()
+        .filter(([k]) => k.ifaceId === ifaceId)
+        .map(([, v]) => v),
     expireAll() {
       for (const [k, v] of m.ct.entries()) m.ct.update(k, { ...v, expires: 1n });
     },

@@ -46,7 +46,8 @@ export function withIpv6Extensions(frame: Buffer, types: number[]): Buffer {
     const ext = Buffer.alloc(8);
     ext[0] = next;
     ext[1] = 0; // 8 bytes
-    if (t === 43) ext[2] = 0; // routing type 0, segments left 0
+    if (t === 43)
+      ext[2] = 0; // routing type 0, segments left 0
     else ext.writeUInt16BE(0x0104, 2); // PadN of 4 bytes
     exts.unshift(ext);
     next = t;

@@ -13,7 +13,12 @@ import { createHarness, type Harness, type TestIface } from './mnp-harness.ts';
 const server = pod('app', 'server', {}, { 'app/net1': ['10.1.0.10'] });
 const cluster = view([server]);
 const blocks = (from: number, n: number) =>
-  mnp('p', 'app', 'net1', `podSelector: {}\ningress:\n- from: [${Array.from({ length: n }, (_, i) => `{ipBlock: {cidr: 10.${from + i}.0.0/16}}`).join(', ')}]\n  ports: [{port: 80}, {port: ${1000 + from}, endPort: ${1100 + from}}]`);
+  mnp(
+    'p',
+    'app',
+    'net1',
+    `podSelector: {}\ningress:\n- from: [${Array.from({ length: n }, (_, i) => `{ipBlock: {cidr: 10.${from + i}.0.0/16}}`).join(', ')}]\n  ports: [{port: 80}, {port: ${1000 + from}, endPort: ${1100 + from}}]`,
+  );
 
 /** What the kernel holds for the interface, as the reconciler encodes it. */
 function kernelState(maps: PolicyMaps, ifaceId: number): string {
@@ -46,7 +51,9 @@ function diff(a: DesiredState | undefined, b: DesiredState): { written: number; 
 
 function expected(d: DesiredState): string {
   const out: string[] = [];
-  for (const dir of [0, 1]) for (const kind of TRIE_KINDS) out.push(...[...d.tries[dir]![kind]].map(([k, v]) => `${dir}${kind}${k}=${v}`).sort());
+  for (const dir of [0, 1])
+    for (const kind of TRIE_KINDS)
+      out.push(...[...d.tries[dir]![kind]].map(([k, v]) => `${dir}${kind}${k}=${v}`).sort());
   return out.join('\n');
 }
 
@@ -59,7 +66,12 @@ describe.skipIf(!isRoot)('reconciler against the kernel maps', () => {
     h = undefined;
     cleanupTemps();
   });
-  const desired = (yaml: string) => desiredState(t.ifaceId, compileInterface(parsePolicyDocuments(yaml, 't').policies, cluster, { pod: server, network: 'app/net1' }), 0);
+  const desired = (yaml: string) =>
+    desiredState(
+      t.ifaceId,
+      compileInterface(parsePolicyDocuments(yaml, 't').policies, cluster, { pod: server, network: 'app/net1' }),
+      0,
+    );
 
   it('writes only what differs, with or without a shadow, and recovers from a dirty shadow', () => {
     h = createHarness();

@@ -4,7 +4,18 @@ import { F_ALLOW_DHCP, F_ALLOW_MLD, CT_CLOSING, type FragEntry, type FragKey } f
 import { mnp, pod, view } from '../unit/policy/fixtures.ts';
 import { buildBpfObjects, isRoot } from './env.ts';
 import { createHarness, DROP, PASS, type Harness, type TestIface } from './mnp-harness.ts';
-import { firstFragment, flowPacket, fragmentOf, icmpError, icmpv6, laterFragment, replyTo, vlanTagged, withIpv6Extensions, type FlowPacket } from './mnp-packets.ts';
+import {
+  firstFragment,
+  flowPacket,
+  fragmentOf,
+  icmpError,
+  icmpv6,
+  laterFragment,
+  replyTo,
+  vlanTagged,
+  withIpv6Extensions,
+  type FlowPacket,
+} from './mnp-packets.ts';
 
 /** Connection tracking and the traffic that passes whatever the policy, for IPv4 and IPv6. */
 const FAMILIES = {
@@ -43,12 +54,21 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
         expect(send('out', { ...syn, flags: TCP.ACK })).toBe(PASS);
         expect(send('in', replyTo(syn, TCP.ACK | TCP.PSH))).toBe(PASS);
         expect(send('in', { src: a.ext, dst: a.server, sport: 443, dport: 40002 })).toBe(DROP);
-        expect(t.stats('out')).toMatchObject({ allowUnisolated: 1n, allowEstablished: 1n, ctCreated: 1n, allowedPackets: 2n });
+        expect(t.stats('out')).toMatchObject({
+          allowUnisolated: 1n,
+          allowEstablished: 1n,
+          ctCreated: 1n,
+          allowedPackets: 2n,
+        });
         expect(t.stats('in')).toMatchObject({ allowReply: 2n, denyPolicy: 1n, deniedPackets: 1n });
       });
 
       it('passes replies against an isolated direction that allows nothing', () => {
-        setup(policy(`policyTypes: [Ingress, Egress]\negress: [{to: [{podSelector: {matchLabels: {app: client}}}], ports: [{protocol: UDP, port: 53}]}]`));
+        setup(
+          policy(
+            `policyTypes: [Ingress, Egress]\negress: [{to: [{podSelector: {matchLabels: {app: client}}}], ports: [{protocol: UDP, port: 53}]}]`,
+          ),
+        );
         const q: FlowPacket = { src: a.server, dst: a.client, proto: 'udp', sport: 5000, dport: 53 };
         expect(send('out', q)).toBe(PASS);
         expect(send('in', replyTo(q))).toBe(PASS);
@@ -102,7 +122,12 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
         const data = { ...syn, flags: TCP.ACK };
         expect(send('in', syn)).toBe(PASS);
         expect(send('out', replyTo(syn))).toBe(PASS);
-        const [kept] = h!.apply(policy(`ingress: [{from: [{podSelector: {matchLabels: {app: client}}}, {ipBlock: {cidr: 198.51.100.0/24}}]}]`), cluster);
+        const [kept] = h!.apply(
+          policy(
+            `ingress: [{from: [{podSelector: {matchLabels: {app: client}}}, {ipBlock: {cidr: 198.51.100.0/24}}]}]`,
+          ),
+          cluster,
+        );
         expect(kept).toMatchObject({ changed: true, written: 1, deleted: 0 });
         expect(send('in', data)).toBe(PASS);
         h!.apply(policy('ingress: []'), cluster);
@@ -116,13 +141,16 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
       });
 
       describe('fragments', () => {
-        const FROM_CLIENT_UDP53 = 'ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{protocol: UDP, port: 53}]}]';
-        const datagram = (f: Partial<FlowPacket> = {}) => flowPacket({ src: a.client, dst: a.server, proto: 'udp', sport: 5300, dport: 53, ...f });
+        const FROM_CLIENT_UDP53 =
+          'ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{protocol: UDP, port: 53}]}]';
+        const datagram = (f: Partial<FlowPacket> = {}) =>
+          flowPacket({ src: a.client, dst: a.server, proto: 'udp', sport: 5300, dport: 53, ...f });
 
         it('gives later fragments the verdict of their first fragment, port rules included', () => {
           setup(policy(FROM_CLIENT_UDP53));
           const ok = datagram();
-          const remembered = (): [FragKey, FragEntry][] => h!.maps.frag!.entries().filter(([k]) => k.ifaceId === t.ifaceId);
+          const remembered = (): [FragKey, FragEntry][] =>
+            h!.maps.frag!.entries().filter(([k]) => k.ifaceId === t.ifaceId);
           expect(t.run('in', firstFragment(ok, 0x101))).toBe(PASS);
           expect(t.run('in', laterFragment(ok, 0x101, true))).toBe(PASS);
           expect(remembered()).toHaveLength(1);
@@ -132,7 +160,12 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
           // The last fragment closes the datagram.
           expect(t.run('in', laterFragment(ok, 0x101))).toBe(PASS);
           expect(remembered()).toEqual([]);
-          expect(t.stats('in')).toMatchObject({ allowPolicy: 3n, ctCreated: 1n, allowedPackets: 3n, deniedPackets: 0n });
+          expect(t.stats('in')).toMatchObject({
+            allowPolicy: 3n,
+            ctCreated: 1n,
+            allowedPackets: 3n,
+            deniedPackets: 0n,
+          });
           // The reply datagram, fragmented as well, belongs to the connection the request opened.
           const reply = flowPacket(replyTo({ src: a.client, dst: a.server, proto: 'udp', sport: 5300, dport: 53 }));
           expect(t.run('out', firstFragment(reply, 0x202))).toBe(PASS);
@@ -144,10 +177,22 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
           const denied = datagram({ dport: 54 });
           expect(t.run('in', firstFragment(denied, 0x303))).toBe(DROP);
           // The decoy: a later fragment whose data starts like a UDP header to port 53.
-          expect(t.run('in', fragmentOf(denied, { id: 0x303, offset: 1480, more: false, data: datagram().subarray(family === 'v4' ? 34 : 54) }))).toBe(DROP);
+          expect(
+            t.run(
+              'in',
+              fragmentOf(denied, {
+                id: 0x303,
+                offset: 1480,
+                more: false,
+                data: datagram().subarray(family === 'v4' ? 34 : 54),
+              }),
+            ),
+          ).toBe(DROP);
           expect(t.stats('in')).toMatchObject({ denyPolicy: 2n, deniedPackets: 2n, denyFragmentOrder: 0n });
           // Another peer, same id: its own datagram.
-          expect(t.run('in', firstFragment(flowPacket({ src: a.other, dst: a.server, proto: 'udp', dport: 53 }), 0x303))).toBe(DROP);
+          expect(
+            t.run('in', firstFragment(flowPacket({ src: a.other, dst: a.server, proto: 'udp', dport: 53 }), 0x303)),
+          ).toBe(DROP);
         });
 
         it('drops a later fragment that comes before its first and counts it apart', () => {
@@ -158,7 +203,9 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
           expect(t.run('in', firstFragment(ok, 0x404))).toBe(PASS);
           expect(t.run('in', laterFragment(ok, 0x404))).toBe(PASS);
           // A direction without isolation lets it through: every datagram is allowed there.
-          expect(t.run('out', laterFragment(flowPacket({ src: a.server, dst: a.ext, proto: 'udp', dport: 9 }), 0x505))).toBe(PASS);
+          expect(
+            t.run('out', laterFragment(flowPacket({ src: a.server, dst: a.ext, proto: 'udp', dport: 9 }), 0x505)),
+          ).toBe(PASS);
           expect(t.stats('out').allowUnisolated).toBe(1n);
         });
 
@@ -217,7 +264,11 @@ describe.skipIf(!isRoot)('mnp program: connection tracking', () => {
   it('reads ports behind IPv6 extension headers and drops VLAN-tagged frames on isolated interfaces', () => {
     setup(policy(`ingress: [{ports: [{port: 80}]}]`));
     const v6 = FAMILIES.v6;
-    const to = (dport: number) => withIpv6Extensions(ipPacket({ src: v6.client, dst: v6.server }, tcp({ sport: 41000 + dport, dport })), [0, 60, 43]);
+    const to = (dport: number) =>
+      withIpv6Extensions(
+        ipPacket({ src: v6.client, dst: v6.server }, tcp({ sport: 41000 + dport, dport })),
+        [0, 60, 43],
+      );
     expect(t.run('in', to(80))).toBe(PASS);
     expect(t.run('in', to(81))).toBe(DROP);
     expect(t.run('in', vlanTagged(flowPacket({ src: '10.1.0.20', dst: '10.1.0.10', dport: 80 })))).toBe(DROP);

@@ -22,7 +22,7 @@ describe.skipIf(!isRoot)('pinned programs across builds of an object', () => {
     if (work) rmSync(work, { recursive: true, force: true });
   });
 
-  it('loading a new build unpins the old one; the old build\'s open programs keep working; the old build reloads its own', () => {
+  it("loading a new build unpins the old one; the old build's open programs keep working; the old build reloads its own", () => {
     pins = makePinRoot();
     work = mkdtempSync(join(tmpdir(), 'braid-t-builds-'));
     const oldBuild = join(work, 'old.o');
@@ -33,7 +33,12 @@ describe.skipIf(!isRoot)('pinned programs across builds of an object', () => {
     appendFileSync(newBuild, Buffer.from('braid test build 2'));
     const pinRoot = join(pins.path, 'veth');
     const ensure = (objectPath: string) => {
-      const programs = ensurePinnedPrograms({ objectPath, pinRoot, programs: ['from_pod', 'to_pod'] as const, lockDir: work! });
+      const programs = ensurePinnedPrograms({
+        objectPath,
+        pinRoot,
+        programs: ['from_pod', 'to_pod'] as const,
+        lockDir: work!,
+      });
       open.push(programs);
       return programs;
     };

@@ -53,7 +53,10 @@ describe.skipIf(!isRoot)('braid-veth datapath (BPF_PROG_TEST_RUN)', () => {
     for (const k of maps.stats.keys()) maps.stats.delete(k);
     const a: Endpoint = { ifindex: hA, flags: 0, podMac: POD_A.mac, hostMac: POD_A.hostMac, owner: 1n };
     const b: Endpoint = { ifindex: hB, flags: 0, podMac: POD_B.mac, hostMac: POD_B.hostMac, owner: 2n };
-    for (const [pod, ep] of [[POD_A, a], [POD_B, b]] as const) {
+    for (const [pod, ep] of [
+      [POD_A, a],
+      [POD_B, b],
+    ] as const) {
       maps.endpoints.update({ family: 4, address: pod.v4 }, ep);
       maps.endpoints.update({ family: 6, address: pod.v6 }, ep);
     }
@@ -63,7 +66,9 @@ describe.skipIf(!isRoot)('braid-veth datapath (BPF_PROG_TEST_RUN)', () => {
 
   /** Runs a program as if `frame` arrived on (from_pod) or left through (to_pod) host veth `ifindex`. */
   function run(program: 'from_pod' | 'to_pod', frame: Buffer, ifindex = hA) {
-    return withNetns(`/run/netns/${ns}`, () => testRun(obj.programFd(program), { data: frame, ctx: skbContext({ ifindex }) }));
+    return withNetns(`/run/netns/${ns}`, () =>
+      testRun(obj.programFd(program), { data: frame, ctx: skbContext({ ifindex }) }),
+    );
   }
 
   const fromA = { src: POD_A.mac, dst: POD_A.hostMac };
@@ -105,14 +110,23 @@ describe.skipIf(!isRoot)('braid-veth datapath (BPF_PROG_TEST_RUN)', () => {
   it.each([
     ['IPv4 to a host address', () => ipPacket({ src: POD_A.v4, dst: HOST_ADDR.v4, eth: fromA }, tcp())],
     ['IPv6 to a host address', () => ipPacket({ src: POD_A.v6, dst: HOST_ADDR.v6, eth: fromA }, udp())],
-    ['ARP request for the gateway', () => arpPacket({ senderIp: POD_A.v4, senderMac: POD_A.mac, targetIp: '169.254.1.1' })],
-    ['IPv4 with TTL 1 (the stack sends time-exceeded)', () => ipPacket({ src: POD_A.v4, dst: POD_B.v4, ttl: 1, eth: fromA }, udp())],
+    [
+      'ARP request for the gateway',
+      () => arpPacket({ senderIp: POD_A.v4, senderMac: POD_A.mac, targetIp: '169.254.1.1' }),
+    ],
+    [
+      'IPv4 with TTL 1 (the stack sends time-exceeded)',
+      () => ipPacket({ src: POD_A.v4, dst: POD_B.v4, ttl: 1, eth: fromA }, udp()),
+    ],
     ['IPv6 with hop limit 1', () => ipPacket({ src: POD_A.v6, dst: POD_B.v6, ttl: 1, eth: fromA }, udp())],
-    ['IPv4 ethertype carrying a version-6 header', () => {
-      const f = ipPacket({ src: POD_A.v4, dst: POD_B.v4, eth: fromA }, udp());
-      f.writeUInt8(0x65, 14);
-      return f;
-    }],
+    [
+      'IPv4 ethertype carrying a version-6 header',
+      () => {
+        const f = ipPacket({ src: POD_A.v4, dst: POD_B.v4, eth: fromA }, udp());
+        f.writeUInt8(0x65, 14);
+        return f;
+      },
+    ],
     // (The kernel's test run refuses IP frames with truncated headers, so those cannot be fed in.)
     ['an LLDP frame', () => ethernet(0x88cc, Buffer.alloc(46), fromA)],
   ])('leaves %s to the host stack, unchanged but counted', (_name, build) => {

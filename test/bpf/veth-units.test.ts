@@ -1,7 +1,17 @@
 // Pure parts of the veth plugin and its netlink codec (no root needed).
 import { describe, expect, it } from 'vitest';
 import { formatIp, parseIp, parseMac, parsePrefix } from '../../src/net/ip.ts';
-import { NLM_F_ACK_TLVS, attr, attrNested, attrString, attrU32, decodeError, decodeMessages, encodeMessage, parseAttrs } from '../../src/net/rtnl-codec.ts';
+import {
+  NLM_F_ACK_TLVS,
+  attr,
+  attrNested,
+  attrString,
+  attrU32,
+  decodeError,
+  decodeMessages,
+  encodeMessage,
+  parseAttrs,
+} from '../../src/net/rtnl-codec.ts';
 import { parseVethConfig } from '../../src/veth/config.ts';
 import { encodeWith } from '../../src/bpf/codec.ts';
 import { endpointCodec, endpointKeyCodec } from '../../src/veth/endpoint-map.ts';

@@ -1,4 +1,14 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmdirSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
@@ -31,7 +41,12 @@ function removeCgroups(parent: string): void {
   for (const hierarchy of existsSync(root) ? readdirSync(root) : []) {
     const top = join(root, hierarchy, parent);
     if (!existsSync(top)) continue;
-    const dirs = (d: string): string[] => [...readdirSync(d, { withFileTypes: true }).filter((e) => e.isDirectory()).flatMap((e) => dirs(join(d, e.name))), d];
+    const dirs = (d: string): string[] => [
+      ...readdirSync(d, { withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .flatMap((e) => dirs(join(d, e.name))),
+      d,
+    ];
     for (const d of dirs(top)) rmdirSync(d);
   }
 }
@@ -47,7 +62,8 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'braid-t-cri-'));
-    for (const d of ['bin', 'net.d', 'nads', 'pods', 'cache', 'ipam', 'netconf', 'logs', 'image', 'policies', 'run']) mkdirSync(paths(d));
+    for (const d of ['bin', 'net.d', 'nads', 'pods', 'cache', 'ipam', 'netconf', 'logs', 'image', 'policies', 'run'])
+      mkdirSync(paths(d));
     node = await createNetns('braid-t-node');
     await node.ip(['link', 'set', 'lo', 'up']);
     const master = `vm${hex(3)}`;
@@ -58,28 +74,76 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
 
     // The CNI bin dir: braid and Debian's plugins.
     symlinkSync(braidBinary(), paths('bin/braid'));
-    for (const p of ['bridge', 'macvlan', 'host-local', 'loopback']) symlinkSync(join(REAL_PLUGINS, p), paths(`bin/${p}`));
+    for (const p of ['bridge', 'macvlan', 'host-local', 'loopback'])
+      symlinkSync(join(REAL_PLUGINS, p), paths(`bin/${p}`));
     const hostLocal = (subnet: string) => ({ type: 'host-local', dataDir: paths('ipam'), ranges: [[{ subnet }]] });
-    writeFileSync(paths('cluster.conflist'), JSON.stringify({
-      cniVersion: '1.0.0', name: 'cluster',
-      plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true, ipam: { ...hostLocal(`${CLUSTER}.0/24`), routes: [{ dst: '0.0.0.0/0' }] } }],
-    }));
-    for (const [name, subnet] of [['lan', '192.168.93.0/24'], ['lan2', '192.168.94.0/24']] as const) {
+    writeFileSync(
+      paths('cluster.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'cluster',
+        plugins: [
+          {
+            type: 'bridge',
+            bridge: 'cni0',
+            isGateway: true,
+            ipam: { ...hostLocal(`${CLUSTER}.0/24`), routes: [{ dst: '0.0.0.0/0' }] },
+          },
+        ],
+      }),
+    );
+    for (const [name, subnet] of [
+      ['lan', '192.168.93.0/24'],
+      ['lan2', '192.168.94.0/24'],
+    ] as const) {
       const config = { cniVersion: '1.0.0', name, type: 'macvlan', master, mode: 'bridge', ipam: hostLocal(subnet) };
-      writeFileSync(paths(`nads/${name}.yaml`), stringifyYaml({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name, namespace: 'default' }, spec: { config: JSON.stringify(config) } }));
+      writeFileSync(
+        paths(`nads/${name}.yaml`),
+        stringifyYaml({
+          apiVersion: 'k8s.cni.cncf.io/v1',
+          kind: 'NetworkAttachmentDefinition',
+          metadata: { name, namespace: 'default' },
+          spec: { config: JSON.stringify(config) },
+        }),
+      );
     }
-    writeFileSync(paths('net.d/10-braid.conflist'), JSON.stringify({
-      cniVersion: '1.0.0', name: 'braid-cni-network',
-      plugins: [{
-        type: 'braid', capabilities: { 'io.kubernetes.cri.pod-annotations': true },
-        clusterNetwork: paths('cluster.conflist'), confDir: paths('netconf'), cniDir: paths('cache'), binDir: paths('bin'),
-        nadDir: paths('nads'), podDir: paths('pods'), agentSocket: paths('run/braid.sock'),
-        policy: { enabled: true, bpfRoot: pins.path, policyDir: paths('policies') },
-      }],
-    }));
+    writeFileSync(
+      paths('net.d/10-braid.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'braid-cni-network',
+        plugins: [
+          {
+            type: 'braid',
+            capabilities: { 'io.kubernetes.cri.pod-annotations': true },
+            clusterNetwork: paths('cluster.conflist'),
+            confDir: paths('netconf'),
+            cniDir: paths('cache'),
+            binDir: paths('bin'),
+            nadDir: paths('nads'),
+            podDir: paths('pods'),
+            agentSocket: paths('run/braid.sock'),
+            policy: { enabled: true, bpfRoot: pins.path, policyDir: paths('policies') },
+          },
+        ],
+      }),
+    );
 
-    containerd = await startContainerd({ dir: paths('containerd'), nodeNetns: node.path, cniBinDir: paths('bin'), cniConfDir: paths('net.d'), sandboxImage: PAUSE, env: { BRAID_BPF_DIR: bpfObjectDir } });
-    const imported = await containerd.ctr(['images', 'import', '--snapshotter', 'native', await buildPauseImage(paths('image'), PAUSE)]);
+    containerd = await startContainerd({
+      dir: paths('containerd'),
+      nodeNetns: node.path,
+      cniBinDir: paths('bin'),
+      cniConfDir: paths('net.d'),
+      sandboxImage: PAUSE,
+      env: { BRAID_BPF_DIR: bpfObjectDir },
+    });
+    const imported = await containerd.ctr([
+      'images',
+      'import',
+      '--snapshotter',
+      'native',
+      await buildPauseImage(paths('image'), PAUSE),
+    ]);
     expect(imported.code, imported.stderr).toBe(0);
     expect((await containerd.ctr(['images', 'ls', '-q'])).stdout.split('\n')).toContain(PAUSE);
     cri = criClient(containerd.socket);
@@ -111,27 +175,46 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
   };
 
   const entries = (d: string): string[] => (existsSync(d) ? readdirSync(d).sort() : []);
-  const leases = (): string[] => entries(paths('ipam')).flatMap((net) => entries(join(paths('ipam'), net)).filter((f) => /^\d/.test(f)).map((f) => `${net}/${f}`));
+  const leases = (): string[] =>
+    entries(paths('ipam')).flatMap((net) =>
+      entries(join(paths('ipam'), net))
+        .filter((f) => /^\d/.test(f))
+        .map((f) => `${net}/${f}`),
+    );
 
   async function expectNothingLeft(): Promise<void> {
     expect(await cri!.listPodSandbox(), 'sandboxes left').toEqual([]);
     expect(leases(), 'host-local reservations left').toEqual([]);
-    expect(entries(paths('cache')).filter((f) => f.endsWith('.json')), 'braid cache records left').toEqual([]);
+    expect(
+      entries(paths('cache')).filter((f) => f.endsWith('.json')),
+      'braid cache records left',
+    ).toEqual([]);
     expect(entries(join(pins!.path, 'mnp', 'links')), 'pinned policy links left').toEqual([]);
     expect(entries(paths('containerd/state/netns')), 'pod network namespaces left').toEqual([]);
     const links = (await node.ipJson<{ ifname: string }[]>(['link', 'show'])).map((l) => l.ifname);
-    expect(links.filter((l) => l.startsWith('veth')), 'host-side veths left').toEqual([]);
+    expect(
+      links.filter((l) => l.startsWith('veth')),
+      'host-side veths left',
+    ).toEqual([]);
   }
 
   it('RunPodSandbox gives the pod the cluster IP and every requested interface; stop and remove leave nothing', async () => {
     // A policy in the local store for lan only: it selects net1; data and eth0 get no programs.
     const policyFile = paths('policies/default/lan-isolated.json');
     mkdirSync(paths('policies/default'), { recursive: true });
-    writeFileSync(policyFile, JSON.stringify({
-      apiVersion: 'k8s.cni.cncf.io/v1beta1', kind: 'MultiNetworkPolicy',
-      metadata: { name: 'lan-isolated', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
-      spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [] },
-    }));
+    writeFileSync(
+      policyFile,
+      JSON.stringify({
+        apiVersion: 'k8s.cni.cncf.io/v1beta1',
+        kind: 'MultiNetworkPolicy',
+        metadata: {
+          name: 'lan-isolated',
+          namespace: 'default',
+          annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' },
+        },
+        spec: { podSelector: {}, policyTypes: ['Ingress'], ingress: [] },
+      }),
+    );
     const id = await cri!.runPodSandbox(sandbox({ [ANN_NETWORKS]: 'lan,lan2@data' }));
     // The policy did its part at ADD; the later tests run without it.
     rmSync(policyFile);
@@ -140,8 +223,12 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
     // What kubelet records as the pod IP: the cluster network's, from braid's result.
     expect(status.network?.ip).toMatch(new RegExp(`^${CLUSTER.replaceAll('.', '\\.')}\\.\\d+$`));
     const pid = (JSON.parse(info.info!) as { pid: number }).pid;
-    const addrs = JSON.parse(await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'addr', 'show'])) as { ifname: string; addr_info: { local: string; scope: string }[] }[];
-    const byName = Object.fromEntries(addrs.map((a) => [a.ifname, a.addr_info.filter((i) => i.scope === 'global').map((i) => i.local)]));
+    const addrs = JSON.parse(
+      await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'addr', 'show']),
+    ) as { ifname: string; addr_info: { local: string; scope: string }[] }[];
+    const byName = Object.fromEntries(
+      addrs.map((a) => [a.ifname, a.addr_info.filter((i) => i.scope === 'global').map((i) => i.local)]),
+    );
     expect(Object.keys(byName).sort()).toEqual(['data', 'eth0', 'lo', 'net1']);
     expect(byName.eth0).toEqual([status.network!.ip]);
     expect(byName.net1).toEqual([expect.stringMatching(/^192\.168\.93\.\d+$/)]);
@@ -161,7 +248,7 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
   it.each([
     ['an unknown NAD', 'nope', /NetworkAttachmentDefinition default\/nope not found/],
     ['an invalid annotation', '[{"name": 5}]', /annotation k8s\.v1\.cni\.cncf\.io\/networks element 0/],
-  ])('%s fails RunPodSandbox with braid\'s message and leaves nothing', async (_what, value, message) => {
+  ])("%s fails RunPodSandbox with braid's message and leaves nothing", async (_what, value, message) => {
     const err = await cri!.runPodSandbox(sandbox({ [ANN_NETWORKS]: value })).then(
       () => undefined,
       (e: Error & { details?: string }) => e,
@@ -172,19 +259,29 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
     await expectNothingLeft();
   });
 
-  it('with braid-agent serving braid\'s socket, the same sandbox is set up by the agent (thick mode) and torn down to nothing', async () => {
+  it("with braid-agent serving braid's socket, the same sandbox is set up by the agent (thick mode) and torn down to nothing", async () => {
     // The agent runs where containerd runs delegates: its network and mount namespaces (pod netns
     // paths under containerd's state dir exist only in the latter).
     const wrapper = paths('agent-in-containerd-ns');
-    writeFileSync(wrapper, `#!/bin/sh\nexec nsenter --mount=${containerd!.mountNamespace} -- ${agentBinaryBeside(braidBinary())} "$@"\n`);
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nexec nsenter --mount=${containerd!.mountNamespace} -- ${agentBinaryBeside(braidBinary())} "$@"\n`,
+    );
     chmodSync(wrapper, 0o755);
-    agent = await startAgentProcess(wrapper, { node, socketPath: paths('run/braid.sock'), cacheDir: paths('cache'), env: { BRAID_BPF_DIR: bpfObjectDir } });
+    agent = await startAgentProcess(wrapper, {
+      node,
+      socketPath: paths('run/braid.sock'),
+      cacheDir: paths('cache'),
+      env: { BRAID_BPF_DIR: bpfObjectDir },
+    });
 
     const id = await cri!.runPodSandbox(sandbox({ [ANN_NETWORKS]: 'lan' }));
     const { status, info } = await cri!.podSandboxStatus(id);
     expect(status.network?.ip).toMatch(new RegExp(`^${CLUSTER.replaceAll('.', '\\.')}\\.\\d+$`));
     const pid = (JSON.parse(info.info!) as { pid: number }).pid;
-    const links = JSON.parse(await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'link', 'show'])) as { ifname: string }[];
+    const links = JSON.parse(
+      await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'link', 'show']),
+    ) as { ifname: string }[];
     expect(links.map((l) => l.ifname).sort()).toEqual(['eth0', 'lo', 'net1']);
     expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="0"}')).toBe(1);
     // No policy in the local store selects the pod: no programs on any of its interfaces.

@@ -44,9 +44,18 @@ afterEach(async () => {
   const s = scene;
   scene = undefined;
   // Every step runs whatever the one before did; the first failure is reported after all of them.
-  const steps = [() => s?.podman.destroy(), () => s?.gateway.close(), () => s?.api.close(), () => s?.host.destroy(), () => destroyAllNetns()];
+  const steps = [
+    () => s?.podman.destroy(),
+    () => s?.gateway.close(),
+    () => s?.api.close(),
+    () => s?.host.destroy(),
+    () => destroyAllNetns(),
+  ];
   const failures: unknown[] = [];
-  for (const step of steps) await Promise.resolve().then(step).catch((e: unknown) => failures.push(e));
+  for (const step of steps)
+    await Promise.resolve()
+      .then(step)
+      .catch((e: unknown) => failures.push(e));
   cleanupTemps();
   if (failures.length > 0) throw failures[0];
 });
@@ -71,20 +80,45 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     mkdirSync(bin, { recursive: true });
     for (const p of ['bridge', 'macvlan', 'host-local', 'loopback']) copyFileSync(join(REAL_PLUGINS, p), join(bin, p));
     mkdirSync(join(host.root, 'etc/cni/net.d'), { recursive: true });
-    writeFileSync(join(host.root, 'etc/cni/net.d/10-cluster.conflist'), JSON.stringify({
-      cniVersion: '1.0.0', name: 'cluster',
-      plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true, ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] } }],
-    }));
+    writeFileSync(
+      join(host.root, 'etc/cni/net.d/10-cluster.conflist'),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'cluster',
+        plugins: [
+          {
+            type: 'bridge',
+            bridge: 'cni0',
+            isGateway: true,
+            ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] },
+          },
+        ],
+      }),
+    );
     for (const d of ['var/lib/kubelet', 'etc/cni/multus/net.d']) mkdirSync(join(host.root, d), { recursive: true });
 
     // The cluster: TLS with a service account token, reachable on 127.0.0.1 in the node namespace.
     const scratch = makeTempDir('braid-t-kubelet');
     const pki = makeTestPki(scratch)!;
     const token = `token-${hex(8)}`;
-    const api = await FakeWatchApiServer.startWatchable({ tls: { cert: pki.serverCert, key: pki.serverKey }, tokens: [token] });
+    const api = await FakeWatchApiServer.startWatchable({
+      tls: { cert: pki.serverCert, key: pki.serverKey },
+      tokens: [token],
+    });
     const gateway = await openNetnsGateway(node.path, () => Number(new URL(api.url).port));
     api.putNamespace('default');
-    api.setNad('default', 'lan', JSON.stringify({ cniVersion: '1.0.0', name: 'lan', type: 'macvlan', master: lanMaster, mode: 'bridge', ipam: { type: 'host-local', ranges: [[{ subnet: '192.168.91.0/24' }]] } }));
+    api.setNad(
+      'default',
+      'lan',
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'lan',
+        type: 'macvlan',
+        master: lanMaster,
+        mode: 'bridge',
+        ipam: { type: 'host-local', ranges: [[{ subnet: '192.168.91.0/24' }]] },
+      }),
+    );
     api.putPod({ ...POD, nodeName: NODE, annotations: { [ANN_NETWORKS]: 'lan' } });
     const serviceAccountDir = join(scratch, 'serviceaccount');
     mkdirSync(serviceAccountDir);
@@ -95,7 +129,11 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     const load = await podman.podman(['load', '-i', image.archive]);
     expect(load.code, load.stderr).toBe(0);
     const kubelet: KubeletView = {
-      nodeName: NODE, hostRoot: host.root, hostNetns: node.path, scratch, serviceAccountDir,
+      nodeName: NODE,
+      hostRoot: host.root,
+      hostNetns: node.path,
+      scratch,
+      serviceAccountDir,
       serviceEnv: { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(gateway.port) },
     };
     scene = { host, podman, node, pod, api, gateway };
@@ -103,14 +141,30 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
   }
 
   /** What the container runtime on the host does: run the conf's first plugin, chrooted into the host. */
-  async function hostCni(s: Scene, verb: string, containerId: string): Promise<CommandResult & { json: Record<string, any> | undefined }> {
-    const list = JSON.parse(readFileSync(join(s.host.root, 'etc/cni/net.d/00-braid.conflist'), 'utf8')) as { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
+  async function hostCni(
+    s: Scene,
+    verb: string,
+    containerId: string,
+  ): Promise<CommandResult & { json: Record<string, any> | undefined }> {
+    const list = JSON.parse(readFileSync(join(s.host.root, 'etc/cni/net.d/00-braid.conflist'), 'utf8')) as {
+      cniVersion: string;
+      name: string;
+      plugins: Record<string, unknown>[];
+    };
     const env = {
-      PATH: '/usr/sbin:/usr/bin:/sbin:/bin', CNI_COMMAND: verb, CNI_CONTAINERID: containerId, CNI_NETNS: s.pod.path, CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin',
+      PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
+      CNI_COMMAND: verb,
+      CNI_CONTAINERID: containerId,
+      CNI_NETNS: s.pod.path,
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
       CNI_ARGS: `IgnoreUnknown=1;K8S_POD_NAMESPACE=${POD.namespace};K8S_POD_NAME=${POD.name};K8S_POD_INFRA_CONTAINER_ID=${containerId};K8S_POD_UID=${POD.uid}`,
     };
     const input = JSON.stringify({ cniVersion: list.cniVersion, name: list.name, ...list.plugins[0] });
-    const r = await runCommand(s.host.inMounts(['nsenter', `--net=${s.node.path}`, '--', image.chroot, s.host.root, '/opt/cni/bin/braid']), { env, input, timeoutMs: 90_000 });
+    const r = await runCommand(
+      s.host.inMounts(['nsenter', `--net=${s.node.path}`, '--', image.chroot, s.host.root, '/opt/cni/bin/braid']),
+      { env, input, timeoutMs: 90_000 },
+    );
     let json: Record<string, any> | undefined;
     try {
       json = JSON.parse(r.stdout) as Record<string, any>;
@@ -123,7 +177,12 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
   /** Files under a path of the fake host's bpffs (it exists only in the host's mount namespace). */
   async function pinned(s: Scene, sub: string): Promise<string[]> {
     const r = await runCommand(s.host.inMounts(['ls', '-1', join(s.host.root, 'sys/fs/bpf', sub)]));
-    return r.code === 0 ? r.stdout.split('\n').filter((l) => l !== '').sort() : [];
+    return r.code === 0
+      ? r.stdout
+          .split('\n')
+          .filter((l) => l !== '')
+          .sort()
+      : [];
   }
 
   async function linkNames(ns: Netns): Promise<string[]> {
@@ -133,8 +192,15 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
   async function expectNothingLeft(s: Scene): Promise<void> {
     expect(await linkNames(s.pod), 'links left in the pod').toEqual(['lo']);
     const networks = join(s.host.root, 'var/lib/cni/networks');
-    for (const net of entries(networks)) expect(entries(join(networks, net)).filter((f) => /^\d/.test(f)), `reservations left in ${net}`).toEqual([]);
-    expect(entries(join(s.host.root, 'var/lib/cni/braid')).filter((f) => f.endsWith('.json')), 'cache records left').toEqual([]);
+    for (const net of entries(networks))
+      expect(
+        entries(join(networks, net)).filter((f) => /^\d/.test(f)),
+        `reservations left in ${net}`,
+      ).toEqual([]);
+    expect(
+      entries(join(s.host.root, 'var/lib/cni/braid')).filter((f) => f.endsWith('.json')),
+      'cache records left',
+    ).toEqual([]);
     expect(await pinned(s, 'braid/v1/mnp/links'), 'pinned policy links left').toEqual([]);
   }
 
@@ -145,7 +211,10 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
       const c = [...manifests.pod.initContainers, ...manifests.pod.containers].find((x) => x.name === name)!;
       expect(c.image).toBe(IMAGE_NAME);
       const { flags, image: ref, command } = podmanRunArgs(manifests, c, s.kubelet);
-      const result = await s.podman.podman(['run', ...(detached ? ['-d'] : ['--rm']), ...flags, ref, ...command], 60_000);
+      const result = await s.podman.podman(
+        ['run', ...(detached ? ['-d'] : ['--rm']), ...flags, ref, ...command],
+        60_000,
+      );
       return { id: result.stdout.trim(), result };
     };
 
@@ -180,7 +249,17 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     // kubelet's probes, as the manifest states them, against the node's network (hostNetwork).
     const spec = manifests.pod.containers.find((c) => c.name === 'agent')!;
     const probe = async (p: { path: string; port: number }) => {
-      const r = await s.node.nsenter(['curl', '-s', '-o', '/dev/null', '--max-time', '2', '-w', '%{http_code}', `http://127.0.0.1:${p.port}${p.path}`]);
+      const r = await s.node.nsenter([
+        'curl',
+        '-s',
+        '-o',
+        '/dev/null',
+        '--max-time',
+        '2',
+        '-w',
+        '%{http_code}',
+        `http://127.0.0.1:${p.port}${p.path}`,
+      ]);
       return Number(r.stdout) || 0;
     };
     let ready = 0;
@@ -204,12 +283,16 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     const metrics = (await getOverSocket(socket, '/metrics')).body;
     expect(metrics).toContain('braid_agent_requests_total{verb="ADD",code="0"} 1');
     const status = s.api.pod(POD.namespace, POD.name)?.metadata.annotations?.[ANN_STATUS];
-    expect(JSON.parse(status ?? '[]').map((n: { name: string; interface?: string }) => `${n.interface}=${n.name}`)).toEqual(['eth0=cluster', 'net1=default/lan']);
+    expect(
+      JSON.parse(status ?? '[]').map((n: { name: string; interface?: string }) => `${n.interface}=${n.name}`),
+    ).toEqual(['eth0=cluster', 'net1=default/lan']);
     // Only net1 is selected (policy-for lan): one link slot (links/<id>/{in,out}); eth0 gets none.
     expect((await pinned(s, 'braid/v1/mnp/links')).length, 'policy link slots: net1 only').toBe(1);
 
     expect((await hostCni(s, 'DEL', cid)).code).toBe(0);
-    expect((await getOverSocket(socket, '/metrics')).body).toContain('braid_agent_requests_total{verb="DEL",code="0"} 1');
+    expect((await getOverSocket(socket, '/metrics')).body).toContain(
+      'braid_agent_requests_total{verb="DEL",code="0"} 1',
+    );
     await expectNothingLeft(s);
 
     const running = await s.podman.podman(['inspect', '--format', '{{.State.Running}}', keeper.id]);
@@ -220,10 +303,19 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     expect((await s.podman.podman(['stop', '-t', '10', agent.id])).code).toBe(0);
     const policyDir = join(s.host.root, conf.plugins[0].policy?.policyDir ?? '/etc/cni/braid/policies', POD.namespace);
     mkdirSync(policyDir, { recursive: true });
-    writeFileSync(join(policyDir, 'lan-isolated.json'), JSON.stringify({
-      apiVersion: 'k8s.cni.cncf.io/v1beta1', kind: 'MultiNetworkPolicy',
-      metadata: { name: 'lan-isolated', namespace: POD.namespace, annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } }, spec: policy,
-    }));
+    writeFileSync(
+      join(policyDir, 'lan-isolated.json'),
+      JSON.stringify({
+        apiVersion: 'k8s.cni.cncf.io/v1beta1',
+        kind: 'MultiNetworkPolicy',
+        metadata: {
+          name: 'lan-isolated',
+          namespace: POD.namespace,
+          annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' },
+        },
+        spec: policy,
+      }),
+    );
     const cid2 = `ctr-${hex(6)}`;
     const thin = await hostCni(s, 'ADD', cid2);
     expect(thin.code, thin.stdout + thin.stderr).toBe(0);

@@ -27,10 +27,20 @@ export function useImage(): BuiltImage {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'braid-t-image-'));
     const node = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
-    const image = ['--sea', sea.path('braid'), '--host-dir', join(sea.dir, 'host'), '--chroot-helper', chrootHelperBinary()];
-    await mustRun([node, join(repoRoot, 'scripts', 'build-image.mjs'), ...image, '--fast', '--out', join(dir, 'braid.oci.tar')], {
-      timeoutMs: 120_000,
-    });
+    const image = [
+      '--sea',
+      sea.path('braid'),
+      '--host-dir',
+      join(sea.dir, 'host'),
+      '--chroot-helper',
+      chrootHelperBinary(),
+    ];
+    await mustRun(
+      [node, join(repoRoot, 'scripts', 'build-image.mjs'), ...image, '--fast', '--out', join(dir, 'braid.oci.tar')],
+      {
+        timeoutMs: 120_000,
+      },
+    );
   }, 130_000);
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });

@@ -52,7 +52,10 @@ describe.skipIf(unavailable !== undefined)('podman with braid as the network plu
     const dataDir = makeTempDir('braid-ipam-cluster');
     const file = join(confDir, '10-cluster.conflist');
     const ipam = { type: 'host-local', dataDir, ranges: [[{ subnet: `${prefix}.0/24` }]] };
-    writeFileSync(file, JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [{ type: 'bridge', bridge, ipam }] }));
+    writeFileSync(
+      file,
+      JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [{ type: 'bridge', bridge, ipam }] }),
+    );
     return { file, dataDir };
   }
 
@@ -83,7 +86,13 @@ describe.skipIf(unavailable !== undefined)('podman with braid as the network plu
     writeFileSync(join(podDir, 'default', `${podName}.json`), JSON.stringify(pod, null, 2));
   }
 
-  function braidConflist(dirs: { clusterNetwork: string; confDir: string; cniDir: string; podDir: string; nadDir: string }): void {
+  function braidConflist(dirs: {
+    clusterNetwork: string;
+    confDir: string;
+    cniDir: string;
+    podDir: string;
+    nadDir: string;
+  }): void {
     podman.writeConflist({
       cniVersion: '1.0.0',
       name: 'braid-e2e',
@@ -129,7 +138,10 @@ describe.skipIf(unavailable !== undefined)('podman with braid as the network plu
 
     expect(run.code, run.stderr).toBe(0);
     const seen = parseIpAddrText(run.stdout);
-    expect(seen.map((l) => l.ifname), run.stdout).toEqual(expect.arrayContaining(['eth0', 'net1']));
+    expect(
+      seen.map((l) => l.ifname),
+      run.stdout,
+    ).toEqual(expect.arrayContaining(['eth0', 'net1']));
     const eth0 = seen.find((l) => l.ifname === 'eth0');
     const net1 = seen.find((l) => l.ifname === 'net1');
     expect(eth0?.addr_info, run.stdout).toContainEqual({ family: 'inet', local: `${clusterPrefix}.2`, prefixlen: 24 });

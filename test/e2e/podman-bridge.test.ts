@@ -42,7 +42,9 @@ describe.skipIf(unavailable !== undefined)('podman with a plain bridge conflist'
     podman.writeConflist({
       cniVersion: '1.0.0',
       name,
-      plugins: [{ type: 'bridge', bridge, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: `${prefix}.0/24` }]] } }],
+      plugins: [
+        { type: 'bridge', bridge, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet: `${prefix}.0/24` }]] } },
+      ],
     });
     return { dataDir, prefix };
   }

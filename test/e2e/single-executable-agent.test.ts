@@ -3,7 +3,15 @@ import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IfaceRecord } from '../../src/policy/registry.ts';
 import { makePinRoot, type PinRoot } from '../bpf/env.ts';
-import { addressesOf, ANN_NETWORKS, braidUnavailable, expectOk, makeBraidBed, type BraidBed, type BraidRunOptions } from '../helpers/braid-fixture.ts';
+import {
+  addressesOf,
+  ANN_NETWORKS,
+  braidUnavailable,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+  type BraidRunOptions,
+} from '../helpers/braid-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import type { PluginRun } from '../helpers/run-plugin.ts';
 import { useSea } from '../helpers/sea.ts';
@@ -17,7 +25,8 @@ import { startAgentProcess, type AgentProcess } from '../integration/agent-testb
  * BRAID_ASSET_DIR (temp dirs, so nothing is written to /run/braid).
  */
 const DEFAULT_ASSET_ROOT = '/run/braid';
-const skip = braidUnavailable() ?? (existsSync('/usr/bin/curl') ? undefined : 'needs curl (/usr/bin/curl) for the metrics port');
+const skip =
+  braidUnavailable() ?? (existsSync('/usr/bin/curl') ? undefined : 'needs curl (/usr/bin/curl) for the metrics port');
 const ADD_OK = 'braid_agent_requests_total{verb="ADD",code="0"}';
 /** What the SEA braid says when it does a call itself after all. */
 const DONE_IN_PLUGIN = /doing the work in this process/;
@@ -55,13 +64,20 @@ const pinnedPolicyLinks = (pinRoot: string): string[] => entries(join(pinRoot, '
 /** eth0 (cluster bridge) and net1 (macvlan) each have an address; net1, which a policy selects, has both policy hooks pinned. */
 async function expectPodWired(bed: BraidBed, pinRoot: string, lanPrefix: string): Promise<void> {
   expect(await bed.linkNames()).toEqual(['eth0', 'lo', 'net1']);
-  expect(await addressesOf(bed.pod, 'eth0'), 'eth0 (ip -j addr)').toEqual([expect.stringMatching(/^10\.88\.0\.\d+\/24$/)]);
-  expect(await addressesOf(bed.pod, 'net1'), 'net1 (ip -j addr)').toEqual([expect.stringMatching(new RegExp(`^${lanPrefix.replaceAll('.', '\\.')}\\.\\d+/24$`))]);
+  expect(await addressesOf(bed.pod, 'eth0'), 'eth0 (ip -j addr)').toEqual([
+    expect.stringMatching(/^10\.88\.0\.\d+\/24$/),
+  ]);
+  expect(await addressesOf(bed.pod, 'net1'), 'net1 (ip -j addr)').toEqual([
+    expect.stringMatching(new RegExp(`^${lanPrefix.replaceAll('.', '\\.')}\\.\\d+/24$`)),
+  ]);
   const records = policyRecords(bed);
   expect(records.map((r) => [r.containerId, r.ifname]).sort()).toEqual([[bed.containerId, 'net1']]);
   // One slot directory per enforced interface, named by its id, holding the in and out links.
-  expect(pinnedPolicyLinks(pinRoot), 'pinned tcx link slots of the pod\'s interfaces').toEqual(records.map((r) => String(r.ifaceId)));
-  for (const r of records) expect(entries(dirname(r.links.in))).toEqual([basename(r.links.in), basename(r.links.out)].sort());
+  expect(pinnedPolicyLinks(pinRoot), "pinned tcx link slots of the pod's interfaces").toEqual(
+    records.map((r) => String(r.ifaceId)),
+  );
+  for (const r of records)
+    expect(entries(dirname(r.links.in))).toEqual([basename(r.links.in), basename(r.links.out)].sort());
 }
 
 function expectNoPolicyLeft(bed: BraidBed, pinRoot: string): void {
@@ -70,8 +86,23 @@ function expectNoPolicyLeft(bed: BraidBed, pinRoot: string): void {
 }
 
 /** GET on the agent's TCP metrics listener, from inside the node namespace it listens in. */
-async function overTcp(bed: BraidBed, port: number, path: string, method = 'GET'): Promise<{ status: number; body: string }> {
-  const r = await bed.node.nsenter(['curl', '-s', '--max-time', '5', '-X', method, '-w', '\n%{http_code}', `http://127.0.0.1:${port}${path}`]);
+async function overTcp(
+  bed: BraidBed,
+  port: number,
+  path: string,
+  method = 'GET',
+): Promise<{ status: number; body: string }> {
+  const r = await bed.node.nsenter([
+    'curl',
+    '-s',
+    '--max-time',
+    '5',
+    '-X',
+    method,
+    '-w',
+    '\n%{http_code}',
+    `http://127.0.0.1:${port}${path}`,
+  ]);
   const cut = r.stdout.lastIndexOf('\n');
   return { status: Number(r.stdout.slice(cut + 1)), body: r.stdout.slice(0, cut) };
 }
@@ -123,12 +154,15 @@ describe.skipIf(skip)(`braid-agent as a single executable${skip ? ` (skipped: ${
     const policyDir = join(bed.root, 'policies');
     // Every pod on lan is isolated for ingress, so net1 is enforced (the cluster network is not).
     mkdirSync(join(policyDir, 'default'), { recursive: true });
-    writeFileSync(join(policyDir, 'default', 'deny-lan.json'), JSON.stringify({
-      apiVersion: 'k8s.cni.cncf.io/v1beta1',
-      kind: 'MultiNetworkPolicy',
-      metadata: { name: 'deny-lan', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
-      spec: { podSelector: {}, policyTypes: ['Ingress'] },
-    }));
+    writeFileSync(
+      join(policyDir, 'default', 'deny-lan.json'),
+      JSON.stringify({
+        apiVersion: 'k8s.cni.cncf.io/v1beta1',
+        kind: 'MultiNetworkPolicy',
+        metadata: { name: 'deny-lan', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
+        spec: { podSelector: {}, policyTypes: ['Ingress'] },
+      }),
+    );
     const conf = bed.conf({ agentSocket: socketPath, policy: { enabled: true, bpfRoot: pins.path, policyDir } });
     const run = (verb: string, opts: BraidRunOptions = {}) =>
       bed.run(verb, { conf, binary: sea.host('braid'), extraEnv: { BRAID_ASSET_DIR: pluginAssets }, ...opts });
@@ -137,13 +171,18 @@ describe.skipIf(skip)(`braid-agent as a single executable${skip ? ` (skipped: ${
 
   it('the SEA braid hands ADD, CHECK and DEL to it; the pod gets eth0 and net1 under policy, and DEL leaves nothing', async () => {
     const defaultAssetsBefore = entries(DEFAULT_ASSET_ROOT);
-    const { bed, pinRoot, lanPrefix, agent, agentAssets, pluginAssets, run } = await setUp(['--metrics-address', '127.0.0.1:0']);
+    const { bed, pinRoot, lanPrefix, agent, agentAssets, pluginAssets, run } = await setUp([
+      '--metrics-address',
+      '127.0.0.1:0',
+    ]);
 
     const add = await run('ADD');
     expect(expectOk(add)!.interfaces.map((i: { name: string }) => i.name)).toContain('eth0');
     expect(add.stderr).not.toMatch(DONE_IN_PLUGIN);
     await expectPodWired(bed, pinRoot, lanPrefix);
-    expect(unpackedAssets(agentAssets), 'the agent found mnp.o and koffi among its own bundled files').toEqual(expect.arrayContaining(['mnp.o', 'koffi.node']));
+    expect(unpackedAssets(agentAssets), 'the agent found mnp.o and koffi among its own bundled files').toEqual(
+      expect.arrayContaining(['mnp.o', 'koffi.node']),
+    );
     expect(entries(pluginAssets), 'a handed-over call needs none of the bundled files').toEqual([]);
 
     const check = await run('CHECK');
@@ -182,13 +221,15 @@ describe.skipIf(skip)(`braid-agent as a single executable${skip ? ` (skipped: ${
     agent.signal('SIGTERM');
     expect(await agent.exited).toBe(0);
     expect(agent.log()).toMatch(/SIGTERM: stopping/);
-    expect(existsSync(agent.socketPath), 'the agent\'s socket after SIGTERM').toBe(false);
+    expect(existsSync(agent.socketPath), "the agent's socket after SIGTERM").toBe(false);
 
     const add = await run('ADD');
     expectOk(add);
     expect(add.stderr, 'no hand-over attempted').not.toMatch(/agent/);
     await expectPodWired(bed, pinRoot, lanPrefix);
-    expect(unpackedAssets(pluginAssets), 'the plugin unpacked its own datapath').toEqual(expect.arrayContaining(['mnp.o', 'koffi.node']));
+    expect(unpackedAssets(pluginAssets), 'the plugin unpacked its own datapath').toEqual(
+      expect.arrayContaining(['mnp.o', 'koffi.node']),
+    );
 
     const del = await run('DEL');
     expectOk(del);

@@ -1,5 +1,16 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hostVethName } from '../../src/veth/names.ts';
@@ -44,7 +55,9 @@ afterEach(async () => {
 const assetDir = () => makeTempDir('braid-t-assets');
 const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
 const filesUnder = (dir: string): string[] =>
-  existsSync(dir) ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(dir, f)).isFile()) : [];
+  existsSync(dir)
+    ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(dir, f)).isFile())
+    : [];
 /** host-local's reservations: files named after an address, under <dataDir>/<network>/. */
 const leases = (dataDir: string): string[] => filesUnder(dataDir).filter((f) => /\/[\d.]+$/.test(f));
 /** braid's per-attachment records (cniDir/versions/ holds what delegates speak, and stays). */
@@ -52,7 +65,8 @@ const cacheRecords = (cniDir: string): string[] => entries(cniDir).filter((f) =>
 const linkPins = (pinRoot: string): string[] => entries(join(pinRoot, 'veth', 'links'));
 const linkNames = async (ns: Netns): Promise<string[]> => (await ns.links()).map((l) => l.ifname);
 /** `<prefix>.<n>/<len>` for a three-octet prefix such as 10.214.7. */
-const addressIn = (prefix: string, len: number) => expect.stringMatching(new RegExp(`^${prefix.replaceAll('.', '\\.')}\\.\\d+/${len}$`));
+const addressIn = (prefix: string, len: number) =>
+  expect.stringMatching(new RegExp(`^${prefix.replaceAll('.', '\\.')}\\.\\d+/${len}$`));
 
 /** Runs `file` with exactly `env` (no PATH unless given), from a directory far from the repo. */
 const runSea = (file: string, args: string[], env: Record<string, string>, input = ''): Promise<CommandResult> =>
@@ -61,7 +75,9 @@ const runSea = (file: string, args: string[], env: Record<string, string>, input
 async function expectVersion(file: string, assets: string): Promise<void> {
   const r = await runSea(file, [], { CNI_COMMAND: 'VERSION', BRAID_ASSET_DIR: assets }, '{"cniVersion":"1.0.0"}');
   expect(r.code, r.stderr).toBe(0);
-  expect(JSON.parse(r.stdout)).toEqual(expect.objectContaining({ supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']) }));
+  expect(JSON.parse(r.stdout)).toEqual(
+    expect.objectContaining({ supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']) }),
+  );
 }
 
 /** Without CNI_COMMAND each name is its own command: braid's CLI, braid-veth's CNI error. */
@@ -70,7 +86,9 @@ async function expectMultiCall(dir: string, assets: string): Promise<void> {
   expect((await runSea(join(dir, 'braid'), ['--help'], env)).stdout).toMatch(/^Usage: braid \[options\] \[command\]/);
   const veth = await runSea(join(dir, 'braid-veth'), ['--help'], env);
   expect(veth.code).toBe(1);
-  expect(JSON.parse(veth.stdout)).toEqual(expect.objectContaining({ code: 4, msg: expect.stringMatching(/CNI_COMMAND/) }));
+  expect(JSON.parse(veth.stdout)).toEqual(
+    expect.objectContaining({ code: 4, msg: expect.stringMatching(/CNI_COMMAND/) }),
+  );
 }
 
 /** A temp root standing for the host: an empty CNI bin dir and a primary network's conf. */
@@ -79,7 +97,10 @@ function hostRoot(): { root: string; binDir: string; confDir: string } {
   const h = { root, binDir: join(root, 'opt', 'cni', 'bin'), confDir: join(root, 'etc', 'cni', 'net.d') };
   mkdirSync(h.binDir, { recursive: true });
   mkdirSync(h.confDir, { recursive: true });
-  writeFileSync(join(h.confDir, '10-cluster.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [{ type: 'bridge' }] }));
+  writeFileSync(
+    join(h.confDir, '10-cluster.conflist'),
+    JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [{ type: 'bridge' }] }),
+  );
   return h;
 }
 
@@ -90,7 +111,10 @@ function hostRoot(): { root: string; binDir: string; confDir: string } {
  */
 function installBySea(h: { binDir: string; confDir: string }, assets: string): Promise<CommandResult> {
   const args = ['install', '--bin-dir', h.binDir, '--conf-dir', h.confDir, '--host-conf-dir', h.confDir];
-  return runSea('braid', [...args, '--no-kubeconfig', '--primary-timeout', '10'], { PATH: `${join(sea.dir, 'host')}:${process.env.PATH ?? ''}`, BRAID_ASSET_DIR: assets });
+  return runSea('braid', [...args, '--no-kubeconfig', '--primary-timeout', '10'], {
+    PATH: `${join(sea.dir, 'host')}:${process.env.PATH ?? ''}`,
+    BRAID_ASSET_DIR: assets,
+  });
 }
 
 interface VethNetwork {
@@ -105,7 +129,12 @@ function vethNetwork(subnet: string): VethNetwork {
   pins ??= makePinRoot();
   const stateDir = makeTempDir('braid-t-vethstate');
   const dataDir = makeTempDir('braid-t-ipam');
-  const plugin = { type: 'braid-veth', bpfRoot: pins.path, stateDir, ipam: { type: 'host-local', dataDir, ranges: [[{ subnet }]] } };
+  const plugin = {
+    type: 'braid-veth',
+    bpfRoot: pins.path,
+    stateDir,
+    ipam: { type: 'host-local', dataDir, ranges: [[{ subnet }]] },
+  };
   return { conf: { cniVersion: '1.0.0', name: 'podnet', plugins: [plugin] }, stateDir, dataDir, pinRoot: pins.path };
 }
 
@@ -119,7 +148,15 @@ function expectNoVethAttachment(n: VethNetwork): void {
 /** braid's plugin conf with braid-veth as the cluster network and the pod default/<podName> in its store. */
 function braidPlugin(cluster: VethNetwork, binDir: string, podName: string, annotations: Record<string, string> = {}) {
   const dir = (name: string) => makeTempDir(`braid-t-${name}`);
-  const conf = { type: 'braid', confDir: dir('confdir'), cniDir: dir('cache'), podDir: dir('pods'), nadDir: dir('nads'), binDir, policy: { enabled: false } };
+  const conf = {
+    type: 'braid',
+    confDir: dir('confdir'),
+    cniDir: dir('cache'),
+    podDir: dir('pods'),
+    nadDir: dir('nads'),
+    binDir,
+    policy: { enabled: false },
+  };
   const clusterNetwork = join(conf.confDir, '10-podnet.conflist');
   writeFileSync(clusterNetwork, JSON.stringify(cluster.conf));
   mkdirSync(join(conf.podDir, 'default'));
@@ -136,7 +173,12 @@ async function macvlanNad(nadDir: string, prefix: string): Promise<{ dataDir: st
   const dataDir = makeTempDir('braid-t-ipam-macvlan');
   const ipam = { type: 'host-local', dataDir, ranges: [[{ subnet: `${prefix}.0/24` }]] };
   const config = { cniVersion: '1.0.0', name: 'macvlan-sea', type: 'macvlan', master, mode: 'bridge', ipam };
-  const nad = { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'macvlan-sea', namespace: 'default' }, spec: { config: JSON.stringify(config) } };
+  const nad = {
+    apiVersion: 'k8s.cni.cncf.io/v1',
+    kind: 'NetworkAttachmentDefinition',
+    metadata: { name: 'macvlan-sea', namespace: 'default' },
+    spec: { config: JSON.stringify(config) },
+  };
   writeFileSync(join(nadDir, 'macvlan-sea.json'), JSON.stringify(nad));
   return { dataDir };
 }
@@ -155,8 +197,11 @@ describe('braid as one single executable', () => {
     expect(new Set(names.map((name) => statSync(sea.path(name)).ino)).size, 'one file under three names').toBe(1);
     // The host layout: the native front door, and the single executable as braid-node and braid-veth.
     expect(readFileSync(sea.host('braid')).subarray(0, 4).toString('latin1')).toBe('\x7fELF');
-    expect(statSync(sea.host('braid')).size, 'the front door is not the single executable').toBeLessThan(4 * 1024 * 1024);
-    for (const name of ['braid-node', 'braid-veth'] as const) expect(statSync(sea.host(name)).ino, name).toBe(statSync(sea.path('braid')).ino);
+    expect(statSync(sea.host('braid')).size, 'the front door is not the single executable').toBeLessThan(
+      4 * 1024 * 1024,
+    );
+    for (const name of ['braid-node', 'braid-veth'] as const)
+      expect(statSync(sea.host(name)).ino, name).toBe(statSync(sea.path('braid')).ino);
 
     const assets = assetDir();
     await expectVersion(sea.path('braid'), assets);
@@ -186,7 +231,9 @@ describe('braid as one single executable', () => {
     expect(braid.mode & 0o777).toBe(0o755);
     expect(statSync(join(h.binDir, 'braid')).mode & 0o777).toBe(0o755);
     const conf = JSON.parse(readFileSync(join(h.confDir, '00-braid.conflist'), 'utf8'));
-    expect(conf.plugins).toEqual([expect.objectContaining({ type: 'braid', clusterNetwork: join(h.confDir, '10-cluster.conflist') })]);
+    expect(conf.plugins).toEqual([
+      expect.objectContaining({ type: 'braid', clusterNetwork: join(h.confDir, '10-cluster.conflist') }),
+    ]);
 
     await expectVersion(join(h.binDir, 'braid'), assets);
     await expectVersion(join(h.binDir, 'braid-veth'), assets);
@@ -224,20 +271,30 @@ describe('braid as one single executable', () => {
     // (helpers/podman.ts), so the DEL must come from the same run. The container waits, through a
     // shared directory, until the test has looked.
     const sync = makeTempDir('braid-t-sync');
-    const script = 'ip addr > /sync/addrs; i=0; while [ ! -e /sync/done ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done';
+    const script =
+      'ip addr > /sync/addrs; i=0; while [ ! -e /sync/done ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done';
     let ended: CommandResult | undefined;
-    const running = podman.run({ network: 'braid-sea', name, extraArgs: ['-v', `${sync}:/sync`], command: ['sh', '-c', script] }).then((r) => (ended = r));
+    const running = podman
+      .run({ network: 'braid-sea', name, extraArgs: ['-v', `${sync}:/sync`], command: ['sh', '-c', script] })
+      .then((r) => (ended = r));
     let hostVeth = '';
     try {
       for (let i = 0; !existsSync(join(sync, 'addrs')); i++) {
-        if (ended !== undefined || i > 600) throw new Error(`the container did not come up: ${ended?.stderr ?? 'nothing after 60 s'}`);
+        if (ended !== undefined || i > 600)
+          throw new Error(`the container did not come up: ${ended?.stderr ?? 'nothing after 60 s'}`);
         await new Promise((r) => setTimeout(r, 100));
       }
       const inspect = await podman.podman(['inspect', '--format', '{{.Id}} {{.State.Pid}}', name]);
       expect(inspect.code, inspect.stderr).toBe(0);
       const [containerId, pid] = inspect.stdout.trim().split(' ') as [string, string];
-      const addrs = parseIpJson<IpAddrs[]>(await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'addr', 'show']));
-      const inet = (ifname: string) => addrs.find((l) => l.ifname === ifname)?.addr_info.filter((a) => a.family === 'inet').map((a) => `${a.local}/${a.prefixlen}`);
+      const addrs = parseIpJson<IpAddrs[]>(
+        await mustRun(['nsenter', `--net=/proc/${pid}/ns/net`, '--', 'ip', '-j', 'addr', 'show']),
+      );
+      const inet = (ifname: string) =>
+        addrs
+          .find((l) => l.ifname === ifname)
+          ?.addr_info.filter((a) => a.family === 'inet')
+          .map((a) => `${a.local}/${a.prefixlen}`);
       expect(inet('eth0'), 'eth0: one braid-veth /32').toEqual([addressIn(clusterPrefix, 32)]);
       expect(inet('net1'), 'net1: one macvlan address').toEqual([addressIn(macvlanPrefix, 24)]);
 
@@ -268,14 +325,34 @@ describe('braid as one single executable', () => {
 
 describe.skipIf(!isRoot)('braid as one single executable, as root on test namespaces', () => {
   /** CNI calls as a runtime makes them (braid through its front door), each plugin's host side in `node`, the assets in `assets`. */
-  const caller = (node: Netns, assets: string) => (binary: SeaCommand, command: string, pod: Netns, containerId: string, stdin: unknown, args?: Record<string, string>): Promise<PluginRun> =>
-    runPlugin(binary === 'braid' ? sea.host('braid') : sea.path(binary), { command, containerId, netns: pod, ifname: 'eth0', hostNetns: node, stdin, ...(args ? { args } : {}), extraEnv: { BRAID_ASSET_DIR: assets } });
+  const caller =
+    (node: Netns, assets: string) =>
+    (
+      binary: SeaCommand,
+      command: string,
+      pod: Netns,
+      containerId: string,
+      stdin: unknown,
+      args?: Record<string, string>,
+    ): Promise<PluginRun> =>
+      runPlugin(binary === 'braid' ? sea.host('braid') : sea.path(binary), {
+        command,
+        containerId,
+        netns: pod,
+        ifname: 'eth0',
+        hostNetns: node,
+        stdin,
+        ...(args ? { args } : {}),
+        extraEnv: { BRAID_ASSET_DIR: assets },
+      });
   /** The single plugin of a braid-veth conflist, as a runtime sends it. */
   const vethConf = (n: VethNetwork) => ({ cniVersion: n.conf.cniVersion, name: n.conf.name, ...n.conf.plugins[0] });
 
   function expectAssetDirRefused(r: PluginRun, assets: string): void {
     expect(r.code, r.stderr).not.toBe(0);
-    expect(r.json).toEqual(expect.objectContaining({ cniVersion: '1.0.0', code: expect.any(Number), msg: expect.any(String) }));
+    expect(r.json).toEqual(
+      expect.objectContaining({ cniVersion: '1.0.0', code: expect.any(Number), msg: expect.any(String) }),
+    );
     expect(r.json?.msg).toContain(assets);
     expect(r.json?.msg).toContain('BRAID_ASSET_DIR');
   }
@@ -311,17 +388,30 @@ describe.skipIf(!isRoot)('braid as one single executable, as root on test namesp
     const assets = assetDir();
 
     const call = caller(node, assets);
-    const adds = await Promise.all(pods.map((pod, i) => call('braid-veth', 'ADD', pod, `ctr-first-${i}`, vethConf(cluster))));
+    const adds = await Promise.all(
+      pods.map((pod, i) => call('braid-veth', 'ADD', pod, `ctr-first-${i}`, vethConf(cluster))),
+    );
 
     for (const r of adds) expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
     expect(new Set(adds.map((r) => r.json?.ips?.[0]?.address)).size, 'eight distinct pod addresses').toBe(8);
     const left = entries(assets);
-    expect(left.filter((d) => d.startsWith('.assets-')), 'staging directories left').toEqual([]);
+    expect(
+      left.filter((d) => d.startsWith('.assets-')),
+      'staging directories left',
+    ).toEqual([]);
     expect(left).toEqual([expect.stringMatching(/^assets-[0-9a-f]+$/)]);
-    expect(entries(join(assets, left[0]!))).toEqual(['.complete', 'koffi.node', 'mnp.o', 'podresources-v1.proto', 'veth.o']);
+    expect(entries(join(assets, left[0]!))).toEqual([
+      '.complete',
+      'koffi.node',
+      'mnp.o',
+      'podresources-v1.proto',
+      'veth.o',
+    ]);
     expect(statSync(join(assets, left[0]!)).mode & 0o777).toBe(0o700);
 
-    const dels = await Promise.all(pods.map((pod, i) => call('braid-veth', 'DEL', pod, `ctr-first-${i}`, vethConf(cluster))));
+    const dels = await Promise.all(
+      pods.map((pod, i) => call('braid-veth', 'DEL', pod, `ctr-first-${i}`, vethConf(cluster))),
+    );
     for (const r of dels) expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
     expect(await linkNames(node)).toEqual(['lo']);
     expectNoVethAttachment(cluster);

@@ -13,7 +13,8 @@ export const isRoot = process.getuid?.() === 0;
 /** Why these suites cannot run here; undefined when they can. */
 export function braidUnavailable(): string | undefined {
   if (!isRoot) return 'needs root';
-  if (process.env.BRAID_BIN && !existsSync(process.env.BRAID_BIN)) return `BRAID_BIN ${process.env.BRAID_BIN} is missing`;
+  if (process.env.BRAID_BIN && !existsSync(process.env.BRAID_BIN))
+    return `BRAID_BIN ${process.env.BRAID_BIN} is missing`;
   return undefined;
 }
 

@@ -89,19 +89,35 @@ export interface BraidBed {
   /** Writes a conf or conflist into confDir (file name `<name>.conf[list]`) and returns its path. */
   writeConfFile(config: Record<string, unknown>, fileName?: string): string;
   /** Writes a NAD manifest (YAML, as for kubectl apply) into nadDir. */
-  writeNad(name: string, config: Record<string, unknown> | string, opts?: { namespace?: string; annotations?: Record<string, string> }): void;
+  writeNad(
+    name: string,
+    config: Record<string, unknown> | string,
+    opts?: { namespace?: string; annotations?: Record<string, string> },
+  ): void;
   /**
    * A conflist of spy plugins in confDir (`<fileName>`, default `<name>.conflist`); plugin entries
    * are a spy name or a plugin conf whose `type` is a spy name. Returns the file and the spies.
    */
-  spyNetwork(name: string, plugins: (string | Record<string, unknown>)[], opts?: SpyNetOptions): { file: string; spies: SpyPlugin[] };
+  spyNetwork(
+    name: string,
+    plugins: (string | Record<string, unknown>)[],
+    opts?: SpyNetOptions,
+  ): { file: string; spies: SpyPlugin[] };
   /** A NAD whose spec.config is a conflist of spies (CNI name = NAD name). */
-  spyNad(name: string, plugins: (string | Record<string, unknown>)[], opts?: SpyNetOptions & { namespace?: string }): SpyPlugin[];
+  spyNad(
+    name: string,
+    plugins: (string | Record<string, unknown>)[],
+    opts?: SpyNetOptions & { namespace?: string },
+  ): SpyPlugin[];
   /**
    * A macvlan NAD (bridge mode, host-local `subnet`) on a fresh node veth unless `master` is given;
    * returns the master's name.
    */
-  macvlanNad(name: string, subnet: string, opts?: { namespace?: string; master?: string; ipam?: Record<string, unknown> }): Promise<string>;
+  macvlanNad(
+    name: string,
+    subnet: string,
+    opts?: { namespace?: string; master?: string; ipam?: Record<string, unknown> },
+  ): Promise<string>;
   /** Writes a Pod manifest (YAML) into the pod store. */
   writePod(annotations: Record<string, string>, pod?: PodRef & { uid?: string }): string;
   /**
@@ -130,7 +146,12 @@ async function nodeLinks(ns: Netns): Promise<(IpLink & { linkinfo?: { info_kind?
   return ns.ipJson(['-d', 'link', 'show']);
 }
 
-export function spyConflist(name: string, plugins: Record<string, unknown>[], cniVersion = '1.0.0', extra: Record<string, unknown> = {}) {
+export function spyConflist(
+  name: string,
+  plugins: Record<string, unknown>[],
+  cniVersion = '1.0.0',
+  extra: Record<string, unknown> = {},
+) {
   return { cniVersion, name, ...extra, plugins };
 }
 
@@ -189,14 +210,33 @@ async function newBedState(): Promise<BedState> {
       ],
     }),
   );
-  const [cniDir, nadDir, podDir, spyDir] = ['cache', 'nads', 'pods', 'spies'].map(dir) as [string, string, string, string];
-  return { root, confDir, cniDir, nadDir, podDir, ipamDir, spyDir, node, pods, baseline, containerId: `ctr-${hex(6)}`, clusterFile };
+  const [cniDir, nadDir, podDir, spyDir] = ['cache', 'nads', 'pods', 'spies'].map(dir) as [
+    string,
+    string,
+    string,
+    string,
+  ];
+  return {
+    root,
+    confDir,
+    cniDir,
+    nadDir,
+    podDir,
+    ipamDir,
+    spyDir,
+    node,
+    pods,
+    baseline,
+    containerId: `ctr-${hex(6)}`,
+    clusterFile,
+  };
 }
 
 /** One braid call in the node namespace, with the bed's container, pod namespace, pod and conf unless `o` says otherwise. */
 function runBraid(s: BedState, bed: BraidBed, command: string, o: BraidRunOptions = {}): Promise<PluginRun> {
   const perContainer = !['STATUS', 'GC', 'VERSION'].includes(command);
-  const pick = <T>(v: T | null | undefined, dflt: T | undefined): T | undefined => (v === null ? undefined : (v ?? dflt));
+  const pick = <T>(v: T | null | undefined, dflt: T | undefined): T | undefined =>
+    v === null ? undefined : (v ?? dflt);
   const containerIdValue = pick(o.containerId, perContainer ? s.containerId : undefined);
   const netns = pick(o.netns, perContainer ? bed.pod : undefined);
   const ifname = pick(o.ifname, perContainer ? 'eth0' : undefined);
@@ -302,10 +342,19 @@ function bedLeftovers(s: BedState, bed: () => BraidBed): BedLeftovers {
       if (!existsSync(s.ipamDir)) return [];
       return readdirSync(s.ipamDir)
         .filter((net) => statSync(join(s.ipamDir, net)).isDirectory())
-        .flatMap((net) => readdirSync(join(s.ipamDir, net)).filter((f) => IP_FILE.test(f)).map((f) => `${net}/${f}`))
+        .flatMap((net) =>
+          readdirSync(join(s.ipamDir, net))
+            .filter((f) => IP_FILE.test(f))
+            .map((f) => `${net}/${f}`),
+        )
         .sort();
     },
-    cacheFiles: () => (existsSync(s.cniDir) ? readdirSync(s.cniDir).filter((f) => f.endsWith('.json')).sort() : []),
+    cacheFiles: () =>
+      existsSync(s.cniDir)
+        ? readdirSync(s.cniDir)
+            .filter((f) => f.endsWith('.json'))
+            .sort()
+        : [],
     linkNames: async (ns = bed().pod) => (await ns.links()).map((l) => l.ifname).sort(),
     expectNothingLeft: async (checkPods = s.pods) => {
       for (const p of checkPods) {

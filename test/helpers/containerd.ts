@@ -79,7 +79,8 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 `;
 }
 
-const ISOLATE = 'mount -t tmpfs -o mode=0755 braid-t-containerd /run && mount -t tmpfs -o mode=0755 braid-t-containerd /var/lib && exec "$@"';
+const ISOLATE =
+  'mount -t tmpfs -o mode=0755 braid-t-containerd /run && mount -t tmpfs -o mode=0755 braid-t-containerd /var/lib && exec "$@"';
 
 /** Pids of the shims serving this containerd (their command line names its socket). */
 function shimPids(socket: string): number[] {
@@ -103,13 +104,31 @@ export async function startContainerd(o: ContainerdOptions): Promise<Containerd>
   writeFileSync(configFile, config(o, socket));
   const child: ChildProcess = spawn(
     'nsenter',
-    [`--net=${o.nodeNetns}`, '--', 'unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c', ISOLATE, 'sh', CONTAINERD, '--config', configFile, '--log-level', 'info'],
+    [
+      `--net=${o.nodeNetns}`,
+      '--',
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      ISOLATE,
+      'sh',
+      CONTAINERD,
+      '--config',
+      configFile,
+      '--log-level',
+      'info',
+    ],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', ...o.env } },
   );
   let log = '';
   child.stderr?.on('data', (b: Buffer) => (log += b.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const ctr = (args: readonly string[]) => runCommand(['ctr', '--address', socket, '--namespace', 'k8s.io', ...args], { timeoutMs: 60_000 });
+  const ctr = (args: readonly string[]) =>
+    runCommand(['ctr', '--address', socket, '--namespace', 'k8s.io', ...args], { timeoutMs: 60_000 });
   const deadline = Date.now() + 30_000;
   while (!(existsSync(socket) && (await ctr(['version'])).code === 0)) {
     if (child.exitCode !== null) throw new Error(`containerd exited with ${child.exitCode}: ${log}`);

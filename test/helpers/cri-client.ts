@@ -9,7 +9,12 @@ import { join } from 'node:path';
  */
 const PROTO = join(import.meta.dirname, 'cri', 'api.proto');
 
-export interface SandboxMetadata { name: string; namespace: string; uid: string; attempt?: number }
+export interface SandboxMetadata {
+  name: string;
+  namespace: string;
+  uid: string;
+  attempt?: number;
+}
 export interface SandboxConfig {
   metadata: SandboxMetadata;
   hostname?: string;
@@ -25,7 +30,12 @@ export interface SandboxStatus {
 }
 
 type Reply = Record<string, unknown>;
-type Call = (req: unknown, meta: grpc.Metadata, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res: Reply) => void) => void;
+type Call = (
+  req: unknown,
+  meta: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, res: Reply) => void,
+) => void;
 
 export interface CriClient {
   runPodSandbox(config: SandboxConfig): Promise<string>;
@@ -38,22 +48,28 @@ export interface CriClient {
 
 export function criClient(socketPath: string, timeoutMs = 90_000): CriClient {
   const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } } };
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    runtime: { v1: { RuntimeService: grpc.ServiceClientConstructor } };
+  };
   const client = new pkg.runtime.v1.RuntimeService(`unix:${socketPath}`, grpc.credentials.createInsecure());
   const call = (method: string, req: unknown): Promise<Reply> =>
     new Promise((resolve, reject) => {
       const fn = (client as unknown as Record<string, Call>)[method]!.bind(client);
-      fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => (err ? reject(err) : resolve(res)));
+      fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(err) : resolve(res),
+      );
     });
   return {
-    runPodSandbox: async (config) => (await call('RunPodSandbox', { config, runtime_handler: '' })).pod_sandbox_id as string,
+    runPodSandbox: async (config) =>
+      (await call('RunPodSandbox', { config, runtime_handler: '' })).pod_sandbox_id as string,
     podSandboxStatus: async (id) => {
       const r = await call('PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
       return { status: r.status as SandboxStatus, info: r.info as Record<string, string> };
     },
     stopPodSandbox: async (id) => void (await call('StopPodSandbox', { pod_sandbox_id: id })),
     removePodSandbox: async (id) => void (await call('RemovePodSandbox', { pod_sandbox_id: id })),
-    listPodSandbox: async () => (await call('ListPodSandbox', {})).items as { id: string; metadata: SandboxMetadata; state: string }[],
+    listPodSandbox: async () =>
+      (await call('ListPodSandbox', {})).items as { id: string; metadata: SandboxMetadata; state: string }[],
     close: () => client.close(),
   };
 }

@@ -10,20 +10,37 @@ import { parseAllDocuments } from 'yaml';
  * KUBERNETES_SERVICE_* variables) is the caller's, as `kubelet`.
  */
 
-interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }
-interface VolumeMount { name: string; mountPath: string; readOnly?: boolean; mountPropagation?: string }
+interface EnvVar {
+  name: string;
+  value?: string;
+  valueFrom?: { fieldRef?: { fieldPath: string } };
+}
+interface VolumeMount {
+  name: string;
+  mountPath: string;
+  readOnly?: boolean;
+  mountPropagation?: string;
+}
 export interface ContainerSpec {
   name: string;
   image: string;
   command: string[];
   env?: EnvVar[];
   volumeMounts?: VolumeMount[];
-  securityContext?: { privileged?: boolean; allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
+  securityContext?: {
+    privileged?: boolean;
+    allowPrivilegeEscalation?: boolean;
+    capabilities?: { drop?: string[]; add?: string[] };
+  };
   resources?: { limits?: { memory?: string } };
   readinessProbe?: { httpGet?: { path: string; port: number } };
   livenessProbe?: { httpGet?: { path: string; port: number } };
 }
-interface Volume { name: string; hostPath?: { path: string; type?: string }; configMap?: { name: string } }
+interface Volume {
+  name: string;
+  hostPath?: { path: string; type?: string };
+  configMap?: { name: string };
+}
 export interface PodSpec {
   hostNetwork?: boolean;
   hostPID?: boolean;
@@ -31,7 +48,12 @@ export interface PodSpec {
   containers: ContainerSpec[];
   volumes: Volume[];
 }
-interface KubeObject { kind: string; metadata: { name: string }; data?: Record<string, string>; spec?: { template?: { spec?: PodSpec } } }
+interface KubeObject {
+  kind: string;
+  metadata: { name: string };
+  data?: Record<string, string>;
+  spec?: { template?: { spec?: PodSpec } };
+}
 
 export interface Manifests {
   pod: PodSpec;
@@ -43,7 +65,8 @@ export function readManifests(dir: string): Manifests {
     .filter((f) => f.endsWith('.yaml'))
     .flatMap((f) => parseAllDocuments(readFileSync(join(dir, f), 'utf8')).map((d) => d.toJS() as KubeObject));
   const ds = objects.filter((o) => o.kind === 'DaemonSet');
-  if (ds.length !== 1 || !ds[0]!.spec?.template?.spec) throw new Error(`expected one DaemonSet in ${dir}, found ${ds.length}`);
+  if (ds.length !== 1 || !ds[0]!.spec?.template?.spec)
+    throw new Error(`expected one DaemonSet in ${dir}, found ${ds.length}`);
   const configMaps = new Map(objects.filter((o) => o.kind === 'ConfigMap').map((o) => [o.metadata.name, o.data ?? {}]));
   return { pod: ds[0]!.spec!.template!.spec!, configMaps };
 }
@@ -100,7 +123,11 @@ function volumeSource(v: Volume, m: Manifests, k: KubeletView): string {
 }
 
 /** `podman run` flags and the command for one container of the pod, as kubelet would start it. */
-export function podmanRunArgs(m: Manifests, c: ContainerSpec, k: KubeletView): { flags: string[]; image: string; command: string[] } {
+export function podmanRunArgs(
+  m: Manifests,
+  c: ContainerSpec,
+  k: KubeletView,
+): { flags: string[]; image: string; command: string[] } {
   const flags: string[] = ['--name', `braid-t-${c.name}-${Math.random().toString(16).slice(2, 8)}`];
   if (m.pod.hostNetwork) flags.push('--network', `ns:${k.hostNetns}`);
   if (m.pod.hostPID) flags.push('--pid', 'host');

@@ -80,14 +80,39 @@ export class FakeWatchApiServer extends FakeApiServer {
       apiVersion: 'v1',
       kind: 'Pod',
       metadata: {
-        name: p.name, namespace: p.namespace, uid: p.uid ?? this.pods.get(key)?.metadata.uid ?? randomUUID(), resourceVersion: '',
-        ...(p.labels ? { labels: p.labels } : {}), ...(p.annotations ? { annotations: p.annotations } : {}),
-        managedFields: [{ manager: 'kube-controller-manager', operation: 'Update', apiVersion: 'v1', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': { 'f:labels': {} }, 'f:spec': { 'f:containers': {} } } }],
+        name: p.name,
+        namespace: p.namespace,
+        uid: p.uid ?? this.pods.get(key)?.metadata.uid ?? randomUUID(),
+        resourceVersion: '',
+        ...(p.labels ? { labels: p.labels } : {}),
+        ...(p.annotations ? { annotations: p.annotations } : {}),
+        managedFields: [
+          {
+            manager: 'kube-controller-manager',
+            operation: 'Update',
+            apiVersion: 'v1',
+            fieldsType: 'FieldsV1',
+            fieldsV1: { 'f:metadata': { 'f:labels': {} }, 'f:spec': { 'f:containers': {} } },
+          },
+        ],
       } as FakeObject['metadata'],
       spec: {
         nodeName: p.nodeName,
-        containers: [{ name: 'app', image: 'registry.example/app:1.0', ports: p.ports ?? [], env: [{ name: 'MODE', value: 'production' }], resources: { requests: { cpu: '100m', memory: '64Mi' } } }],
-        volumes: [{ name: 'kube-api-access', projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] } }],
+        containers: [
+          {
+            name: 'app',
+            image: 'registry.example/app:1.0',
+            ports: p.ports ?? [],
+            env: [{ name: 'MODE', value: 'production' }],
+            resources: { requests: { cpu: '100m', memory: '64Mi' } },
+          },
+        ],
+        volumes: [
+          {
+            name: 'kube-api-access',
+            projected: { sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }] },
+          },
+        ],
       },
       status: { phase: 'Running', podIP: '10.244.0.10', podIPs: [{ ip: '10.244.0.10' }] },
     };
@@ -118,15 +143,27 @@ export class FakeWatchApiServer extends FakeApiServer {
 
   putNamespace(name: string, labels: Record<string, string> = {}): FakeObject {
     const ns: FakeObject = {
-      apiVersion: 'v1', kind: 'Namespace',
-      metadata: { name, uid: randomUUID(), resourceVersion: '', labels: { 'kubernetes.io/metadata.name': name, ...labels } } as unknown as FakeObject['metadata'],
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name,
+        uid: randomUUID(),
+        resourceVersion: '',
+        labels: { 'kubernetes.io/metadata.name': name, ...labels },
+      } as unknown as FakeObject['metadata'],
     };
     return this.store('namespaces', this.namespaceObjects, name, ns);
   }
 
-  putPolicy(namespace: string, name: string, spec: Record<string, unknown>, annotations?: Record<string, string>): FakeObject {
+  putPolicy(
+    namespace: string,
+    name: string,
+    spec: Record<string, unknown>,
+    annotations?: Record<string, string>,
+  ): FakeObject {
     const policy: FakeObject = {
-      apiVersion: 'k8s.cni.cncf.io/v1beta1', kind: 'MultiNetworkPolicy',
+      apiVersion: 'k8s.cni.cncf.io/v1beta1',
+      kind: 'MultiNetworkPolicy',
       metadata: { name, namespace, uid: randomUUID(), resourceVersion: '', ...(annotations ? { annotations } : {}) },
       spec,
     };
@@ -152,12 +189,14 @@ export class FakeWatchApiServer extends FakeApiServer {
 
   /** Sends a BOOKMARK with the current version to every watch that asked for bookmarks. */
   sendBookmarks(): void {
-    for (const w of this.watchers) if (w.bookmarks) this.write(w, { type: 'BOOKMARK', object: this.bookmark(w.collection) });
+    for (const w of this.watchers)
+      if (w.bookmarks) this.write(w, { type: 'BOOKMARK', object: this.bookmark(w.collection) });
   }
 
   protected override mergeAnnotations(obj: FakeObject, patch: Record<string, string | null>): void {
     super.mergeAnnotations(obj, patch);
-    if (obj.kind === 'Pod' && this.pods.get(`${obj.metadata.namespace}/${obj.metadata.name}`) === obj) this.record('pods', 'MODIFIED', obj);
+    if (obj.kind === 'Pod' && this.pods.get(`${obj.metadata.namespace}/${obj.metadata.name}`) === obj)
+      this.record('pods', 'MODIFIED', obj);
   }
 
   protected override async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -165,7 +204,12 @@ export class FakeWatchApiServer extends FakeApiServer {
     const collection = COLLECTIONS.find(([re]) => re.test(url.pathname))?.[1];
     if (!collection || req.method !== 'GET') return super.handle(req, res);
     const identity = this.identify(req);
-    this.requests.push({ method: 'GET', path: `${url.pathname}${url.search}`, identity: identity ?? 'rejected', socket: 0 });
+    this.requests.push({
+      method: 'GET',
+      path: `${url.pathname}${url.search}`,
+      identity: identity ?? 'rejected',
+      socket: 0,
+    });
     const fault = this.takeFault('GET', url.pathname);
     const send = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
@@ -174,14 +218,19 @@ export class FakeWatchApiServer extends FakeApiServer {
     if (fault?.kind === 'drop') return void req.socket.destroy();
     if (fault?.kind === 'hang') return;
     if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
-    if (fault?.kind === 'status') return send(fault.code, statusObject(fault.code, fault.reason ?? 'InternalError', fault.message ?? `injected ${fault.code}`));
+    if (fault?.kind === 'status')
+      return send(
+        fault.code,
+        statusObject(fault.code, fault.reason ?? 'InternalError', fault.message ?? `injected ${fault.code}`),
+      );
     if (!identity) return send(401, statusObject(401, 'Unauthorized', 'Unauthorized'));
     if ((collection === 'nads' && !this.serveNads) || (collection === 'policies' && !this.servePolicies)) {
       return send(404, statusObject(404, 'NotFound', 'the server could not find the requested resource'));
     }
     const q = url.searchParams;
     const field = /^spec\.nodeName=(.*)$/.exec(q.get('fieldSelector') ?? '')?.[1];
-    const matches = (o: FakeObject) => field === undefined || (o.spec as { nodeName?: string } | undefined)?.nodeName === field;
+    const matches = (o: FakeObject) =>
+      field === undefined || (o.spec as { nodeName?: string } | undefined)?.nodeName === field;
     if (q.get('watch') === '1' || q.get('watch') === 'true') return this.serveWatch(collection, matches, q, res);
     if (this.listDelayMs > 0) await new Promise((r) => setTimeout(r, this.listDelayMs));
     this.serveList(collection, matches, q, send);
@@ -213,11 +262,17 @@ export class FakeWatchApiServer extends FakeApiServer {
     this.currentRv = Math.max(this.currentRv, rv);
     const entry = { rv, collection, type, object: clone(obj) };
     this.history.push(entry);
-    for (const w of this.watchers) if (w.collection === collection && w.matches(entry.object)) this.write(w, { type, object: entry.object });
+    for (const w of this.watchers)
+      if (w.collection === collection && w.matches(entry.object)) this.write(w, { type, object: entry.object });
   }
 
   private bookmark(c: Collection): object {
-    const kind = { pods: 'Pod', namespaces: 'Namespace', nads: 'NetworkAttachmentDefinition', policies: 'MultiNetworkPolicy' }[c];
+    const kind = {
+      pods: 'Pod',
+      namespaces: 'Namespace',
+      nads: 'NetworkAttachmentDefinition',
+      policies: 'MultiNetworkPolicy',
+    }[c];
     return { kind, metadata: { resourceVersion: String(this.currentRv) } };
   }
 
@@ -225,7 +280,12 @@ export class FakeWatchApiServer extends FakeApiServer {
     if (!w.res.destroyed) w.res.write(`${JSON.stringify(event)}\n`);
   }
 
-  private serveList(c: Collection, matches: (o: FakeObject) => boolean, q: URLSearchParams, send: (code: number, body: unknown) => void): void {
+  private serveList(
+    c: Collection,
+    matches: (o: FakeObject) => boolean,
+    q: URLSearchParams,
+    send: (code: number, body: unknown) => void,
+  ): void {
     this.lists[c]++;
     const token = q.get('continue');
     let listRv = this.currentRv;
@@ -237,24 +297,46 @@ export class FakeWatchApiServer extends FakeApiServer {
     const limit = Number(q.get('limit') ?? 0) || Infinity;
     this.onListPage?.(c, limit === Infinity ? 0 : Math.round(offset / limit));
     if (token && listRv < this.compactedRv) {
-      return send(410, statusObject(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
+      return send(
+        410,
+        statusObject(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'),
+      );
     }
-    const all = [...this.mapOf(c).entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([, o]) => o).filter(matches);
+    const all = [...this.mapOf(c).entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([, o]) => o)
+      .filter(matches);
     const items = all.slice(offset, offset + limit);
-    const next = offset + limit < all.length ? Buffer.from(JSON.stringify({ rv: listRv, offset: offset + limit })).toString('base64') : undefined;
-    send(200, { kind: 'List', apiVersion: 'v1', metadata: { resourceVersion: String(listRv), ...(next ? { continue: next } : {}) }, items });
+    const next =
+      offset + limit < all.length
+        ? Buffer.from(JSON.stringify({ rv: listRv, offset: offset + limit })).toString('base64')
+        : undefined;
+    send(200, {
+      kind: 'List',
+      apiVersion: 'v1',
+      metadata: { resourceVersion: String(listRv), ...(next ? { continue: next } : {}) },
+      items,
+    });
   }
 
-  private serveWatch(c: Collection, matches: (o: FakeObject) => boolean, q: URLSearchParams, res: http.ServerResponse): void {
+  private serveWatch(
+    c: Collection,
+    matches: (o: FakeObject) => boolean,
+    q: URLSearchParams,
+    res: http.ServerResponse,
+  ): void {
     this.watches[c]++;
     const from = Number(q.get('resourceVersion') ?? this.currentRv);
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     if (from < this.compactedRv) {
-      res.end(`${JSON.stringify({ type: 'ERROR', object: statusObject(410, 'Expired', `too old resource version: ${from} (${this.compactedRv})`) })}\n`);
+      res.end(
+        `${JSON.stringify({ type: 'ERROR', object: statusObject(410, 'Expired', `too old resource version: ${from} (${this.compactedRv})`) })}\n`,
+      );
       return;
     }
     const w: Watcher = { collection: c, matches, bookmarks: q.get('allowWatchBookmarks') === 'true', res };
-    for (const e of this.history) if (e.collection === c && e.rv > from && matches(e.object)) this.write(w, { type: e.type, object: e.object });
+    for (const e of this.history)
+      if (e.collection === c && e.rv > from && matches(e.object)) this.write(w, { type: e.type, object: e.object });
     this.watchers.add(w);
     const timeout = Number(q.get('timeoutSeconds') ?? 0);
     const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : undefined;

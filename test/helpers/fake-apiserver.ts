@@ -80,7 +80,10 @@ export class FakeApiServer {
   private revision = 100;
   private sockets = 0;
 
-  protected constructor(protected readonly server: http.Server, protected readonly opts: FakeApiServerOptions) {
+  protected constructor(
+    protected readonly server: http.Server,
+    protected readonly opts: FakeApiServerOptions,
+  ) {
     this.tokens = opts.tokens ? new Set(opts.tokens) : undefined;
   }
 
@@ -105,7 +108,13 @@ export class FakeApiServer {
     return this.sockets;
   }
 
-  setPod(p: { namespace: string; name: string; uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> }): FakeObject {
+  setPod(p: {
+    namespace: string;
+    name: string;
+    uid?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  }): FakeObject {
     const pod: FakeObject = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -136,7 +145,13 @@ export class FakeApiServer {
     const nad: FakeObject = {
       apiVersion: 'k8s.cni.cncf.io/v1',
       kind: 'NetworkAttachmentDefinition',
-      metadata: { name, namespace, uid: randomUUID(), resourceVersion: this.nextRevision(), ...(annotations ? { annotations } : {}) },
+      metadata: {
+        name,
+        namespace,
+        uid: randomUUID(),
+        resourceVersion: this.nextRevision(),
+        ...(annotations ? { annotations } : {}),
+      },
       spec: config === undefined ? {} : { config },
     };
     this.nads.set(`${namespace}/${name}`, nad);
@@ -212,7 +227,8 @@ export class FakeApiServer {
     if (fault?.kind === 'hang') return;
     if (fault?.kind === 'delay') await new Promise((r) => setTimeout(r, fault.ms));
     if (fault?.kind === 'status') {
-      const reason = fault.reason ?? (fault.code === 409 ? 'Conflict' : fault.code >= 500 ? 'InternalError' : 'BadRequest');
+      const reason =
+        fault.reason ?? (fault.code === 409 ? 'Conflict' : fault.code >= 500 ? 'InternalError' : 'BadRequest');
       return send(fault.code, statusObject(fault.code, reason, fault.message ?? `injected ${fault.code}`));
     }
     if (fault?.kind === 'drop-mid-body') {
@@ -236,14 +252,32 @@ export class FakeApiServer {
       const pod = this.pod(ns, name);
       if (!pod) return notFound('pods', name);
       if (method === 'GET') return [200, pod];
-      if (!sub || (method !== 'PATCH' && method !== 'PUT')) return [405, statusObject(405, 'MethodNotAllowed', `${method} is not allowed here`)];
-      const body = JSON.parse(text) as { metadata?: { resourceVersion?: string; annotations?: Record<string, string | null> } };
+      if (!sub || (method !== 'PATCH' && method !== 'PUT'))
+        return [405, statusObject(405, 'MethodNotAllowed', `${method} is not allowed here`)];
+      const body = JSON.parse(text) as {
+        metadata?: { resourceVersion?: string; annotations?: Record<string, string | null> };
+      };
       const rv = body.metadata?.resourceVersion;
       if (rv !== undefined && rv !== pod.metadata.resourceVersion) {
-        return [409, statusObject(409, 'Conflict', `Operation cannot be fulfilled on pods "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, kind: 'pods' })];
+        return [
+          409,
+          statusObject(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on pods "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+            { name, kind: 'pods' },
+          ),
+        ];
       }
       if (method === 'PATCH' && !/^application\/(merge-patch|strategic-merge-patch)\+json/.test(contentType ?? '')) {
-        return [415, statusObject(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json`)];
+        return [
+          415,
+          statusObject(
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json`,
+          ),
+        ];
       }
       if (method === 'PUT') pod.metadata.annotations = {};
       this.mergeAnnotations(pod, body.metadata?.annotations ?? {});
@@ -269,7 +303,12 @@ export class FakeApiServer {
 /** PEM texts; otherCaCert is a CA that signed nothing here, for "wrong CA" tests. */
 export interface TestPki {
   dir: string;
-  caCert: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string; otherCaCert: string;
+  caCert: string;
+  serverCert: string;
+  serverKey: string;
+  clientCert: string;
+  clientKey: string;
+  otherCaCert: string;
 }
 
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl; undefined without openssl. */
@@ -286,11 +325,34 @@ export function makeTestPki(dir: string): TestPki | undefined {
   const issue = (name: string, cn: string, ext: string): void => {
     writeFileSync(join(dir, `${name}.ext`), `${ext}\n`);
     run('req', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    run('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`);
+    run(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      `${name}.crt`,
+      '-days',
+      '2',
+      '-extfile',
+      `${name}.ext`,
+    );
   };
   issue('server', '127.0.0.1', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
   issue('client', 'system:node:node-a', 'extendedKeyUsage=clientAuth');
   const read = (f: string): string => readFileSync(join(dir, f), 'utf8');
-  const [caCert, serverCert, serverKey, clientCert, clientKey, otherCaCert] = ['ca.crt', 'server.crt', 'server.key', 'client.crt', 'client.key', 'other.crt'].map(read) as [string, string, string, string, string, string];
+  const [caCert, serverCert, serverKey, clientCert, clientKey, otherCaCert] = [
+    'ca.crt',
+    'server.crt',
+    'server.key',
+    'client.crt',
+    'client.key',
+    'other.crt',
+  ].map(read) as [string, string, string, string, string, string];
   return { dir, caCert, serverCert, serverKey, clientCert, clientKey, otherCaCert };
 }

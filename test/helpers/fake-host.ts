@@ -41,7 +41,9 @@ export async function createFakeHost(): Promise<FakeHost> {
     'echo ready',
     'exec sleep infinity',
   ].join(' && ');
-  const holder: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const holder: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   holder.stderr?.on('data', (b: Buffer) => (stderr += b.toString()));
   await new Promise<void>((resolve, reject) => {

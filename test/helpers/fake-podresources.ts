@@ -112,7 +112,9 @@ export class FakePodResources {
       GetAllocatableResources: unimplemented,
     });
     await new Promise<void>((resolve, reject) =>
-      server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) => (err ? reject(err) : resolve())),
+      server.bindAsync(`unix://${socketPath}`, grpc.ServerCredentials.createInsecure(), (err) =>
+        err ? reject(err) : resolve(),
+      ),
     );
     return fake;
   }
@@ -142,7 +144,14 @@ export class FakePodResources {
           dynamic_resources: (c.claims ?? []).map((claim) => ({
             claim_name: claim.name,
             claim_namespace: p.namespace,
-            claim_resources: [{ driver_name: 'dra.example.com', pool_name: 'node-a', device_name: 'dev-0', cdi_devices: claim.cdi.map((name) => ({ name })) }],
+            claim_resources: [
+              {
+                driver_name: 'dra.example.com',
+                pool_name: 'node-a',
+                device_name: 'dev-0',
+                cdi_devices: claim.cdi.map((name) => ({ name })),
+              },
+            ],
           })),
         })),
       })),

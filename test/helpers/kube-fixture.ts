@@ -77,7 +77,13 @@ export function requestKind(r: RecordedRequest): RequestKind {
 }
 
 export function countByKind(requests: readonly RecordedRequest[]): Record<RequestKind, number> {
-  const counts: Record<RequestKind, number> = { 'pod GET': 0, 'NAD GET': 0, 'status PATCH': 0, 'event POST': 0, other: 0 };
+  const counts: Record<RequestKind, number> = {
+    'pod GET': 0,
+    'NAD GET': 0,
+    'status PATCH': 0,
+    'event POST': 0,
+    other: 0,
+  };
   for (const r of requests) counts[requestKind(r)]++;
   return counts;
 }
@@ -188,7 +194,12 @@ interface IpJsonRunner {
 
 /** The interfaces of a namespace except lo, from `ip -j -d addr show`. */
 export async function podInterfaces(ns: IpJsonRunner): Promise<Map<string, PodInterface>> {
-  type Entry = { ifname: string; address?: string; linkinfo?: { info_kind?: string }; addr_info?: { local: string; scope: string }[] };
+  type Entry = {
+    ifname: string;
+    address?: string;
+    linkinfo?: { info_kind?: string };
+    addr_info?: { local: string; scope: string }[];
+  };
   const entries = await ns.ipJson<Entry[]>(['-d', 'addr', 'show']);
   const out = new Map<string, PodInterface>();
   for (const e of entries) {
@@ -204,7 +215,13 @@ export async function podInterfaces(ns: IpJsonRunner): Promise<Map<string, PodIn
 }
 
 /** A single-plugin macvlan conf on `master` with host-local IPAM in `ipamDir`. */
-export function macvlanConf(name: string, master: string, subnet: string, ipamDir: string, extra: Record<string, unknown> = {}) {
+export function macvlanConf(
+  name: string,
+  master: string,
+  subnet: string,
+  ipamDir: string,
+  extra: Record<string, unknown> = {},
+) {
   return {
     cniVersion: '1.0.0',
     name,
@@ -226,7 +243,12 @@ export function bridgeConflist(name: string, bridge: string, subnet: string, gat
         type: 'bridge',
         bridge,
         isGateway: true,
-        ipam: { type: 'host-local', dataDir: ipamDir, ranges: [[{ subnet }]], routes: [{ dst: '0.0.0.0/0', gw: gateway }] },
+        ipam: {
+          type: 'host-local',
+          dataDir: ipamDir,
+          ranges: [[{ subnet }]],
+          routes: [{ dst: '0.0.0.0/0', gw: gateway }],
+        },
       },
     ],
   };

@@ -56,12 +56,15 @@ async function runDelegate(p: MultusPod, d: MultusDelegate): Promise<Record<stri
       containerId: p.containerId,
       netns: p.netns,
       ifname: d.ifname,
-      args: multusArgs(p).map(([k, v]) => `${k}=${v}`).join(';'),
+      args: multusArgs(p)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(';'),
       path: p.cniPath ?? '/usr/lib/cni',
       stdin,
       hostNetns: p.node,
     });
-    if (r.code !== 0 || !r.json) throw new Error(`fixture ADD of ${d.display} (${String(plugin.type)}) failed: ${r.stdout} ${r.stderr}`);
+    if (r.code !== 0 || !r.json)
+      throw new Error(`fixture ADD of ${d.display} (${String(plugin.type)}) failed: ${r.stdout} ${r.stderr}`);
     prev = r.json;
   }
   return prev!;
@@ -86,9 +89,20 @@ export function libcniEntry(p: MultusPod, d: MultusDelegate, result: unknown): R
 export function delegateNetConf(d: MultusDelegate): Record<string, unknown> {
   const doc = JSON.parse(d.bytes) as Record<string, any>;
   const isList = Array.isArray(doc.plugins);
-  const conf = isList ? { cniVersion: doc.cniVersion, name: doc.name, type: '' } : { cniVersion: doc.cniVersion, name: doc.name, type: doc.type };
-  const confList = isList ? { cniVersion: doc.cniVersion, name: doc.name, plugins: doc.plugins } : { cniVersion: '', name: '', plugins: null };
-  const out: Record<string, unknown> = { Conf: conf, ConfList: confList, Name: d.display, IsFilterV4Gateway: false, IsFilterV6Gateway: false, Bytes: b64(d.bytes) };
+  const conf = isList
+    ? { cniVersion: doc.cniVersion, name: doc.name, type: '' }
+    : { cniVersion: doc.cniVersion, name: doc.name, type: doc.type };
+  const confList = isList
+    ? { cniVersion: doc.cniVersion, name: doc.name, plugins: doc.plugins }
+    : { cniVersion: '', name: '', plugins: null };
+  const out: Record<string, unknown> = {
+    Conf: conf,
+    ConfList: confList,
+    Name: d.display,
+    IsFilterV4Gateway: false,
+    IsFilterV6Gateway: false,
+    Bytes: b64(d.bytes),
+  };
   if (d.ifnameRequest) out.ifnameRequest = d.ifnameRequest;
   if (d.master) out.MasterPlugin = true;
   return out;
@@ -100,14 +114,22 @@ export interface MultusAddOptions {
 }
 
 /** Runs the delegates in order and writes the caches Multus would leave; returns the results. */
-export async function multusAdd(cniDir: string, p: MultusPod, delegates: MultusDelegate[], opts: MultusAddOptions = {}): Promise<unknown[]> {
+export async function multusAdd(
+  cniDir: string,
+  p: MultusPod,
+  delegates: MultusDelegate[],
+  opts: MultusAddOptions = {},
+): Promise<unknown[]> {
   const results: unknown[] = [];
   for (const d of delegates) results.push(await runDelegate(p, d));
   if (opts.libcni !== false) {
     mkdirSync(join(cniDir, 'results'), { recursive: true });
     delegates.forEach((d, i) => {
       const name = (JSON.parse(d.bytes) as { name: string }).name;
-      writeFileSync(join(cniDir, 'results', `${name}-${p.containerId}-${d.ifname}`), JSON.stringify(libcniEntry(p, d, results[i])));
+      writeFileSync(
+        join(cniDir, 'results', `${name}-${p.containerId}-${d.ifname}`),
+        JSON.stringify(libcniEntry(p, d, results[i])),
+      );
     });
   }
   if (opts.multusFile !== false) {
@@ -120,7 +142,11 @@ export async function multusAdd(cniDir: string, p: MultusPod, delegates: MultusD
 /** Files left in Multus' cniDir (its own per-container files and libcni's results). */
 export function multusFiles(cniDir: string): string[] {
   if (!existsSync(cniDir)) return [];
-  const own = readdirSync(cniDir, { withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name);
-  const results = existsSync(join(cniDir, 'results')) ? readdirSync(join(cniDir, 'results')).map((n) => `results/${n}`) : [];
+  const own = readdirSync(cniDir, { withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => e.name);
+  const results = existsSync(join(cniDir, 'results'))
+    ? readdirSync(join(cniDir, 'results')).map((n) => `results/${n}`)
+    : [];
   return [...own, ...results].sort();
 }

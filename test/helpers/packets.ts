@@ -89,7 +89,9 @@ export function udp(o: { sport?: number; dport?: number; payload?: Buffer } = {}
 }
 
 /** ICMP (IPv4) or ICMPv6 message; echo request by default. */
-export function icmp(o: { type?: number; code?: number; id?: number; seq?: number; v6?: boolean; body?: Buffer } = {}): L4 {
+export function icmp(
+  o: { type?: number; code?: number; id?: number; seq?: number; v6?: boolean; body?: Buffer } = {},
+): L4 {
   return {
     proto: o.v6 ? IPPROTO_ICMPV6 : IPPROTO_ICMP,
     build(pseudo) {
@@ -183,7 +185,13 @@ export function arpPacket(o: {
 }
 
 /** Fields a test wants to check in a (rewritten) IPv4 or IPv6 frame. */
-export function describeFrame(frame: Buffer): { dstMac: string; srcMac: string; type: number; ttl?: number; ipv4CsumOk?: boolean } {
+export function describeFrame(frame: Buffer): {
+  dstMac: string;
+  srcMac: string;
+  type: number;
+  ttl?: number;
+  ipv4CsumOk?: boolean;
+} {
   const mac = (off: number) => [...frame.subarray(off, off + 6)].map((x) => x.toString(16).padStart(2, '0')).join(':');
   const type = frame.readUInt16BE(12);
   const out: ReturnType<typeof describeFrame> = { dstMac: mac(0), srcMac: mac(6), type };

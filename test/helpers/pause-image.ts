@@ -23,7 +23,13 @@ export async function buildPauseImage(dir: string, name: string): Promise<string
   await mustRun(['clang', '-static', '-Os', '-s', '-o', join(dir, 'pause'), join(dir, 'pause.c')]);
   const layer = new TarWriter(0);
   layer.file('pause', readFileSync(join(dir, 'pause')), 0o755);
-  const { archive } = ociArchive({ layerTar: layer.toBuffer(), name, created: new Date(0), mtime: 0, config: { Entrypoint: ['/pause'] } });
+  const { archive } = ociArchive({
+    layerTar: layer.toBuffer(),
+    name,
+    created: new Date(0),
+    mtime: 0,
+    config: { Entrypoint: ['/pause'] },
+  });
   const file = join(dir, 'pause.oci.tar');
   writeFileSync(file, archive);
   return file;

@@ -30,7 +30,8 @@ const APPLETS = ['sh', 'ip', 'ls', 'cat', 'echo', 'true', 'sleep', 'ifconfig', '
 /** Why podman e2e tests cannot run here, or undefined when they can. */
 export function podmanUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'podman e2e tests need root';
-  for (const f of ['/usr/bin/podman', '/usr/sbin/runc', BUSYBOX]) if (!existsSync(f)) return `${f} is missing (scripts/setup.sh installs it)`;
+  for (const f of ['/usr/bin/podman', '/usr/sbin/runc', BUSYBOX])
+    if (!existsSync(f)) return `${f} is missing (scripts/setup.sh installs it)`;
   return undefined;
 }
 
@@ -189,7 +190,11 @@ export interface PodmanOptions {
   mountNamespace?: string;
 }
 
-export function createPodman(pluginDirs: readonly string[], extraEnv: Readonly<Record<string, string>> = {}, options: PodmanOptions = {}): Podman {
+export function createPodman(
+  pluginDirs: readonly string[],
+  extraEnv: Readonly<Record<string, string>> = {},
+  options: PodmanOptions = {},
+): Podman {
   const dir = makeTempDir('braid-podman');
   const sub = (name: string) => {
     const p = join(dir, name);
@@ -201,17 +206,41 @@ export function createPodman(pluginDirs: readonly string[], extraEnv: Readonly<R
   const runcPath = join(dir, 'runc');
   writeRuncWrapper(runcPath, sub('runc-state'));
   const confFile = join(dir, 'containers.conf');
-  writeFileSync(confFile, containersConf({ pluginDirs, networkConfigDir, imageTmpDir: sub('image-tmp'), runcPath, engineEnv: extraEnv }));
+  writeFileSync(
+    confFile,
+    containersConf({ pluginDirs, networkConfigDir, imageTmpDir: sub('image-tmp'), runcPath, engineEnv: extraEnv }),
+  );
   const globalFlags = ['--root', sub('root'), '--runroot', sub('runroot'), '--tmpdir', sub('tmp')];
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', CONTAINERS_CONF: confFile, BRAID_CNI_CACHE: cniCacheDir };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    CONTAINERS_CONF: confFile,
+    BRAID_CNI_CACHE: cniCacheDir,
+  };
 
   const enter = options.mountNamespace ? ['nsenter', `--mount=${options.mountNamespace}`, '--'] : [];
   const propagation = options.mountNamespace ? 'unchanged' : 'private';
   const podman = (args: readonly string[], timeoutMs = 120_000) =>
-    runCommand([...enter, 'unshare', '--mount', '--propagation', propagation, '--', 'sh', '-c', ISOLATE, 'sh', 'podman', ...globalFlags, ...args], {
-      env,
-      timeoutMs,
-    });
+    runCommand(
+      [
+        ...enter,
+        'unshare',
+        '--mount',
+        '--propagation',
+        propagation,
+        '--',
+        'sh',
+        '-c',
+        ISOLATE,
+        'sh',
+        'podman',
+        ...globalFlags,
+        ...args,
+      ],
+      {
+        env,
+        timeoutMs,
+      },
+    );
   const must = async (args: readonly string[]) => {
     const r = await podman(args);
     if (r.code !== 0) throw new Error(`podman ${args.join(' ')} exited with ${r.code}: ${r.stderr.trim()}`);
@@ -237,7 +266,10 @@ export function createPodman(pluginDirs: readonly string[], extraEnv: Readonly<R
       await ensureImage();
       const name = o.name ? ['--name', o.name] : [];
       const command = o.command ?? ['ip', 'addr'];
-      return podman(['run', '--rm', '--network', o.network, ...name, ...(o.extraArgs ?? []), BUSYBOX_IMAGE, ...command], o.timeoutMs);
+      return podman(
+        ['run', '--rm', '--network', o.network, ...name, ...(o.extraArgs ?? []), BUSYBOX_IMAGE, ...command],
+        o.timeoutMs,
+      );
     },
     writeConflist(conflist) {
       const file = join(networkConfigDir, `${conflist.name}.conflist`);

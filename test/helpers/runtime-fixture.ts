@@ -45,7 +45,11 @@ export function context(over: Partial<DelegateContext> = {}): DelegateContext {
 }
 
 export const spies = (...names: string[]): SpyPlugin[] => names.map((n) => makeSpyPlugin(runtimeBed.dir, n));
-export const verbs = (s: SpyPlugin): string[] => s.calls().map((c) => c.command).filter((c) => c !== 'VERSION');
+export const verbs = (s: SpyPlugin): string[] =>
+  s
+    .calls()
+    .map((c) => c.command)
+    .filter((c) => c !== 'VERSION');
 
 export async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string }> {
   try {

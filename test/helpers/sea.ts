@@ -21,7 +21,10 @@ const BUILD_TIMEOUT_MS = 170_000;
 
 /** Builds the single executable into `dir` (its intermediate files go to `<dir>/.build`). */
 export async function buildSeaInto(dir: string): Promise<void> {
-  await mustRun([nodeBinary, join(repoRoot, 'scripts', 'build-sea.mjs'), '--out-dir', dir, '--host-dir', join(dir, 'host')], { timeoutMs: BUILD_TIMEOUT_MS });
+  await mustRun(
+    [nodeBinary, join(repoRoot, 'scripts', 'build-sea.mjs'), '--out-dir', dir, '--host-dir', join(dir, 'host')],
+    { timeoutMs: BUILD_TIMEOUT_MS },
+  );
 }
 
 export interface Sea {

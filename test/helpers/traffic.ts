@@ -85,7 +85,17 @@ export function startEchoServer(
   port = 0,
   lifetimeMs = 60_000,
 ): Promise<EchoServer> {
-  const args = [`--net=${ns.path}`, '--', PYTHON, '-c', SERVER, protocol, address, String(port), String(lifetimeMs / 1000)];
+  const args = [
+    `--net=${ns.path}`,
+    '--',
+    PYTHON,
+    '-c',
+    SERVER,
+    protocol,
+    address,
+    String(port),
+    String(lifetimeMs / 1000),
+  ];
   const child = spawn('nsenter', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   servers.add(child);
   const stop = () => {
@@ -134,12 +144,28 @@ export async function echoReaches(
 ): Promise<boolean> {
   const timeoutMs = options.timeoutMs ?? 2_000;
   const payload = options.payload ?? `braid-echo-${process.pid}`;
-  const argv = [PYTHON, '-c', CLIENT, protocol, address, String(port), String(timeoutMs / 1000), payload, options.source ?? ''];
+  const argv = [
+    PYTHON,
+    '-c',
+    CLIENT,
+    protocol,
+    address,
+    String(port),
+    String(timeoutMs / 1000),
+    payload,
+    options.source ?? '',
+  ];
   const r = await ns.nsenter(argv, { timeoutMs: timeoutMs + 3_000 });
   return r.code === 0;
 }
 
-async function echoOnce(protocol: Protocol, server: Netns, client: Netns, address: string, options: EchoOptions): Promise<boolean> {
+async function echoOnce(
+  protocol: Protocol,
+  server: Netns,
+  client: Netns,
+  address: string,
+  options: EchoOptions,
+): Promise<boolean> {
   const echo = await startEchoServer(server, protocol, address);
   try {
     return await echoReaches(client, protocol, address, echo.port, options);

@@ -1,7 +1,25 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, braidBinary, braidUnavailable, expectCniError, expectOk, makeBraidBed, REAL_PLUGINS, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  braidBinary,
+  braidUnavailable,
+  expectCniError,
+  expectOk,
+  makeBraidBed,
+  REAL_PLUGINS,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
 import { agentBinaryBeside, startAgentProcess, type AgentProcess } from './agent-testbed.ts';
@@ -55,7 +73,11 @@ function leasesIn(dataDir: string): string[] {
   if (!existsSync(dataDir)) return [];
   return readdirSync(dataDir)
     .filter((net) => statSync(join(dataDir, net)).isDirectory())
-    .flatMap((net) => readdirSync(join(dataDir, net)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).map((f) => `${net}/${f}`))
+    .flatMap((net) =>
+      readdirSync(join(dataDir, net))
+        .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+        .map((f) => `${net}/${f}`),
+    )
     .sort();
 }
 
@@ -66,7 +88,12 @@ describe.skipIf(skip)('braid-agent --host-root', () => {
     bed.writePod({ [ANN_NETWORKS]: 'lan' });
     const root = makeHostRoot(bed);
     const socketPath = join(bed.root, 'run', 'braid.sock');
-    const agent = await startAgentProcess(agentWrapper(bed, root), { node: bed.node, socketPath, cacheDir: bed.cniDir, args: ['--host-root', root] });
+    const agent = await startAgentProcess(agentWrapper(bed, root), {
+      node: bed.node,
+      socketPath,
+      cacheDir: bed.cniDir,
+      args: ['--host-root', root],
+    });
     agents.push(agent);
     expect(agent.log()).toContain(`delegates run in ${root}`);
     // The runtime's CNI_PATH and braid's binDir are the host's /opt/cni/bin, which the agent's own
@@ -78,11 +105,13 @@ describe.skipIf(skip)('braid-agent --host-root', () => {
     expect(await bed.linkNames()).toEqual(['eth0', 'lo', 'net1']);
     // host-local wrote its reservations where the delegate's / is: inside the host root.
     expect(leasesIn(join(root, bed.ipamDir)).map((l) => l.split('/')[0])).toEqual(['cluster', 'lan']);
-    expect(bed.leases(), 'nothing in the agent\'s own file system').toEqual([]);
+    expect(bed.leases(), "nothing in the agent's own file system").toEqual([]);
     expect((await bed.networkStatus())?.map((s) => s.name)).toEqual(['cluster', 'default/lan']);
     expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="0"}')).toBe(1);
     const metrics = (await agent.get('/metrics')).body;
-    expect(metrics, 'delegate times are attributed through braid-chroot').toMatch(/braid_delegate_duration_seconds_count\{type="macvlan",verb="ADD"\} [1-9]/);
+    expect(metrics, 'delegate times are attributed through braid-chroot').toMatch(
+      /braid_delegate_duration_seconds_count\{type="macvlan",verb="ADD"\} [1-9]/,
+    );
 
     expectOk(await bed.run('CHECK', { conf, path }));
     expectOk(await bed.run('DEL', { conf, path }));
@@ -97,7 +126,14 @@ describe.skipIf(skip)('braid-agent --host-root', () => {
     bed.writeNad('p2p', { cniVersion: '1.0.0', name: 'p2p', type: 'ptp', ipam: bed.hostLocal('192.168.82.0/24') });
     bed.writePod({ [ANN_NETWORKS]: 'p2p' });
     const socketPath = join(bed.root, 'run', 'braid.sock');
-    agents.push(await startAgentProcess(agentWrapper(bed, root), { node: bed.node, socketPath, cacheDir: bed.cniDir, args: ['--host-root', root] }));
+    agents.push(
+      await startAgentProcess(agentWrapper(bed, root), {
+        node: bed.node,
+        socketPath,
+        cacheDir: bed.cniDir,
+        args: ['--host-root', root],
+      }),
+    );
     const conf = bed.conf({ agentSocket: socketPath, binDir: HOST_BIN });
 
     const err = expectCniError(await bed.run('ADD', { conf, path: [HOST_BIN] }), 7);
@@ -111,11 +147,21 @@ describe.skipIf(skip)('braid-agent --host-root', () => {
     const bed = await makeBraidBed();
     const socketPath = join(bed.root, 'run', 'braid.sock');
     const missing = join(bed.root, 'no-such-root');
-    await expect(startAgentProcess(agentBinaryBeside(braidBinary()), { node: bed.node, socketPath, cacheDir: bed.cniDir, args: ['--host-root', missing] })).rejects.toThrow(
-      `--host-root ${missing} is not a directory`,
-    );
     await expect(
-      startAgentProcess(agentBinaryBeside(braidBinary()), { node: bed.node, socketPath, cacheDir: bed.cniDir, args: ['--host-root', bed.root, '--chroot-helper', join(bed.root, 'nope')] }),
+      startAgentProcess(agentBinaryBeside(braidBinary()), {
+        node: bed.node,
+        socketPath,
+        cacheDir: bed.cniDir,
+        args: ['--host-root', missing],
+      }),
+    ).rejects.toThrow(`--host-root ${missing} is not a directory`);
+    await expect(
+      startAgentProcess(agentBinaryBeside(braidBinary()), {
+        node: bed.node,
+        socketPath,
+        cacheDir: bed.cniDir,
+        args: ['--host-root', bed.root, '--chroot-helper', join(bed.root, 'nope')],
+      }),
     ).rejects.toThrow(/chroot helper, and .*nope is not an executable file/);
   });
 });

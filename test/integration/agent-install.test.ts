@@ -1,5 +1,15 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { installBinaries } from '../../src/cli/install/binaries.ts';
@@ -34,7 +44,13 @@ interface HostRoot {
 function hostRoot(): HostRoot {
   const root = makeTempDir('braid-t-install');
   const dir = (p: string) => (mkdirSync(join(root, p), { recursive: true }), join(root, p));
-  const h = { root, binDir: dir('host/opt/cni/bin'), confDir: dir('host/etc/cni/net.d'), saDir: dir('sa'), source: dir('image/bin') };
+  const h = {
+    root,
+    binDir: dir('host/opt/cni/bin'),
+    confDir: dir('host/etc/cni/net.d'),
+    saDir: dir('sa'),
+    source: dir('image/bin'),
+  };
   for (const name of ['braid', 'braid-node', 'braid-veth']) {
     writeFileSync(join(h.source, name), `#!/bin/sh\necho new ${name}\n`);
     chmodSync(join(h.source, name), 0o755);
@@ -48,16 +64,29 @@ function flannel(h: HostRoot, cniVersion = '0.3.1'): void {
   const conf = {
     cniVersion,
     name: 'cbr0',
-    plugins: [{ type: 'flannel', delegate: { hairpinMode: true } }, { type: 'portmap', capabilities: { portMappings: true } }],
+    plugins: [
+      { type: 'flannel', delegate: { hairpinMode: true } },
+      { type: 'portmap', capabilities: { portMappings: true } },
+    ],
   };
   writeFileSync(join(h.confDir, '10-flannel.conflist'), JSON.stringify(conf));
 }
 
 function options(h: HostRoot, over: Partial<InstallOptions> = {}): InstallOptions {
   return {
-    binSource: h.source, binaries: ['braid', 'braid-veth'], binDir: h.binDir, confDir: h.confDir, hostConfDir: '/etc/cni/net.d',
-    confName: '00-braid.conflist', primary: undefined, primaryTimeoutMs: 2_000, networkName: 'braid-cni-network',
-    serviceAccount: { dir: h.saDir, env: h.env }, extra: {}, log: () => undefined, ...over,
+    binSource: h.source,
+    binaries: ['braid', 'braid-veth'],
+    binDir: h.binDir,
+    confDir: h.confDir,
+    hostConfDir: '/etc/cni/net.d',
+    confName: '00-braid.conflist',
+    primary: undefined,
+    primaryTimeoutMs: 2_000,
+    networkName: 'braid-cni-network',
+    serviceAccount: { dir: h.saDir, env: h.env },
+    extra: {},
+    log: () => undefined,
+    ...over,
   };
 }
 
@@ -78,7 +107,10 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     expect(() => copyFileSync(join(h.source, 'braid'), target)).toThrow(/ETXTBSY/);
 
     const installed = installBinaries(h.source, ['braid', 'braid-veth'], h.binDir);
-    expect(installed.map((b) => [b.name, b.changed])).toEqual([['braid', true], ['braid-veth', true]]);
+    expect(installed.map((b) => [b.name, b.changed])).toEqual([
+      ['braid', true],
+      ['braid-veth', true],
+    ]);
     expect(old.exitCode).toBeNull();
     expect(statSync(target).ino).not.toBe(inodeBefore);
     expect(statSync(target).mode & 0o777).toBe(0o755);
@@ -100,7 +132,10 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     copyFileSync(join(h.source, 'braid-veth'), join(h.binDir, 'braid-veth'));
 
     const installed = installBinaries(multiCall, ['braid', 'braid-veth'], h.binDir);
-    expect(installed.map((b) => [b.name, b.changed])).toEqual([['braid', true], ['braid-veth', true]]);
+    expect(installed.map((b) => [b.name, b.changed])).toEqual([
+      ['braid', true],
+      ['braid-veth', true],
+    ]);
     const [braid, veth] = [statSync(join(h.binDir, 'braid')), statSync(join(h.binDir, 'braid-veth'))];
     expect(veth.ino).toBe(braid.ino);
     expect(braid.ino).not.toBe(statSync(join(multiCall, 'braid')).ino);
@@ -111,26 +146,36 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     expect(statSync(join(h.binDir, 'braid-veth')).ino).toBe(braid.ino);
   });
 
-  it('generates braid\'s conf from the primary network\'s conf, Multus\' leftover skipped', async () => {
+  it("generates braid's conf from the primary network's conf, Multus' leftover skipped", async () => {
     const h = hostRoot();
     flannel(h);
-    writeFileSync(join(h.confDir, '00-multus.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'multus-cni-network', type: 'multus' }));
-    writeFileSync(join(h.confDir, '99-loopback.conf'), JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }));
-    await installOnce(options(h, { extra: { namespaceIsolation: true, agentSocket: '/run/braid/braid.sock', type: 'not-braid' } }));
+    writeFileSync(
+      join(h.confDir, '00-multus.conf'),
+      JSON.stringify({ cniVersion: '0.3.1', name: 'multus-cni-network', type: 'multus' }),
+    );
+    writeFileSync(
+      join(h.confDir, '99-loopback.conf'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'lo', type: 'loopback' }),
+    );
+    await installOnce(
+      options(h, { extra: { namespaceIsolation: true, agentSocket: '/run/braid/braid.sock', type: 'not-braid' } }),
+    );
     const written = JSON.parse(readFileSync(join(h.confDir, '00-braid.conflist'), 'utf8'));
     expect(written).toEqual({
       cniVersion: '0.3.1',
       name: 'braid-cni-network',
-      plugins: [{
-        type: 'braid',
-        clusterNetwork: '/etc/cni/net.d/10-flannel.conflist',
-        kubeconfig: '/etc/cni/net.d/braid.d/braid.kubeconfig',
-        // Multus' default cniDir: braid takes over the pods Multus set up from its cache.
-        multusCniDir: '/var/lib/cni/multus',
-        namespaceIsolation: true,
-        agentSocket: '/run/braid/braid.sock',
-        capabilities: { portMappings: true, 'io.kubernetes.cri.pod-annotations': true },
-      }],
+      plugins: [
+        {
+          type: 'braid',
+          clusterNetwork: '/etc/cni/net.d/10-flannel.conflist',
+          kubeconfig: '/etc/cni/net.d/braid.d/braid.kubeconfig',
+          // Multus' default cniDir: braid takes over the pods Multus set up from its cache.
+          multusCniDir: '/var/lib/cni/multus',
+          namespaceIsolation: true,
+          agentSocket: '/run/braid/braid.sock',
+          capabilities: { portMappings: true, 'io.kubernetes.cri.pod-annotations': true },
+        },
+      ],
     });
     expect(statSync(join(h.confDir, '00-braid.conflist')).mode & 0o777).toBe(0o644);
     // The runtime would load it: braid's own loader accepts it.
@@ -140,17 +185,24 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     expect(readdirSync(h.confDir).filter((f) => f.includes('tmp'))).toEqual([]);
   });
 
-  it('refuses a conf name that would not be the runtime\'s choice, and waits for the primary', async () => {
+  it("refuses a conf name that would not be the runtime's choice, and waits for the primary", async () => {
     const h = hostRoot();
     const logs: string[] = [];
     const appearing = setTimeout(() => flannel(h), 400);
     await installOnce(options(h, { binDir: undefined, log: (l) => logs.push(l) }));
     clearTimeout(appearing);
     expect(logs.join('\n')).toMatch(/waiting for the primary network's conf/);
-    writeFileSync(join(h.confDir, '0-early.conf'), JSON.stringify({ cniVersion: '1.0.0', name: 'early', type: 'bridge' }));
-    await expect(installOnce(options(h, { binDir: undefined }))).rejects.toThrow(/0-early.conf sorts before 00-braid.conflist/);
+    writeFileSync(
+      join(h.confDir, '0-early.conf'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'early', type: 'bridge' }),
+    );
+    await expect(installOnce(options(h, { binDir: undefined }))).rejects.toThrow(
+      /0-early.conf sorts before 00-braid.conflist/,
+    );
     const empty = hostRoot();
-    await expect(installOnce(options(empty, { binDir: undefined, primaryTimeoutMs: 300 }))).rejects.toThrow(/no primary network conf .* after 0.3 s/);
+    await expect(installOnce(options(empty, { binDir: undefined, primaryTimeoutMs: 300 }))).rejects.toThrow(
+      /no primary network conf .* after 0.3 s/,
+    );
   });
 
   it('writes the kubeconfig from the service account and rewrites it only when the token or CA changes', async () => {
@@ -178,7 +230,9 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     expect(access.auth).toEqual({ kind: 'token', token: 'token-two' });
     expect(logs.join('\n')).toMatch(/rewrote .*braid.kubeconfig \(service account token or CA changed\)/);
     // Without the service variables there is no server to name.
-    await expect(installOnce(options(h, { binDir: undefined, serviceAccount: { dir: h.saDir, env: {} } }))).rejects.toThrow(/KUBERNETES_SERVICE_HOST/);
+    await expect(
+      installOnce(options(h, { binDir: undefined, serviceAccount: { dir: h.saDir, env: {} } })),
+    ).rejects.toThrow(/KUBERNETES_SERVICE_HOST/);
   });
 
   it('installs the host layout it runs from: the front door, and the Node implementation it execs from the bin dir', () => {
@@ -186,13 +240,23 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     flannel(h);
     const host = dirname(braidBinary());
     // No --bin-source: the binaries beside the running braid (the front door execs braid-node from there).
-    const run = spawnSync(braidBinary(), ['install', '--bin-dir', h.binDir, '--conf-dir', h.confDir, '--no-kubeconfig', '--primary-timeout', '5'], { encoding: 'utf8' });
+    const run = spawnSync(
+      braidBinary(),
+      ['install', '--bin-dir', h.binDir, '--conf-dir', h.confDir, '--no-kubeconfig', '--primary-timeout', '5'],
+      { encoding: 'utf8' },
+    );
     expect(run.status, run.stderr).toBe(0);
     expect(readdirSync(h.binDir).sort()).toEqual(['braid', 'braid-node', 'braid-veth']);
-    for (const name of ['braid', 'braid-node', 'braid-veth']) expect(readFileSync(join(h.binDir, name))).toEqual(readFileSync(join(host, name)));
-    expect(readFileSync(join(h.binDir, 'braid')).subarray(0, 4).toString('latin1'), 'the front door is native').toBe('\x7fELF');
+    for (const name of ['braid', 'braid-node', 'braid-veth'])
+      expect(readFileSync(join(h.binDir, name))).toEqual(readFileSync(join(host, name)));
+    expect(readFileSync(join(h.binDir, 'braid')).subarray(0, 4).toString('latin1'), 'the front door is native').toBe(
+      '\x7fELF',
+    );
     // The installed front door finds the installed Node implementation beside itself.
-    const help = spawnSync(join(h.binDir, 'braid'), ['--help'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    const help = spawnSync(join(h.binDir, 'braid'), ['--help'], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
     expect(help.status, help.stderr).toBe(0);
     expect(help.stdout).toContain('a Multus-compatible meta-CNI plugin');
   });
@@ -200,8 +264,25 @@ describe.skipIf(braidUnavailable())('braid install', () => {
   it('the CLI: --watch follows a token rotation and a primary change; --cleanup-on-exit removes the conf', async () => {
     const h = hostRoot();
     flannel(h);
-    const args = ['install', '--bin-dir', h.binDir, '--bin-source', h.source, '--conf-dir', h.confDir, '--service-account-dir', h.saDir, '--watch', '--interval', '0.1', '--cleanup-on-exit'];
-    const child = spawn(braidBinary(), args, { env: { PATH: process.env.PATH ?? '', ...h.env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = [
+      'install',
+      '--bin-dir',
+      h.binDir,
+      '--bin-source',
+      h.source,
+      '--conf-dir',
+      h.confDir,
+      '--service-account-dir',
+      h.saDir,
+      '--watch',
+      '--interval',
+      '0.1',
+      '--cleanup-on-exit',
+    ];
+    const child = spawn(braidBinary(), args, {
+      env: { PATH: process.env.PATH ?? '', ...h.env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     running.push(child);
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
@@ -218,7 +299,10 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     writeFileSync(join(h.saDir, 'token'), 'rotated\n');
     await until('the kubeconfig follows the rotation', () => readFileSync(kubeconfig, 'utf8').includes('rotated'));
     flannel(h, '1.0.0');
-    await until('the conf follows the primary', () => JSON.parse(readFileSync(confFile, 'utf8')).cniVersion === '1.0.0');
+    await until(
+      'the conf follows the primary',
+      () => JSON.parse(readFileSync(confFile, 'utf8')).cniVersion === '1.0.0',
+    );
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(0);

@@ -30,7 +30,12 @@ describe.skipIf(!isRoot)('agent pin janitor', () => {
     const bed = (tb = await makePolicyTestbed());
     const pods = [await bed.pod('gone', { app: 'x' }), await bed.pod('live', { app: 'x' })];
     for (const [i, pod] of pods.entries()) {
-      const ips = await bed.plugin(pod, 'bridge', { bridge: 'brjn0', isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: `10.79.3.${i + 2}/24` }] } });
+      const ips = await bed.plugin(pod, 'bridge', {
+        bridge: 'brjn0',
+        isGateway: false,
+        ipMasq: false,
+        ipam: { type: 'static', addresses: [{ address: `10.79.3.${i + 2}/24` }] },
+      });
       bed.attach(pod, 'default/net1', 'net1', ips);
     }
     const links = join(bed.pins.path, 'mnp', 'links');
@@ -46,8 +51,13 @@ describe.skipIf(!isRoot)('agent pin janitor', () => {
     const gc = (): boolean => withNetns(host, () => readdirSync(links).length === 1);
     for (let i = 0; i < 100 && !gc(); i++) await new Promise((r) => setTimeout(r, 50));
     expect(readdirSync(links)).toEqual([live]);
-    expect(readdirSync(join(bed.opts.cacheDir, 'policy', 'ifaces')).filter((f) => f.endsWith('.json'))).toEqual([`${live}.json`]);
-    expect(logs.some((l) => /removed the programs of 1 interface/.test(l)), logs.join('\n')).toBe(true);
+    expect(readdirSync(join(bed.opts.cacheDir, 'policy', 'ifaces')).filter((f) => f.endsWith('.json'))).toEqual([
+      `${live}.json`,
+    ]);
+    expect(
+      logs.some((l) => /removed the programs of 1 interface/.test(l)),
+      logs.join('\n'),
+    ).toBe(true);
     expect(existsSync(join(links, live, 'in'))).toBe(true);
   });
 });

@@ -63,19 +63,42 @@ describe.skipIf(!isRoot)('agent: a policy that comes to select a pod later', () 
     tb = await makePolicyTestbed();
     api = await FakeWatchApiServer.startWatchable();
     api.putNamespace('test');
-    const access: KubeAccess = { server: api.url, source: 'test', auth: { kind: 'none' }, insecureSkipTlsVerify: false };
+    const access: KubeAccess = {
+      server: api.url,
+      source: 'test',
+      auth: { kind: 'none' },
+      insecureSkipTlsVerify: false,
+    };
     cache = new ClusterCache(new KubeClient(access, { retries: 0 }), access, {
-      nodeName: 'node-a', policy: true, log: () => undefined, onPolicyInputChange: (r) => sync?.schedule(r),
+      nodeName: 'node-a',
+      policy: true,
+      log: () => undefined,
+      onPolicyInputChange: (r) => sync?.schedule(r),
       reflector: { minBackoffMs: 20, maxBackoffMs: 200 },
     });
     cache.start();
     const pods: Record<string, TestPod> = {};
-    for (const [i, [name, app]] of [['server', 'server'], ['client-a', 'client'], ['client-b', 'other']].entries()) {
+    for (const [i, [name, app]] of [
+      ['server', 'server'],
+      ['client-a', 'client'],
+      ['client-b', 'other'],
+    ].entries()) {
       const pod = (pods[name!] = await tb.pod(name!, { app: app! }));
-      const ips = await tb.plugin(pod, 'bridge', { bridge: 'brlt0', isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: `10.79.2.${i + 2}/24` }] } });
-      api.putPod({ namespace: 'test', name: name!, nodeName: 'node-a', labels: { app: app! }, annotations: {
-        'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: NET, interface: 'net1', ips, default: false }]),
-      } });
+      const ips = await tb.plugin(pod, 'bridge', {
+        bridge: 'brlt0',
+        isGateway: false,
+        ipMasq: false,
+        ipam: { type: 'static', addresses: [{ address: `10.79.2.${i + 2}/24` }] },
+      });
+      api.putPod({
+        namespace: 'test',
+        name: name!,
+        nodeName: 'node-a',
+        labels: { app: app! },
+        annotations: {
+          'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: NET, interface: 'net1', ips, default: false }]),
+        },
+      });
       // ADD with no policy in the cluster: nothing selects the pod, so it gets no programs.
       expect(tb.admit(pod, NET, 'net1', ips)).toEqual({ attached: 0, touched: 0, written: 0, deleted: 0 });
     }
@@ -89,15 +112,31 @@ describe.skipIf(!isRoot)('agent: a policy that comes to select a pod later', () 
     held = new HeldDatapath({ bpfRoot: tb.opts.bpfRoot, stateDir: stateDirOf(tb.opts) });
     const inner = nodeReconciler(tb.opts, held);
     const host = tb.host.path;
-    const reconciler: PolicyReconciler = { reconcile: (inputsFor) => withNetns(host, () => inner.reconcile(inputsFor)) };
-    sync = new PolicySync(reconciler, cache, new Registry(), { debounceMs: 20, periodMs: 60_000, log: () => undefined });
+    const reconciler: PolicyReconciler = {
+      reconcile: (inputsFor) => withNetns(host, () => inner.reconcile(inputsFor)),
+    };
+    sync = new PolicySync(reconciler, cache, new Registry(), {
+      debounceMs: 20,
+      periodMs: 60_000,
+      log: () => undefined,
+    });
     sync.start();
 
-    api.putPolicy('test', 'allow-clients', {
-      podSelector: { matchLabels: { app: 'server' } },
-      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ protocol: 'TCP', port: 5555 }] }],
-    }, { 'k8s.v1.cni.cncf.io/policy-for': NET });
-    await eventually('client-b is denied once the policy selects the server', async () => !(await reaches(server!, b!, serverIp)));
+    api.putPolicy(
+      'test',
+      'allow-clients',
+      {
+        podSelector: { matchLabels: { app: 'server' } },
+        ingress: [
+          { from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ protocol: 'TCP', port: 5555 }] },
+        ],
+      },
+      { 'k8s.v1.cni.cncf.io/policy-for': NET },
+    );
+    await eventually(
+      'client-b is denied once the policy selects the server',
+      async () => !(await reaches(server!, b!, serverIp)),
+    );
     expect(await reaches(server!, a!, serverIp)).toBe(true);
     expect(readdirSync(links), 'only the selected server got programs').toHaveLength(1);
     // The cluster as the agent's ADDs would read it: the server is selected, the clients are not.

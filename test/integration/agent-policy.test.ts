@@ -58,26 +58,51 @@ describe.skipIf(!isRoot)('agent policy sync, real traffic', () => {
     api = await FakeWatchApiServer.startWatchable();
     api.putNamespace('test');
     const pods: Record<string, TestPod> = {};
-    for (const [i, [name, app]] of [['server', 'server'], ['client-a', 'client'], ['client-b', 'other']].entries()) {
+    for (const [i, [name, app]] of [
+      ['server', 'server'],
+      ['client-a', 'client'],
+      ['client-b', 'other'],
+    ].entries()) {
       const pod = (pods[name!] = await tb.pod(name!, { app: app! }));
-      const ips = await tb.plugin(pod, 'bridge', { bridge: 'brag0', isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: `10.79.0.${i + 2}/24` }] } });
+      const ips = await tb.plugin(pod, 'bridge', {
+        bridge: 'brag0',
+        isGateway: false,
+        ipMasq: false,
+        ipam: { type: 'static', addresses: [{ address: `10.79.0.${i + 2}/24` }] },
+      });
       tb.attach(pod, NET, 'net1', ips);
-      api.putPod({ namespace: 'test', name: name!, nodeName: 'node-a', labels: { app: app! }, annotations: {
-        'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: NET, interface: 'net1', ips, default: false }]),
-      } });
+      api.putPod({
+        namespace: 'test',
+        name: name!,
+        nodeName: 'node-a',
+        labels: { app: app! },
+        annotations: {
+          'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: NET, interface: 'net1', ips, default: false }]),
+        },
+      });
     }
     const { server, 'client-a': a, 'client-b': b } = pods as Record<string, TestPod>;
     const serverIp = '10.79.0.2';
     expect(await reaches(server!, b!, serverIp, 5555)).toBe(true);
 
-    const access: KubeAccess = { server: api.url, source: 'test', auth: { kind: 'none' }, insecureSkipTlsVerify: false };
+    const access: KubeAccess = {
+      server: api.url,
+      source: 'test',
+      auth: { kind: 'none' },
+      insecureSkipTlsVerify: false,
+    };
     const host = tb.host.path;
     const inner = nodeReconciler(tb.opts);
     // braid-agent runs in the host network namespace; the test bed's "host" is a namespace of its own.
-    const reconciler: PolicyReconciler = { reconcile: (inputsFor) => withNetns(host, () => inner.reconcile(inputsFor)) };
+    const reconciler: PolicyReconciler = {
+      reconcile: (inputsFor) => withNetns(host, () => inner.reconcile(inputsFor)),
+    };
     const logs: string[] = [];
     cache = new ClusterCache(new KubeClient(access, { retries: 0 }), access, {
-      nodeName: 'node-a', policy: true, log: (l) => logs.push(l), onPolicyInputChange: (r) => sync?.schedule(r),
+      nodeName: 'node-a',
+      policy: true,
+      log: (l) => logs.push(l),
+      onPolicyInputChange: (r) => sync?.schedule(r),
       reflector: { minBackoffMs: 20, maxBackoffMs: 200 },
     });
     const registry = new Registry();
@@ -87,31 +112,60 @@ describe.skipIf(!isRoot)('agent policy sync, real traffic', () => {
     await cache.whenSynced();
     sync.start();
 
-    api.putPolicy('test', 'allow-clients', {
-      podSelector: { matchLabels: { app: 'server' } },
-      ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ protocol: 'TCP', port: 5555 }] }],
-    }, { 'k8s.v1.cni.cncf.io/policy-for': NET });
+    api.putPolicy(
+      'test',
+      'allow-clients',
+      {
+        podSelector: { matchLabels: { app: 'server' } },
+        ingress: [
+          { from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ protocol: 'TCP', port: 5555 }] },
+        ],
+      },
+      { 'k8s.v1.cni.cncf.io/policy-for': NET },
+    );
     await eventually('client-b is denied', async () => !(await reaches(server!, b!, serverIp, 5555)));
     expect(await reaches(server!, a!, serverIp, 5555)).toBe(true);
     expect(sync.last).toMatchObject({ interfaces: 3, errors: [] });
     // The verdicts, per pod interface, as Prometheus sees them.
     const text = registry.render();
-    const denied = /braid_policy_packets_total\{namespace="test",pod="server",interface="net1",network="default\/net1",direction="ingress",verdict="denied"\} (\d+)/.exec(text);
+    const denied =
+      /braid_policy_packets_total\{namespace="test",pod="server",interface="net1",network="default\/net1",direction="ingress",verdict="denied"\} (\d+)/.exec(
+        text,
+      );
     expect(Number(denied?.[1])).toBeGreaterThan(0);
     expect(text).toMatch(/braid_policy_verdict_reasons_total\{[^}]*pod="server"[^}]*reason="denyPolicy"\} [1-9]/);
     expect(text).toMatch(/braid_policy_map_entries\{map="iface"\} 3/);
     expect(text).toMatch(/braid_policy_map_capacity\{map="conntrack"\} \d+/);
 
     // client-b becomes a client in the cluster: its address joins the allowed peers.
-    api.putPod({ namespace: 'test', name: 'client-b', nodeName: 'node-a', labels: { app: 'client' }, annotations: {
-      'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: NET, interface: 'net1', ips: ['10.79.0.4'], default: false }]),
-    } });
+    api.putPod({
+      namespace: 'test',
+      name: 'client-b',
+      nodeName: 'node-a',
+      labels: { app: 'client' },
+      annotations: {
+        'k8s.v1.cni.cncf.io/network-status': JSON.stringify([
+          { name: NET, interface: 'net1', ips: ['10.79.0.4'], default: false },
+        ]),
+      },
+    });
     await eventually('client-b is allowed after its label change', () => reaches(server!, b!, serverIp, 5555));
 
-    api.putPod({ namespace: 'test', name: 'client-a', nodeName: 'node-a', labels: { app: 'gone' }, annotations: {
-      'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: NET, interface: 'net1', ips: ['10.79.0.3'], default: false }]),
-    } });
-    await eventually('client-a is denied after its label change', async () => !(await reaches(server!, a!, serverIp, 5555)));
+    api.putPod({
+      namespace: 'test',
+      name: 'client-a',
+      nodeName: 'node-a',
+      labels: { app: 'gone' },
+      annotations: {
+        'k8s.v1.cni.cncf.io/network-status': JSON.stringify([
+          { name: NET, interface: 'net1', ips: ['10.79.0.3'], default: false },
+        ]),
+      },
+    });
+    await eventually(
+      'client-a is denied after its label change',
+      async () => !(await reaches(server!, a!, serverIp, 5555)),
+    );
 
     api.deletePolicy('test', 'allow-clients');
     await eventually('the deleted policy no longer isolates the server', () => reaches(server!, a!, serverIp, 5555));

@@ -38,11 +38,13 @@ const noopHandlers: PluginHandlers = {
 
 function fetchText(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -58,15 +60,39 @@ describe('braid-agent with a Kubernetes API', () => {
   it('is ready once every watch listed, reports watch health, and feeds policy changes to the reconciler', async () => {
     api = await FakeWatchApiServer.startWatchable();
     api.putNamespace('ns', { team: 'a' });
-    api.putPod({ namespace: 'ns', name: 'db', nodeName: 'node-b', labels: { app: 'db' }, annotations: {
-      'k8s.v1.cni.cncf.io/network-status': JSON.stringify([{ name: 'ns/lan', interface: 'net1', ips: ['192.168.1.9'], default: false }]),
-    } });
+    api.putPod({
+      namespace: 'ns',
+      name: 'db',
+      nodeName: 'node-b',
+      labels: { app: 'db' },
+      annotations: {
+        'k8s.v1.cni.cncf.io/network-status': JSON.stringify([
+          { name: 'ns/lan', interface: 'net1', ips: ['192.168.1.9'], default: false },
+        ]),
+      },
+    });
     api.listDelayMs = 400;
     const dir = makeTempDir('braid-t-agent');
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${api.url}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n`);
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: ${api.url}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\nusers:\n- name: u\n  user: {}\ncurrent-context: c\n`,
+    );
     const options = parseAgentOptions(
-      ['--socket', join(dir, 'braid.sock'), '--metrics-address', '127.0.0.1:0', '--kubeconfig', kubeconfig, '--node-name', 'node-a', '--cache-dir', join(dir, 'cache'), '--bpf-root', join(dir, 'bpf')],
+      [
+        '--socket',
+        join(dir, 'braid.sock'),
+        '--metrics-address',
+        '127.0.0.1:0',
+        '--kubeconfig',
+        kubeconfig,
+        '--node-name',
+        'node-a',
+        '--cache-dir',
+        join(dir, 'cache'),
+        '--bpf-root',
+        join(dir, 'bpf'),
+      ],
       {},
     );
     if (options === 'help') throw new Error('unexpected');
@@ -78,7 +104,13 @@ describe('braid-agent with a Kubernetes API', () => {
       },
     };
     const logs: string[] = [];
-    agent = await startAgent(options, { log: (l) => logs.push(l), env: {}, handlers: noopHandlers, policyReconciler: reconciler, policyDebounceMs: 20 });
+    agent = await startAgent(options, {
+      log: (l) => logs.push(l),
+      env: {},
+      handlers: noopHandlers,
+      policyReconciler: reconciler,
+      policyDebounceMs: 20,
+    });
     const port = agent.metricsPort!;
 
     const early = await fetchText(port, '/readyz');
@@ -89,38 +121,74 @@ describe('braid-agent with a Kubernetes API', () => {
     expect(seen).toHaveLength(0);
     await until('ready', async () => (await fetchText(port, '/readyz')).status === 200);
     await until('the first reconcile', () => seen.length >= 1);
-    expect(seen[0]!.view.pods.map((p) => `${p.namespace}/${p.name} ${p.attachments.map((a) => a.ips.join()).join()}`)).toEqual(['ns/db 192.168.1.9']);
+    expect(
+      seen[0]!.view.pods.map((p) => `${p.namespace}/${p.name} ${p.attachments.map((a) => a.ips.join()).join()}`),
+    ).toEqual(['ns/db 192.168.1.9']);
     expect(seen[0]!.view.namespaces.find((n) => n.name === 'ns')?.labels.team).toBe('a');
 
     // An ADD through the agent does not reconcile the node: the agent's own policy hooks enforce
     // the cluster's policies on the new pod before the answer (agent-thick, agent-policy-later).
     const before = seen.length;
-    const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket: join(dir, 'braid.sock') });
-    const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1', CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin' };
+    const conf = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'braid',
+      type: 'braid',
+      agentSocket: join(dir, 'braid.sock'),
+    });
+    const env = {
+      CNI_COMMAND: 'ADD',
+      CNI_CONTAINERID: 'c1',
+      CNI_NETNS: '/x',
+      CNI_IFNAME: 'eth0',
+      CNI_PATH: '/opt/cni/bin',
+    };
     expect(await handOver(env, conf)).toMatchObject({ exitCode: 0 });
     expect(seen.length).toBe(before);
 
-    api.putPolicy('ns', 'db-only', { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [] }, { 'k8s.v1.cni.cncf.io/policy-for': 'lan' });
+    api.putPolicy(
+      'ns',
+      'db-only',
+      { podSelector: { matchLabels: { app: 'db' } }, policyTypes: ['Ingress'], ingress: [] },
+      { 'k8s.v1.cni.cncf.io/policy-for': 'lan' },
+    );
     await until('the policy reached the reconciler', () => seen.at(-1)!.policies.some((p) => p.name === 'db-only'));
     api.deletePolicy('ns', 'db-only');
     await until('the deletion reached the reconciler', () => seen.at(-1)!.policies.length === 0);
 
     const metrics = (await fetchText(port, '/metrics')).body;
-    for (const resource of ['nads', 'pods', 'namespaces', 'policies']) expect(metrics).toContain(`braid_watch_synced{resource="${resource}"} 1`);
+    for (const resource of ['nads', 'pods', 'namespaces', 'policies'])
+      expect(metrics).toContain(`braid_watch_synced{resource="${resource}"} 1`);
     expect(metrics).toContain('braid_cache_objects{cache="pods"} 1');
     expect(metrics).toMatch(/braid_watch_events_total\{resource="policies",type="ADDED"\} 1/);
     expect(metrics).toMatch(/braid_policy_reconciles_total\{result="ok"\} [1-9]/);
     // /cni is served on the root-only unix socket, never over TCP.
-    expect((await new Promise<number>((resolve) => {
-      const req = http.request({ host: '127.0.0.1', port, path: '/cni', method: 'POST', agent: false }, (res) => (res.resume(), resolve(res.statusCode ?? 0)));
-      req.end('{}');
-    }))).toBe(405);
+    expect(
+      await new Promise<number>((resolve) => {
+        const req = http.request(
+          { host: '127.0.0.1', port, path: '/cni', method: 'POST', agent: false },
+          (res) => (res.resume(), resolve(res.statusCode ?? 0)),
+        );
+        req.end('{}');
+      }),
+    ).toBe(405);
   });
 
   it('without Kubernetes access it still serves plugin calls, and is ready at once', async () => {
     const dir = makeTempDir('braid-t-agent');
-    const stores = ['--policy-dir', join(dir, 'policies'), '--pod-dir', join(dir, 'pods'), '--cache-dir', join(dir, 'cache'), '--bpf-root', join(dir, 'bpf')];
-    const options = parseAgentOptions(['--socket', join(dir, 'braid.sock'), '--metrics-address', '127.0.0.1:0', ...stores], {});
+    const stores = [
+      '--policy-dir',
+      join(dir, 'policies'),
+      '--pod-dir',
+      join(dir, 'pods'),
+      '--cache-dir',
+      join(dir, 'cache'),
+      '--bpf-root',
+      join(dir, 'bpf'),
+    ];
+    const options = parseAgentOptions(
+      ['--socket', join(dir, 'braid.sock'), '--metrics-address', '127.0.0.1:0', ...stores],
+      {},
+    );
     if (options === 'help') throw new Error('unexpected');
     const logs: string[] = [];
     agent = await startAgent(options, { log: (l) => logs.push(l), env: {}, handlers: noopHandlers });
@@ -131,7 +199,12 @@ describe('braid-agent with a Kubernetes API', () => {
 
   it('the node reconciler on a node without the policy datapath: nothing enforced, nothing to do', () => {
     const dir = makeTempDir('braid-t-agent');
-    const reconciler = nodeReconciler({ bpfRoot: join(dir, 'bpf'), policyDir: join(dir, 'policies'), podDir: join(dir, 'pods'), cacheDir: join(dir, 'cache') });
+    const reconciler = nodeReconciler({
+      bpfRoot: join(dir, 'bpf'),
+      policyDir: join(dir, 'policies'),
+      podDir: join(dir, 'pods'),
+      cacheDir: join(dir, 'cache'),
+    });
     let asked = 0;
     const report = reconciler.reconcile(() => {
       asked++;

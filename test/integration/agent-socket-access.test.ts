@@ -22,7 +22,6 @@ afterEach(async () => {
 const startAgent = () => startStubAgent(closers);
 const readMode = (path: string): number => statSync(path).mode & 0o7777;
 
-
 describe.skipIf(!isRoot)('the agent side of the socket', () => {
   it('serves only root: an unprivileged caller is refused even when the socket lets it connect', async () => {
     const { dir, socketPath, seen } = await startAgent();
@@ -40,7 +39,22 @@ describe.skipIf(!isRoot)('the agent side of the socket', () => {
       '  out += b',
       'sys.stdout.write(out.decode())',
     ].join('\n');
-    const run = await runProgram(['setpriv', '--reuid', 'nobody', '--regid', 'nogroup', '--clear-groups', '/usr/bin/python3', '-c', script, socketPath], { PATH: '/usr/bin:/bin' }, '');
+    const run = await runProgram(
+      [
+        'setpriv',
+        '--reuid',
+        'nobody',
+        '--regid',
+        'nogroup',
+        '--clear-groups',
+        '/usr/bin/python3',
+        '-c',
+        script,
+        socketPath,
+      ],
+      { PATH: '/usr/bin:/bin' },
+      '',
+    );
     expect(run.code, run.stderr).toBe(0);
     expect(run.stdout.toString()).toMatch(/^HTTP\/1\.1 403 /);
     expect(run.stdout.toString()).toContain('braid-agent serves only root; this caller is uid 65534');
@@ -50,7 +64,9 @@ describe.skipIf(!isRoot)('the agent side of the socket', () => {
   it('refuses a request declared larger than it reads before reading it', async () => {
     const { socketPath } = await startAgent();
     const answer = await new Promise<string>((resolve) => {
-      const s = net.connect(socketPath, () => s.write(`POST /cni HTTP/1.0\r\nContent-Length: ${MAX_REQUEST_BYTES + 1}\r\n\r\n{`));
+      const s = net.connect(socketPath, () =>
+        s.write(`POST /cni HTTP/1.0\r\nContent-Length: ${MAX_REQUEST_BYTES + 1}\r\n\r\n{`),
+      );
       let text = '';
       s.on('data', (b) => (text += b.toString()));
       s.on('close', () => resolve(text));
@@ -64,7 +80,11 @@ describe.skipIf(!isRoot)('the agent side of the socket', () => {
     const dir = makeTempDir('braid-t-front');
     const listen = async (socketPath: string) => {
       const server = new AgentServer({
-        socketPath, handlers: stubs([]), limiter: new ConcurrencyLimiter(1), metrics: new AgentMetrics(), health: { live: () => true, notReady: () => undefined },
+        socketPath,
+        handlers: stubs([]),
+        limiter: new ConcurrencyLimiter(1),
+        metrics: new AgentMetrics(),
+        health: { live: () => true, notReady: () => undefined },
       });
       closers.push(() => server.close());
       await server.listen();
@@ -75,7 +95,9 @@ describe.skipIf(!isRoot)('the agent side of the socket', () => {
     await listen(join(dir, 'new', 'deeper', 'b.sock'));
     expect(readMode(join(dir, 'new', 'deeper'))).toBe(0o700);
     chmodSync(dir, 0o1777);
-    await expect(listen(join(dir, 'c.sock'))).rejects.toThrow(new RegExp(`socket directory ${dir} is owned by uid 0 with mode 1777; .*does not change an existing one`));
+    await expect(listen(join(dir, 'c.sock'))).rejects.toThrow(
+      new RegExp(`socket directory ${dir} is owned by uid 0 with mode 1777; .*does not change an existing one`),
+    );
     expect(readMode(dir)).toBe(0o1777);
     expect(existsSync(join(dir, 'c.sock'))).toBe(false);
     chmodSync(dir, 0o700);
@@ -84,4 +106,3 @@ describe.skipIf(!isRoot)('the agent side of the socket', () => {
     chownSync(dir, 0, 0);
   });
 });
-

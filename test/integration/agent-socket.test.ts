@@ -27,7 +27,12 @@ afterEach(async () => {
 });
 
 const env = (command: string, id = 'c1') => ({
-  CNI_COMMAND: command, CNI_CONTAINERID: id, CNI_NETNS: '/var/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', HOME: '/root',
+  CNI_COMMAND: command,
+  CNI_CONTAINERID: id,
+  CNI_NETNS: '/var/run/netns/x',
+  CNI_IFNAME: 'eth0',
+  CNI_PATH: '/opt/cni/bin',
+  HOME: '/root',
 });
 
 function stubs(delayMs = 0, seen: CniRequest[] = []): PluginHandlers & { peak: number } {
@@ -41,7 +46,8 @@ function stubs(delayMs = 0, seen: CniRequest[] = []): PluginHandlers & { peak: n
       h.peak = Math.max(h.peak, running);
       await new Promise((r) => setTimeout(r, delayMs));
       running--;
-      if (req.containerId === 'bad') throw new CniError(CniCode.InvalidConfig, 'NetworkAttachmentDefinition ns/x not found');
+      if (req.containerId === 'bad')
+        throw new CniError(CniCode.InvalidConfig, 'NetworkAttachmentDefinition ns/x not found');
       return { cniVersion: '1.0.0', interfaces: [{ name: req.ifname, sandbox: req.netns }], ips: [] };
     },
     async del(req: CniRequest) {
@@ -61,7 +67,10 @@ async function startServer(handlers: PluginHandlers, limit = 4, ready = true) {
   const limiter = new ConcurrencyLimiter(limit);
   metrics.watchLimiter(limiter);
   const server = new AgentServer({
-    socketPath, handlers, limiter, metrics,
+    socketPath,
+    handlers,
+    limiter,
+    metrics,
     health: { live: () => true, notReady: () => (ready ? undefined : 'not yet listed from the API server: pods') },
   });
   await server.listen();
@@ -72,22 +81,30 @@ async function startServer(handlers: PluginHandlers, limit = 4, ready = true) {
 
 function get(socketPath: string, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    http.get({ socketPath, path }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject);
+    http
+      .get({ socketPath, path }, (res) => {
+        let body = '';
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
   });
 }
 
 describe('hand-over to the agent', () => {
-  it('answers ADD and DEL as the plugin would print them, with the runtime\'s whole environment', async () => {
+  it("answers ADD and DEL as the plugin would print them, with the runtime's whole environment", async () => {
     const seen: CniRequest[] = [];
     const { conf, metrics, socketPath } = await startServer(stubs(0, seen));
     const add = await handOver(env('ADD'), conf);
-    expect(add).toEqual({ exitCode: 0, output: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/x' }], ips: [] } });
+    expect(add).toEqual({
+      exitCode: 0,
+      output: { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/x' }], ips: [] },
+    });
     const failed = await handOver(env('ADD', 'bad'), conf);
-    expect(failed).toEqual({ exitCode: 1, output: { cniVersion: '1.0.0', code: 7, msg: 'NetworkAttachmentDefinition ns/x not found' } });
+    expect(failed).toEqual({
+      exitCode: 1,
+      output: { cniVersion: '1.0.0', code: 7, msg: 'NetworkAttachmentDefinition ns/x not found' },
+    });
     expect(await handOver(env('DEL'), conf)).toEqual({ exitCode: 0 });
     expect(seen.map((r) => `${r.command} ${r.containerId}`)).toEqual(['ADD c1', 'ADD bad', 'DEL c1']);
     // Not only CNI_*: the delegates of the call start from this environment, not the agent's.
@@ -105,18 +122,29 @@ describe('hand-over to the agent', () => {
     expect(statSync(socketPath).mode & 0o777).toBe(0o600);
     expect(statSync(join(dir, 'run')).mode & 0o777).toBe(0o700);
     const second = new AgentServer({
-      socketPath, handlers: stubs(), limiter: new ConcurrencyLimiter(1), metrics: new AgentMetrics(), health: { live: () => true, notReady: () => undefined },
+      socketPath,
+      handlers: stubs(),
+      limiter: new ConcurrencyLimiter(1),
+      metrics: new AgentMetrics(),
+      health: { live: () => true, notReady: () => undefined },
     });
     await expect(second.listen()).rejects.toThrow(/another agent is listening/);
 
     // A socket left by an agent that was killed: nobody listens, so it is replaced.
     const stalePath = join(dir, 'stale.sock');
-    const killed = spawnSync(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    const killed = spawnSync(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(stalePath)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
     expect(killed.signal, killed.stderr.toString()).toBe('SIGKILL');
     expect(existsSync(stalePath)).toBe(true);
     expect(await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: stalePath }))).toBeUndefined();
     const revived = new AgentServer({
-      socketPath: stalePath, handlers: stubs(), limiter: new ConcurrencyLimiter(1), metrics: new AgentMetrics(), health: { live: () => true, notReady: () => undefined },
+      socketPath: stalePath,
+      handlers: stubs(),
+      limiter: new ConcurrencyLimiter(1),
+      metrics: new AgentMetrics(),
+      health: { live: () => true, notReady: () => undefined },
     });
     await revived.listen();
     closers.push(() => revived.close());
@@ -146,7 +174,10 @@ describe('hand-over to the agent', () => {
   it('serves /healthz, /readyz and refuses malformed calls', async () => {
     const { socketPath } = await startServer(stubs(), 1, false);
     expect(await get(socketPath, '/healthz')).toEqual({ status: 200, body: 'ok\n' });
-    expect(await get(socketPath, '/readyz')).toEqual({ status: 503, body: 'not yet listed from the API server: pods\n' });
+    expect(await get(socketPath, '/readyz')).toEqual({
+      status: 503,
+      body: 'not yet listed from the API server: pods\n',
+    });
     const post = (body: string) =>
       new Promise<{ status: number; body: string }>((resolve) => {
         const req = http.request({ socketPath, path: '/cni', method: 'POST' }, (res) => {
@@ -166,11 +197,19 @@ describe('when the plugin does the work itself', () => {
   it('no agentSocket file, or hand-over turned off: at once, without a word', async () => {
     const logs: string[] = [];
     const dir = makeTempDir('braid-t-agent');
-    expect(await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: join(dir, 'none.sock') }), { log: (l) => logs.push(l) })).toBeUndefined();
-    expect(await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: '' }), { log: (l) => logs.push(l) })).toBeUndefined();
+    expect(
+      await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: join(dir, 'none.sock') }), {
+        log: (l) => logs.push(l),
+      }),
+    ).toBeUndefined();
+    expect(
+      await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: '' }), { log: (l) => logs.push(l) }),
+    ).toBeUndefined();
     // A regular file where the socket should be is not an agent either.
     writeFileSync(join(dir, 'file.sock'), '');
-    expect(await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: join(dir, 'file.sock') }))).toBeUndefined();
+    expect(
+      await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: join(dir, 'file.sock') })),
+    ).toBeUndefined();
     expect(logs).toEqual([]);
   });
 
@@ -195,7 +234,7 @@ describe('when the plugin does the work itself', () => {
     expect(await handOver(env('ADD'), conf, { acceptTimeoutMs: 200, log: () => undefined })).toBeUndefined();
   });
 
-  it('a socket or socket directory that is not root\'s alone is not handed the call', async () => {
+  it("a socket or socket directory that is not root's alone is not handed the call", async () => {
     const seen: CniRequest[] = [];
     const { conf, dir, socketPath } = await startServer(stubs(0, seen));
     const logs: string[] = [];
@@ -205,7 +244,9 @@ describe('when the plugin does the work itself', () => {
     chownSync(socketPath, 65534, 65534);
     expect(await handOver(env('ADD'), conf, { log: (l) => logs.push(l) })).toBeUndefined();
     expect(logs).toEqual([
-      expect.stringMatching(/not using the agent socket .*: it is in .*\/run, owned by uid 0 with mode 730, not root's alone; doing the work in this process/),
+      expect.stringMatching(
+        /not using the agent socket .*: it is in .*\/run, owned by uid 0 with mode 730, not root's alone; doing the work in this process/,
+      ),
       expect.stringMatching(/not using the agent socket .*: it is owned by uid 65534 with mode 600, not root's alone/),
     ]);
     expect(seen).toEqual([]);
@@ -234,7 +275,11 @@ describe('when the plugin does the work itself', () => {
     await new Promise<void>((r) => server.listen(socketPath, r));
     closers.push(() => new Promise<void>((r) => (server.closeAllConnections(), server.close(() => r()))));
     const logs: string[] = [];
-    expect(await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: socketPath }), { log: (l) => logs.push(l) })).toBeUndefined();
+    expect(
+      await handOver(env('ADD'), JSON.stringify({ type: 'braid', agentSocket: socketPath }), {
+        log: (l) => logs.push(l),
+      }),
+    ).toBeUndefined();
     expect(logs[0]).toMatch(/dropped the connection before answering/);
   });
 });

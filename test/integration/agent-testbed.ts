@@ -58,7 +58,18 @@ export function sampleOf(text: string, series: string): number | undefined {
 }
 
 export async function startAgentProcess(binary: string, o: AgentProcessOptions): Promise<AgentProcess> {
-  const args = ['--socket', o.socketPath, '--cache-dir', o.cacheDir, '--metrics-address', 'off', '--no-policy', '--shutdown-grace', '5', ...(o.args ?? [])];
+  const args = [
+    '--socket',
+    o.socketPath,
+    '--cache-dir',
+    o.cacheDir,
+    '--metrics-address',
+    'off',
+    '--no-policy',
+    '--shutdown-grace',
+    '5',
+    ...(o.args ?? []),
+  ];
   const child: ChildProcess = spawn('nsenter', [`--net=${o.node.path}`, '--', binary, ...args], {
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...o.env },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -70,7 +81,10 @@ export async function startAgentProcess(binary: string, o: AgentProcessOptions):
   for (;;) {
     if (child.exitCode !== null) throw new Error(`braid-agent exited with ${child.exitCode}: ${stderr}`);
     if (existsSync(o.socketPath)) {
-      const ok = await getOverSocket(o.socketPath, '/healthz').then((r) => r.status === 200, () => false);
+      const ok = await getOverSocket(o.socketPath, '/healthz').then(
+        (r) => r.status === 200,
+        () => false,
+      );
       if (ok) break;
     }
     if (Date.now() > deadline) {

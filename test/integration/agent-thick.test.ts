@@ -40,9 +40,19 @@ afterEach(async () => {
   cleanupTemps();
 });
 
-async function withAgent(bed: BraidBed, args: string[] = [], env?: Record<string, string>): Promise<{ agent: AgentProcess; conf: Record<string, unknown> }> {
+async function withAgent(
+  bed: BraidBed,
+  args: string[] = [],
+  env?: Record<string, string>,
+): Promise<{ agent: AgentProcess; conf: Record<string, unknown> }> {
   const socketPath = join(bed.root, 'run', 'braid.sock');
-  const agent = await startAgentProcess(agentBinaryBeside(braidBinary()), { node: bed.node, socketPath, cacheDir: bed.cniDir, args, ...(env ? { env } : {}) });
+  const agent = await startAgentProcess(agentBinaryBeside(braidBinary()), {
+    node: bed.node,
+    socketPath,
+    cacheDir: bed.cniDir,
+    args,
+    ...(env ? { env } : {}),
+  });
   agents.push(agent);
   return { agent, conf: bed.conf({ agentSocket: socketPath }) };
 }
@@ -54,7 +64,11 @@ const DEL_OK = 'braid_agent_requests_total{verb="DEL",code="0"}';
 function runtimeEnvironment(bed: BraidBed): { mark: string; firstPath: string; env: Record<string, string> } {
   const mark = hex(8);
   const firstPath = join(bed.root, `runtime-bin-${mark}`);
-  return { mark, firstPath, env: { BRAID_TEST_MARK: mark, PATH: `${firstPath}:${process.env.PATH ?? '/usr/bin:/bin'}` } };
+  return {
+    mark,
+    firstPath,
+    env: { BRAID_TEST_MARK: mark, PATH: `${firstPath}:${process.env.PATH ?? '/usr/bin:/bin'}` },
+  };
 }
 
 /** Every call of `verb` the spy saw ran with the runtime's environment. */
@@ -109,7 +123,10 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="102"}')).toBe(1);
     expectOk(await bed.run('DEL', { conf, containerId: `${bed.containerId}-first` }));
 
-    const gone = expectCniError(await bed.run('ADD', { conf, extraEnv: { CNI_NETNS: `/run/netns/braid-t-missing-${hex()}` } }), 4);
+    const gone = expectCniError(
+      await bed.run('ADD', { conf, extraEnv: { CNI_NETNS: `/run/netns/braid-t-missing-${hex()}` } }),
+      4,
+    );
     expect(gone.msg).toContain('CNI_NETNS');
     expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="4"}')).toBe(1);
     await bed.expectNothingLeft();
@@ -121,20 +138,26 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     const master = await bed.nodeVeth();
     kube.api.setNad('default', 'mv', JSON.stringify(macvlanConf('mv', master, '10.10.1.0/24', bed.ipamDir)));
     const pods = ['web', 'db', 'cache'];
-    for (const name of pods) kube.api.setPod({ namespace: 'default', name, uid: `uid-${name}`, annotations: { [ANN_NETWORKS]: 'mv' } });
+    for (const name of pods)
+      kube.api.setPod({ namespace: 'default', name, uid: `uid-${name}`, annotations: { [ANN_NETWORKS]: 'mv' } });
     const { agent, conf: agentConf } = await withAgent(bed);
     const thick = kube.conf(agentConf);
     const thin = kube.conf({ ...agentConf, agentSocket: '' });
     const netns = [bed.pod, await bed.newPod(), await bed.newPod()];
     const call = (verb: string, i: number, conf: Record<string, unknown>) =>
-      bed.run(verb, { conf, netns: netns[i]!, containerId: `${bed.containerId}-${pods[i]}`, pod: { namespace: 'default', name: pods[i]! } });
+      bed.run(verb, {
+        conf,
+        netns: netns[i]!,
+        containerId: `${bed.containerId}-${pods[i]}`,
+        pod: { namespace: 'default', name: pods[i]! },
+      });
 
     expectOk(await call('ADD', 0, thick));
     const afterFirst = kube.gateway.connections;
     expect(afterFirst).toBeGreaterThan(0);
     expectOk(await call('ADD', 1, thick));
     expect(await agent.metric(ADD_OK)).toBe(2);
-    expect(kube.gateway.connections, 'the second ADD in the agent reused the first one\'s connections').toBe(afterFirst);
+    expect(kube.gateway.connections, "the second ADD in the agent reused the first one's connections").toBe(afterFirst);
     expect(kube.api.requests.filter((r) => requestKind(r) === 'status PATCH')).toHaveLength(2);
 
     expectOk(await call('ADD', 2, thin));
@@ -187,7 +210,12 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     expect(result.stderr).toMatch(/agent at .* doing the work in this process/);
     expect(await bed.linkNames()).toEqual(['eth0', 'lo', 'net1']);
     // The half-done ADD was undone before the new one: one reservation per network, not two.
-    expect(bed.leases().map((l) => l.split('/')[0]).sort()).toEqual(['cluster', 'lan']);
+    expect(
+      bed
+        .leases()
+        .map((l) => l.split('/')[0])
+        .sort(),
+    ).toEqual(['cluster', 'lan']);
     expect(bed.cacheFiles()).toEqual([`${bed.containerId}-eth0.json`]);
 
     expectOk(await bed.run('DEL', { conf }));
@@ -215,7 +243,9 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
 
     const result = await del;
     expectOk(result);
-    expect(result.stderr).toMatch(/agent at .* dropped the connection before answering; doing the work in this process/);
+    expect(result.stderr).toMatch(
+      /agent at .* dropped the connection before answering; doing the work in this process/,
+    );
     await bed.expectNothingLeft();
   });
 
@@ -244,7 +274,9 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     const { agent, conf } = await withAgent(bed, ['--max-concurrent', '2']);
     const slowConf = { ...conf, clusterNetwork: file };
     const started = Date.now();
-    const runs = await Promise.all(Array.from({ length: 6 }, (_, i) => bed.run('ADD', { conf: slowConf, containerId: `burst-${i}` })));
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => bed.run('ADD', { conf: slowConf, containerId: `burst-${i}` })),
+    );
     const elapsed = Date.now() - started;
     for (const r of runs) expectOk(r);
     // Six one-second ADDs, two at a time: at least three rounds.
@@ -278,7 +310,7 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     expect(bed.cacheFiles()).toEqual([]);
   });
 
-  it('delegates see the runtime\'s environment, not the agent\'s, for every verb', async () => {
+  it("delegates see the runtime's environment, not the agent's, for every verb", async () => {
     const bed = await makeBraidBed();
     const { file, spies } = bed.spyNetwork('envnet', ['envspy'], { cniVersion: '1.1.0' });
     const spy = spies[0]!;
@@ -294,7 +326,11 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     for (const verb of ['ADD', 'CHECK', 'DEL', 'STATUS']) await run(verb);
     for (const verb of ['ADD', 'CHECK', 'DEL', 'STATUS']) expectRuntimeEnvironment(spy, verb, runtime);
     // The CNI_* variables are still braid's own for each delegate.
-    expect(spy.callsOf('ADD')[0]!.environment).toMatchObject({ CNI_COMMAND: 'ADD', CNI_IFNAME: 'eth0', CNI_CONTAINERID: bed.containerId });
+    expect(spy.callsOf('ADD')[0]!.environment).toMatchObject({
+      CNI_COMMAND: 'ADD',
+      CNI_IFNAME: 'eth0',
+      CNI_CONTAINERID: bed.containerId,
+    });
 
     // GC DELs a container the runtime no longer lists, then forwards GC to the delegate network.
     await run('ADD', { containerId: 'gone' });
@@ -305,12 +341,15 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     expect(await agent.metric(ADD_OK)).toBe(2);
     expect(await agent.metric(DEL_OK)).toBe(1);
     for (const verb of ['CHECK', 'STATUS', 'GC']) {
-      expect(await agent.metric(`braid_agent_requests_total{verb="${verb}",code="0"}`), `${verb} served by the agent`).toBe(1);
+      expect(
+        await agent.metric(`braid_agent_requests_total{verb="${verb}",code="0"}`),
+        `${verb} served by the agent`,
+      ).toBe(1);
     }
     await bed.expectNothingLeft();
   });
 
-  it('thin mode: the delegate gets the plugin\'s own environment', async () => {
+  it("thin mode: the delegate gets the plugin's own environment", async () => {
     const bed = await makeBraidBed();
     const { file, spies } = bed.spyNetwork('envnet', ['envspy']);
     const spy = spies[0]!;
@@ -332,17 +371,22 @@ describe.skipIf(skip)('braid hands calls to braid-agent', () => {
     const policyDir = join(bed.root, 'policies');
     // Every pod on lan is isolated for ingress: net1 is selected, the cluster network is not.
     mkdirSync(join(policyDir, 'default'), { recursive: true });
-    writeFileSync(join(policyDir, 'default', 'deny-lan.json'), JSON.stringify({
-      apiVersion: 'k8s.cni.cncf.io/v1beta1',
-      kind: 'MultiNetworkPolicy',
-      metadata: { name: 'deny-lan', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
-      spec: { podSelector: {}, policyTypes: ['Ingress'] },
-    }));
+    writeFileSync(
+      join(policyDir, 'default', 'deny-lan.json'),
+      JSON.stringify({
+        apiVersion: 'k8s.cni.cncf.io/v1beta1',
+        kind: 'MultiNetworkPolicy',
+        metadata: { name: 'deny-lan', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
+        spec: { podSelector: {}, policyTypes: ['Ingress'] },
+      }),
+    );
     const policyConf = { ...conf, policy: { enabled: true, bpfRoot: pins.path, policyDir } };
     expectOk(await bed.run('ADD', { conf: policyConf }));
     expect(await agent.metric(ADD_OK)).toBe(1);
     const records = join(bed.cniDir, 'policy', 'ifaces');
-    const recs = readdirSync(records).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(records, f), 'utf8')) as { ifname: string });
+    const recs = readdirSync(records)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(records, f), 'utf8')) as { ifname: string });
     expect(recs.map((r) => r.ifname)).toEqual(['net1']);
     expect(readdirSync(join(pins.path, 'mnp', 'links')).length).toBe(1);
     expectOk(await bed.run('DEL', { conf: policyConf }));

@@ -2,7 +2,14 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync }
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { bpfObjectDir, buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
-import { ANN_NETWORKS, braidBinary, braidUnavailable, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  braidBinary,
+  braidUnavailable,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { destroyAllNetns, type IpRoute } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
 import { agentBinaryBeside, startAgentProcess, type AgentProcess } from './agent-testbed.ts';
@@ -40,40 +47,67 @@ describe.skipIf(unavailable !== undefined)('braid-agent spawns nothing but the d
     buildBpfObjects();
     pins = makePinRoot();
     const bed = await makeBraidBed();
-    const clusterFile = bed.writeConfFile({
-      cniVersion: '1.0.0',
-      name: 'cluster',
-      plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true, ipam: { ...bed.hostLocal('10.88.0.0/24'), routes: [{ dst: '0.0.0.0/0', gw: '10.88.0.1' }] } }],
-    }, '10-cluster.conflist');
-    await bed.macvlanNad('lan', '10.89.0.0/24', { ipam: { ranges: [[{ subnet: '10.89.0.0/24', gateway: '10.89.0.1' }]] } });
+    const clusterFile = bed.writeConfFile(
+      {
+        cniVersion: '1.0.0',
+        name: 'cluster',
+        plugins: [
+          {
+            type: 'bridge',
+            bridge: 'cni0',
+            isGateway: true,
+            ipam: { ...bed.hostLocal('10.88.0.0/24'), routes: [{ dst: '0.0.0.0/0', gw: '10.88.0.1' }] },
+          },
+        ],
+      },
+      '10-cluster.conflist',
+    );
+    await bed.macvlanNad('lan', '10.89.0.0/24', {
+      ipam: { ranges: [[{ subnet: '10.89.0.0/24', gateway: '10.89.0.1' }]] },
+    });
     bed.writePod({ [ANN_NETWORKS]: JSON.stringify([{ name: 'lan', 'default-route': ['10.89.0.1'] }]) });
     const policyDir = join(bed.root, 'policies');
     mkdirSync(join(policyDir, 'default'), { recursive: true });
-    writeFileSync(join(policyDir, 'default', 'deny-lan.json'), JSON.stringify({
-      apiVersion: 'k8s.cni.cncf.io/v1beta1',
-      kind: 'MultiNetworkPolicy',
-      metadata: { name: 'deny-lan', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
-      spec: { podSelector: {}, policyTypes: ['Ingress'] },
-    }));
+    writeFileSync(
+      join(policyDir, 'default', 'deny-lan.json'),
+      JSON.stringify({
+        apiVersion: 'k8s.cni.cncf.io/v1beta1',
+        kind: 'MultiNetworkPolicy',
+        metadata: { name: 'deny-lan', namespace: 'default', annotations: { 'k8s.v1.cni.cncf.io/policy-for': 'lan' } },
+        spec: { podSelector: {}, policyTypes: ['Ingress'] },
+      }),
+    );
     const spy = tattletales(bed);
     const socketPath = join(bed.root, 'run', 'braid.sock');
     agent = await startAgentProcess(agentBinaryBeside(braidBinary()), {
-      node: bed.node, socketPath, cacheDir: bed.cniDir,
+      node: bed.node,
+      socketPath,
+      cacheDir: bed.cniDir,
       env: { PATH: `${spy.dir}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, BRAID_BPF_DIR: bpfObjectDir },
     });
     // The test bed starts the agent itself through nsenter: only what follows counts.
     rmSync(spy.log, { force: true });
-    const conf = bed.conf({ agentSocket: socketPath, clusterNetwork: clusterFile, policy: { enabled: true, bpfRoot: pins.path, policyDir } });
+    const conf = bed.conf({
+      agentSocket: socketPath,
+      clusterNetwork: clusterFile,
+      policy: { enabled: true, bpfRoot: pins.path, policyDir },
+    });
 
     const add = await bed.run('ADD', { conf });
     expectOk(add);
     expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="0"}')).toBe(1);
-    const defaults = (routes: IpRoute[]) => routes.filter((r) => r.dst === 'default').map((r) => `${r.gateway} ${r.dev}`);
-    expect(defaults(await bed.pod.routes(4)), 'the agent set the requested default route over rtnetlink').toEqual(['10.89.0.1 net1']);
+    const defaults = (routes: IpRoute[]) =>
+      routes.filter((r) => r.dst === 'default').map((r) => `${r.gateway} ${r.dev}`);
+    expect(defaults(await bed.pod.routes(4)), 'the agent set the requested default route over rtnetlink').toEqual([
+      '10.89.0.1 net1',
+    ]);
     expect(existsSync(join(pins.path, 'mnp', 'links'))).toBe(true);
     expectOk(await bed.run('DEL', { conf }));
     expect(await agent.metric('braid_agent_requests_total{verb="DEL",code="0"}')).toBe(1);
-    expect(existsSync(spy.log) ? readFileSync(spy.log, 'utf8') : '', 'processes the agent started besides delegates').toBe('');
+    expect(
+      existsSync(spy.log) ? readFileSync(spy.log, 'utf8') : '',
+      'processes the agent started besides delegates',
+    ).toBe('');
     await bed.expectNothingLeft();
   });
 });

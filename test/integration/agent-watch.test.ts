@@ -27,7 +27,10 @@ async function startApi(): Promise<FakeWatchApiServer> {
   return api;
 }
 
-function startCache(fake: FakeWatchApiServer, opts: { policy?: boolean; pageSize?: number; onChange?: (r: string) => void } = {}): ClusterCache {
+function startCache(
+  fake: FakeWatchApiServer,
+  opts: { policy?: boolean; pageSize?: number; onChange?: (r: string) => void } = {},
+): ClusterCache {
   const access: KubeAccess = { server: fake.url, source: 'test', auth: { kind: 'none' }, insecureSkipTlsVerify: false };
   const client = new KubeClient(access, { timeoutMs: 2_000, retries: 0 });
   const cache = new ClusterCache(client, access, {
@@ -35,7 +38,13 @@ function startCache(fake: FakeWatchApiServer, opts: { policy?: boolean; pageSize
     policy: opts.policy ?? true,
     log: (l) => logs.push(l),
     onPolicyInputChange: opts.onChange,
-    reflector: { pageSize: opts.pageSize ?? 500, watchTimeoutSeconds: 30, minBackoffMs: 20, maxBackoffMs: 200, idleGraceMs: 1_000 },
+    reflector: {
+      pageSize: opts.pageSize ?? 500,
+      watchTimeoutSeconds: 30,
+      minBackoffMs: 20,
+      maxBackoffMs: 200,
+      idleGraceMs: 1_000,
+    },
   });
   caches.push(cache);
   cache.start();
@@ -55,7 +64,13 @@ const reflector = (cache: ClusterCache, name: string) => cache.reflectors.find((
 describe('agent watches', () => {
   it('lists in pages, then follows the watch: adds, changes and deletes', async () => {
     const fake = await startApi();
-    for (let i = 0; i < 1_200; i++) fake.putPod({ namespace: 'ns', name: `p${i}`, nodeName: i % 10 === 0 ? NODE : 'node-b', labels: { app: `a${i % 7}` } });
+    for (let i = 0; i < 1_200; i++)
+      fake.putPod({
+        namespace: 'ns',
+        name: `p${i}`,
+        nodeName: i % 10 === 0 ? NODE : 'node-b',
+        labels: { app: `a${i % 7}` },
+      });
     fake.setNad('ns', 'macvlan', '{"cniVersion":"1.0.0","type":"macvlan"}');
     const cache = startCache(fake, { pageSize: 500 });
     await cache.whenSynced();
@@ -65,12 +80,30 @@ describe('agent watches', () => {
     expect(cache.nads.get('ns/macvlan')?.spec?.config).toContain('macvlan');
     // Pods on this node keep their metadata without managedFields; the rest only what policy needs.
     expect(cache.localPods.get('ns/p0')?.metadata).not.toHaveProperty('managedFields');
-    expect(Object.keys(cache.pods.get('ns/p1')!).sort()).toEqual(['attachments', 'labels', 'name', 'namedPorts', 'namespace']);
+    expect(Object.keys(cache.pods.get('ns/p1')!).sort()).toEqual([
+      'attachments',
+      'labels',
+      'name',
+      'namedPorts',
+      'namespace',
+    ]);
 
-    fake.putPod({ namespace: 'ns', name: 'new', nodeName: NODE, labels: { app: 'x' }, ports: [{ name: 'http', containerPort: 8080 }] });
+    fake.putPod({
+      namespace: 'ns',
+      name: 'new',
+      nodeName: NODE,
+      labels: { app: 'x' },
+      ports: [{ name: 'http', containerPort: 8080 }],
+    });
     fake.deletePod('ns', 'p1');
     fake.setNad('ns', 'macvlan', '{"cniVersion":"1.0.0","type":"macvlan","mode":"private"}');
-    await until('the watch delivered the changes', () => cache.localPods.get('ns/new') !== undefined && !cache.pods.get('ns/p1') && cache.nads.get('ns/macvlan')!.spec!.config!.includes('private'));
+    await until(
+      'the watch delivered the changes',
+      () =>
+        cache.localPods.get('ns/new') !== undefined &&
+        !cache.pods.get('ns/p1') &&
+        cache.nads.get('ns/macvlan')!.spec!.config!.includes('private'),
+    );
     expect(cache.pods.get('ns/new')?.namedPorts).toEqual([{ name: 'http', protocol: 'TCP', port: 8080 }]);
     // A pod moving away from this node leaves the node-local cache.
     fake.putPod({ namespace: 'ns', name: 'new', nodeName: 'node-b' });
@@ -78,7 +111,7 @@ describe('agent watches', () => {
     expect(fake.lists.pods).toBe(3);
   });
 
-  it('without policy, watches only this node\'s pods (field selector)', async () => {
+  it("without policy, watches only this node's pods (field selector)", async () => {
     const fake = await startApi();
     fake.putPod({ namespace: 'ns', name: 'mine', nodeName: NODE });
     fake.putPod({ namespace: 'ns', name: 'theirs', nodeName: 'node-b' });
@@ -110,7 +143,9 @@ describe('agent watches', () => {
     expect(fake.lists.pods).toBe(1);
     expect(pods.health.relistsGone).toBe(0);
     expect(pods.health.watches).toBeGreaterThanOrEqual(2);
-    const resumed = fake.requests.filter((r) => r.path.startsWith('/api/v1/pods?') && r.path.includes('watch=1')).at(-1)!;
+    const resumed = fake.requests
+      .filter((r) => r.path.startsWith('/api/v1/pods?') && r.path.includes('watch=1'))
+      .at(-1)!;
     expect(new URL(resumed.path, 'http://x').searchParams.get('resourceVersion')).toBe(String(bookmarked));
   });
 
@@ -125,7 +160,10 @@ describe('agent watches', () => {
     fake.deletePod('ns', 'goes');
     fake.putPod({ namespace: 'ns', name: 'arrives', nodeName: NODE });
     fake.compact();
-    await until('the relist replaced the cache', () => !cache.localPods.get('ns/goes') && cache.localPods.get('ns/arrives') !== undefined);
+    await until(
+      'the relist replaced the cache',
+      () => !cache.localPods.get('ns/goes') && cache.localPods.get('ns/arrives') !== undefined,
+    );
     expect(reflector(cache, 'pods').health.relistsGone).toBeGreaterThanOrEqual(1);
     expect(fake.lists.pods).toBeGreaterThanOrEqual(2);
     expect(cache.localPods.get('ns/stays')).toBeDefined();
@@ -186,10 +224,17 @@ describe('agent watches', () => {
     const cache = startCache(fake, { onChange: (r) => changes.push(r) });
     await cache.whenSynced();
     expect(changes).toEqual([]);
-    fake.putPolicy('ns', 'deny-all', { podSelector: {}, policyTypes: ['Ingress'] }, { 'k8s.v1.cni.cncf.io/policy-for': 'macvlan' });
+    fake.putPolicy(
+      'ns',
+      'deny-all',
+      { podSelector: {}, policyTypes: ['Ingress'] },
+      { 'k8s.v1.cni.cncf.io/policy-for': 'macvlan' },
+    );
     fake.putPolicy('ns', 'broken', { policyTypes: ['Ingress'] });
     await until('both policies arrived', () => cache.policies.size === 2);
-    expect(cache.validPolicies().map((p) => `${p.namespace}/${p.name} ${p.policyFor.join(',')}`)).toEqual(['ns/deny-all ns/macvlan']);
+    expect(cache.validPolicies().map((p) => `${p.namespace}/${p.name} ${p.policyFor.join(',')}`)).toEqual([
+      'ns/deny-all ns/macvlan',
+    ]);
     expect(logs.join('\n')).toMatch(/ns\/broken is ignored: .*podSelector/);
     changes.length = 0;
     // A status-only write (the same labels and addresses) is no change for policy.

@@ -143,7 +143,7 @@ describe.skipIf(unavailable !== undefined)('braid refuses bad input and leaves n
   });
 
   describe('C4 failure of the third of four attachments', () => {
-    it('returns the delegate\'s error, DELs the attempted ones in reverse and leaves nothing; a later DEL succeeds', async () => {
+    it("returns the delegate's error, DELs the attempted ones in reverse and leaves nothing; a later DEL succeeds", async () => {
       bed.writeConfFile(
         {
           cniVersion: '1.0.0',
@@ -159,7 +159,10 @@ describe.skipIf(unavailable !== undefined)('braid refuses bad input and leaves n
       bed.writeNad('lan', {
         cniVersion: '1.0.0',
         name: 'lan',
-        plugins: [{ type: 'macvlan', master, mode: 'bridge', ipam: bed.hostLocal('10.89.0.0/24') }, { type: 'spy-second' }],
+        plugins: [
+          { type: 'macvlan', master, mode: 'bridge', ipam: bed.hostLocal('10.89.0.0/24') },
+          { type: 'spy-second' },
+        ],
       });
       const first = bed.spy('spy-first');
       const second = bed.spy('spy-second');

@@ -91,7 +91,9 @@ describe.skipIf(unavailable !== undefined)('braid cache', () => {
         pods.push({ ns: i === 0 ? bed.pod : await bed.newPod(), id: `${bed.containerId}-${i}`, pod });
       }
       const runAll = (command: string) =>
-        Promise.all(pods.map((p) => bed.run(command, { containerId: p.id, netns: p.ns, pod: p.pod, timeoutMs: 60_000 })));
+        Promise.all(
+          pods.map((p) => bed.run(command, { containerId: p.id, netns: p.ns, pod: p.pod, timeoutMs: 60_000 })),
+        );
 
       const adds = await runAll('ADD');
 
@@ -101,7 +103,9 @@ describe.skipIf(unavailable !== undefined)('braid cache', () => {
       for (const p of pods) {
         const record = JSON.parse(readFileSync(join(bed.cniDir, `${p.id}-eth0.json`), 'utf8'));
         expect(record).toMatchObject({ kind: 'braidCacheV1', containerId: p.id, state: 'added', netns: p.ns.path });
-        const cachedIps = record.attachments.map((a: { result: { ips: { address: string }[] } }) => a.result.ips[0]!.address);
+        const cachedIps = record.attachments.map(
+          (a: { result: { ips: { address: string }[] } }) => a.result.ips[0]!.address,
+        );
         expect(cachedIps).toEqual([...(await addressesOf(p.ns, 'eth0')), ...(await addressesOf(p.ns, 'net1'))]);
         expect(await bed.networkStatus(p.pod)).toHaveLength(2);
       }

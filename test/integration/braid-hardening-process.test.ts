@@ -3,7 +3,15 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fnv1a64 } from '../../src/k8s/content-hash.ts';
-import { braidBinary, braidUnavailable, expectCniError, expectOk, isAlive, type BraidBed, useBraidBed } from '../helpers/braid-fixture.ts';
+import {
+  braidBinary,
+  braidUnavailable,
+  expectCniError,
+  expectOk,
+  isAlive,
+  type BraidBed,
+  useBraidBed,
+} from '../helpers/braid-fixture.ts';
 import { runCommand } from '../helpers/exec.ts';
 import { runPlugin } from '../helpers/run-plugin.ts';
 
@@ -52,7 +60,10 @@ describe.skipIf(unavailable !== undefined)('braid against a hostile node', () =>
   describe('no process outlives its call', () => {
     it('braid SIGKILLed while a slow delegate runs, DEL at once: the delegate never finishes', async () => {
       const { started, created } = slowPlugin(bed.spyDir);
-      const conf = bed.conf({ clusterNetwork: undefined, delegates: [{ cniVersion: '1.0.0', name: 'slow', type: 'slow' }] });
+      const conf = bed.conf({
+        clusterNetwork: undefined,
+        delegates: [{ cniVersion: '1.0.0', name: 'slow', type: 'slow' }],
+      });
       const add = bed.run('ADD', { conf, pod: null });
       await waitFor(() => existsSync(started));
       process.kill(Number(readFileSync(started, 'utf8').trim()), 'SIGKILL');
@@ -73,7 +84,10 @@ describe.skipIf(unavailable !== undefined)('braid against a hostile node', () =>
       children.push(orphan, bystander);
       const startOf = (pid: number) => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[19]!;
       const record = JSON.parse(readFileSync(cacheFile(), 'utf8'));
-      writeFileSync(cacheFile(), JSON.stringify({ ...record, state: 'adding', delegate: { pid: orphan.pid, startTime: startOf(orphan.pid!) } }));
+      writeFileSync(
+        cacheFile(),
+        JSON.stringify({ ...record, state: 'adding', delegate: { pid: orphan.pid, startTime: startOf(orphan.pid!) } }),
+      );
 
       expectOk(await bed.run('DEL'));
       await sleep(2_000);
@@ -81,7 +95,10 @@ describe.skipIf(unavailable !== undefined)('braid against a hostile node', () =>
 
       expectOk(await bed.run('ADD'));
       const again = JSON.parse(readFileSync(cacheFile(), 'utf8'));
-      writeFileSync(cacheFile(), JSON.stringify({ ...again, state: 'adding', delegate: { pid: bystander.pid, startTime: '1' } }));
+      writeFileSync(
+        cacheFile(),
+        JSON.stringify({ ...again, state: 'adding', delegate: { pid: bystander.pid, startTime: '1' } }),
+      );
       expectOk(await bed.run('DEL'));
       expect(isAlive(bystander.pid)).toBe(true);
       await bed.expectNothingLeft();
@@ -112,7 +129,9 @@ describe.skipIf(unavailable !== undefined)('braid against a hostile node', () =>
     it("nobody binding braid's former abstract lock name blocks neither ADD nor DEL", async () => {
       const name = `\0braid-lock-${fnv1a64(bed.cniDir)}-${fnv1a64(bed.containerId)}`;
       const script = `require('net').createServer().listen({path: ${JSON.stringify(name)}}, () => console.log('bound'))`;
-      const squatter = spawn('nsenter', [`--net=${bed.node.path}`, '--', ...NOBODY, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const squatter = spawn('nsenter', [`--net=${bed.node.path}`, '--', ...NOBODY, process.execPath, '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       children.push(squatter);
       await new Promise((r) => squatter.stdout!.once('data', r));
       const conf = bed.conf({ delegateTimeout: 2 });

@@ -1,7 +1,14 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, braidUnavailable, expectCniError, expectOk, type BraidBed, useBraidBed } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  braidUnavailable,
+  expectCniError,
+  expectOk,
+  type BraidBed,
+  useBraidBed,
+} from '../helpers/braid-fixture.ts';
 import { mustRun, runCommand } from '../helpers/exec.ts';
 
 // Issue 14, state: a full disk never leaves a torn or half-applied ADD (complete or absent, code
@@ -29,7 +36,8 @@ describe.skipIf(unavailable !== undefined)('braid state under hostile conditions
     await mustRun(['mount', '-t', 'tmpfs', '-o', `size=${sizeKiB}k,mode=0700`, 'braid-t-full', bed.cniDir]);
     mounts.push(bed.cniDir);
     const filler = (sizeKiB - freeKiB) * 1024;
-    if (filler > 0) await runCommand(['dd', 'if=/dev/zero', `of=${join(bed.cniDir, 'filler')}`, 'bs=1024', `count=${filler / 1024}`]);
+    if (filler > 0)
+      await runCommand(['dd', 'if=/dev/zero', `of=${join(bed.cniDir, 'filler')}`, 'bs=1024', `count=${filler / 1024}`]);
   }
 
   describe('disk full (cniDir on a small tmpfs)', () => {
@@ -54,7 +62,10 @@ describe.skipIf(unavailable !== undefined)('braid state under hostile conditions
           expect(e.msg).toContain('ENOSPC');
         }
         await bed.expectNothingLeft();
-        expect(readdirSync(bed.cniDir).filter((f) => f.includes('.tmp-')), 'temp files left').toEqual([]);
+        expect(
+          readdirSync(bed.cniDir).filter((f) => f.includes('.tmp-')),
+          'temp files left',
+        ).toEqual([]);
       },
     );
 
@@ -81,7 +92,11 @@ describe.skipIf(unavailable !== undefined)('braid state under hostile conditions
 
       const e = expectCniError(r, 5);
       expect(e.msg).toMatch(new RegExp(`cannot write .*${bed.containerId}-eth0\\.json.*ENOSPC`));
-      expect(readFileSync(log, 'utf8').split('\n').filter((l) => l === 'ADD' || l === 'DEL')).toEqual(['ADD', 'DEL']);
+      expect(
+        readFileSync(log, 'utf8')
+          .split('\n')
+          .filter((l) => l === 'ADD' || l === 'DEL'),
+      ).toEqual(['ADD', 'DEL']);
       await bed.expectNothingLeft();
       expect(readdirSync(bed.cniDir).filter((f) => f.includes('.tmp-'))).toEqual([]);
     });
@@ -148,7 +163,12 @@ describe.skipIf(unavailable !== undefined)('braid state under hostile conditions
     it('a delegate conf nested deeper than the stack is code 6 or 7, not 999', async () => {
       const depth = 200_000;
       const deep = `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
-      const conf = JSON.stringify(bed.conf({ clusterNetwork: undefined, delegates: [{ cniVersion: '1.0.0', name: 'deep', type: 'bridge', deep: 0 }] })).replace('"deep":0', `"deep":${deep}`);
+      const conf = JSON.stringify(
+        bed.conf({
+          clusterNetwork: undefined,
+          delegates: [{ cniVersion: '1.0.0', name: 'deep', type: 'bridge', deep: 0 }],
+        }),
+      ).replace('"deep":0', `"deep":${deep}`);
 
       const r = await bed.run('ADD', { conf });
 

@@ -43,9 +43,15 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: device 
     beforeEach(() => {
       withCapability = bed.spy('spy-vf-cap');
       without = bed.spy('spy-vf');
-      const list = (name: string, plugin: Record<string, unknown>) => JSON.stringify({ cniVersion: '1.0.0', name, plugins: [plugin] });
+      const list = (name: string, plugin: Record<string, unknown>) =>
+        JSON.stringify({ cniVersion: '1.0.0', name, plugins: [plugin] });
       const annotations = { 'k8s.v1.cni.cncf.io/resourceName': RESOURCE };
-      kube.api.setNad('default', 'vf-a', list('vf-a', { type: 'spy-vf-cap', capabilities: { deviceID: true } }), annotations);
+      kube.api.setNad(
+        'default',
+        'vf-a',
+        list('vf-a', { type: 'spy-vf-cap', capabilities: { deviceID: true } }),
+        annotations,
+      );
       kube.api.setNad('default', 'vf-b', list('vf-b', { type: 'spy-vf' }), annotations);
       kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: 'vf-a, vf-b' } });
     });
@@ -59,10 +65,17 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: device 
       expect(a).toHaveLength(1);
       expect(b).toHaveLength(1);
       expect(a[0]!.env.CNI_IFNAME).toBe('net1');
-      expect(a[0]!.config).toMatchObject({ deviceID: '0000:03:00.2', pciBusID: '0000:03:00.2', runtimeConfig: { deviceID: '0000:03:00.2' } });
+      expect(a[0]!.config).toMatchObject({
+        deviceID: '0000:03:00.2',
+        pciBusID: '0000:03:00.2',
+        runtimeConfig: { deviceID: '0000:03:00.2' },
+      });
       expect(b[0]!.env.CNI_IFNAME).toBe('net2');
       expect(b[0]!.config).toMatchObject({ deviceID: '0000:03:00.4', pciBusID: '0000:03:00.4' });
-      expect(b[0]!.config!.runtimeConfig?.deviceID, 'no capabilities.deviceID, no runtimeConfig.deviceID').toBeUndefined();
+      expect(
+        b[0]!.config!.runtimeConfig?.deviceID,
+        'no capabilities.deviceID, no runtimeConfig.deviceID',
+      ).toBeUndefined();
 
       expectOk(await bed.run('DEL', { conf, args: ARGS }));
       expect(withCapability.callsOf('DEL')).toHaveLength(1);
@@ -72,8 +85,16 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: device 
 
     it('get the sorted device IDs from the PodResources API, one List call per ADD', async () => {
       podResources = await FakePodResources.start(makeTempDir('braid-t-kubelet'), [
-        { namespace: 'default', name: 'other', containers: [{ name: 'app', devices: [{ resource: RESOURCE, ids: ['0000:03:00.1'] }] }] },
-        { namespace: 'default', name: 'web', containers: [{ name: 'app', devices: [{ resource: RESOURCE, ids: ALLOCATED }] }] },
+        {
+          namespace: 'default',
+          name: 'other',
+          containers: [{ name: 'app', devices: [{ resource: RESOURCE, ids: ['0000:03:00.1'] }] }],
+        },
+        {
+          namespace: 'default',
+          name: 'web',
+          containers: [{ name: 'app', devices: [{ resource: RESOURCE, ids: ALLOCATED }] }],
+        },
       ]);
 
       await expectDealtIds(kube.conf(bed.conf({ podResourcesSocket: podResources.socketPath })));
@@ -84,28 +105,58 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: device 
     it('get them from the device-manager checkpoint when there is no PodResources socket', async () => {
       const dir = makeTempDir('braid-t-kubelet');
       const checkpoint = join(dir, 'kubelet_internal_checkpoint');
-      const entry = (uid: string, ids: string[]) => ({ PodUID: uid, ContainerName: 'app', ResourceName: RESOURCE, DeviceIDs: { '0': ids }, AllocResp: '' });
-      writeFileSync(checkpoint, JSON.stringify({ Data: { PodDeviceEntries: [entry('uid-other', ['0000:03:00.1']), entry(UID, ALLOCATED)], RegisteredDevices: {} }, Checksum: 1 }));
+      const entry = (uid: string, ids: string[]) => ({
+        PodUID: uid,
+        ContainerName: 'app',
+        ResourceName: RESOURCE,
+        DeviceIDs: { '0': ids },
+        AllocResp: '',
+      });
+      writeFileSync(
+        checkpoint,
+        JSON.stringify({
+          Data: {
+            PodDeviceEntries: [entry('uid-other', ['0000:03:00.1']), entry(UID, ALLOCATED)],
+            RegisteredDevices: {},
+          },
+          Checksum: 1,
+        }),
+      );
 
-      await expectDealtIds(kube.conf(bed.conf({ podResourcesSocket: join(dir, 'absent.sock'), deviceCheckpointFile: checkpoint })));
+      await expectDealtIds(
+        kube.conf(bed.conf({ podResourcesSocket: join(dir, 'absent.sock'), deviceCheckpointFile: checkpoint })),
+      );
     });
 
     // Multus resolves defaultNetworks NADs with getKubernetesDelegate(pod, resourceMap) too, so an
     // SR-IOV default network takes the first device and the annotation's networks the next ones.
     it('deal a defaultNetworks NAD its device first, then the annotation networks', async () => {
       const dn = bed.spy('spy-vf-dn');
-      const list = JSON.stringify({ cniVersion: '1.0.0', name: 'vf-dn', plugins: [{ type: 'spy-vf-dn', capabilities: { deviceID: true } }] });
+      const list = JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'vf-dn',
+        plugins: [{ type: 'spy-vf-dn', capabilities: { deviceID: true } }],
+      });
       kube.api.setNad('kube-system', 'vf-dn', list, { 'k8s.v1.cni.cncf.io/resourceName': RESOURCE });
       kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: 'vf-a' } });
       podResources = await FakePodResources.start(makeTempDir('braid-t-kubelet'), [
-        { namespace: 'default', name: 'web', containers: [{ name: 'app', devices: [{ resource: RESOURCE, ids: ALLOCATED }] }] },
+        {
+          namespace: 'default',
+          name: 'web',
+          containers: [{ name: 'app', devices: [{ resource: RESOURCE, ids: ALLOCATED }] }],
+        },
       ]);
       const conf = kube.conf(bed.conf({ podResourcesSocket: podResources.socketPath, defaultNetworks: ['vf-dn'] }));
 
       expectOk(await bed.run('ADD', { conf, args: ARGS }));
 
-      expect(dn.callsOf('ADD')[0]?.config, 'defaultNetworks vf-dn (net1)').toMatchObject({ deviceID: '0000:03:00.2', runtimeConfig: { deviceID: '0000:03:00.2' } });
-      expect(withCapability.callsOf('ADD')[0]?.config, 'annotation vf-a (net2)').toMatchObject({ deviceID: '0000:03:00.4' });
+      expect(dn.callsOf('ADD')[0]?.config, 'defaultNetworks vf-dn (net1)').toMatchObject({
+        deviceID: '0000:03:00.2',
+        runtimeConfig: { deviceID: '0000:03:00.2' },
+      });
+      expect(withCapability.callsOf('ADD')[0]?.config, 'annotation vf-a (net2)').toMatchObject({
+        deviceID: '0000:03:00.4',
+      });
       expectOk(await bed.run('DEL', { conf, args: ARGS }));
     });
   });
@@ -115,17 +166,35 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: device 
       const vf = await bed.nodeVeth();
       const mac = (await bed.node.links()).find((l) => l.ifname === vf)!.address;
       const conf = kube.conf(bed.conf());
-      kube.api.setNad('default', 'vf', JSON.stringify({ cniVersion: '1.0.0', name: 'vf', type: 'host-device', device: vf, ipam: bed.hostLocal('10.30.0.0/24') }));
+      kube.api.setNad(
+        'default',
+        'vf',
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'vf',
+          type: 'host-device',
+          device: vf,
+          ipam: bed.hostLocal('10.30.0.0/24'),
+        }),
+      );
       kube.api.setPod({ namespace: 'default', name: 'web', annotations: { [ANN_NETWORKS]: 'vf' } });
 
       expectOk(await bed.run('ADD', { conf }));
 
-      expect((await podInterfaces(bed.pod)).get('net1')).toEqual({ ifname: 'net1', mac, kind: 'veth', ips: ['10.30.0.2'] });
+      expect((await podInterfaces(bed.pod)).get('net1')).toEqual({
+        ifname: 'net1',
+        mac,
+        kind: 'veth',
+        ips: ['10.30.0.2'],
+      });
       expect((await bed.node.links()).map((l) => l.ifname)).not.toContain(vf);
 
       expectOk(await bed.run('DEL', { conf }));
 
-      expect((await bed.node.links()).find((l) => l.ifname === vf)?.address, 'back in the node under its own name').toBe(mac);
+      expect(
+        (await bed.node.links()).find((l) => l.ifname === vf)?.address,
+        'back in the node under its own name',
+      ).toBe(mac);
       await bed.expectNothingLeft();
     });
   });

@@ -1,7 +1,16 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, ANN_STATUS, braidUnavailable, expectCniError, expectOk, hex, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  ANN_STATUS,
+  braidUnavailable,
+  expectCniError,
+  expectOk,
+  hex,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { closeAllKubeBeds, macvlanConf, podInterfaces, startKubeBed, type KubeBed } from '../helpers/kube-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
@@ -49,7 +58,9 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: failure
 
       const [r, ms] = await timed(bed.run('ADD', { conf }));
 
-      expect(expectCniError(r, 11).msg).toMatch(/did not answer GET \/api\/v1\/namespaces\/default\/pods\/web.*ECONNREFUSED/);
+      expect(expectCniError(r, 11).msg).toMatch(
+        /did not answer GET \/api\/v1\/namespaces\/default\/pods\/web.*ECONNREFUSED/,
+      );
       expect(ms).toBeLessThan(API_BOUND_MS + MARGIN_MS);
       await bed.expectNothingLeft();
     });
@@ -104,7 +115,9 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: failure
     });
 
     it('ADD fails with code 11 naming the file when it never appears within readinessTimeout', async () => {
-      const [r, ms] = await timed(bed.run('ADD', { conf: { ...conf, readinessindicatorfile: ready, readinessTimeout: 1 } }));
+      const [r, ms] = await timed(
+        bed.run('ADD', { conf: { ...conf, readinessindicatorfile: ready, readinessTimeout: 1 } }),
+      );
 
       expect(expectCniError(r, 11).msg).toContain(ready);
       expect(ms).toBeGreaterThanOrEqual(1_000);
@@ -123,7 +136,8 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: failure
   });
 
   describe('K8S_POD_UID', () => {
-    const args = (uid: string) => `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=${bed.containerId};K8S_POD_UID=${uid}`;
+    const args = (uid: string) =>
+      `IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;K8S_POD_INFRA_CONTAINER_ID=${bed.containerId};K8S_POD_UID=${uid}`;
 
     it('ADD fails naming both UIDs when the API pod is a different pod of the same name', async () => {
       const r = await bed.run('ADD', { conf, args: args('uid-kubelet') });
@@ -140,12 +154,18 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: failure
         namespace: 'default',
         name: 'web',
         uid: 'uid-mirror',
-        annotations: { [ANN_NETWORKS]: 'mv', 'kubernetes.io/config.source': 'file', 'kubernetes.io/config.mirror': 'a1b2c3' },
+        annotations: {
+          [ANN_NETWORKS]: 'mv',
+          'kubernetes.io/config.source': 'file',
+          'kubernetes.io/config.mirror': 'a1b2c3',
+        },
       });
 
       expectOk(await bed.run('ADD', { conf, args: args('uid-static') }));
 
-      expect((await podInterfaces(bed.pod)).get('net1')?.ips, 'the annotation came from the mirror pod').toEqual(['10.10.1.2']);
+      expect((await podInterfaces(bed.pod)).get('net1')?.ips, 'the annotation came from the mirror pod').toEqual([
+        '10.10.1.2',
+      ]);
       expectOk(await bed.run('DEL', { conf, args: args('uid-static') }));
       await bed.expectNothingLeft();
     });

@@ -10,7 +10,14 @@ import {
   type BraidBed,
   type PodRef,
 } from '../helpers/braid-fixture.ts';
-import { bridgeConflist, closeAllKubeBeds, macvlanConf, podInterfaces, startKubeBed, type KubeBed } from '../helpers/kube-fixture.ts';
+import {
+  bridgeConflist,
+  closeAllKubeBeds,
+  macvlanConf,
+  podInterfaces,
+  startKubeBed,
+  type KubeBed,
+} from '../helpers/kube-fixture.ts';
 import { destroyAllNetns, type Netns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
 
@@ -38,7 +45,8 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: namespa
 
   const nad = (namespace: string, name: string, subnet: string) =>
     kube.api.setNad(namespace, name, JSON.stringify(macvlanConf(name, master, subnet, bed.ipamDir)));
-  const statusOf = (p: PodRef) => JSON.parse(kube.api.pod(p.namespace, p.name)!.metadata.annotations![ANN_STATUS]!) as Record<string, any>[];
+  const statusOf = (p: PodRef) =>
+    JSON.parse(kube.api.pod(p.namespace, p.name)!.metadata.annotations![ANN_STATUS]!) as Record<string, any>[];
 
   /** ADD for `pod` in its own netns and container; returns the interfaces, then DELs. */
   async function addAndDel(pod: PodRef, conf: Record<string, unknown>, ns: Netns, containerId: string) {
@@ -73,18 +81,24 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: namespa
     });
 
     // globalNamespaces "shared" replaces the implicit "default".
-    it.each(['team-b/net-b', 'default/net-d'])('refuses %s, naming the namespace and the NAD, and leaves nothing behind', async (ref) => {
-      kube.api.setPod({ ...pod, annotations: { [ANN_NETWORKS]: `net-a, ${ref}` } });
+    it.each(['team-b/net-b', 'default/net-d'])(
+      'refuses %s, naming the namespace and the NAD, and leaves nothing behind',
+      async (ref) => {
+        kube.api.setPod({ ...pod, annotations: { [ANN_NETWORKS]: `net-a, ${ref}` } });
 
-      const err = expectCniError(await bed.run('ADD', { conf, pod }), 7);
+        const err = expectCniError(await bed.run('ADD', { conf, pod }), 7);
 
-      expect(err.msg).toContain('"team-a"');
-      expect(err.msg).toContain(ref);
-      const asked = kube.api.requests.map((r) => r.path);
-      expect(asked.some((p) => p.endsWith(`/namespaces/${ref.replace('/', '/network-attachment-definitions/')}`)), 'the refused NAD was not even read').toBe(false);
-      expect(kube.api.pod(pod.namespace, pod.name)!.metadata.annotations?.[ANN_STATUS]).toBeUndefined();
-      await bed.expectNothingLeft();
-    });
+        expect(err.msg).toContain('"team-a"');
+        expect(err.msg).toContain(ref);
+        const asked = kube.api.requests.map((r) => r.path);
+        expect(
+          asked.some((p) => p.endsWith(`/namespaces/${ref.replace('/', '/network-attachment-definitions/')}`)),
+          'the refused NAD was not even read',
+        ).toBe(false);
+        expect(kube.api.pod(pod.namespace, pod.name)!.metadata.annotations?.[ANN_STATUS]).toBeUndefined();
+        await bed.expectNothingLeft();
+      },
+    );
   });
 
   describe('systemNamespaces', () => {
@@ -112,9 +126,17 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: namespa
   describe('v1.multus-cni.io/default-network', () => {
     it("replaces the cluster network: the pod's eth0 comes from that NAD in multusNamespace", async () => {
       const conf = kube.conf(bed.conf());
-      kube.api.setNad('kube-system', 'altnet', JSON.stringify(bridgeConflist('altnet', 'cni9', '10.90.0.0/24', '10.90.0.1', bed.ipamDir)));
+      kube.api.setNad(
+        'kube-system',
+        'altnet',
+        JSON.stringify(bridgeConflist('altnet', 'cni9', '10.90.0.0/24', '10.90.0.1', bed.ipamDir)),
+      );
       nad('default', 'mv', '10.42.0.0/24');
-      kube.api.setPod({ namespace: 'default', name: 'web', annotations: { [ANN_DEFAULT]: 'altnet', [ANN_NETWORKS]: 'mv' } });
+      kube.api.setPod({
+        namespace: 'default',
+        name: 'web',
+        annotations: { [ANN_DEFAULT]: 'altnet', [ANN_NETWORKS]: 'mv' },
+      });
 
       const result = expectOk(await bed.run('ADD', { conf }))!;
 

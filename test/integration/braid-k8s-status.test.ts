@@ -1,6 +1,22 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, ANN_STATUS, braidUnavailable, expectCniError, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
-import { closeAllKubeBeds, countByKind, macvlanConf, podInterfaces, requestKind, startKubeBed, type KubeBed } from '../helpers/kube-fixture.ts';
+import {
+  ANN_NETWORKS,
+  ANN_STATUS,
+  braidUnavailable,
+  expectCniError,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
+import {
+  closeAllKubeBeds,
+  countByKind,
+  macvlanConf,
+  podInterfaces,
+  requestKind,
+  startKubeBed,
+  type KubeBed,
+} from '../helpers/kube-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
 
@@ -23,7 +39,11 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: network
     kube = await startKubeBed(bed.root, bed.node.path, tokens ? { tokens } : {});
     master = await bed.nodeVeth();
     conf = kube.conf(bed.conf());
-    kube.api.setNad('default', 'mv', JSON.stringify(macvlanConf('mv', master, '10.10.1.0/24', bed.ipamDir, { dns: DNS })));
+    kube.api.setNad(
+      'default',
+      'mv',
+      JSON.stringify(macvlanConf('mv', master, '10.10.1.0/24', bed.ipamDir, { dns: DNS })),
+    );
   }
   afterEach(async () => {
     await closeAllKubeBeds();
@@ -45,8 +65,14 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: network
 
       const patches = kube.api.requests.filter((r) => requestKind(r) === 'status PATCH');
       expect(patches).toHaveLength(1);
-      expect(patches[0]).toMatchObject({ method: 'PATCH', path: '/api/v1/namespaces/default/pods/web/status', contentType: 'application/merge-patch+json' });
-      expect(patches[0]!.body, 'only the one annotation, no resourceVersion').toEqual({ metadata: { annotations: { [ANN_STATUS]: expect.any(String) } } });
+      expect(patches[0]).toMatchObject({
+        method: 'PATCH',
+        path: '/api/v1/namespaces/default/pods/web/status',
+        contentType: 'application/merge-patch+json',
+      });
+      expect(patches[0]!.body, 'only the one annotation, no resourceVersion').toEqual({
+        metadata: { annotations: { [ANN_STATUS]: expect.any(String) } },
+      });
 
       const status = networkStatus();
       const ifs = await podInterfaces(bed.pod);
@@ -80,7 +106,11 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: network
       expectOk(await add);
 
       expect(patchedBeforeUs, 'the other writer acted after the GET and before the status write').toBe(false);
-      expect(annotations()).toMatchObject({ [ANN_NETWORKS]: 'mv', 'example.com/owner': 'v2', 'example.com/extra': 'x' });
+      expect(annotations()).toMatchObject({
+        [ANN_NETWORKS]: 'mv',
+        'example.com/owner': 'v2',
+        'example.com/extra': 'x',
+      });
       expect(networkStatus()).toHaveLength(2);
       expectOk(await bed.run('DEL', { conf }));
     });
@@ -128,7 +158,12 @@ describe.skipIf(unavailable !== undefined)('braid on the Kubernetes API: network
       kube.api.setPod({ namespace: 'default', name: 'web2', annotations: { [ANN_NETWORKS]: 'mv' } });
       const second = await bed.newPod();
       const first = { conf };
-      const next = { conf, pod: { namespace: 'default', name: 'web2' }, netns: second, containerId: `${bed.containerId}-2` };
+      const next = {
+        conf,
+        pod: { namespace: 'default', name: 'web2' },
+        netns: second,
+        containerId: `${bed.containerId}-2`,
+      };
 
       expectOk(await bed.run('ADD', first));
       const mark = kube.api.requests.length;

@@ -55,7 +55,11 @@ describe.skipIf(unavailable !== undefined)('braid ADD/DEL/CHECK lifecycle', () =
     it('fails and leaves the first ADD in place', async () => {
       await twoNetworks();
       expectOk(await bed.run('ADD'));
-      const before = { eth0: await addressesOf(bed.pod, 'eth0'), net1: await addressesOf(bed.pod, 'net1'), leases: bed.leases() };
+      const before = {
+        eth0: await addressesOf(bed.pod, 'eth0'),
+        net1: await addressesOf(bed.pod, 'net1'),
+        leases: bed.leases(),
+      };
       expect(before.leases).toEqual(['cluster/10.88.0.2', 'lan/10.89.0.2']);
 
       const err = expectCniError(await bed.run('ADD'), 102);
@@ -71,7 +75,7 @@ describe.skipIf(unavailable !== undefined)('braid ADD/DEL/CHECK lifecycle', () =
       await bed.expectNothingLeft();
     });
 
-    it('an ADD of another container into the same namespace fails without removing the first one\'s interfaces', async () => {
+    it("an ADD of another container into the same namespace fails without removing the first one's interfaces", async () => {
       await twoNetworks();
       expectOk(await bed.run('ADD'));
 
@@ -127,7 +131,7 @@ describe.skipIf(unavailable !== undefined)('braid ADD/DEL/CHECK lifecycle', () =
   });
 
   describe('D2 DEL when the network namespace is gone', () => {
-    it('succeeds and releases every attachment\'s addresses', async () => {
+    it("succeeds and releases every attachment's addresses", async () => {
       await twoNetworks();
       expectOk(await bed.run('ADD'));
       expect(bed.leases()).toHaveLength(2);

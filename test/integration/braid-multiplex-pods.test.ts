@@ -11,7 +11,6 @@ import {
   useBraidBed,
 } from '../helpers/braid-fixture.ts';
 
-
 // What the pod and braid's conf decide, with real plugins: the default-network override,
 // defaultNetworks and systemNamespaces, namespaceIsolation, network-status in the pod store, and
 // annotations from the runtime's pod-annotations capability.
@@ -92,7 +91,7 @@ describe.skipIf(unavailable !== undefined)('braid per-pod network selection', ()
       await bed.expectNothingLeft();
     });
 
-    it('allows the pod\'s own namespace and the global namespaces', async () => {
+    it("allows the pod's own namespace and the global namespaces", async () => {
       const master = await bed.nodeVeth();
       await bed.macvlanNad('lan', '10.89.0.0/24', { namespace: 'other', master });
       await bed.macvlanNad('shared', '10.90.0.0/24', { namespace: 'default', master });
@@ -104,7 +103,7 @@ describe.skipIf(unavailable !== undefined)('braid per-pod network selection', ()
       expect(await bed.linkNames()).toEqual(['eth0', 'lo', 'net1', 'net2']);
     });
 
-    it('without isolation another namespace\'s NAD is fine', async () => {
+    it("without isolation another namespace's NAD is fine", async () => {
       await bed.macvlanNad('lan', '10.89.0.0/24', { namespace: 'other' });
       bed.writePod({ [ANN_NETWORKS]: 'other/lan' });
       expectOk(await bed.run('ADD'));

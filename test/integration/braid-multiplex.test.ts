@@ -26,7 +26,13 @@ describe.skipIf(unavailable !== undefined)('braid multiplexing real plugins', ()
       await bed.macvlanNad('lan', '10.89.0.0/24');
       await bed.macvlanNad('storage', '10.90.0.0/24');
       const device = await bed.nodeVeth();
-      bed.writeNad('dev', { cniVersion: '1.0.0', name: 'dev', type: 'host-device', device, ipam: bed.hostLocal('10.91.0.0/24') });
+      bed.writeNad('dev', {
+        cniVersion: '1.0.0',
+        name: 'dev',
+        type: 'host-device',
+        device,
+        ipam: bed.hostLocal('10.91.0.0/24'),
+      });
       bed.writePod({ [ANN_NETWORKS]: 'lan, default/storage@stor0, dev' });
 
       const result = expectOk(await bed.run('ADD'))!;
@@ -92,7 +98,10 @@ describe.skipIf(unavailable !== undefined)('braid multiplexing real plugins', ()
       expect(await addressesOf(bed.pod, 'net2')).toEqual(['10.93.0.50/24']);
       expect(bed.leases()).toEqual(['cluster/10.88.0.2', 'pool/10.93.0.50']);
       const status = (await bed.networkStatus())!;
-      expect(status.find((s) => s.interface === 'fix0')).toMatchObject({ ips: ['10.92.0.7'], mac: '02:11:22:33:44:55' });
+      expect(status.find((s) => s.interface === 'fix0')).toMatchObject({
+        ips: ['10.92.0.7'],
+        mac: '02:11:22:33:44:55',
+      });
 
       expectOk(await bed.run('DEL'));
       await bed.expectNothingLeft();
@@ -102,35 +111,44 @@ describe.skipIf(unavailable !== undefined)('braid multiplexing real plugins', ()
   describe('default-route', () => {
     /** Dual-stack cluster network: default routes through 10.88.0.1 and fd88::1 on eth0. */
     function dualStackCluster(): Record<string, unknown> {
-      const file = bed.writeConfFile({
-        cniVersion: '1.0.0',
-        name: 'cluster',
-        plugins: [
-          {
-            type: 'bridge',
-            bridge: 'cni0',
-            isGateway: true,
-            ipam: {
-              ...bed.hostLocal('10.88.0.0/24'),
-              ranges: [[{ subnet: '10.88.0.0/24', gateway: '10.88.0.1' }], [{ subnet: 'fd88::/64', gateway: 'fd88::1' }]],
-              routes: [
-                { dst: '0.0.0.0/0', gw: '10.88.0.1' },
-                { dst: '::/0', gw: 'fd88::1' },
-              ],
+      const file = bed.writeConfFile(
+        {
+          cniVersion: '1.0.0',
+          name: 'cluster',
+          plugins: [
+            {
+              type: 'bridge',
+              bridge: 'cni0',
+              isGateway: true,
+              ipam: {
+                ...bed.hostLocal('10.88.0.0/24'),
+                ranges: [
+                  [{ subnet: '10.88.0.0/24', gateway: '10.88.0.1' }],
+                  [{ subnet: 'fd88::/64', gateway: 'fd88::1' }],
+                ],
+                routes: [
+                  { dst: '0.0.0.0/0', gw: '10.88.0.1' },
+                  { dst: '::/0', gw: 'fd88::1' },
+                ],
+              },
             },
-          },
-        ],
-      }, '10-dual.conflist');
+          ],
+        },
+        '10-dual.conflist',
+      );
       return bed.conf({ clusterNetwork: file });
     }
 
     async function lanDualStack(): Promise<void> {
       await bed.macvlanNad('lan', '10.89.0.0/24', {
-        ipam: { ranges: [[{ subnet: '10.89.0.0/24', gateway: '10.89.0.1' }], [{ subnet: 'fd89::/64', gateway: 'fd89::1' }]] },
+        ipam: {
+          ranges: [[{ subnet: '10.89.0.0/24', gateway: '10.89.0.1' }], [{ subnet: 'fd89::/64', gateway: 'fd89::1' }]],
+        },
       });
     }
 
-    const defaults = (routes: IpRoute[]) => routes.filter((r) => r.dst === 'default').map((r) => `${r.gateway} ${r.dev}`);
+    const defaults = (routes: IpRoute[]) =>
+      routes.filter((r) => r.dst === 'default').map((r) => `${r.gateway} ${r.dev}`);
     const isDefaultDst = (r: { dst: string }) => r.dst === '0.0.0.0/0' || r.dst === '::/0';
 
     it('one default route per family, through the requested gateways; the result returned has none', async () => {

@@ -4,7 +4,15 @@ import { stringify } from 'yaml';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { pinnedLinkInfo } from '../../src/bpf/tcx.ts';
 import { bpfObjectDir, buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
-import { addressesOf, braidBinary, braidUnavailable, expectCniError, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  addressesOf,
+  braidBinary,
+  braidUnavailable,
+  expectCniError,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { runCommand } from '../helpers/exec.ts';
 import { destroyAllNetns, type Netns } from '../helpers/netns.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
@@ -27,9 +35,16 @@ function policy(name: string, app: string, spec: Record<string, unknown>) {
   };
 }
 
-const DB_FROM_WEB = policy('db-from-web', 'db', { ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }] });
+const DB_FROM_WEB = policy('db-from-web', 'db', {
+  ingress: [{ from: [{ podSelector: { matchLabels: { app: 'web' } } }] }],
+});
 
-interface Record_ { ifaceId: number; containerId: string; ifname: string; links: { in: string; out: string } }
+interface Record_ {
+  ifaceId: number;
+  containerId: string;
+  ifname: string;
+  links: { in: string; out: string };
+}
 
 describe.skipIf(unavailable !== undefined)('policy state: selection, bpffs ownership, lost caches, two cniDirs', () => {
   let bed: BraidBed;
@@ -49,29 +64,59 @@ describe.skipIf(unavailable !== undefined)('policy state: selection, bpffs owner
   });
 
   const env = { BRAID_BPF_DIR: bpfObjectDir };
-  const conf = (extra: Record<string, unknown> = {}) => bed.conf({ policy: { enabled: true, bpfRoot: pins.path, policyDir }, ...extra });
+  const conf = (extra: Record<string, unknown> = {}) =>
+    bed.conf({ policy: { enabled: true, bpfRoot: pins.path, policyDir }, ...extra });
   const linksDir = () => join(pins.path, 'mnp', 'links');
   const slots = () => (existsSync(linksDir()) ? readdirSync(linksDir()).sort() : []);
   const records = (cniDir = bed.cniDir): Record_[] => {
     const dir = join(cniDir, 'policy', 'ifaces');
-    return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record_) : [];
+    return existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f.endsWith('.json'))
+          .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record_)
+      : [];
   };
 
   function writePod(name: string, app: string): void {
     const dir = join(bed.podDir, 'default');
     mkdirSync(dir, { recursive: true });
-    const metadata = { name, namespace: 'default', labels: { app }, annotations: { 'k8s.v1.cni.cncf.io/networks': 'lan' } };
+    const metadata = {
+      name,
+      namespace: 'default',
+      labels: { app },
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'lan' },
+    };
     writeFileSync(join(dir, `${name}.yaml`), stringify({ apiVersion: 'v1', kind: 'Pod', metadata }));
   }
 
   const run = (verb: string, name: string, ns: Netns, c = conf(), extraEnv: Record<string, string> = {}) =>
-    bed.run(verb, { conf: c, extraEnv: { ...env, ...extraEnv }, netns: ns, containerId: `ctr-${name}`, pod: { namespace: 'default', name } });
+    bed.run(verb, {
+      conf: c,
+      extraEnv: { ...env, ...extraEnv },
+      netns: ns,
+      containerId: `ctr-${name}`,
+      pod: { namespace: 'default', name },
+    });
 
   async function applyPolicy(doc: unknown): Promise<void> {
     const manifest = join(makeTempDir('braid-t-mnp'), 'policy.yaml');
     writeFileSync(manifest, stringify(doc));
     const r = await runCommand(
-      [braidBinary(), 'policy', 'apply', '-f', manifest, '--policy-dir', policyDir, '--bpf-root', pins.path, '--pod-dir', bed.podDir, '--cache-dir', bed.cniDir],
+      [
+        braidBinary(),
+        'policy',
+        'apply',
+        '-f',
+        manifest,
+        '--policy-dir',
+        policyDir,
+        '--bpf-root',
+        pins.path,
+        '--pod-dir',
+        bed.podDir,
+        '--cache-dir',
+        bed.cniDir,
+      ],
       { env: { ...process.env, ...env } },
     );
     expect(r.code, r.stderr).toBe(0);
@@ -86,7 +131,8 @@ describe.skipIf(unavailable !== undefined)('policy state: selection, bpffs owner
 
   /** The namespace's devices go in the background after the namespace: wait until the slot's links have none. */
   async function untilDead(rec: Record_): Promise<void> {
-    for (let i = 0; i < 60 && pinnedLinkInfo(rec.links.in)?.ifindex !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 60 && pinnedLinkInfo(rec.links.in)?.ifindex !== 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(pinnedLinkInfo(rec.links.in)?.ifindex, `link of ${rec.ifname} after its namespace went`).toBe(0);
   }
 
@@ -159,9 +205,13 @@ describe.skipIf(unavailable !== undefined)('policy state: selection, bpffs owner
     rmSync(bed.cniDir, { recursive: true, force: true });
     await untilDead(mine!);
     expect(slots()).toHaveLength(2);
-    const gc = (valid: string[]) => bed.run('GC', { conf: { ...gcConf, [VALID]: valid.map((id) => ({ containerID: id, ifname: 'eth0' })) }, extraEnv: env });
+    const gc = (valid: string[]) =>
+      bed.run('GC', {
+        conf: { ...gcConf, [VALID]: valid.map((id) => ({ containerID: id, ifname: 'eth0' })) },
+        extraEnv: env,
+      });
     expectOk(await gc(['ctr-c']));
-    expect(slots(), 'only c\'s live slot after GC').toEqual([String(cRec!.ifaceId)]);
+    expect(slots(), "only c's live slot after GC").toEqual([String(cRec!.ifaceId)]);
     expect(pinnedLinkInfo(cRec!.links.in)?.ifindex).toBeGreaterThan(0);
     // c's DEL has no cache to go by; once its namespace is gone, GC takes its slot as well.
     expectOk(await run('DEL', 'c', c, gcConf));
@@ -202,7 +252,10 @@ describe.skipIf(unavailable !== undefined)('policy state: selection, bpffs owner
     expect(slots().sort()).toEqual([String(mine!.ifaceId), String(theirs!.ifaceId)].sort());
 
     expectOk(await run('DEL', 'two', two, second()));
-    expect(pinnedLinkInfo(mine!.links.in)?.ifindex, 'DEL in the other conf leaves this one\'s pod alone').toBeGreaterThan(0);
+    expect(
+      pinnedLinkInfo(mine!.links.in)?.ifindex,
+      "DEL in the other conf leaves this one's pod alone",
+    ).toBeGreaterThan(0);
     expectOk(await run('DEL', 'one', one));
     expectOk(await run('DEL', 'big', big, second()));
     expect(slots()).toEqual([]);

@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bpfObjectDir, buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
-import { addressesOf, braidBinary, braidUnavailable, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  addressesOf,
+  braidBinary,
+  braidUnavailable,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { runCommand } from '../helpers/exec.ts';
 import { destroyAllNetns, type Netns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
@@ -49,16 +56,37 @@ describe.skipIf(unavailable !== undefined)('braid enforces MultiNetworkPolicy on
   function writePod(name: string, app: string): void {
     const dir = join(bed.podDir, 'default');
     mkdirSync(dir, { recursive: true });
-    const metadata = { name, namespace: 'default', labels: { app }, annotations: { 'k8s.v1.cni.cncf.io/networks': 'lan' } };
+    const metadata = {
+      name,
+      namespace: 'default',
+      labels: { app },
+      annotations: { 'k8s.v1.cni.cncf.io/networks': 'lan' },
+    };
     writeFileSync(join(dir, `${name}.yaml`), stringify({ apiVersion: 'v1', kind: 'Pod', metadata }));
   }
 
   async function add(name: string, ns: Netns): Promise<void> {
-    expectOk(await bed.run('ADD', { conf: conf(), extraEnv: env, netns: ns, containerId: `ctr-${name}`, pod: { namespace: 'default', name } }));
+    expectOk(
+      await bed.run('ADD', {
+        conf: conf(),
+        extraEnv: env,
+        netns: ns,
+        containerId: `ctr-${name}`,
+        pod: { namespace: 'default', name },
+      }),
+    );
   }
 
   async function del(name: string, ns: Netns): Promise<void> {
-    expectOk(await bed.run('DEL', { conf: conf(), extraEnv: env, netns: ns, containerId: `ctr-${name}`, pod: { namespace: 'default', name } }));
+    expectOk(
+      await bed.run('DEL', {
+        conf: conf(),
+        extraEnv: env,
+        netns: ns,
+        containerId: `ctr-${name}`,
+        pod: { namespace: 'default', name },
+      }),
+    );
   }
 
   it('lets the selected peer in, drops the others, and leaves no pins after DEL', async () => {
@@ -69,7 +97,21 @@ describe.skipIf(unavailable !== undefined)('braid enforces MultiNetworkPolicy on
     const manifest = join(bed.root, 'policy.yaml');
     writeFileSync(manifest, stringify(POLICY));
     const applied = await runCommand(
-      [braidBinary(), 'policy', 'apply', '-f', manifest, '--policy-dir', policyDir, '--bpf-root', pins.path, '--pod-dir', bed.podDir, '--cache-dir', bed.cniDir],
+      [
+        braidBinary(),
+        'policy',
+        'apply',
+        '-f',
+        manifest,
+        '--policy-dir',
+        policyDir,
+        '--bpf-root',
+        pins.path,
+        '--pod-dir',
+        bed.podDir,
+        '--cache-dir',
+        bed.cniDir,
+      ],
       { env: { ...process.env, ...env } },
     );
     expect(applied.code, applied.stderr).toBe(0);
@@ -91,7 +133,19 @@ describe.skipIf(unavailable !== undefined)('braid enforces MultiNetworkPolicy on
     expect(await tcpEcho(pods.db, pods.other, dbEth0, { timeoutMs: 3000 })).toBe(true);
 
     const shown = await runCommand(
-      [braidBinary(), 'policy', 'show', '--policy-dir', policyDir, '--bpf-root', pins.path, '--pod-dir', bed.podDir, '--cache-dir', bed.cniDir],
+      [
+        braidBinary(),
+        'policy',
+        'show',
+        '--policy-dir',
+        policyDir,
+        '--bpf-root',
+        pins.path,
+        '--pod-dir',
+        bed.podDir,
+        '--cache-dir',
+        bed.cniDir,
+      ],
       { env: { ...process.env, ...env } },
     );
     expect(shown.code, shown.stderr).toBe(0);

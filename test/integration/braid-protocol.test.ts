@@ -46,16 +46,22 @@ describe.skipIf(unavailable !== undefined)('braid CNI protocol', () => {
   });
 
   describe('A2 required environment', () => {
-    it.each(['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'])('ADD without %s fails with code 4 naming it', async (name) => {
-      const r = await bed.run('ADD', { conf, extraEnv: { [name]: undefined } });
-      expect(expectCniError(r, 4).msg).toContain(name);
-      await expectUntouched();
-    });
+    it.each(['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'])(
+      'ADD without %s fails with code 4 naming it',
+      async (name) => {
+        const r = await bed.run('ADD', { conf, extraEnv: { [name]: undefined } });
+        expect(expectCniError(r, 4).msg).toContain(name);
+        await expectUntouched();
+      },
+    );
 
-    it.each(['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'])('CHECK without %s fails with code 4', async (name) => {
-      const r = await bed.run('CHECK', { conf, extraEnv: { [name]: undefined } });
-      expect(expectCniError(r, 4).msg).toContain(name);
-    });
+    it.each(['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH'])(
+      'CHECK without %s fails with code 4',
+      async (name) => {
+        const r = await bed.run('CHECK', { conf, extraEnv: { [name]: undefined } });
+        expect(expectCniError(r, 4).msg).toContain(name);
+      },
+    );
 
     it.each(['CNI_CONTAINERID', 'CNI_IFNAME', 'CNI_PATH'])('DEL without %s fails with code 4', async (name) => {
       const r = await bed.run('DEL', { conf, extraEnv: { [name]: undefined } });
@@ -215,9 +221,16 @@ describe.skipIf(unavailable !== undefined)('braid CNI protocol', () => {
     it('braid runtimeConfig reaches cluster plugins that declare it; pod requests reach secondary plugins that declare them', async () => {
       const portMappings = [{ hostPort: 8080, containerPort: 80, protocol: 'tcp' }];
       const net = bed.spyNetwork('capnet', [{ type: 'spy-pm', capabilities: { portMappings: true } }, 'spy-plain']);
-      const [mac, sidePlain] = bed.spyNad('side', [{ type: 'spy-mac', capabilities: { mac: true, portMappings: true } }, 'spy-side']);
+      const [mac, sidePlain] = bed.spyNad('side', [
+        { type: 'spy-mac', capabilities: { mac: true, portMappings: true } },
+        'spy-side',
+      ]);
       bed.writePod({ [ANN_NETWORKS]: JSON.stringify([{ name: 'side', mac: '02:11:22:33:44:55' }]) });
-      const withCaps = bed.conf({ clusterNetwork: net.file, capabilities: { portMappings: true }, runtimeConfig: { portMappings } });
+      const withCaps = bed.conf({
+        clusterNetwork: net.file,
+        capabilities: { portMappings: true },
+        runtimeConfig: { portMappings },
+      });
 
       expectOk(await bed.run('ADD', { conf: withCaps }));
 

@@ -63,21 +63,29 @@ describe.skipIf(!isRoot || !haveReal)('bridge + tuning conflist in real network 
       chmodSync(p, 0o755);
     }
     dataDir = join(runtimeBed.dir, 'ipam');
-    list = netList([
-      {
-        type: 'bridge',
-        bridge: `brt${suffix}`,
-        isGateway: true,
-        ipam: {
-          type: 'host-local',
-          dataDir,
-          ranges: [[{ subnet: `${subnet}.0/24`, gateway: `${subnet}.1` }]],
-          routes: [{ dst: '0.0.0.0/0', gw: `${subnet}.1` }],
+    list = netList(
+      [
+        {
+          type: 'bridge',
+          bridge: `brt${suffix}`,
+          isGateway: true,
+          ipam: {
+            type: 'host-local',
+            dataDir,
+            ranges: [[{ subnet: `${subnet}.0/24`, gateway: `${subnet}.1` }]],
+            routes: [{ dst: '0.0.0.0/0', gw: `${subnet}.1` }],
+          },
         },
-      },
-      { type: 'tuning', capabilities: { mac: true } },
-    ], { name: `braid-t-${suffix}` });
-    ctx = context({ netns: `/run/netns/${podNs}`, cniPath: [wrappers, REAL], capabilityArgs: { mac }, env: process.env });
+        { type: 'tuning', capabilities: { mac: true } },
+      ],
+      { name: `braid-t-${suffix}` },
+    );
+    ctx = context({
+      netns: `/run/netns/${podNs}`,
+      cniPath: [wrappers, REAL],
+      capabilityArgs: { mac },
+      env: process.env,
+    });
   });
 
   afterEach(() => {
@@ -97,7 +105,10 @@ describe.skipIf(!isRoot || !haveReal)('bridge + tuning conflist in real network 
     const podIf = result.interfaces?.find((i) => i.sandbox === `/run/netns/${podNs}`);
     expect(podIf).toMatchObject({ name: 'net1', mac });
 
-    const [link] = JSON.parse(ip('-n', podNs, '-j', 'addr', 'show', 'net1')) as { address: string; addr_info: { local: string; prefixlen: number }[] }[];
+    const [link] = JSON.parse(ip('-n', podNs, '-j', 'addr', 'show', 'net1')) as {
+      address: string;
+      addr_info: { local: string; prefixlen: number }[];
+    }[];
     expect(link?.address).toBe(mac);
     expect(link?.addr_info.map((a) => `${a.local}/${a.prefixlen}`)).toContain(`${subnet}.2/24`);
     expect(existsSync(join(dataDir, list.name, `${subnet}.2`))).toBe(true);

@@ -2,7 +2,13 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { CniResult } from '../../src/cni/result.ts';
-import { addNetworkList, checkNetworkList, delNetworkList, gcNetworkList, statusNetworkList } from '../../src/cni/runtime.ts';
+import {
+  addNetworkList,
+  checkNetworkList,
+  delNetworkList,
+  gcNetworkList,
+  statusNetworkList,
+} from '../../src/cni/runtime.ts';
 import { RESULT_A, context, netList, rejection, runtimeBed, spies, verbs } from '../helpers/runtime-fixture.ts';
 
 /** braid as the runtime of one delegate network, against spy plugins (real plugins: cni-runtime-real.test.ts). */
@@ -10,7 +16,13 @@ import { RESULT_A, context, netList, rejection, runtimeBed, spies, verbs } from 
 describe('J1 derived plugin config', () => {
   it('injects name and the negotiated version, passing every other key unchanged', async () => {
     const [a] = spies('a');
-    const conf = { type: 'a', cniVersion: '0.0.1', name: 'wrong', vendor: { nested: [1, 'x', null], 'cni.dev/x': true }, mtu: 9000 };
+    const conf = {
+      type: 'a',
+      cniVersion: '0.0.1',
+      name: 'wrong',
+      vendor: { nested: [1, 'x', null], 'cni.dev/x': true },
+      mtu: 9000,
+    };
     await addNetworkList(netList([conf]), context());
     const seen = a!.callsOf('ADD')[0]!.config!;
     expect(seen).toEqual({ cniVersion: '1.1.0', name: 'testnet', type: 'a', vendor: conf.vendor, mtu: 9000 });
@@ -20,7 +32,10 @@ describe('J1 derived plugin config', () => {
 
   it('sets per-plugin env from the context, CNI_ARGS unchanged (N3)', async () => {
     const [a] = spies('a');
-    await addNetworkList(netList([{ type: 'a' }]), context({ cniPath: [join(runtimeBed.dir, 'none'), runtimeBed.dir] }));
+    await addNetworkList(
+      netList([{ type: 'a' }]),
+      context({ cniPath: [join(runtimeBed.dir, 'none'), runtimeBed.dir] }),
+    );
     expect(a!.callsOf('ADD')[0]!.env).toEqual({
       CNI_COMMAND: 'ADD',
       CNI_CONTAINERID: 'c0ffee',
@@ -52,7 +67,11 @@ describe('J2 prevResult chaining', () => {
 
   it('K5: a result without cniVersion is read as the version the plugin was run at', async () => {
     const [a] = spies('a');
-    a!.setControl({ mode: 'result', result: { ips: [{ version: '4', address: '10.99.1.2/24' }] }, supportedVersions: ['0.4.0'] });
+    a!.setControl({
+      mode: 'result',
+      result: { ips: [{ version: '4', address: '10.99.1.2/24' }] },
+      supportedVersions: ['0.4.0'],
+    });
     const result = await addNetworkList(netList([{ type: 'a' }]), context());
     expect(result).toEqual({ cniVersion: '1.1.0', ips: [{ address: '10.99.1.2/24' }] });
   });
@@ -139,7 +158,9 @@ describe('M1/M3 finding and running plugins', () => {
 
   it('validates the container id and ifname early (A3/A4)', async () => {
     spies('a');
-    expect((await rejection(addNetworkList(netList([{ type: 'a' }]), context({ ifname: 'x'.repeat(16) })))).code).toBe(4);
+    expect((await rejection(addNetworkList(netList([{ type: 'a' }]), context({ ifname: 'x'.repeat(16) })))).code).toBe(
+      4,
+    );
     expect((await rejection(addNetworkList(netList([{ type: 'a' }]), context({ containerId: '' })))).code).toBe(3);
   });
 });
@@ -170,7 +191,10 @@ describe('B4/B5 delegate failures', () => {
 
   it('turns a structurally invalid result (K2) into 101', async () => {
     const [a] = spies('a');
-    a!.setControl({ mode: 'result', result: { cniVersion: '1.1.0', ips: [{ address: '10.99.1.2/24', interface: 3 }] } });
+    a!.setControl({
+      mode: 'result',
+      result: { cniVersion: '1.1.0', ips: [{ address: '10.99.1.2/24', interface: 3 }] },
+    });
     const e = await rejection(addNetworkList(netList([{ type: 'a' }]), context()));
     expect(e.code).toBe(101);
     expect(e.message).toContain('ips[0].interface');
@@ -195,7 +219,9 @@ describe('D4 DEL', () => {
   it('runs in reverse order, continues past a failure and reports it at the end', async () => {
     const [a, b, c] = spies('a', 'b', 'c');
     b!.setControl({ mode: 'error', code: 11, msg: 'b is busy', onlyFor: ['DEL'] });
-    const e = await rejection(delNetworkList(netList([{ type: 'a' }, { type: 'b' }, { type: 'c' }]), context(), RESULT_A as CniResult));
+    const e = await rejection(
+      delNetworkList(netList([{ type: 'a' }, { type: 'b' }, { type: 'c' }]), context(), RESULT_A as CniResult),
+    );
     expect(e).toMatchObject({ code: 11, message: 'net1/b: b is busy' });
     const order = [a, b, c].map((s) => ({ name: s!.name, time: s!.callsOf('DEL')[0]!.time }));
     order.sort((x, y) => (x.time < y.time ? -1 : 1));
@@ -261,7 +287,9 @@ describe('E1/E6 CHECK', () => {
   it('stops at the first failure', async () => {
     const [a, b] = spies('a', 'b');
     a!.setControl({ mode: 'error', code: 999, msg: 'veth gone', onlyFor: ['CHECK'] });
-    const e = await rejection(checkNetworkList(netList([{ type: 'a' }, { type: 'b' }]), context(), RESULT_A as CniResult));
+    const e = await rejection(
+      checkNetworkList(netList([{ type: 'a' }, { type: 'b' }]), context(), RESULT_A as CniResult),
+    );
     expect(e.code).toBe(999);
     expect(verbs(b!)).toEqual([]);
   });
@@ -283,7 +311,13 @@ describe('F STATUS', () => {
       capabilities: { mac: true },
       runtimeConfig: { static: 1 },
     });
-    expect(call.env).toMatchObject({ CNI_CONTAINERID: '', CNI_NETNS: '', CNI_IFNAME: '', CNI_ARGS: '', CNI_PATH: runtimeBed.dir });
+    expect(call.env).toMatchObject({
+      CNI_CONTAINERID: '',
+      CNI_NETNS: '',
+      CNI_IFNAME: '',
+      CNI_ARGS: '',
+      CNI_PATH: runtimeBed.dir,
+    });
     expect(verbs(capped!)).toEqual([]);
   });
 
@@ -312,7 +346,11 @@ describe('G GC', () => {
 
   it('sends the valid set under both keys, no runtimeConfig or prevResult, no container env (J4, G5)', async () => {
     const [a] = spies('a');
-    await gcNetworkList(netList([{ type: 'a', capabilities: { mac: true } }]), context({ capabilityArgs: { mac: 'x' } }), valid);
+    await gcNetworkList(
+      netList([{ type: 'a', capabilities: { mac: true } }]),
+      context({ capabilityArgs: { mac: 'x' } }),
+      valid,
+    );
     const call = a!.callsOf('GC')[0]!;
     expect(call.config).toEqual({
       cniVersion: '1.1.0',
@@ -345,4 +383,3 @@ describe('G GC', () => {
 
 // ---------------------------------------------------------------------------------------------
 // Debian's 1.1.1 plugins from /usr/lib/cni.
-

@@ -137,7 +137,9 @@ describe('braid demo', () => {
     expect(traffic).toMatch(/ok {4}macvlan-lan +alpha net1 10\.10\.50\.\d+ -> beta lan0 10\.10\.50\.50 +\(via net1/);
     expect(traffic).toMatch(/ok {4}cluster +alpha eth0 10\.244\.0\.\d+ -> beta eth0 10\.244\.0\.\d+ +\(via eth0/);
     expect(traffic).toMatch(/ok {4}cluster +beta eth0 10\.244\.0\.\d+ -> alpha eth0 10\.244\.0\.\d+ +\(via eth0/);
-    expect(traffic).toMatch(/ok {4}storage +beta storage0 10\.10\.60\.2 -> node stor-peer 10\.10\.60\.1 +\(via storage0/);
+    expect(traffic).toMatch(
+      /ok {4}storage +beta storage0 10\.10\.60\.2 -> node stor-peer 10\.10\.60\.1 +\(via storage0/,
+    );
     expect(traffic).not.toContain('FAIL');
 
     // The policy: over macvlan-lan beta takes TCP 7000 from alpha and drops 7001; eth0 stays open.
@@ -147,7 +149,9 @@ describe('braid demo', () => {
     expect(policy).toMatch(/ok {4}cluster +alpha eth0 -> beta eth0 10\.244\.0\.\d+:7001 +allowed: echoed/);
     expect(policy).not.toContain('FAIL');
     // braid policy show: only beta's lan0 is selected and isolated, and it counted the drops.
-    expect(policy).toMatch(/default\/beta lan0 \(default\/macvlan-lan\) via pod device lan0\n +policies default\/beta-lan-7000\n +ingress isolated .*denied [1-9]\d* pkts/);
+    expect(policy).toMatch(
+      /default\/beta lan0 \(default\/macvlan-lan\) via pod device lan0\n +policies default\/beta-lan-7000\n +ingress isolated .*denied [1-9]\d* pkts/,
+    );
     expect(policy.match(/ingress isolated/g)).toHaveLength(1);
     // Interfaces no policy selects get no programs, so show lists only the enforced one.
     expect(policy.match(/policies \(none: all traffic allowed\)/g)).toBeNull();
@@ -164,7 +168,9 @@ describe('braid demo', () => {
     expect(left).toContain('ok    interfaces in the policy registry: none');
     expect(left).not.toContain('FAIL');
     expect(output).toContain(`rm -rf /sys/fs/bpf/${run.prefix}`);
-    expect(output).toMatch(/demo passed: 2 pods, 5 pod interfaces, 4\/4 traffic checks passed, 3\/3 policy checks passed, nothing left behind/);
+    expect(output).toMatch(
+      /demo passed: 2 pods, 5 pod interfaces, 4\/4 traffic checks passed, 3\/3 policy checks passed, nothing left behind/,
+    );
 
     expect(run.prefix).toBeDefined();
     expect(leftovers(run.prefix!)).toEqual([]);

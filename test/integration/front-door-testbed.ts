@@ -33,14 +33,22 @@ export function runProgram(argv: string[], env: Record<string, string>, stdin: s
   child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   child.stdin!.on('error', () => undefined);
   child.stdin!.end(stdin);
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err })));
+  return new Promise((resolve) =>
+    child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err })),
+  );
 }
 
 export const cniEnv = (command: string, extra: Record<string, string> = {}) => ({
-  CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: '/var/run/netns/braid-t-none', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin',
-  PATH: process.env.PATH ?? '/usr/bin:/bin', ...extra,
+  CNI_COMMAND: command,
+  CNI_CONTAINERID: 'c1',
+  CNI_NETNS: '/var/run/netns/braid-t-none',
+  CNI_IFNAME: 'eth0',
+  CNI_PATH: '/opt/cni/bin',
+  PATH: process.env.PATH ?? '/usr/bin:/bin',
+  ...extra,
 });
-export const confFor = (agentSocket: string) => JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket });
+export const confFor = (agentSocket: string) =>
+  JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket });
 /** What thin mode answers for the confs here (the stub agent answers success). */
 export const THIN_ANSWER = /"code":7,"msg":"braid conf: set .*clusterNetwork/;
 
@@ -49,7 +57,8 @@ export function stubs(seen: CniRequest[]): PluginHandlers {
     supportedVersions: BRAID_SUPPORTED_VERSIONS,
     async add(req) {
       seen.push(req);
-      if (req.containerId === 'bad') throw new CniError(CniCode.InvalidConfig, 'NetworkAttachmentDefinition ns/x "quoted" ✓ not found');
+      if (req.containerId === 'bad')
+        throw new CniError(CniCode.InvalidConfig, 'NetworkAttachmentDefinition ns/x "quoted" ✓ not found');
       return { cniVersion: '1.0.0', interfaces: [{ name: req.ifname, sandbox: 'ünïcode' }], ips: [] };
     },
     async del(req) {
@@ -67,12 +76,15 @@ export async function startStubAgent(closers: (() => Promise<void> | void)[], se
   const socketPath = join(dir, 'run', 'braid.sock');
   const metrics = new AgentMetrics();
   const server = new AgentServer({
-    socketPath, handlers: stubs(seen), limiter: new ConcurrencyLimiter(4), metrics,
+    socketPath,
+    handlers: stubs(seen),
+    limiter: new ConcurrencyLimiter(4),
+    metrics,
     health: { live: () => true, notReady: () => undefined },
   });
   await server.listen();
   closers.push(() => server.close());
-  const conf = (extra: Record<string, unknown> = {}) => JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket: socketPath, ...extra });
+  const conf = (extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid', agentSocket: socketPath, ...extra });
   return { dir, socketPath, server, conf, seen, metrics };
 }
-

@@ -25,7 +25,8 @@ beforeAll(() => {
   if (!skip) braidBinary();
 }, 60_000);
 
-const runFront = (env: Record<string, string>, stdin: string | Buffer, argv: string[] = []): Promise<Run> => runProgram([braidBinary(), ...argv], env, stdin);
+const runFront = (env: Record<string, string>, stdin: string | Buffer, argv: string[] = []): Promise<Run> =>
+  runProgram([braidBinary(), ...argv], env, stdin);
 const startAgent = (seen: CniRequest[] = []) => startStubAgent(closers, seen);
 
 /** A unix socket that listens but never accepts (python: the test's own process cannot do that). */
@@ -42,33 +43,42 @@ async function neverAccepting(path: string, fillBacklog: boolean): Promise<void>
     '    except BlockingIOError: break',
     'print("ready", flush=True); time.sleep(60)',
   ].join('\n');
-  const child = spawn('python3', ['-c', script, path, fillBacklog ? '1' : '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('python3', ['-c', script, path, fillBacklog ? '1' : '0'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   closers.push(() => void child.kill('SIGKILL'));
   await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
 }
 
 describe.skipIf(skip)('the front door hands calls to the agent', () => {
-  it('relays ADD, a failed ADD, DEL and VERSION byte for byte, with the runtime\'s whole environment and stdin', async () => {
+  it("relays ADD, a failed ADD, DEL and VERSION byte for byte, with the runtime's whole environment and stdin", async () => {
     const { conf, seen } = await startAgent();
     const odd = 'quote " backslash \\ newline \n tab \t ünïcode ✓ \u0001';
     const stdin = conf({ note: odd });
     const add = await runFront({ ...cniEnv('ADD'), ODD: odd }, stdin);
     expect(add.code).toBe(0);
     expect(add.stderr).toBe('');
-    expect(add.stdout.toString()).toBe(`${JSON.stringify({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: 'ünïcode' }], ips: [] })}\n`);
+    expect(add.stdout.toString()).toBe(
+      `${JSON.stringify({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: 'ünïcode' }], ips: [] })}\n`,
+    );
     expect(seen[0]!.env).toMatchObject({ ODD: odd, CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'c1' });
     expect(seen[0]!.env).not.toHaveProperty('VITEST');
     expect(seen[0]!.stdin).toBe(stdin);
 
     const failed = await runFront(cniEnv('ADD', { CNI_CONTAINERID: 'bad' }), stdin);
     expect(failed.code).toBe(1);
-    expect(failed.stdout.toString()).toBe(`${JSON.stringify({ cniVersion: '1.0.0', code: 7, msg: 'NetworkAttachmentDefinition ns/x "quoted" ✓ not found' })}\n`);
+    expect(failed.stdout.toString()).toBe(
+      `${JSON.stringify({ cniVersion: '1.0.0', code: 7, msg: 'NetworkAttachmentDefinition ns/x "quoted" ✓ not found' })}\n`,
+    );
     expect(failed.stderr).toBe('');
 
     const del = await runFront(cniEnv('DEL'), stdin);
     expect([del.code, del.stdout.length, del.stderr]).toEqual([0, 0, '']);
     const version = await runFront({ CNI_COMMAND: 'VERSION' }, conf());
-    expect(JSON.parse(version.stdout.toString())).toEqual({ cniVersion: '1.0.0', supportedVersions: [...BRAID_SUPPORTED_VERSIONS] });
+    expect(JSON.parse(version.stdout.toString())).toEqual({
+      cniVersion: '1.0.0',
+      supportedVersions: [...BRAID_SUPPORTED_VERSIONS],
+    });
     expect(seen.map((r) => `${r.command} ${r.containerId}`)).toEqual(['ADD c1', 'ADD bad', 'DEL c1']);
 
     // What the Node implementation prints when it hands the same call over itself: the same bytes.
@@ -79,7 +89,14 @@ describe.skipIf(skip)('the front door hands calls to the agent', () => {
 
   it('finds the socket in the braid plugin of a conflist', async () => {
     const { socketPath, seen } = await startAgent();
-    const list = { cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'other', agentSocket: '/nowhere' }, { type: 'braid', agentSocket: socketPath }] };
+    const list = {
+      cniVersion: '1.0.0',
+      name: 'n',
+      plugins: [
+        { type: 'other', agentSocket: '/nowhere' },
+        { type: 'braid', agentSocket: socketPath },
+      ],
+    };
     const r = await runFront(cniEnv('DEL'), JSON.stringify(list));
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(seen).toHaveLength(1);
@@ -96,8 +113,18 @@ describe.skipIf(skip)('the socket a conf names', () => {
       `{"cniVersion":"1.0.0","name":"braid","agentSocket":${escaped}}`,
       ` \n{ "agentSocket" : "/nowhere/a.sock", "agentSocket" : ${JSON.stringify(S)} }\t`,
       JSON.stringify({ agentSocket: 5, plugins: [{ type: 'braid', agentSocket: S }] }),
-      JSON.stringify({ plugins: [{ type: 'x', agentSocket: S }, { type: 'y', agentSocket: '/nowhere' }] }),
-      JSON.stringify({ plugins: [3, { type: 'braid', agentSocket: S, nested: { agentSocket: '/nowhere', list: [{}, [], 1.5e3, null, true] } }] }),
+      JSON.stringify({
+        plugins: [
+          { type: 'x', agentSocket: S },
+          { type: 'y', agentSocket: '/nowhere' },
+        ],
+      }),
+      JSON.stringify({
+        plugins: [
+          3,
+          { type: 'braid', agentSocket: S, nested: { agentSocket: '/nowhere', list: [{}, [], 1.5e3, null, true] } },
+        ],
+      }),
       // These name S only in a place agentSocketOf() does not look, or are not JSON: not S.
       JSON.stringify({ plugins: [{ type: 'braid' }, { type: 'x', agentSocket: S }] }),
       JSON.stringify({ nested: { agentSocket: S } }),
@@ -136,7 +163,11 @@ describe.skipIf(skip)('the front door does the call thin', () => {
       const started = Date.now();
       const r = await runFront(cniEnv('DEL'), confFor(path));
       expect(Date.now() - started).toBeGreaterThanOrEqual(450);
-      expect(r.stderr).toMatch(full ? /did not take the call within its bound \(listen queue full\)/ : /did not take the call within 500 ms; doing the work in this process/);
+      expect(r.stderr).toMatch(
+        full
+          ? /did not take the call within its bound \(listen queue full\)/
+          : /did not take the call within 500 ms; doing the work in this process/,
+      );
       expect(r.stdout.toString()).toMatch(THIN_ANSWER);
     }
   });
@@ -165,7 +196,9 @@ describe.skipIf(skip)('the front door does the call thin', () => {
     const { dir, socketPath, conf, seen } = await startAgent();
     chmodSync(join(dir, 'run'), 0o770);
     const groupWritable = await runFront(cniEnv('DEL'), conf());
-    expect(groupWritable.stderr).toMatch(/not using the agent socket .*: it is in .*\/run, owned by uid 0 with mode 770, not root's alone; doing the work in this process/);
+    expect(groupWritable.stderr).toMatch(
+      /not using the agent socket .*: it is in .*\/run, owned by uid 0 with mode 770, not root's alone; doing the work in this process/,
+    );
     expect(groupWritable.stdout.toString()).toMatch(THIN_ANSWER);
     chmodSync(join(dir, 'run'), 0o700);
     chownSync(socketPath, 65534, 65534);
@@ -194,7 +227,11 @@ describe.skipIf(skip)('without the Node implementation beside it', () => {
     chmodSync(alone, 0o755);
     const r = await runProgram([alone], cniEnv('ADD'), confFor(join(dir, 'none.sock')));
     expect(r.code).toBe(1);
-    expect(JSON.parse(r.stdout.toString())).toEqual({ cniVersion: '1.0.0', code: 11, msg: expect.stringContaining('braid-node beside braid') });
+    expect(JSON.parse(r.stdout.toString())).toEqual({
+      cniVersion: '1.0.0',
+      code: 11,
+      msg: expect.stringContaining('braid-node beside braid'),
+    });
     expect(r.stderr).toContain(`cannot run ${join(dir, 'braid-node')}`);
   });
 });
@@ -207,7 +244,15 @@ describe.skipIf(skip)('the command-line tool', () => {
     const dir = makeTempDir('braid-t-front');
     const confFile = join(dir, 'bad.conf');
     writeFileSync(confFile, '{"cniVersion":"1.0.0","name":"braid","type":"braid"}');
-    const validate = await runFront({ PATH: process.env.PATH ?? '' }, '', ['validate', '--conf', confFile, '--nad-dir', dir, '--pod-dir', dir]);
+    const validate = await runFront({ PATH: process.env.PATH ?? '' }, '', [
+      'validate',
+      '--conf',
+      confFile,
+      '--nad-dir',
+      dir,
+      '--pod-dir',
+      dir,
+    ]);
     expect(validate.code).not.toBe(0);
     expect(validate.stdout.toString() + validate.stderr).toMatch(/clusterNetwork/);
     expect(readFileSync(braidBinary()).subarray(0, 4).toString('latin1')).toBe('\x7fELF');

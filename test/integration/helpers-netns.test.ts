@@ -44,7 +44,9 @@ describe.skipIf(!isRoot)('test helpers in real network namespaces', () => {
 
     expect((await a.links()).map((l) => l.ifname).sort()).toEqual(['lo', 'va']);
     const va = (await a.addrs()).find((l) => l.ifname === 'va');
-    expect(va?.addr_info).toContainEqual(expect.objectContaining({ family: 'inet', local: '10.213.250.1', prefixlen: 24 }));
+    expect(va?.addr_info).toContainEqual(
+      expect.objectContaining({ family: 'inet', local: '10.213.250.1', prefixlen: 24 }),
+    );
     expect(await a.routes(4)).toContainEqual(expect.objectContaining({ dst: '10.213.250.0/24', dev: 'va' }));
     expect(await a.routes(6)).toContainEqual(expect.objectContaining({ dst: 'fd00:213:250::/64', dev: 'va' }));
   });
@@ -52,7 +54,9 @@ describe.skipIf(!isRoot)('test helpers in real network namespaces', () => {
   it('exec hides the host bpffs, nsenter keeps it', async () => {
     const ns = await createNetns();
     const mounts = (r: { stdout: string }) => r.stdout.split('\n').some((l) => l.split(' ')[2] === 'bpf');
-    const host = (await runCommand(['cat', '/proc/self/mounts'])).stdout.split('\n').some((l) => l.split(' ')[2] === 'bpf');
+    const host = (await runCommand(['cat', '/proc/self/mounts'])).stdout
+      .split('\n')
+      .some((l) => l.split(' ')[2] === 'bpf');
 
     expect(mounts(await ns.nsenter(['cat', '/proc/self/mounts']))).toBe(host);
     expect(mounts(await ns.exec(['cat', '/proc/self/mounts']))).toBe(false);
@@ -114,7 +118,9 @@ describe.skipIf(!isRoot)('test helpers in real network namespaces', () => {
 
     await new Promise((r) => setTimeout(r, 100));
     // Gone, or a zombie waiting for a parent that is not this test to reap it.
-    const state = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] : 'gone';
+    const state = existsSync(`/proc/${pid}/stat`)
+      ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0]
+      : 'gone';
     expect(['gone', 'Z']).toContain(state);
     expect((await runCommand(['ip', 'netns', 'list'])).stdout).not.toContain(ns.name);
   });

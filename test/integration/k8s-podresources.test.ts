@@ -23,7 +23,11 @@ const pods: FakePod[] = [
       { name: 'sidecar', devices: [{ resource: 'nvidia.com/gpu', ids: ['GPU-7'], numa: 1 }] },
     ],
   },
-  { namespace: 'team-b', name: 'other', containers: [{ name: 'app', devices: [{ resource: VF, ids: ['0000:3b:02.9'] }] }] },
+  {
+    namespace: 'team-b',
+    name: 'other',
+    containers: [{ name: 'app', devices: [{ resource: VF, ids: ['0000:3b:02.9'] }] }],
+  },
 ];
 
 beforeEach(() => {
@@ -44,9 +48,12 @@ function writeCheckpoint(entries: object[]): string {
 }
 
 describe('PodResources API (kubelet gRPC v1 List on a unix socket)', () => {
-  it('reads the pod\'s device IDs from a server speaking the full kubelet schema', async () => {
+  it("reads the pod's device IDs from a server speaking the full kubelet schema", async () => {
     kubelet = await FakePodResources.start(dir, pods);
-    const devices = await devicesForPod('team-a', 'dpdk-0', { socketPath: kubelet.socketPath, checkpointPath: join(dir, 'none') });
+    const devices = await devicesForPod('team-a', 'dpdk-0', {
+      socketPath: kubelet.socketPath,
+      checkpointPath: join(dir, 'none'),
+    });
     expect(devices).toEqual(
       new Map([
         [VF, ['0000:3b:02.5', '0000:3b:02.2']],
@@ -58,7 +65,17 @@ describe('PodResources API (kubelet gRPC v1 List on a unix socket)', () => {
 
   it('reads DRA claims from dynamic_resources, keyed by claim name, the ID after "=" of each CDI name (Multus v4.3)', async () => {
     kubelet = await FakePodResources.start(dir, [
-      { namespace: 'team-a', name: 'dra-0', containers: [{ name: 'app', devices: [], claims: [{ name: 'nic-claim', cdi: ['dra.example.com/nic=0000:3b:10.1', 'no-equals-sign'] }] }] },
+      {
+        namespace: 'team-a',
+        name: 'dra-0',
+        containers: [
+          {
+            name: 'app',
+            devices: [],
+            claims: [{ name: 'nic-claim', cdi: ['dra.example.com/nic=0000:3b:10.1', 'no-equals-sign'] }],
+          },
+        ],
+      },
     ]);
     const devices = await devicesForPod('team-a', 'dra-0', { socketPath: kubelet.socketPath });
     expect(devices).toEqual(new Map([['nic-claim', ['0000:3b:10.1']]]));
@@ -98,20 +115,41 @@ describe('PodResources API (kubelet gRPC v1 List on a unix socket)', () => {
 
 describe('device-manager checkpoint fallback', () => {
   const entries = [
-    { PodUID: 'uid-dpdk', ContainerName: 'app', ResourceName: VF, DeviceIDs: { '0': ['0000:3b:02.5'], '1': ['0000:3b:02.2'] } },
+    {
+      PodUID: 'uid-dpdk',
+      ContainerName: 'app',
+      ResourceName: VF,
+      DeviceIDs: { '0': ['0000:3b:02.5'], '1': ['0000:3b:02.2'] },
+    },
     { PodUID: 'uid-old-kubelet', ContainerName: 'app', ResourceName: VF, DeviceIDs: ['0000:3b:02.7', '0000:3b:02.6'] },
   ];
 
   it('reads the checkpoint when the PodResources socket does not exist', async () => {
     const checkpointPath = writeCheckpoint(entries);
-    const devices = await devicesForPod('team-a', 'dpdk-0', { socketPath: join(dir, 'absent.sock'), checkpointPath, podUid: 'uid-dpdk' });
-    expect(assignDeviceIds([{ index: 1, resourceName: VF }, { index: 2, resourceName: VF }], devices)).toEqual(
+    const devices = await devicesForPod('team-a', 'dpdk-0', {
+      socketPath: join(dir, 'absent.sock'),
+      checkpointPath,
+      podUid: 'uid-dpdk',
+    });
+    expect(
+      assignDeviceIds(
+        [
+          { index: 1, resourceName: VF },
+          { index: 2, resourceName: VF },
+        ],
+        devices,
+      ),
+    ).toEqual(
       new Map([
         [1, '0000:3b:02.2'],
         [2, '0000:3b:02.5'],
       ]),
     );
-    const old = await devicesForPod('x', 'y', { socketPath: join(dir, 'absent.sock'), checkpointPath, podUid: 'uid-old-kubelet' });
+    const old = await devicesForPod('x', 'y', {
+      socketPath: join(dir, 'absent.sock'),
+      checkpointPath,
+      podUid: 'uid-old-kubelet',
+    });
     expect(old.get(VF)).toEqual(['0000:3b:02.7', '0000:3b:02.6']);
   });
 
@@ -119,14 +157,21 @@ describe('device-manager checkpoint fallback', () => {
     const socketPath = join(dir, 'kubelet.sock');
     deadSocket = createServer((s) => s.destroy());
     await new Promise<void>((r) => deadSocket!.listen(socketPath, r));
-    const devices = await devicesForPod('team-a', 'dpdk-0', { socketPath, checkpointPath: writeCheckpoint(entries), podUid: 'uid-dpdk', timeoutMs: 500 });
+    const devices = await devicesForPod('team-a', 'dpdk-0', {
+      socketPath,
+      checkpointPath: writeCheckpoint(entries),
+      podUid: 'uid-dpdk',
+      timeoutMs: 500,
+    });
     expect(devices.get(VF)).toHaveLength(2);
   });
 
   it('fails with code 5 naming both places when neither answers', async () => {
     const socketPath = join(dir, 'absent.sock');
     const checkpointPath = join(dir, 'absent_checkpoint');
-    const err = await devicesForPod('team-a', 'dpdk-0', { socketPath, checkpointPath, podUid: 'u' }).catch((e: unknown) => e);
+    const err = await devicesForPod('team-a', 'dpdk-0', { socketPath, checkpointPath, podUid: 'u' }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(CniError);
     expect((err as CniError).code).toBe(5);
     expect((err as CniError).message).toContain('team-a/dpdk-0');

@@ -24,7 +24,13 @@ afterEach(async () => {
 });
 
 function access(over: Partial<KubeAccess> = {}): KubeAccess {
-  return { server: fake.url, source: 'kubeconfig /test/kubeconfig', auth: { kind: 'none' }, insecureSkipTlsVerify: false, ...over };
+  return {
+    server: fake.url,
+    source: 'kubeconfig /test/kubeconfig',
+    auth: { kind: 'none' },
+    insecureSkipTlsVerify: false,
+    ...over,
+  };
 }
 
 function client(opts: KubeClientOptions = {}, over: Partial<KubeAccess> = {}): KubeClient {
@@ -62,7 +68,9 @@ describe('GET pod and NAD', () => {
     const nad = await client().getNad('team-a', 'macvlan');
     expect(nad?.kind).toBe('NetworkAttachmentDefinition');
     expect(nad?.spec?.config).toContain('macvlan');
-    expect(fake.requests[0]?.path).toBe('/apis/k8s.cni.cncf.io/v1/namespaces/team-a/network-attachment-definitions/macvlan');
+    expect(fake.requests[0]?.path).toBe(
+      '/apis/k8s.cni.cncf.io/v1/namespaces/team-a/network-attachment-definitions/macvlan',
+    );
   });
 
   it('tells a missing NAD from a cluster without the NAD CRD', async () => {
@@ -106,7 +114,12 @@ describe('retries', () => {
   });
 
   it('does not retry a 403 and reports the Status message with an RBAC hint', async () => {
-    fake.inject({ kind: 'status', code: 403, reason: 'Forbidden', message: 'pods "p" is forbidden: User "system:serviceaccount:kube-system:braid" cannot get resource "pods"' });
+    fake.inject({
+      kind: 'status',
+      code: 403,
+      reason: 'Forbidden',
+      message: 'pods "p" is forbidden: User "system:serviceaccount:kube-system:braid" cannot get resource "pods"',
+    });
     const c = client();
     const err = await failure(c.getPod('ns', 'p'));
     expect(c.requestCount).toBe(1);

@@ -14,7 +14,12 @@ let client: KubeClient;
 beforeEach(async () => {
   fake = await FakeApiServer.start();
   client = new KubeClient(
-    { server: fake.url, source: 'kubeconfig /etc/cni/net.d/braid.d/braid.kubeconfig', auth: { kind: 'none' }, insecureSkipTlsVerify: false },
+    {
+      server: fake.url,
+      source: 'kubeconfig /etc/cni/net.d/braid.d/braid.kubeconfig',
+      auth: { kind: 'none' },
+      insecureSkipTlsVerify: false,
+    },
     { timeoutMs: 500, retries: 2, retryDelayMs: 10 },
   );
 });
@@ -46,9 +51,19 @@ describe('KubePodSource: K8S_POD_UID check', () => {
     expect(err.message).toContain('uid-old');
   });
 
-  it('accepts static pods and their mirror pods, whose API UID differs from kubelet\'s', async () => {
-    fake.setPod({ namespace: 'kube-system', name: 'etcd-node-a', uid: 'mirror-uid', annotations: { 'kubernetes.io/config.source': 'file', 'kubernetes.io/config.mirror': 'static-hash' } });
-    fake.setPod({ namespace: 'kube-system', name: 'static-b', uid: 'api-uid', annotations: { 'kubernetes.io/config.source': 'http' } });
+  it("accepts static pods and their mirror pods, whose API UID differs from kubelet's", async () => {
+    fake.setPod({
+      namespace: 'kube-system',
+      name: 'etcd-node-a',
+      uid: 'mirror-uid',
+      annotations: { 'kubernetes.io/config.source': 'file', 'kubernetes.io/config.mirror': 'static-hash' },
+    });
+    fake.setPod({
+      namespace: 'kube-system',
+      name: 'static-b',
+      uid: 'api-uid',
+      annotations: { 'kubernetes.io/config.source': 'http' },
+    });
     const pods = new KubePodSource(client);
     expect((await pods.getPod('kube-system', 'etcd-node-a', 'static-hash'))?.uid).toBe('mirror-uid');
     expect(await pods.getPod('kube-system', 'static-b', 'kubelet-uid')).toBeDefined();
@@ -92,7 +107,14 @@ describe('KubeNadSource', () => {
 
 const statuses: NetworkStatus[] = [
   { name: 'cbr0', interface: 'eth0', ips: ['10.244.1.5'], mac: '0a:58:0a:f4:01:05', default: true, dns: {} },
-  { name: 'team-a/macvlan', interface: 'net1', ips: ['192.168.1.200'], mac: '02:42:c0:a8:01:c8', default: false, dns: {} },
+  {
+    name: 'team-a/macvlan',
+    interface: 'net1',
+    ips: ['192.168.1.200'],
+    mac: '02:42:c0:a8:01:c8',
+    default: false,
+    dns: {},
+  },
 ];
 
 describe('network-status on ADD', () => {
@@ -109,7 +131,9 @@ describe('network-status on ADD', () => {
     expect(patch.method).toBe('PATCH');
     expect(patch.path).toBe('/api/v1/namespaces/team-a/pods/web-0/status');
     expect(patch.contentType).toBe('application/merge-patch+json');
-    expect(Object.keys((patch.body as { metadata: { annotations: object } }).metadata.annotations)).toEqual([ANNOTATION_NETWORK_STATUS]);
+    expect(Object.keys((patch.body as { metadata: { annotations: object } }).metadata.annotations)).toEqual([
+      ANNOTATION_NETWORK_STATUS,
+    ]);
 
     const pod = fake.pod('team-a', 'web-0')!;
     expect(pod.metadata.annotations?.['example.com/owner']).toBe('ci');
@@ -136,7 +160,12 @@ describe('network-status on ADD', () => {
 describe('AddedInterface events', () => {
   it('creates one Normal event per attachment', async () => {
     fake.setPod({ namespace: 'team-a', name: 'web-0', uid: 'u1' });
-    const created = await recordAddedInterfaces(client, { namespace: 'team-a', name: 'web-0', uid: 'u1' }, statuses, 'node-a');
+    const created = await recordAddedInterfaces(
+      client,
+      { namespace: 'team-a', name: 'web-0', uid: 'u1' },
+      statuses,
+      'node-a',
+    );
     expect(created).toBe(2);
     expect(fake.events.map((e) => [e.reason, e.message])).toEqual([
       ['AddedInterface', 'Add eth0 [10.244.1.5] from cbr0'],

@@ -56,7 +56,11 @@ const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
 describe.skipIf(!pki)('https API server', () => {
   it('verifies the server against the kubeconfig CA and sends the bearer token', async () => {
-    const path = kubeconfig('token.kubeconfig', { 'certificate-authority-data': b64(pki!.caCert) }, { token: 'sa-token' });
+    const path = kubeconfig(
+      'token.kubeconfig',
+      { 'certificate-authority-data': b64(pki!.caCert) },
+      { token: 'sa-token' },
+    );
     const c = client(await loadKubeconfig(path, {}));
     expect((await c.getPod('ns', 'p'))?.metadata.name).toBe('p');
     expect(fake.requests.at(-1)?.identity).toBe('token:sa-token');
@@ -81,7 +85,11 @@ describe.skipIf(!pki)('https API server', () => {
   });
 
   it('fails with code 7 naming the kubeconfig when the CA does not match, without retrying', async () => {
-    const path = kubeconfig('wrong-ca.kubeconfig', { 'certificate-authority-data': b64(pki!.otherCaCert) }, { token: 'sa-token' });
+    const path = kubeconfig(
+      'wrong-ca.kubeconfig',
+      { 'certificate-authority-data': b64(pki!.otherCaCert) },
+      { token: 'sa-token' },
+    );
     const c = client(await loadKubeconfig(path, {}));
     const before = fake.requests.length;
     const err = await c.getPod('ns', 'p').catch((e: unknown) => e);
@@ -94,8 +102,14 @@ describe.skipIf(!pki)('https API server', () => {
   });
 
   it('rejects an unknown token with 401 and code 11', async () => {
-    const path = kubeconfig('bad-token.kubeconfig', { 'certificate-authority-data': b64(pki!.caCert) }, { token: 'expired' });
-    const err = await client(await loadKubeconfig(path, {})).getPod('ns', 'p').catch((e: unknown) => e);
+    const path = kubeconfig(
+      'bad-token.kubeconfig',
+      { 'certificate-authority-data': b64(pki!.caCert) },
+      { token: 'expired' },
+    );
+    const err = await client(await loadKubeconfig(path, {}))
+      .getPod('ns', 'p')
+      .catch((e: unknown) => e);
     expect((err as CniError).code).toBe(11);
     expect((err as CniError).message).toContain('HTTP 401 Unauthorized');
   });

@@ -31,7 +31,10 @@ describe.skipIf(unavailable !== undefined)('auxiliaryCNIChainName', () => {
     expect(add[0]!.env.CNI_IFNAME).toBe('eth0');
     expect(add[0]!.config).toMatchObject({ name: 'aux-chain', type: 'passthru' });
     const status = (await bed.networkStatus())!;
-    expect(status.map((s) => s.interface), 'the chain has no network-status entry of its own').toEqual(['eth0']);
+    expect(
+      status.map((s) => s.interface),
+      'the chain has no network-status entry of its own',
+    ).toEqual(['eth0']);
     expect(Object.keys((await bed.podAnnotations())!)).toContain(ANN_STATUS);
 
     expectOk(await bed.run('DEL', { conf }));

@@ -1,8 +1,24 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, ANN_DEFAULT, braidBinary, braidUnavailable, expectCniError, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
-import { bridgeConflist, closeAllKubeBeds, macvlanConf, podInterfaces, startKubeBed, type KubeBed } from '../helpers/kube-fixture.ts';
+import {
+  ANN_NETWORKS,
+  ANN_DEFAULT,
+  braidBinary,
+  braidUnavailable,
+  expectCniError,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
+import {
+  bridgeConflist,
+  closeAllKubeBeds,
+  macvlanConf,
+  podInterfaces,
+  startKubeBed,
+  type KubeBed,
+} from '../helpers/kube-fixture.ts';
 import { FakePodResources } from '../helpers/fake-podresources.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
@@ -29,7 +45,11 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
     master = await bed.nodeVeth();
     kube.api.setNad('default', 'mv', JSON.stringify(macvlanConf('mv', master, '10.10.1.0/24', bed.ipamDir)));
     kube.api.setNad('default', 'mv6', JSON.stringify(macvlanConf('mv6', master, 'fd00:10::/64', bed.ipamDir)));
-    kube.api.setNad('default', 'p2p', JSON.stringify({ cniVersion: '1.0.0', name: 'p2p', type: 'ptp', ipam: bed.hostLocal('10.30.0.0/24') }));
+    kube.api.setNad(
+      'default',
+      'p2p',
+      JSON.stringify({ cniVersion: '1.0.0', name: 'p2p', type: 'ptp', ipam: bed.hostLocal('10.30.0.0/24') }),
+    );
   });
   afterEach(async () => {
     await closeAllKubeBeds();
@@ -52,31 +72,74 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
   }
 
   const cases: Case[] = [
-    { what: 'an unknown key in a JSON element', annotations: { [ANN_NETWORKS]: '[{"name":"mv","colour":"red"}]' }, ifname: 'net1', field: '"colour"' },
-    { what: '"cni-args": null', annotations: { [ANN_NETWORKS]: '[{"name":"mv","cni-args":null}]' }, ifname: 'net1', field: '"cni-args"' },
-    { what: '"ips": null', annotations: { [ANN_NETWORKS]: '[{"name":"mv","ips":null}]' }, ifname: 'net1', field: '"ips"' },
+    {
+      what: 'an unknown key in a JSON element',
+      annotations: { [ANN_NETWORKS]: '[{"name":"mv","colour":"red"}]' },
+      ifname: 'net1',
+      field: '"colour"',
+    },
+    {
+      what: '"cni-args": null',
+      annotations: { [ANN_NETWORKS]: '[{"name":"mv","cni-args":null}]' },
+      ifname: 'net1',
+      field: '"cni-args"',
+    },
+    {
+      what: '"ips": null',
+      annotations: { [ANN_NETWORKS]: '[{"name":"mv","ips":null}]' },
+      ifname: 'net1',
+      field: '"ips"',
+    },
     {
       what: 'bandwidth with zero rates',
-      annotations: { [ANN_NETWORKS]: '[{"name":"mv","bandwidth":{"ingressRate":0,"ingressBurst":0,"egressRate":0,"egressBurst":0}}]' },
+      annotations: {
+        [ANN_NETWORKS]: '[{"name":"mv","bandwidth":{"ingressRate":0,"ingressBurst":0,"egressRate":0,"egressBurst":0}}]',
+      },
       ifname: 'net1',
       field: '"bandwidth.ingressRate"',
     },
-    { what: 'hostPort 0', annotations: { [ANN_NETWORKS]: '[{"name":"mv","portMappings":[{"hostPort":0,"containerPort":80,"protocol":"TCP"}]}]' }, ifname: 'net1', field: '"portMappings[0].hostPort"' },
-    { what: 'an 8-byte mac', annotations: { [ANN_NETWORKS]: '[{"name":"p2p","mac":"02:00:00:00:00:00:00:01"}]' }, ifname: 'net1', field: '"mac"' },
+    {
+      what: 'hostPort 0',
+      annotations: {
+        [ANN_NETWORKS]: '[{"name":"mv","portMappings":[{"hostPort":0,"containerPort":80,"protocol":"TCP"}]}]',
+      },
+      ifname: 'net1',
+      field: '"portMappings[0].hostPort"',
+    },
+    {
+      what: 'an 8-byte mac',
+      annotations: { [ANN_NETWORKS]: '[{"name":"p2p","mac":"02:00:00:00:00:00:00:01"}]' },
+      ifname: 'net1',
+      field: '"mac"',
+    },
     {
       what: 'a 20-byte mac',
-      annotations: { [ANN_NETWORKS]: '[{"name":"p2p","mac":"80:00:02:08:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01"}]' },
+      annotations: {
+        [ANN_NETWORKS]: '[{"name":"p2p","mac":"80:00:02:08:fe:80:00:00:00:00:00:00:02:00:5e:10:00:00:00:01"}]',
+      },
       ifname: 'net1',
       field: '"mac"',
     },
     {
       what: 'default-route IPv4 on one element and IPv6 on another',
-      annotations: { [ANN_NETWORKS]: '[{"name":"mv","default-route":["10.10.1.1"]},{"name":"mv6","default-route":["fd00:10::1"]}]' },
+      annotations: {
+        [ANN_NETWORKS]: '[{"name":"mv","default-route":["10.10.1.1"]},{"name":"mv6","default-route":["fd00:10::1"]}]',
+      },
       ifname: 'net2',
       field: '"default-route"',
       check: async () => {
-        const v4 = await bed.pod.ipJson<{ dst: string; gateway?: string; dev: string }[]>(['-4', 'route', 'show', 'default']);
-        const v6 = await bed.pod.ipJson<{ dst: string; gateway?: string; dev: string }[]>(['-6', 'route', 'show', 'default']);
+        const v4 = await bed.pod.ipJson<{ dst: string; gateway?: string; dev: string }[]>([
+          '-4',
+          'route',
+          'show',
+          'default',
+        ]);
+        const v6 = await bed.pod.ipJson<{ dst: string; gateway?: string; dev: string }[]>([
+          '-6',
+          'route',
+          'show',
+          'default',
+        ]);
         expect(v4.map((r) => [r.dev, r.gateway])).toEqual([['net1', '10.10.1.1']]);
         expect(v6.map((r) => [r.dev, r.gateway])).toEqual([['net2', 'fd00:10::1']]);
       },
@@ -84,7 +147,12 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
     {
       what: 'a clusterNetwork NAD with a dotted name',
       conf: { clusterNetwork: 'my.crd' },
-      setup: () => kube.api.setNad('kube-system', 'my.crd', JSON.stringify(bridgeConflist('my.crd', 'cni1', '10.89.0.0/24', '10.89.0.1', bed.ipamDir))),
+      setup: () =>
+        kube.api.setNad(
+          'kube-system',
+          'my.crd',
+          JSON.stringify(bridgeConflist('my.crd', 'cni1', '10.89.0.0/24', '10.89.0.1', bed.ipamDir)),
+        ),
       ifname: 'eth0',
       field: 'clusterNetwork',
       check: async () => expect((await podInterfaces(bed.pod)).get('eth0')?.ips).toEqual(['10.89.0.2']),
@@ -92,7 +160,12 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
     {
       what: 'a defaultNetworks NAD with a dotted name',
       conf: { defaultNetworks: ['lan.v2'] },
-      setup: () => kube.api.setNad('kube-system', 'lan.v2', JSON.stringify(macvlanConf('lan.v2', master, '10.40.0.0/24', bed.ipamDir))),
+      setup: () =>
+        kube.api.setNad(
+          'kube-system',
+          'lan.v2',
+          JSON.stringify(macvlanConf('lan.v2', master, '10.40.0.0/24', bed.ipamDir)),
+        ),
       ifname: 'net1',
       field: 'defaultNetworks[0]',
     },
@@ -105,15 +178,28 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
       // Multus also sends IP= in CNI_ARGS, which host-local honours.
       check: async () => expect((await podInterfaces(bed.pod)).get('net1')?.ips).toEqual(['10.10.1.50']),
     },
-    { what: 'mac on a NAD no plugin of which declares the capability', annotations: { [ANN_NETWORKS]: '[{"name":"p2p","mac":"02:11:22:33:44:55"}]' }, ifname: 'net1', field: 'network default/p2p "mac"' },
+    {
+      what: 'mac on a NAD no plugin of which declares the capability',
+      annotations: { [ANN_NETWORKS]: '[{"name":"p2p","mac":"02:11:22:33:44:55"}]' },
+      ifname: 'net1',
+      field: 'network default/p2p "mac"',
+    },
     {
       what: 'a resourceName NAD for which the pod was allocated no device',
       annotations: { [ANN_NETWORKS]: 'marker' },
       setup: () => {
-        kube.api.setNad('default', 'marker', JSON.stringify(macvlanConf('marker', master, '10.50.0.0/24', bed.ipamDir)), {
-          'k8s.v1.cni.cncf.io/resourceName': 'bridge.network.kubevirt.io/br0',
-        });
-        writeFileSync(join(bed.root, 'checkpoint'), JSON.stringify({ Data: { PodDeviceEntries: [], RegisteredDevices: {} }, Checksum: 1 }));
+        kube.api.setNad(
+          'default',
+          'marker',
+          JSON.stringify(macvlanConf('marker', master, '10.50.0.0/24', bed.ipamDir)),
+          {
+            'k8s.v1.cni.cncf.io/resourceName': 'bridge.network.kubevirt.io/br0',
+          },
+        );
+        writeFileSync(
+          join(bed.root, 'checkpoint'),
+          JSON.stringify({ Data: { PodDeviceEntries: [], RegisteredDevices: {} }, Checksum: 1 }),
+        );
       },
       conf: { podResourcesSocket: '/nonexistent/kubelet.sock' },
       ifname: 'net1',
@@ -123,7 +209,9 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
 
   describe.each(cases)('$what', (c) => {
     const confFor = (extra: Record<string, unknown>) => {
-      const withCheckpoint = c.what.includes('resourceName') ? { deviceCheckpointFile: join(bed.root, 'checkpoint') } : {};
+      const withCheckpoint = c.what.includes('resourceName')
+        ? { deviceCheckpointFile: join(bed.root, 'checkpoint') }
+        : {};
       return kube.conf(bed.conf({ ...c.conf, ...withCheckpoint, ...extra }));
     };
     beforeEach(() => {
@@ -137,7 +225,10 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
 
       expect(await bed.linkNames()).toContain(c.ifname);
       await c.check?.();
-      expect(warnings().some((m) => m.includes(c.field)), `events: ${JSON.stringify(warnings())}`).toBe(true);
+      expect(
+        warnings().some((m) => m.includes(c.field)),
+        `events: ${JSON.stringify(warnings())}`,
+      ).toBe(true);
       expectOk(await bed.run('DEL', { conf, args: ARGS }));
       await bed.expectNothingLeft();
     });
@@ -162,7 +253,10 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
 
       const found = kube.api.events.filter((e) => e.reason === 'NoNetworkFound');
       expect(found.map((e) => [e.type, e.message])).toEqual([
-        ['Warning', 'cannot find a network-attachment-definition (ghost) in namespace (default): network-attachment-definitions.k8s.cni.cncf.io "ghost" not found'],
+        [
+          'Warning',
+          'cannot find a network-attachment-definition (ghost) in namespace (default): network-attachment-definitions.k8s.cni.cncf.io "ghost" not found',
+        ],
       ]);
       await bed.expectNothingLeft();
     });
@@ -180,7 +274,10 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
     it('delegates without clusterNetwork: every inline delegate, even for a systemNamespaces pod, and no defaultNetworks', async () => {
       kube.api.setNad('kube-system', 'dn', JSON.stringify(inline('dn', '10.70.0.0/24')));
       kube.api.setPod({ namespace: 'kube-system', name: 'web', uid: UID });
-      const { clusterNetwork: _none, ...base } = bed.conf({ delegates: [clusterInline(), inline('inl', '10.60.0.0/24')], defaultNetworks: ['dn'] });
+      const { clusterNetwork: _none, ...base } = bed.conf({
+        delegates: [clusterInline(), inline('inl', '10.60.0.0/24')],
+        defaultNetworks: ['dn'],
+      });
       const conf = kube.conf(base);
       const args = ARGS.replace('K8S_POD_NAMESPACE=default', 'K8S_POD_NAMESPACE=kube-system');
 
@@ -193,47 +290,95 @@ describe.skipIf(unavailable !== undefined)('accepting what Multus accepts', () =
       await bed.expectNothingLeft();
     });
 
-    it('the default-network annotation\'s @ifname names the cluster interface; its ips and cni-args reach the delegate', async () => {
+    it("the default-network annotation's @ifname names the cluster interface; its ips and cni-args reach the delegate", async () => {
       const podnet = bridgeConflist('podnet', 'cni1', '10.89.0.0/24', '10.89.0.1', bed.ipamDir);
       Object.assign(podnet.plugins[0]!, { capabilities: { ips: true } });
       kube.api.setNad('kube-system', 'podnet', JSON.stringify(podnet));
-      kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_DEFAULT]: '[{"name":"podnet","interface":"eth9","ips":["10.89.0.77/24"],"cni-args":{"note":"from-pod"}}]' } });
+      kube.api.setPod({
+        namespace: 'default',
+        name: 'web',
+        uid: UID,
+        annotations: {
+          [ANN_DEFAULT]:
+            '[{"name":"podnet","interface":"eth9","ips":["10.89.0.77/24"],"cni-args":{"note":"from-pod"}}]',
+        },
+      });
       const conf = kube.conf(bed.conf());
 
       const result = expectOk(await bed.run('ADD', { conf, args: ARGS }));
 
       expect(await bed.linkNames()).toEqual(['eth9', 'lo']);
-      expect((await podInterfaces(bed.pod)).get('eth9')?.ips, 'the element\'s ips, as Multus merges them for the master').toEqual(['10.89.0.77']);
+      expect(
+        (await podInterfaces(bed.pod)).get('eth9')?.ips,
+        "the element's ips, as Multus merges them for the master",
+      ).toEqual(['10.89.0.77']);
       expect(result?.interfaces?.some((i: { name: string }) => i.name === 'eth9')).toBe(true);
-      const record = JSON.parse(readFileSync(join(bed.cniDir, bed.cacheFiles()[0]!), 'utf8')) as { attachments: { confBytes: string }[] };
+      const record = JSON.parse(readFileSync(join(bed.cniDir, bed.cacheFiles()[0]!), 'utf8')) as {
+        attachments: { confBytes: string }[];
+      };
       expect(JSON.parse(record.attachments[0]!.confBytes).plugins[0].args).toEqual({ cni: { note: 'from-pod' } });
       expectOk(await bed.run('DEL', { conf, args: ARGS }));
       await bed.expectNothingLeft();
     });
-  
+
     it("the device plugin's deviceID wins over the annotation's, in the conf and in runtimeConfig", async () => {
       const spy = bed.spy('spy-vf');
-      kube.api.setNad('default', 'vf', JSON.stringify({ cniVersion: '1.0.0', name: 'vf', plugins: [{ type: 'spy-vf', capabilities: { deviceID: true } }] }), {
-        'k8s.v1.cni.cncf.io/resourceName': 'example.com/vf',
+      kube.api.setNad(
+        'default',
+        'vf',
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'vf',
+          plugins: [{ type: 'spy-vf', capabilities: { deviceID: true } }],
+        }),
+        {
+          'k8s.v1.cni.cncf.io/resourceName': 'example.com/vf',
+        },
+      );
+      kube.api.setPod({
+        namespace: 'default',
+        name: 'web',
+        uid: UID,
+        annotations: { [ANN_NETWORKS]: '[{"name":"vf","deviceID":"0000:99:00.1"}]' },
       });
-      kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: '[{"name":"vf","deviceID":"0000:99:00.1"}]' } });
       const kubelet = await FakePodResources.start(makeTempDir('braid-t-kubelet'), [
-        { namespace: 'default', name: 'web', containers: [{ name: 'app', devices: [{ resource: 'example.com/vf', ids: ['0000:03:00.2'] }] }] },
+        {
+          namespace: 'default',
+          name: 'web',
+          containers: [{ name: 'app', devices: [{ resource: 'example.com/vf', ids: ['0000:03:00.2'] }] }],
+        },
       ]);
       try {
         const conf = kube.conf(bed.conf({ podResourcesSocket: kubelet.socketPath }));
         expectOk(await bed.run('ADD', { conf, args: ARGS }));
-        expect(spy.callsOf('ADD')[0]?.config).toMatchObject({ deviceID: '0000:03:00.2', pciBusID: '0000:03:00.2', runtimeConfig: { deviceID: '0000:03:00.2' } });
+        expect(spy.callsOf('ADD')[0]?.config).toMatchObject({
+          deviceID: '0000:03:00.2',
+          pciBusID: '0000:03:00.2',
+          runtimeConfig: { deviceID: '0000:03:00.2' },
+        });
         expectOk(await bed.run('DEL', { conf, args: ARGS }));
       } finally {
         await kubelet.close();
       }
     });
-  
+
     it("an annotation's deviceID (no device plugin) reaches the delegate as runtimeConfig only, not in its conf", async () => {
       const spy = bed.spy('spy-dev');
-      kube.api.setNad('default', 'dev', JSON.stringify({ cniVersion: '1.0.0', name: 'dev', plugins: [{ type: 'spy-dev', capabilities: { deviceID: true } }] }));
-      kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: '[{"name":"dev","deviceID":"0000:99:00.1"}]' } });
+      kube.api.setNad(
+        'default',
+        'dev',
+        JSON.stringify({
+          cniVersion: '1.0.0',
+          name: 'dev',
+          plugins: [{ type: 'spy-dev', capabilities: { deviceID: true } }],
+        }),
+      );
+      kube.api.setPod({
+        namespace: 'default',
+        name: 'web',
+        uid: UID,
+        annotations: { [ANN_NETWORKS]: '[{"name":"dev","deviceID":"0000:99:00.1"}]' },
+      });
       const conf = kube.conf(bed.conf());
 
       expectOk(await bed.run('ADD', { conf, args: ARGS }));

@@ -1,7 +1,15 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, ANN_STATUS, braidBinary, braidUnavailable, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  ANN_STATUS,
+  braidBinary,
+  braidUnavailable,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { FakePodResources } from '../helpers/fake-podresources.ts';
 import { closeAllKubeBeds, startKubeBed, type KubeBed } from '../helpers/kube-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
@@ -28,7 +36,11 @@ describe.skipIf(unavailable !== undefined)('device-info for device-plugin networ
     bed = await makeBraidBed();
     kube = await startKubeBed(bed.root, bed.node.path);
     kubelet = await FakePodResources.start(makeTempDir('braid-t-kubelet'), [
-      { namespace: 'default', name: 'web', containers: [{ name: 'app', devices: [{ resource: RESOURCE, ids: [DEVICE] }] }] },
+      {
+        namespace: 'default',
+        name: 'web',
+        containers: [{ name: 'app', devices: [{ resource: RESOURCE, ids: [DEVICE] }] }],
+      },
     ]);
   });
   afterEach(async () => {
@@ -38,13 +50,15 @@ describe.skipIf(unavailable !== undefined)('device-info for device-plugin networ
     cleanupTemps();
   });
 
-  it('copies the device plugin\'s file, offers it as CNIDeviceInfoFile, reports it in network-status, removes it on DEL', async () => {
+  it("copies the device plugin's file, offers it as CNIDeviceInfoFile, reports it in network-status, removes it on DEL", async () => {
     const devinfo = join(bed.root, 'devinfo');
     mkdirSync(join(devinfo, 'dp'), { recursive: true });
     writeFileSync(join(devinfo, 'dp', `example.com-vf-${DEVICE}-device.json`), JSON.stringify(INFO));
     const spy = bed.spy('spy-sriov');
     const plugin = { type: 'spy-sriov', capabilities: { deviceID: true, CNIDeviceInfoFile: true } };
-    kube.api.setNad('default', 'vf', JSON.stringify({ cniVersion: '1.0.0', name: 'vf', plugins: [plugin] }), { 'k8s.v1.cni.cncf.io/resourceName': RESOURCE });
+    kube.api.setNad('default', 'vf', JSON.stringify({ cniVersion: '1.0.0', name: 'vf', plugins: [plugin] }), {
+      'k8s.v1.cni.cncf.io/resourceName': RESOURCE,
+    });
     kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: 'vf' } });
     const conf = kube.conf(bed.conf({ podResourcesSocket: kubelet.socketPath, deviceInfoDir: devinfo }));
 
@@ -53,26 +67,52 @@ describe.skipIf(unavailable !== undefined)('device-info for device-plugin networ
     const file = join(devinfo, 'cni', `default-vf-${bed.containerId}_net1`);
     expect(spy.callsOf('ADD')[0]?.config?.runtimeConfig).toEqual({ deviceID: DEVICE, CNIDeviceInfoFile: file });
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(INFO);
-    const status = JSON.parse(kube.api.pod('default', 'web')!.metadata.annotations![ANN_STATUS]!) as Record<string, unknown>[];
+    const status = JSON.parse(kube.api.pod('default', 'web')!.metadata.annotations![ANN_STATUS]!) as Record<
+      string,
+      unknown
+    >[];
     expect(status.find((s) => s.name === 'default/vf')?.['device-info']).toEqual(INFO);
 
     expectOk(await bed.run('DEL', { conf, args: ARGS }));
     expect(existsSync(file)).toBe(false);
-    expect(existsSync(join(devinfo, 'dp', `example.com-vf-${DEVICE}-device.json`)), 'the device plugin\'s own file stays').toBe(true);
+    expect(
+      existsSync(join(devinfo, 'dp', `example.com-vf-${DEVICE}-device.json`)),
+      "the device plugin's own file stays",
+    ).toBe(true);
   });
 
-  it('gives a NAD whose resourceName is a DRA claim the claim\'s device (PodResources dynamic_resources)', async () => {
-    kubelet.pods = [{ namespace: 'default', name: 'web', containers: [{ name: 'app', devices: [], claims: [{ name: 'nic-claim', cdi: ['dra.example.com/nic=0000:3b:10.1'] }] }] }];
+  it("gives a NAD whose resourceName is a DRA claim the claim's device (PodResources dynamic_resources)", async () => {
+    kubelet.pods = [
+      {
+        namespace: 'default',
+        name: 'web',
+        containers: [
+          { name: 'app', devices: [], claims: [{ name: 'nic-claim', cdi: ['dra.example.com/nic=0000:3b:10.1'] }] },
+        ],
+      },
+    ];
     const spy = bed.spy('spy-dra');
-    kube.api.setNad('default', 'dra', JSON.stringify({ cniVersion: '1.0.0', name: 'dra', plugins: [{ type: 'spy-dra', capabilities: { deviceID: true } }] }), {
-      'k8s.v1.cni.cncf.io/resourceName': 'nic-claim',
-    });
+    kube.api.setNad(
+      'default',
+      'dra',
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'dra',
+        plugins: [{ type: 'spy-dra', capabilities: { deviceID: true } }],
+      }),
+      {
+        'k8s.v1.cni.cncf.io/resourceName': 'nic-claim',
+      },
+    );
     kube.api.setPod({ namespace: 'default', name: 'web', uid: UID, annotations: { [ANN_NETWORKS]: 'dra' } });
     const conf = kube.conf(bed.conf({ podResourcesSocket: kubelet.socketPath }));
 
     expectOk(await bed.run('ADD', { conf, args: ARGS }));
 
-    expect(spy.callsOf('ADD')[0]?.config).toMatchObject({ deviceID: '0000:3b:10.1', runtimeConfig: { deviceID: '0000:3b:10.1' } });
+    expect(spy.callsOf('ADD')[0]?.config).toMatchObject({
+      deviceID: '0000:3b:10.1',
+      runtimeConfig: { deviceID: '0000:3b:10.1' },
+    });
     expectOk(await bed.run('DEL', { conf, args: ARGS }));
   });
 });

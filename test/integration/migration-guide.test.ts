@@ -2,7 +2,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, braidBinary, braidUnavailable, expectOk, repoRoot, useBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  braidBinary,
+  braidUnavailable,
+  expectOk,
+  repoRoot,
+  useBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { multusAdd, multusFiles } from '../helpers/multus-fixture.ts';
 
 // Issue 11 item 8: docs/migration.md's node steps, run as written (the blocks marked
@@ -26,17 +34,33 @@ describe.skipIf(unavailable !== undefined)('docs/migration.md', () => {
     bed = b;
   });
 
-  it('switches a node from Multus to braid, takes over Multus\' pod, and rolls back', async () => {
+  it("switches a node from Multus to braid, takes over Multus' pod, and rolls back", async () => {
     const steps = guideSteps();
     expect([...steps.keys()]).toEqual(['inspect', 'dry-run', 'install', 'verify', 'drained', 'rollback']);
     const multusDir = join(bed.root, 'multus');
     const cluster = JSON.parse(readFileSync(bed.clusterFile, 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(bed.confDir, '00-multus.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'multus-cni-network', type: 'multus', cniDir: multusDir, delegates: [cluster] }));
+    writeFileSync(
+      join(bed.confDir, '00-multus.conf'),
+      JSON.stringify({
+        cniVersion: '0.3.1',
+        name: 'multus-cni-network',
+        type: 'multus',
+        cniDir: multusDir,
+        delegates: [cluster],
+      }),
+    );
     const template = join(bed.root, 'braid-conf.json');
     const { cniDir, nadDir, podDir, confDir, binDir, policy, deviceInfoDir } = bed.conf();
     writeFileSync(template, JSON.stringify({ cniDir, nadDir, podDir, confDir, binDir, policy, deviceInfoDir }));
     const master = await bed.macvlanNad('mv', '10.10.1.0/24');
-    const macvlan = JSON.stringify({ cniVersion: '1.0.0', name: 'mv', type: 'macvlan', master, mode: 'bridge', ipam: bed.hostLocal('10.10.1.0/24') });
+    const macvlan = JSON.stringify({
+      cniVersion: '1.0.0',
+      name: 'mv',
+      type: 'macvlan',
+      master,
+      mode: 'bridge',
+      ipam: bed.hostLocal('10.10.1.0/24'),
+    });
     const multusPod = `${bed.containerId}-multus`;
     await multusAdd(multusDir, { containerId: multusPod, netns: bed.pod, node: bed.node }, [
       { display: 'cluster', bytes: readFileSync(bed.clusterFile, 'utf8'), ifname: 'eth0', master: true },
@@ -50,7 +74,8 @@ describe.skipIf(unavailable !== undefined)('docs/migration.md', () => {
       BRAID_TEMPLATE: template,
       MULTUS_BACKUP: join(bed.root, 'backup'),
     };
-    const run = (name: string) => spawnSync('bash', ['-euo', 'pipefail', '-c', steps.get(name)!], { env, encoding: 'utf8' });
+    const run = (name: string) =>
+      spawnSync('bash', ['-euo', 'pipefail', '-c', steps.get(name)!], { env, encoding: 'utf8' });
     const step = (name: string) => {
       const r = run(name);
       expect(r.status, `step ${name}: ${r.stdout}${r.stderr}`).toBe(0);
@@ -61,7 +86,10 @@ describe.skipIf(unavailable !== undefined)('docs/migration.md', () => {
     expect(step('dry-run')).toContain('"multusCniDir"');
     step('install');
     step('verify');
-    const braidConf = JSON.parse(readFileSync(join(bed.confDir, '00-braid.conflist'), 'utf8')) as Record<string, unknown>;
+    const braidConf = JSON.parse(readFileSync(join(bed.confDir, '00-braid.conflist'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
 
     // The runtime deletes the pod Multus set up: braid frees it from Multus' caches.
     expectOk(await bed.run('DEL', { conf: braidConf, containerId: multusPod }));

@@ -1,5 +1,12 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { braidBinary, braidUnavailable, expectCniError, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  braidBinary,
+  braidUnavailable,
+  expectCniError,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { bridgeConflist, closeAllKubeBeds, startKubeBed, type KubeBed } from '../helpers/kube-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
@@ -27,11 +34,17 @@ describe.skipIf(unavailable !== undefined)('STATUS with a NAD-named cluster netw
   const conf = () => kube.conf(bed.conf({ cniVersion: '1.1.0', clusterNetwork: 'podnet' }));
 
   it('answers 0 on a CNI 1.1 conf when the API has the NAD', async () => {
-    kube.api.setNad('kube-system', 'podnet', JSON.stringify(bridgeConflist('podnet', 'cni1', '10.89.0.0/24', '10.89.0.1', bed.ipamDir)));
+    kube.api.setNad(
+      'kube-system',
+      'podnet',
+      JSON.stringify(bridgeConflist('podnet', 'cni1', '10.89.0.0/24', '10.89.0.1', bed.ipamDir)),
+    );
 
     expectOk(await bed.run('STATUS', { conf: conf() }));
 
-    expect(kube.api.requests.some((r) => r.path.endsWith('/kube-system/network-attachment-definitions/podnet'))).toBe(true);
+    expect(kube.api.requests.some((r) => r.path.endsWith('/kube-system/network-attachment-definitions/podnet'))).toBe(
+      true,
+    );
   });
 
   it('answers 50 naming the NAD when neither the API nor a local source has it', async () => {

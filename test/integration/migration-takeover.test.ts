@@ -2,7 +2,14 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, braidBinary, braidUnavailable, expectOk, makeBraidBed, type BraidBed } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  braidBinary,
+  braidUnavailable,
+  expectOk,
+  makeBraidBed,
+  type BraidBed,
+} from '../helpers/braid-fixture.ts';
 import { closeAllKubeBeds, macvlanConf, podInterfaces, startKubeBed, type KubeBed } from '../helpers/kube-fixture.ts';
 import { multusAdd, multusFiles, type MultusDelegate } from '../helpers/multus-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
@@ -76,7 +83,7 @@ describe.skipIf(unavailable !== undefined)('taking over the pods Multus set up',
     });
   });
 
-  it('CHECKs the pod from libcni\'s cached results, and finds a missing interface', async () => {
+  it("CHECKs the pod from libcni's cached results, and finds a missing interface", async () => {
     await multusAdd(multusDir, multusPod(), delegates());
 
     expectOk(await bed.run('CHECK', { conf }));
@@ -106,19 +113,25 @@ describe.skipIf(unavailable !== undefined)('taking over the pods Multus set up',
       const r = expectOk(await bed.run('DEL', { conf }));
 
       expect(r).toBeUndefined();
-      expect(bed.leases(), 'the cluster network was freed; the macvlan reservation could not be').toEqual(['mv/10.10.1.2']);
+      expect(bed.leases(), 'the cluster network was freed; the macvlan reservation could not be').toEqual([
+        'mv/10.10.1.2',
+      ]);
       expect(await bed.linkNames()).not.toContain('eth0');
     });
   });
 
-  it('GC: a pod the runtime no longer lists is deleted from Multus\' caches; a listed one keeps everything', async () => {
+  it("GC: a pod the runtime no longer lists is deleted from Multus' caches; a listed one keeps everything", async () => {
     const other = await bed.newPod();
     const keptId = `${bed.containerId}-kept`;
     await multusAdd(multusDir, multusPod(), delegates());
     await multusAdd(multusDir, multusPod(keptId, other), delegates());
     expect(bed.leases()).toEqual(['cluster/10.88.0.2', 'cluster/10.88.0.3', 'mv/10.10.1.2', 'mv/10.10.1.3']);
 
-    expectOk(await bed.run('GC', { conf: { ...conf, cniVersion: '1.1.0', [VALID]: [{ containerID: keptId, ifname: 'eth0' }] } }));
+    expectOk(
+      await bed.run('GC', {
+        conf: { ...conf, cniVersion: '1.1.0', [VALID]: [{ containerID: keptId, ifname: 'eth0' }] },
+      }),
+    );
 
     expect(bed.leases()).toEqual(['cluster/10.88.0.3', 'mv/10.10.1.3']);
     expect(await bed.linkNames(bed.pod)).toEqual(['lo']);
@@ -129,9 +142,20 @@ describe.skipIf(unavailable !== undefined)('taking over the pods Multus set up',
   it("GC's valid list for a 1.1.0 delegate network includes Multus' attachments", async () => {
     const { file, spies } = bed.spyNetwork('spynet', ['spy-gc'], { cniVersion: '1.1.0' });
     const spyBytes = readFileSync(file, 'utf8');
-    await multusAdd(multusDir, { ...multusPod(), cniPath: bed.spyDir }, [{ display: 'spynet', bytes: spyBytes, ifname: 'eth0', master: true }]);
+    await multusAdd(multusDir, { ...multusPod(), cniPath: bed.spyDir }, [
+      { display: 'spynet', bytes: spyBytes, ifname: 'eth0', master: true },
+    ]);
 
-    expectOk(await bed.run('GC', { conf: { ...conf, cniVersion: '1.1.0', clusterNetwork: file, [VALID]: [{ containerID: bed.containerId, ifname: 'eth0' }] } }));
+    expectOk(
+      await bed.run('GC', {
+        conf: {
+          ...conf,
+          cniVersion: '1.1.0',
+          clusterNetwork: file,
+          [VALID]: [{ containerID: bed.containerId, ifname: 'eth0' }],
+        },
+      }),
+    );
 
     const gc = spies[0]!.callsOf('GC');
     expect(gc).toHaveLength(1);
@@ -147,7 +171,11 @@ describe.skipIf(unavailable !== undefined)('taking over the pods Multus set up',
 
     const before = status();
     expect(before.status, before.stderr).toBe(0);
-    expect(before.stdout).toMatch(new RegExp(`default/web\\s+${bed.containerId.slice(0, 12)}\\s+net1\\s+default/mv\\s+10\\.10\\.1\\.2/24\\s+multus`));
+    expect(before.stdout).toMatch(
+      new RegExp(
+        `default/web\\s+${bed.containerId.slice(0, 12)}\\s+net1\\s+default/mv\\s+10\\.10\\.1\\.2/24\\s+multus`,
+      ),
+    );
 
     expectOk(await bed.run('DEL', { conf }));
     expect(status().stdout).toContain('no attachments');
@@ -157,14 +185,24 @@ describe.skipIf(unavailable !== undefined)('taking over the pods Multus set up',
     const confFile = join(bed.root, 'braid.conf');
     writeFileSync(confFile, JSON.stringify(conf));
     bed.writeNad('mv', macvlan);
-    const r = spawnSync(braidBinary(), ['validate', '--conf', confFile, '-p', 'default/web', '-a', '[{"name":"mv","colour":"red"}]'], { encoding: 'utf8' });
+    const r = spawnSync(
+      braidBinary(),
+      ['validate', '--conf', confFile, '-p', 'default/web', '-a', '[{"name":"mv","colour":"red"}]'],
+      { encoding: 'utf8' },
+    );
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('warning: annotation k8s.v1.cni.cncf.io/networks element 0 "colour": ignored');
   });
 
   it.each([
-    ["a truncated libcni entry (Multus' file still names it)", (id: string) => writeFileSync(join(multusDir, 'results', `mv-${id}-net1`), '{"kind":"cniCacheV1","contain')],
-    ["a garbage Multus file (libcni's entries still there)", (id: string) => writeFileSync(join(multusDir, id), 'not json')],
+    [
+      "a truncated libcni entry (Multus' file still names it)",
+      (id: string) => writeFileSync(join(multusDir, 'results', `mv-${id}-net1`), '{"kind":"cniCacheV1","contain'),
+    ],
+    [
+      "a garbage Multus file (libcni's entries still there)",
+      (id: string) => writeFileSync(join(multusDir, id), 'not json'),
+    ],
   ])('DEL with %s still frees everything and removes the broken file', async (_what, breakIt) => {
     await multusAdd(multusDir, multusPod(), delegates());
     breakIt(bed.containerId);
@@ -182,7 +220,11 @@ describe.skipIf(unavailable !== undefined)('taking over the pods Multus set up',
 
     expectOk(await bed.run('DEL', { conf }));
 
-    expect(multusFiles(multusDir)).toEqual([`${bed.containerId}0`, `results/cluster-${bed.containerId}0-eth0`, `results/mv-${bed.containerId}0-net1`]);
+    expect(multusFiles(multusDir)).toEqual([
+      `${bed.containerId}0`,
+      `results/cluster-${bed.containerId}0-eth0`,
+      `results/mv-${bed.containerId}0-net1`,
+    ]);
     expect(await bed.linkNames(other)).toEqual(['eth0', 'lo', 'net1']);
   });
 });

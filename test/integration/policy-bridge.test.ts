@@ -24,11 +24,21 @@ metadata:
   namespace: test
   annotations: {k8s.v1.cni.cncf.io/policy-for: default/net1}
 spec:
-${spec.trim().split('\n').map((l) => `  ${l}`).join('\n')}
+${spec
+  .trim()
+  .split('\n')
+  .map((l) => `  ${l}`)
+  .join('\n')}
 `;
 
 /** True when a TCP or UDP echo from `client` to server:port comes back (request and reply passed). */
-async function reaches(server: TestPod, client: TestPod, addr: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<boolean> {
+async function reaches(
+  server: TestPod,
+  client: TestPod,
+  addr: string,
+  port: number,
+  proto: 'tcp' | 'udp' = 'tcp',
+): Promise<boolean> {
   const echo = await startEchoServer(server.ns, proto, addr, port, 20_000);
   try {
     return await echoReaches(client.ns, proto, addr, port, { timeoutMs: 1_000 });
@@ -58,18 +68,26 @@ describe.skipIf(!isRoot)('policy on bridge plugin interfaces (host-side veth), r
       addr.set(p, ips);
       const [att] = tb.attach(p, NET, 'net1', ips);
       expect(att!.hook.place).toBe('host-veth');
-      const tcx = withNetns(tb.host.path, () => ({ in: queryTcx(att!.hook.ifindex, 'ingress'), out: queryTcx(att!.hook.ifindex, 'egress') }));
+      const tcx = withNetns(tb.host.path, () => ({
+        in: queryTcx(att!.hook.ifindex, 'ingress'),
+        out: queryTcx(att!.hook.ifindex, 'egress'),
+      }));
       expect(tcx.in).toHaveLength(1);
       expect(tcx.out).toHaveLength(1);
     }
     const [s4, s6] = addr.get(server)!;
     expect(await reaches(server, b, s4!, 5555)).toBe(true);
 
-    tb.apply(policy('allow-clients', `
+    tb.apply(
+      policy(
+        'allow-clients',
+        `
 podSelector: {matchLabels: {app: server}}
 ingress:
 - from: [{podSelector: {matchLabels: {app: client}}}]
-  ports: [{protocol: TCP, port: 5555}]`));
+  ports: [{protocol: TCP, port: 5555}]`,
+      ),
+    );
     expect(await reaches(server, a, s4!, 5555)).toBe(true);
     expect(await reaches(server, a, s6!, 5555)).toBe(true);
     expect(await reaches(server, b, s4!, 5555)).toBe(false);
@@ -79,7 +97,11 @@ ingress:
     expect(await reaches(b, server, addr.get(b)![0]!, 5557)).toBe(true);
 
     const status = tb.status().find((s) => s.pod === 'test/server')!;
-    expect(status).toMatchObject({ policies: ['test/allow-clients'], isolated: { ingress: true, egress: false }, inSync: true });
+    expect(status).toMatchObject({
+      policies: ['test/allow-clients'],
+      isolated: { ingress: true, egress: false },
+      inSync: true,
+    });
     expect(status.counters.ingress.allowPolicy).toBeGreaterThanOrEqual(2n);
     expect(status.counters.ingress.denyPolicy).toBeGreaterThan(0n);
     expect(status.counters.ingress.allowReply).toBeGreaterThan(0n);

@@ -13,11 +13,24 @@ const policy = (spec: string) => `apiVersion: k8s.cni.cncf.io/v1beta1
 kind: MultiNetworkPolicy
 metadata: {name: p, namespace: test, annotations: {k8s.v1.cni.cncf.io/policy-for: default/net1}}
 spec:
-${spec.trim().split('\n').map((l) => `  ${l}`).join('\n')}
+${spec
+  .trim()
+  .split('\n')
+  .map((l) => `  ${l}`)
+  .join('\n')}
 `;
-const staticIpam = (...addresses: string[]) => ({ type: 'static', addresses: addresses.map((address) => ({ address })) });
+const staticIpam = (...addresses: string[]) => ({
+  type: 'static',
+  addresses: addresses.map((address) => ({ address })),
+});
 
-async function reaches(server: TestPod, client: TestPod, addr: string, port: number, proto: 'tcp' | 'udp' = 'tcp'): Promise<boolean> {
+async function reaches(
+  server: TestPod,
+  client: TestPod,
+  addr: string,
+  port: number,
+  proto: 'tcp' | 'udp' = 'tcp',
+): Promise<boolean> {
   const echo = await startEchoServer(server.ns, proto, addr, port, 20_000);
   try {
     return await echoReaches(client.ns, proto, addr, port, { timeoutMs: 1_000 });
@@ -32,11 +45,13 @@ async function reaches(server: TestPod, client: TestPod, addr: string, port: num
  */
 async function exercise(tb: PolicyTestbed, server: TestPod, a: TestPod, b: TestPod, sAddr: string, bAddr: string) {
   expect(await reaches(server, b, sAddr, 5555)).toBe(true);
-  tb.apply(policy(`
+  tb.apply(
+    policy(`
 podSelector: {matchLabels: {app: server}}
 policyTypes: [Ingress, Egress]
 ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 5555}]}]
-egress: [{to: [{podSelector: {matchLabels: {app: other}}}], ports: [{protocol: UDP, port: 6000}]}]`));
+egress: [{to: [{podSelector: {matchLabels: {app: other}}}], ports: [{protocol: UDP, port: 6000}]}]`),
+  );
   expect(await reaches(server, a, sAddr, 5555)).toBe(true);
   expect(await reaches(server, b, sAddr, 5555)).toBe(false);
   expect(await reaches(b, server, bAddr, 6000, 'udp')).toBe(true);
@@ -62,7 +77,11 @@ describe.skipIf(!isRoot)('policy on interfaces without a host peer and on braid-
 
   const pods = async () => {
     tb = await makePolicyTestbed();
-    return [await tb.pod('server', { app: 'server' }), await tb.pod('client-a', { app: 'client' }), await tb.pod('client-b', { app: 'other' })] as const;
+    return [
+      await tb.pod('server', { app: 'server' }),
+      await tb.pod('client-a', { app: 'client' }),
+      await tb.pod('client-b', { app: 'other' }),
+    ] as const;
   };
 
   it('macvlan (bridge mode): programs on the pod device', async () => {
@@ -72,7 +91,11 @@ describe.skipIf(!isRoot)('policy on interfaces without a host peer and on braid-
     await tb!.host.ip(['link', 'set', 'mvm1', 'up']);
     const addrs: string[][] = [];
     for (const [i, p] of [server, a, b].entries()) {
-      const ips = await tb!.plugin(p, 'macvlan', { master: 'mvm0', mode: 'bridge', ipam: staticIpam(`10.79.0.${i + 2}/24`) });
+      const ips = await tb!.plugin(p, 'macvlan', {
+        master: 'mvm0',
+        mode: 'bridge',
+        ipam: staticIpam(`10.79.0.${i + 2}/24`),
+      });
       const [att] = tb!.attach(p, NET, 'net1', ips);
       expect(att!.hook).toMatchObject({ place: 'pod-device', ifname: 'net1' });
       expect(withNetns(p.ns.path, () => queryTcx(att!.hook.ifindex, 'ingress'))).toHaveLength(1);
@@ -87,14 +110,19 @@ describe.skipIf(!isRoot)('policy on interfaces without a host peer and on braid-
     await tb!.host.ip(['link', 'add', 'hds0', 'type', 'veth', 'peer', 'name', 'hdb0']);
     const sIps = await tb!.plugin(server, 'host-device', { device: 'hds0', ipam: staticIpam('10.80.0.2/24') });
     const bIps = await tb!.plugin(b, 'host-device', { device: 'hdb0', ipam: staticIpam('10.80.0.4/24') });
-    for (const [p, ips] of [[server, sIps], [b, bIps]] as const) {
+    for (const [p, ips] of [
+      [server, sIps],
+      [b, bIps],
+    ] as const) {
       const [att] = tb!.attach(p, NET, 'net1', ips);
       expect(att!.hook.place).toBe('pod-device');
     }
     expect(await reaches(server, b, sIps[0]!, 5555)).toBe(true);
-    tb!.apply(policy(`
+    tb!.apply(
+      policy(`
 podSelector: {matchLabels: {app: server}}
-ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]`));
+ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]`),
+    );
     expect(await reaches(server, b, sIps[0]!, 5555)).toBe(false);
     expect(await reaches(b, server, bIps[0]!, 5556)).toBe(true);
     const s = tb!.status().find((r) => r.pod === 'test/server')!;
@@ -121,7 +149,11 @@ ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]`));
     };
     const addrs: string[][] = [];
     for (const p of [server, a, b]) {
-      const ips = await tb!.plugin(p, 'braid-veth', conf, { bin, ifname: 'eth0', env: { BRAID_BPF_DIR: bpfObjectDir } });
+      const ips = await tb!.plugin(p, 'braid-veth', conf, {
+        bin,
+        ifname: 'eth0',
+        env: { BRAID_BPF_DIR: bpfObjectDir },
+      });
       const [att] = tb!.attach(p, NET, 'eth0', ips, placement);
       if (placement === 'pod') {
         expect(att!.hook).toMatchObject({ place: 'pod-device', ifname: 'eth0' });

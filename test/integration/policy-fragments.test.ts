@@ -19,7 +19,11 @@ const policy = (spec: string) => `apiVersion: k8s.cni.cncf.io/v1beta1
 kind: MultiNetworkPolicy
 metadata: {name: big, namespace: test, annotations: {k8s.v1.cni.cncf.io/policy-for: default/net1}}
 spec:
-${spec.trim().split('\n').map((l) => `  ${l}`).join('\n')}
+${spec
+  .trim()
+  .split('\n')
+  .map((l) => `  ${l}`)
+  .join('\n')}
 `;
 /**
  * The server's ingress allows UDP 7000 from app=client only; its egress allows UDP 7001 to
@@ -32,7 +36,14 @@ ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{protoco
 egress: [{to: [{podSelector: {matchLabels: {app: other}}}], ports: [{protocol: UDP, port: 7001}]}]`);
 
 /** One UDP echo of `size` bytes from client to addr:port; an expected pass gets three tries (a lost datagram is no verdict). */
-async function bigEcho(server: TestPod, client: TestPod, addr: string, port: number, size: number, expectPass: boolean): Promise<boolean> {
+async function bigEcho(
+  server: TestPod,
+  client: TestPod,
+  addr: string,
+  port: number,
+  size: number,
+  expectPass: boolean,
+): Promise<boolean> {
   const echo = await startEchoServer(server.ns, 'udp', addr, port, 20_000);
   try {
     for (let i = 0; i < (expectPass ? 3 : 1); i++) {
@@ -57,7 +68,12 @@ describe.skipIf(!isRoot)('policy on fragmented datagrams, real traffic', () => {
   const serverStats = () => tb!.status().find((s) => s.pod === 'test/server')!.counters;
 
   /** Every check of one network; addrs: the pods' addresses of one family. */
-  async function exercise(pods: { server: TestPod; a: TestPod; b: TestPod }, addrs: { server: string; a: string; b: string }, sizes: number[], mtu: number) {
+  async function exercise(
+    pods: { server: TestPod; a: TestPod; b: TestPod },
+    addrs: { server: string; a: string; b: string },
+    sizes: number[],
+    mtu: number,
+  ) {
     const { server, a, b } = pods;
     for (const size of sizes) {
       const label = `${size} bytes to ${addrs.server}`;
@@ -82,17 +98,31 @@ describe.skipIf(!isRoot)('policy on fragmented datagrams, real traffic', () => {
 
   it('bridge plugin (host-side veth), MTU 1500: 3,000 and 9,000 bytes, IPv4 and IPv6', async () => {
     tb = await makePolicyTestbed();
-    const pods = { server: await tb.pod('server', { app: 'server' }), a: await tb.pod('client-a', { app: 'client' }), b: await tb.pod('client-b', { app: 'other' }) };
+    const pods = {
+      server: await tb.pod('server', { app: 'server' }),
+      a: await tb.pod('client-a', { app: 'client' }),
+      b: await tb.pod('client-b', { app: 'other' }),
+    };
     const ips: Record<string, string[]> = {};
     for (const [i, [k, p]] of Object.entries(pods).entries()) {
       await disableDad(p);
-      const conf = { bridge: 'brfr0', isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: `10.82.0.${i + 2}/24` }, { address: `fd82::${i + 2}/64` }] } };
+      const conf = {
+        bridge: 'brfr0',
+        isGateway: false,
+        ipMasq: false,
+        ipam: { type: 'static', addresses: [{ address: `10.82.0.${i + 2}/24` }, { address: `fd82::${i + 2}/64` }] },
+      };
       ips[k] = await tb.plugin(p, 'bridge', conf);
       tb.attach(p, NET, 'net1', ips[k]!);
     }
     tb.apply(SERVER_POLICY);
     for (const family of [0, 1]) {
-      await exercise(pods, { server: ips.server![family]!, a: ips.a![family]!, b: ips.b![family]! }, [3000, 9000], 1500);
+      await exercise(
+        pods,
+        { server: ips.server![family]!, a: ips.a![family]!, b: ips.b![family]! },
+        [3000, 9000],
+        1500,
+      );
     }
     const s = serverStats();
     expect(s.ingress.allowReply).toBeGreaterThan(0n);
@@ -105,11 +135,20 @@ describe.skipIf(!isRoot)('policy on fragmented datagrams, real traffic', () => {
     await tb.host.ip(['link', 'add', 'mvj0', 'mtu', '9000', 'type', 'veth', 'peer', 'name', 'mvj1', 'mtu', '9000']);
     await tb.host.ip(['link', 'set', 'mvj0', 'up']);
     await tb.host.ip(['link', 'set', 'mvj1', 'up']);
-    const pods = { server: await tb.pod('server', { app: 'server' }), a: await tb.pod('client-a', { app: 'client' }), b: await tb.pod('client-b', { app: 'other' }) };
+    const pods = {
+      server: await tb.pod('server', { app: 'server' }),
+      a: await tb.pod('client-a', { app: 'client' }),
+      b: await tb.pod('client-b', { app: 'other' }),
+    };
     const ips: Record<string, string[]> = {};
     for (const [i, [k, p]] of Object.entries(pods).entries()) {
       await disableDad(p);
-      const conf = { master: 'mvj0', mode: 'bridge', mtu: 9000, ipam: { type: 'static', addresses: [{ address: `10.83.0.${i + 2}/24` }, { address: `fd83::${i + 2}/64` }] } };
+      const conf = {
+        master: 'mvj0',
+        mode: 'bridge',
+        mtu: 9000,
+        ipam: { type: 'static', addresses: [{ address: `10.83.0.${i + 2}/24` }, { address: `fd83::${i + 2}/64` }] },
+      };
       ips[k] = await tb.plugin(p, 'macvlan', conf);
       const [link] = (await p.ns.links()).filter((l) => l.ifname === 'net1');
       expect(link!.mtu).toBe(9000);
@@ -131,10 +170,17 @@ describe.skipIf(!isRoot)('policy on fragmented datagrams, real traffic', () => {
     expect(left.filter(([, e]) => e.allowed)).toEqual([]);
     expect(text).toContain(`braid_policy_map_entries{map="fragments"} ${left.length}\n`);
     expect(text).toMatch(/braid_policy_map_capacity\{map="fragments"\} 8192/);
-    expect(text).toMatch(/braid_policy_verdict_reasons_total\{[^}]*pod="server"[^}]*direction="ingress",reason="denyFragmentOrder"\} 0/);
+    expect(text).toMatch(
+      /braid_policy_verdict_reasons_total\{[^}]*pod="server"[^}]*direction="ingress",reason="denyFragmentOrder"\} 0/,
+    );
   });
 });
 
-function delta(after: { ingress: Stats; egress: Stats }, before: { ingress: Stats; egress: Stats }, name: keyof Stats, dir: 'ingress' | 'egress'): bigint {
+function delta(
+  after: { ingress: Stats; egress: Stats },
+  before: { ingress: Stats; egress: Stats },
+  name: keyof Stats,
+  dir: 'ingress' | 'egress',
+): bigint {
   return after[dir][name] - before[dir][name];
 }

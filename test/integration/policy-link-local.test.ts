@@ -15,10 +15,20 @@ const policy = (spec: string) => `apiVersion: k8s.cni.cncf.io/v1beta1
 kind: MultiNetworkPolicy
 metadata: {name: ll, namespace: test, annotations: {k8s.v1.cni.cncf.io/policy-for: default/net1}}
 spec:
-${spec.trim().split('\n').map((l) => `  ${l}`).join('\n')}
+${spec
+  .trim()
+  .split('\n')
+  .map((l) => `  ${l}`)
+  .join('\n')}
 `;
 
-async function reaches(server: TestPod, client: TestPod, addr: string, port: number, expectPass: boolean): Promise<boolean> {
+async function reaches(
+  server: TestPod,
+  client: TestPod,
+  addr: string,
+  port: number,
+  expectPass: boolean,
+): Promise<boolean> {
   const echo = await startEchoServer(server.ns, 'tcp', addr, port, 20_000);
   try {
     for (let i = 0; i < (expectPass ? 3 : 1); i++) {
@@ -45,11 +55,19 @@ describe.skipIf(!isRoot)('policy on IPv6 link-local traffic, real traffic', () =
     await tb.host.ip(['link', 'add', 'mvl0', 'type', 'veth', 'peer', 'name', 'mvl1']);
     await tb.host.ip(['link', 'set', 'mvl0', 'up']);
     await tb.host.ip(['link', 'set', 'mvl1', 'up']);
-    const pods = [await tb.pod('server', { app: 'server' }), await tb.pod('client-a', { app: 'client' }), await tb.pod('client-b', { app: 'other' })] as const;
+    const pods = [
+      await tb.pod('server', { app: 'server' }),
+      await tb.pod('client-a', { app: 'client' }),
+      await tb.pod('client-b', { app: 'other' }),
+    ] as const;
     const linkLocal: string[] = [];
     for (const [i, p] of pods.entries()) {
       await disableDad(p);
-      const ips = await tb.plugin(p, 'macvlan', { master: 'mvl0', mode: 'bridge', ipam: { type: 'static', addresses: [{ address: `fd85::${i + 2}/64` }] } });
+      const ips = await tb.plugin(p, 'macvlan', {
+        master: 'mvl0',
+        mode: 'bridge',
+        ipam: { type: 'static', addresses: [{ address: `fd85::${i + 2}/64` }] },
+      });
       const link = (await p.ns.links()).find((l) => l.ifname === 'net1')!;
       // What braid's ADD records: the MAC of the plugin's result.
       tb.attach(p, 'default/net1', 'net1', ips, undefined, link.address);
@@ -62,9 +80,11 @@ describe.skipIf(!isRoot)('policy on IPv6 link-local traffic, real traffic', () =
     const [sLL, , bLL] = linkLocal;
     expect(await reaches(server, b, sLL!, 5555, true)).toBe(true);
 
-    tb.apply(policy(`
+    tb.apply(
+      policy(`
 podSelector: {matchLabels: {app: server}}
-ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 5555}]}]`));
+ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 5555}]}]`),
+    );
     expect(await reaches(server, a, sLL!, 5555, true)).toBe(true);
     expect(await reaches(server, b, sLL!, 5555, false)).toBe(false);
     expect(await reaches(server, a, sLL!, 5556, false)).toBe(false);

@@ -20,7 +20,11 @@ const policy = (name: string, spec: string) => `apiVersion: k8s.cni.cncf.io/v1be
 kind: MultiNetworkPolicy
 metadata: {name: ${name}, namespace: test, annotations: {k8s.v1.cni.cncf.io/policy-for: default/net1}}
 spec:
-${spec.trim().split('\n').map((l) => `  ${l}`).join('\n')}
+${spec
+  .trim()
+  .split('\n')
+  .map((l) => `  ${l}`)
+  .join('\n')}
 `;
 
 /** Polls a TCP echo until it gives `want` (generous bound: a slow machine is no failure); returns the time it took. */
@@ -65,14 +69,39 @@ describe.skipIf(!isRoot)('live policy updates from the local stores, real traffi
     const client = await tb.pod('client', { app: 'other' });
     const addr: Record<string, string> = {};
     for (const [i, p] of [server, client].entries()) {
-      const conf = { bridge: 'brlv0', isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: `10.84.0.${i + 2}/24` }] } };
+      const conf = {
+        bridge: 'brlv0',
+        isGateway: false,
+        ipMasq: false,
+        ipam: { type: 'static', addresses: [{ address: `10.84.0.${i + 2}/24` }] },
+      };
       const ips = await tb.plugin(p, 'bridge', conf);
       tb.attach(p, 'default/net1', 'net1', ips);
       addr[p.name] = ips[0]!;
     }
     const opts = tb.opts;
-    const where = ['--policy-dir', opts.policyDir, '--pod-dir', opts.podDir, '--cache-dir', opts.cacheDir, '--bpf-root', opts.bpfRoot];
-    const options = parseAgentOptions(['--socket', join(makeTempDir('braid-t-live-sock'), 'braid.sock'), '--metrics-address', 'off', '--shutdown-grace', '1', ...where], {});
+    const where = [
+      '--policy-dir',
+      opts.policyDir,
+      '--pod-dir',
+      opts.podDir,
+      '--cache-dir',
+      opts.cacheDir,
+      '--bpf-root',
+      opts.bpfRoot,
+    ];
+    const options = parseAgentOptions(
+      [
+        '--socket',
+        join(makeTempDir('braid-t-live-sock'), 'braid.sock'),
+        '--metrics-address',
+        'off',
+        '--shutdown-grace',
+        '1',
+        ...where,
+      ],
+      {},
+    );
     if (options === 'help') throw new Error('unexpected');
     const logs: string[] = [];
     agent = await startAgent(options, { log: (l) => logs.push(l), env: {} });
@@ -87,14 +116,26 @@ describe.skipIf(!isRoot)('live policy updates from the local stores, real traffi
       writeFileSync(join(dir, `${name}.yaml`), text);
       store.apply([join(dir, `${name}.yaml`)]);
     };
-    put('p', policy('from-clients', 'podSelector: {matchLabels: {app: server}}\ningress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]'));
+    put(
+      'p',
+      policy(
+        'from-clients',
+        'podSelector: {matchLabels: {app: server}}\ningress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]',
+      ),
+    );
     const timings: Record<string, number> = {};
     timings.policyStored = await until(false, server, client, s, 'policy stored');
 
     relabel(join(opts.podDir, 'test', 'client.yaml'), { app: 'client' });
     timings.podRelabelled = await until(true, server, client, s, 'client relabelled app=client');
 
-    put('p', policy('from-clients', 'podSelector: {matchLabels: {app: server}}\ningress: [{from: [{namespaceSelector: {matchLabels: {team: blue}}}]}]'));
+    put(
+      'p',
+      policy(
+        'from-clients',
+        'podSelector: {matchLabels: {app: server}}\ningress: [{from: [{namespaceSelector: {matchLabels: {team: blue}}}]}]',
+      ),
+    );
     timings.policyChanged = await until(false, server, client, s, 'policy now wants namespace team=blue');
     put('ns', 'apiVersion: v1\nkind: Namespace\nmetadata: {name: test, labels: {team: blue}}\n');
     timings.namespaceLabelled = await until(true, server, client, s, 'namespace test labelled team=blue');

@@ -31,7 +31,9 @@ const POLICY = {
   spec: {
     podSelector: { matchLabels: { app: 'server' } },
     policyTypes: ['Ingress'],
-    ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ protocol: 'TCP', port: 5555 }] }],
+    ingress: [
+      { from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ protocol: 'TCP', port: 5555 }] },
+    ],
   },
 };
 
@@ -52,7 +54,12 @@ describe.skipIf(!isRoot)('policy work per ADD and DEL does not grow with the nod
     const add = async (name: string, app: string) => {
       const pod = await bed.pod(name, { app });
       const address = `10.79.1.${++n}`;
-      const ips = await bed.plugin(pod, 'bridge', { bridge: 'brsc0', isGateway: false, ipMasq: false, ipam: { type: 'static', addresses: [{ address: `${address}/24` }] } });
+      const ips = await bed.plugin(pod, 'bridge', {
+        bridge: 'brsc0',
+        isGateway: false,
+        ipMasq: false,
+        ipam: { type: 'static', addresses: [{ address: `${address}/24` }] },
+      });
       return { pod, address, work: bed.admit(pod, NET, 'net1', ips) };
     };
 

@@ -9,7 +9,12 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { withNetns } from '../../src/bpf/netns.ts';
 import { admission } from '../../src/policy/admission.ts';
-import { attachPodInterfaces, detachPodInterfaces, type AttachedInterface, type PolicyWork } from '../../src/policy/attach.ts';
+import {
+  attachPodInterfaces,
+  detachPodInterfaces,
+  type AttachedInterface,
+  type PolicyWork,
+} from '../../src/policy/attach.ts';
 import { recordPodEntry, type PodInterface } from '../../src/policy/pod-entries.ts';
 import { detachContainer } from '../../src/policy/release.ts';
 import { stateDirOf } from '../../src/policy/runtime.ts';
@@ -43,9 +48,21 @@ export interface PolicyTestbed {
    * Runs a CNI plugin ADD for the pod (host side in the test bed's host namespace): Debian's
    * /usr/lib/cni/<type>, or `bin`. Returns the addresses of the result.
    */
-  plugin(pod: TestPod, type: string, conf: Record<string, unknown>, o?: { ifname?: string; bin?: string; env?: Record<string, string> }): Promise<string[]>;
+  plugin(
+    pod: TestPod,
+    type: string,
+    conf: Record<string, unknown>,
+    o?: { ifname?: string; bin?: string; env?: Record<string, string> },
+  ): Promise<string[]>;
   /** What braid's ADD does after the delegate: the network-status in the pod store, then attach. */
-  attach(pod: TestPod, network: string, ifname: string, ips: string[], placement?: 'auto' | 'pod', mac?: string): AttachedInterface[];
+  attach(
+    pod: TestPod,
+    network: string,
+    ifname: string,
+    ips: string[],
+    placement?: 'auto' | 'pod',
+    mac?: string,
+  ): AttachedInterface[];
   /**
    * What braid's ADD does with policy on: programs only where a policy selects the interface,
    * other interfaces updated where a policy names the pod; returns what it touched.
@@ -81,7 +98,16 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
   let seq = 0;
   const writeManifest = (p: TestPod) => {
     const status = Object.entries(p.ips).map(([name, ips]) => ({ name, interface: 'net1', ips, default: false }));
-    const manifest = { apiVersion: 'v1', kind: 'Pod', metadata: { name: p.name, namespace: p.namespace, labels: p.labels, annotations: { 'k8s.v1.cni.cncf.io/network-status': JSON.stringify(status) } } };
+    const manifest = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: p.name,
+        namespace: p.namespace,
+        labels: p.labels,
+        annotations: { 'k8s.v1.cni.cncf.io/network-status': JSON.stringify(status) },
+      },
+    };
     const file = join(opts.podDir, p.namespace, `${p.name}.yaml`);
     mkdirSync(join(opts.podDir, p.namespace), { recursive: true });
     writeFileSync(file, stringify(manifest));
@@ -93,7 +119,15 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
     async pod(name, labels, namespace = 'test') {
       const ns = await createNetns('braid-t-ppod');
       await ns.ip(['link', 'set', 'lo', 'up']);
-      const p: TestPod = { name, namespace, labels, ns, containerId: `c${++seq}${Date.now().toString(16)}`, ips: {}, attached: [] };
+      const p: TestPod = {
+        name,
+        namespace,
+        labels,
+        ns,
+        containerId: `c${++seq}${Date.now().toString(16)}`,
+        ips: {},
+        attached: [],
+      };
       pods.push(p);
       return p;
     },
@@ -113,7 +147,16 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
     attach(pod, network, ifname, ips, placement, mac) {
       pod.ips[network] = ips;
       writeManifest(pod);
-      const iface = { containerId: pod.containerId, pod: { namespace: pod.namespace, name: pod.name }, network, ifname, netns: pod.ns.path, ips, ...(placement ? { placement } : {}), ...(mac ? { mac } : {}) };
+      const iface = {
+        containerId: pod.containerId,
+        pod: { namespace: pod.namespace, name: pod.name },
+        network,
+        ifname,
+        netns: pod.ns.path,
+        ips,
+        ...(placement ? { placement } : {}),
+        ...(mac ? { mac } : {}),
+      };
       const attached = withNetns(host.path, () => attachPodInterfaces([iface], opts));
       pod.attached.push(...attached);
       return attached;
@@ -121,7 +164,14 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
     admit(pod, network, ifname, ips) {
       pod.ips[network] = ips;
       writeManifest(pod);
-      const iface: PodInterface = { containerId: pod.containerId, pod: { namespace: pod.namespace, name: pod.name }, network, ifname, netns: pod.ns.path, ips };
+      const iface: PodInterface = {
+        containerId: pod.containerId,
+        pod: { namespace: pod.namespace, name: pod.name },
+        network,
+        ifname,
+        netns: pod.ns.path,
+        ips,
+      };
       const source = localPolicySource(opts);
       const plan = admission(stateDirOf(opts), source, [iface]);
       let work: PolicyWork = { attached: 0, touched: 0, written: 0, deleted: 0 };
@@ -129,7 +179,9 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
         recordPodEntry(stateDirOf(opts), source.pod(pod.namespace, pod.name), [iface], []);
         return work;
       }
-      const attached = withNetns(host.path, () => attachPodInterfaces(plan.selected, opts, { source, podInterfaces: [iface], report: (w) => (work = w) }));
+      const attached = withNetns(host.path, () =>
+        attachPodInterfaces(plan.selected, opts, { source, podInterfaces: [iface], report: (w) => (work = w) }),
+      );
       pod.attached.push(...attached);
       return work;
     },

@@ -28,8 +28,12 @@ describe.skipIf(!isRoot)('braid-veth plugin: CHECK, STATUS, GC, failures', () =>
     return { ns, result: r.json! };
   }
 
-  const ipFiles = () => (existsSync(join(tb.ipamDir, NETWORK)) ? readdirSync(join(tb.ipamDir, NETWORK)).filter((f) => /^[0-9a-f.:]+$/.test(f)) : []);
-  const linkPins = () => (existsSync(join(tb.pins.path, 'veth/links')) ? readdirSync(join(tb.pins.path, 'veth/links')) : []);
+  const ipFiles = () =>
+    existsSync(join(tb.ipamDir, NETWORK))
+      ? readdirSync(join(tb.ipamDir, NETWORK)).filter((f) => /^[0-9a-f.:]+$/.test(f))
+      : [];
+  const linkPins = () =>
+    existsSync(join(tb.pins.path, 'veth/links')) ? readdirSync(join(tb.pins.path, 'veth/links')) : [];
   const endpointAddrs = () => {
     const maps = tb.maps();
     try {
@@ -41,7 +45,8 @@ describe.skipIf(!isRoot)('braid-veth plugin: CHECK, STATUS, GC, failures', () =>
 
   it('CHECK passes after ADD and names what is missing once the pod or host side is damaged', async () => {
     const { ns, result } = await add('pod-c');
-    const check = (prev = result) => tb.run('CHECK', { pod: ns, containerId: 'pod-c', conf: tb.conf({ prevResult: prev }) });
+    const check = (prev = result) =>
+      tb.run('CHECK', { pod: ns, containerId: 'pod-c', conf: tb.conf({ prevResult: prev }) });
     expect((await check()).code).toBe(0);
 
     const noPrev = await tb.run('CHECK', { pod: ns, containerId: 'pod-c' });
@@ -106,7 +111,9 @@ describe.skipIf(!isRoot)('braid-veth plugin: CHECK, STATUS, GC, failures', () =>
   it('GC removes attachments the runtime no longer lists and keeps the listed ones', async () => {
     const keep = await add('pod-keep');
     await add('pod-drop');
-    const gc = await tb.run('GC', { conf: tb.conf({ 'cni.dev/valid-attachments': [{ containerID: 'pod-keep', ifname: 'eth0' }] }) });
+    const gc = await tb.run('GC', {
+      conf: tb.conf({ 'cni.dev/valid-attachments': [{ containerID: 'pod-keep', ifname: 'eth0' }] }),
+    });
     expect(gc.code, gc.stdout).toBe(0);
     expect(tb.hostLink(tb.hostVeth('pod-drop'))).toBeUndefined();
     expect(tb.hostLink(tb.hostVeth('pod-keep'))).toBeDefined();
@@ -136,7 +143,10 @@ describe.skipIf(!isRoot)('braid-veth plugin: CHECK, STATUS, GC, failures', () =>
     expect(result.cniVersion).toBe('0.4.0');
     expect(result.ips).toEqual([expect.objectContaining({ version: '4', gateway: '169.254.1.1' })]);
     expect(result.routes).toEqual([{ dst: '0.0.0.0/0', gw: '169.254.1.1' }]);
-    for (const link of [await ns.ip(['-d', 'link', 'show', 'eth0']), await tb.host.ip(['-d', 'link', 'show', tb.hostVeth('pod-v4')])]) {
+    for (const link of [
+      await ns.ip(['-d', 'link', 'show', 'eth0']),
+      await tb.host.ip(['-d', 'link', 'show', tb.hostVeth('pod-v4')]),
+    ]) {
       expect(link).toMatch(/mtu 9000 /);
       expect(link).toMatch(/gso_max_size 196608/);
     }

@@ -77,7 +77,13 @@ export interface Testbed {
   conf(extra?: Record<string, unknown>): Record<string, unknown>;
   run(
     command: string,
-    opts: { pod?: Netns | string; containerId?: string; ifname?: string; conf?: Record<string, unknown>; env?: Record<string, string> },
+    opts: {
+      pod?: Netns | string;
+      containerId?: string;
+      ifname?: string;
+      conf?: Record<string, unknown>;
+      env?: Record<string, string>;
+    },
   ): Promise<PluginRun>;
   hostVeth(containerId: string, ifname?: string): string;
   hostLink(name: string): Link | undefined;
@@ -129,7 +135,8 @@ export async function makeTestbed(): Promise<Testbed> {
         sock.close();
       }
     },
-    tcx: (ifindex) => withNetns(host.path, () => ({ ingress: queryTcx(ifindex, 'ingress'), egress: queryTcx(ifindex, 'egress') })),
+    tcx: (ifindex) =>
+      withNetns(host.path, () => ({ ingress: queryTcx(ifindex, 'ingress'), egress: queryTcx(ifindex, 'egress') })),
     maps: () => EndpointMaps.open(pinDir(pins.path)),
     cleanup: () => pins.cleanup(),
   };

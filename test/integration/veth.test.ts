@@ -37,7 +37,13 @@ describe.skipIf(!isRoot)('braid-veth plugin: ADD, traffic, DEL', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     const result = r.json!;
     const ips = (result.ips as { address: string }[]).map((i) => i.address);
-    return { ns, id, result, v4: bare(ips.find((a) => !a.includes(':'))!), v6: bare(ips.find((a) => a.includes(':'))!) };
+    return {
+      ns,
+      id,
+      result,
+      v4: bare(ips.find((a) => !a.includes(':'))!),
+      v6: bare(ips.find((a) => a.includes(':'))!),
+    };
   }
 
   it('sets up the pod: /32 and /128, link-local gateway with a permanent neighbour, default routes', async () => {
@@ -60,9 +66,17 @@ describe.skipIf(!isRoot)('braid-veth plugin: ADD, traffic, DEL', () => {
     expect(eth0!.address).toBe(a.result.interfaces[1].mac);
     const global = eth0!.addr_info.filter((x) => x.scope === 'global').map((x) => `${x.local}/${x.prefixlen}`);
     expect(global.sort()).toEqual([`${a.v4}/32`, `${a.v6}/128`].sort());
-    expect((await a.ns.routes(4)).map((r) => `${r.dst} ${r.gateway ?? ''}`.trim()).sort()).toEqual(['169.254.1.1', 'default 169.254.1.1']);
+    expect((await a.ns.routes(4)).map((r) => `${r.dst} ${r.gateway ?? ''}`.trim()).sort()).toEqual([
+      '169.254.1.1',
+      'default 169.254.1.1',
+    ]);
     expect((await a.ns.routes(6)).some((r) => r.dst === 'default' && r.gateway === 'fe80::1')).toBe(true);
-    const neigh = await a.ns.ipJson<{ dst: string; lladdr: string; state: string[] }[]>(['neigh', 'show', 'dev', 'eth0']);
+    const neigh = await a.ns.ipJson<{ dst: string; lladdr: string; state: string[] }[]>([
+      'neigh',
+      'show',
+      'dev',
+      'eth0',
+    ]);
     for (const gw of ['169.254.1.1', 'fe80::1']) {
       expect(neigh.find((n) => n.dst === gw)).toMatchObject({ lladdr: hostLink.mac, state: ['PERMANENT'] });
     }

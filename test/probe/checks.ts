@@ -21,7 +21,10 @@ function ok(r: PluginRun, what: string): void {
 
 function code(r: PluginRun, expected: number[], what: string): void {
   const got = r.json?.code;
-  if (r.code === 0 || !expected.includes(got)) throw new Error(`${what}: expected code ${expected.join(' or ')}, got exit ${r.code}: ${r.stdout.trim().slice(0, 300)}`);
+  if (r.code === 0 || !expected.includes(got))
+    throw new Error(
+      `${what}: expected code ${expected.join(' or ')}, got exit ${r.code}: ${r.stdout.trim().slice(0, 300)}`,
+    );
 }
 
 async function clean(bed: ProbeBed): Promise<void> {
@@ -91,7 +94,10 @@ export const CHECKS: Check[] = [
     name: 'orphan delegate: braid SIGKILLed while a slow delegate runs, DEL at once; nothing appears later',
     async run(bed) {
       const { started, created } = slowPlugin(bed);
-      const c = { ...(await podCall(bed)), conf: bed.conf({ clusterNetwork: undefined, delegates: [{ cniVersion: '1.0.0', name: 'slow', type: 'slow' }] }) };
+      const c = {
+        ...(await podCall(bed)),
+        conf: bed.conf({ clusterNetwork: undefined, delegates: [{ cniVersion: '1.0.0', name: 'slow', type: 'slow' }] }),
+      };
       const child = bed.start('ADD', c);
       const closed = new Promise((r) => child.once('close', r));
       for (let t = 0; !existsSync(started) && t < 500; t++) await sleep(20);
@@ -131,12 +137,28 @@ export const CHECKS: Check[] = [
     async run(bed) {
       const c = await podCall(bed);
       const name = `\0braid-lock-${fnv1a64(bed.cniDir)}-${fnv1a64(c.containerId)}`;
-      const squatter = spawn('nsenter', [`--net=${bed.node.path}`, '--', ...NOBODY, process.execPath, '-e', `require('net').createServer().listen({path: ${JSON.stringify(name)}}, () => console.log('bound'))`], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const squatter = spawn(
+        'nsenter',
+        [
+          `--net=${bed.node.path}`,
+          '--',
+          ...NOBODY,
+          process.execPath,
+          '-e',
+          `require('net').createServer().listen({path: ${JSON.stringify(name)}}, () => console.log('bound'))`,
+        ],
+        { stdio: ['ignore', 'pipe', 'ignore'] },
+      );
       try {
         await new Promise((r) => squatter.stdout!.once('data', r));
         ok(await bed.run('ADD', { ...c, conf: bed.conf({ delegateTimeout: 2 }) }), 'ADD beside the squatter');
         const lock = join(bed.cniDir, 'locks', `${c.containerId}.lock`);
-        for (const cmd of [['flock', '-n', lock, 'true'], ['touch', join(bed.cniDir, 'locks', 'x.lock')], ['cat', join(bed.cniDir, `${c.containerId}-eth0.json`)], ['ls', join(bed.bpfRoot)]]) {
+        for (const cmd of [
+          ['flock', '-n', lock, 'true'],
+          ['touch', join(bed.cniDir, 'locks', 'x.lock')],
+          ['cat', join(bed.cniDir, `${c.containerId}-eth0.json`)],
+          ['ls', join(bed.bpfRoot)],
+        ]) {
           const r = await runCommand([...NOBODY, ...cmd]);
           if (r.code === 0) throw new Error(`nobody could run: ${cmd.join(' ')}`);
         }
@@ -156,14 +178,20 @@ export const CHECKS: Check[] = [
       writeFileSync(alias, '');
       await runCommand(['mount', '--bind', bed.node.path, alias]);
       try {
-        const before = (await bed.node.links()).map((l) => l.ifname).sort().join(',');
+        const before = (await bed.node.links())
+          .map((l) => l.ifname)
+          .sort()
+          .join(',');
         for (const netns of [bed.node.path, '/proc/self/ns/net', '/proc/thread-self/ns/net', alias]) {
           const c = { containerId: `ctr-${hex(6)}`, pod: netns };
           code(await bed.run('ADD', c), [4], `braid ADD in ${netns}`);
           code(await bed.run('ADD', c, bed.veth), [4], `braid-veth (${bed.veth}) ADD in ${netns}`);
           ok(await bed.run('DEL', c), `DEL in ${netns}`);
         }
-        const after = (await bed.node.links()).map((l) => l.ifname).sort().join(',');
+        const after = (await bed.node.links())
+          .map((l) => l.ifname)
+          .sort()
+          .join(',');
         if (after !== before) throw new Error(`node interfaces changed: ${before} -> ${after}`);
       } finally {
         await runCommand(['umount', alias]);
@@ -178,12 +206,18 @@ export const CHECKS: Check[] = [
       const mutations: [string, (text: string) => string][] = [
         ['garbage', () => '\u0000garbage'],
         ['torn', (t) => t.slice(0, Math.floor(t.length / 2))],
-        ['bad attachment', (t) => {
-          const rec = JSON.parse(t);
-          rec.attachments[1].confBytes = '{"cniVersion":';
-          return JSON.stringify(rec);
-        }],
-        ['dead delegate', (t) => JSON.stringify({ ...JSON.parse(t), state: 'adding', delegate: { pid: 999999, startTime: '1' } })],
+        [
+          'bad attachment',
+          (t) => {
+            const rec = JSON.parse(t);
+            rec.attachments[1].confBytes = '{"cniVersion":';
+            return JSON.stringify(rec);
+          },
+        ],
+        [
+          'dead delegate',
+          (t) => JSON.stringify({ ...JSON.parse(t), state: 'adding', delegate: { pid: 999999, startTime: '1' } }),
+        ],
       ];
       for (const [what, mutate] of mutations) {
         const c = await podCall(bed);
@@ -191,7 +225,8 @@ export const CHECKS: Check[] = [
         const file = join(bed.cniDir, `${c.containerId}-eth0.json`);
         writeFileSync(file, mutate(readFileSync(file, 'utf8')));
         ok(await bed.run('DEL', c), `DEL of a ${what} record`);
-        for (const f of readdirSync(bed.cniDir).filter((n) => n.startsWith(`${c.containerId}-eth0.json.corrupt-`))) bed.expectedLeftovers.add(f);
+        for (const f of readdirSync(bed.cniDir).filter((n) => n.startsWith(`${c.containerId}-eth0.json.corrupt-`)))
+          bed.expectedLeftovers.add(f);
         ok(await bed.run('ADD', c), `ADD after a ${what} record`);
         ok(await bed.run('DEL', c), `second DEL (${what})`);
       }
@@ -202,10 +237,17 @@ export const CHECKS: Check[] = [
     name: 'hostile identifiers: path injection, a 300-byte container ID, bad ifnames, deeply nested JSON',
     async run(bed) {
       const pod = (await bed.newPod()).ns;
-      for (const id of ['../../etc/x', 'a/b', 'c'.repeat(300)]) code(await bed.run('ADD', { containerId: id, pod }), [4], `container ID ${id.slice(0, 20)}`);
-      for (const ifname of ['../x', 'a'.repeat(16), 'a b']) code(await bed.run('ADD', { containerId: `ctr-${hex()}`, pod, ifname }), [4], `ifname ${ifname}`);
+      for (const id of ['../../etc/x', 'a/b', 'c'.repeat(300)])
+        code(await bed.run('ADD', { containerId: id, pod }), [4], `container ID ${id.slice(0, 20)}`);
+      for (const ifname of ['../x', 'a'.repeat(16), 'a b'])
+        code(await bed.run('ADD', { containerId: `ctr-${hex()}`, pod, ifname }), [4], `ifname ${ifname}`);
       const deep = `${'{"a":'.repeat(200_000)}1${'}'.repeat(200_000)}`;
-      const conf = JSON.stringify(bed.conf({ clusterNetwork: undefined, delegates: [{ cniVersion: '1.0.0', name: 'deep', type: 'bridge', deep: 0 }] })).replace('"deep":0', `"deep":${deep}`);
+      const conf = JSON.stringify(
+        bed.conf({
+          clusterNetwork: undefined,
+          delegates: [{ cniVersion: '1.0.0', name: 'deep', type: 'bridge', deep: 0 }],
+        }),
+      ).replace('"deep":0', `"deep":${deep}`);
       code(await bed.run('ADD', { containerId: `ctr-${hex()}`, pod, conf }), [6, 7], 'deeply nested delegate conf');
       await clean(bed);
     },

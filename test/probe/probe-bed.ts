@@ -70,10 +70,26 @@ export class ProbeBed {
     const ipam = (subnet: string) => ({ type: 'host-local', dataDir: this.ipamDir, ranges: [[{ subnet }]] });
     writeFileSync(
       join(this.confDir, '10-cluster.conflist'),
-      JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true, ipam: ipam('10.88.0.0/16') }] }),
+      JSON.stringify({
+        cniVersion: '1.0.0',
+        name: 'cluster',
+        plugins: [{ type: 'bridge', bridge: 'cni0', isGateway: true, ipam: ipam('10.88.0.0/16') }],
+      }),
     );
-    const lan = { cniVersion: '1.0.0', name: 'lan', type: 'macvlan', master, mode: 'bridge', ipam: ipam('10.89.0.0/16') };
-    const nad = { apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'lan', namespace: 'default' }, spec: { config: JSON.stringify(lan) } };
+    const lan = {
+      cniVersion: '1.0.0',
+      name: 'lan',
+      type: 'macvlan',
+      master,
+      mode: 'bridge',
+      ipam: ipam('10.89.0.0/16'),
+    };
+    const nad = {
+      apiVersion: 'k8s.cni.cncf.io/v1',
+      kind: 'NetworkAttachmentDefinition',
+      metadata: { name: 'lan', namespace: 'default' },
+      spec: { config: JSON.stringify(lan) },
+    };
     writeFileSync(join(this.nadDir, 'default-lan.yaml'), stringify(nad));
   }
 
@@ -97,11 +113,18 @@ export class ProbeBed {
   }
 
   /** A pod namespace and its manifest (cluster network plus the `lan` NAD). */
-  async newPod(name = `p-${hex(3)}`, annotations: Record<string, string> = { 'k8s.v1.cni.cncf.io/networks': 'lan' }): Promise<{ ns: Netns; name: string }> {
+  async newPod(
+    name = `p-${hex(3)}`,
+    annotations: Record<string, string> = { 'k8s.v1.cni.cncf.io/networks': 'lan' },
+  ): Promise<{ ns: Netns; name: string }> {
     const ns = await createNetns('braid-t-probe-pod');
     this.pods.push(ns);
     mkdirSync(join(this.podDir, 'default'), { recursive: true });
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', uid: hex(8), labels: { app: name }, annotations } };
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'default', uid: hex(8), labels: { app: name }, annotations },
+    };
     writeFileSync(join(this.podDir, 'default', `${name}.yaml`), stringify(pod));
     return { ns, name };
   }
@@ -128,7 +151,10 @@ export class ProbeBed {
   /** braid started as the runtime would, for a test that kills it (nsenter execs: the pid is braid's). */
   start(command: string, c: ProbeCall): ChildProcess {
     const o = this.options(command, c);
-    const child = spawn('nsenter', [`--net=${this.node.path}`, '--', this.braid], { env: pluginEnv(o), stdio: ['pipe', 'ignore', 'ignore'] });
+    const child = spawn('nsenter', [`--net=${this.node.path}`, '--', this.braid], {
+      env: pluginEnv(o),
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
     child.stdin.on('error', () => {});
     child.stdin.end(JSON.stringify(o.stdin));
     return child;
@@ -142,23 +168,33 @@ export class ProbeBed {
       const extra = (await p.links()).map((l) => l.ifname).filter((n) => n !== 'lo');
       if (extra.length > 0) out.push(`interfaces in pod ${p.name}: ${extra.join(', ')}`);
     }
-    const nodeLinks = (await this.node.ipJson<{ ifname: string; linkinfo?: { info_kind?: string } }[]>(['-d', 'link', 'show']))
+    const nodeLinks = (
+      await this.node.ipJson<{ ifname: string; linkinfo?: { info_kind?: string } }[]>(['-d', 'link', 'show'])
+    )
       .filter((l) => !this.baseline.has(l.ifname) && l.linkinfo?.info_kind !== 'bridge')
       .map((l) => l.ifname);
     if (nodeLinks.length > 0) out.push(`interfaces on the node: ${nodeLinks.join(', ')}`);
     const leases = existsSync(this.ipamDir)
-      ? readdirSync(this.ipamDir).flatMap((net) => readdirSync(join(this.ipamDir, net)).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)).map((f) => `${net}/${f}`))
+      ? readdirSync(this.ipamDir).flatMap((net) =>
+          readdirSync(join(this.ipamDir, net))
+            .filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f))
+            .map((f) => `${net}/${f}`),
+        )
       : [];
     if (leases.length > 0) out.push(`host-local leases: ${leases.join(', ')}`);
     const state = existsSync(this.cniDir) ? readdirSync(this.cniDir) : [];
-    const files = state.filter((f) => (f.endsWith('.json') || f.includes('.tmp-') || f.includes('.corrupt-')) && !this.expectedLeftovers.has(f));
+    const files = state.filter(
+      (f) => (f.endsWith('.json') || f.includes('.tmp-') || f.includes('.corrupt-')) && !this.expectedLeftovers.has(f),
+    );
     if (files.length > 0) out.push(`state files: ${files.join(', ')}`);
     const locks = existsSync(join(this.cniDir, 'locks')) ? readdirSync(join(this.cniDir, 'locks')) : [];
     if (locks.length > 0) out.push(`lock files: ${locks.join(', ')}`);
     const ifaces = join(this.cniDir, 'policy', 'ifaces');
-    if (existsSync(ifaces) && readdirSync(ifaces).length > 0) out.push(`policy records: ${readdirSync(ifaces).join(', ')}`);
+    if (existsSync(ifaces) && readdirSync(ifaces).length > 0)
+      out.push(`policy records: ${readdirSync(ifaces).join(', ')}`);
     const pinLinks = join(this.bpfRoot, 'mnp', 'links');
-    if (existsSync(pinLinks) && readdirSync(pinLinks).length > 0) out.push(`policy pins: ${readdirSync(pinLinks).join(', ')}`);
+    if (existsSync(pinLinks) && readdirSync(pinLinks).length > 0)
+      out.push(`policy pins: ${readdirSync(pinLinks).join(', ')}`);
     return out;
   }
 

@@ -71,7 +71,12 @@ describe('containersConf', () => {
   });
 
   it('quotes paths as TOML strings', () => {
-    const odd = containersConf({ pluginDirs: ['/a "b"'], networkConfigDir: '/n\\m', imageTmpDir: '/t', runcPath: '/r' });
+    const odd = containersConf({
+      pluginDirs: ['/a "b"'],
+      networkConfigDir: '/n\\m',
+      imageTmpDir: '/t',
+      runcPath: '/r',
+    });
     expect(odd).toContain('cni_plugin_dirs = ["/a \\"b\\""]');
     expect(odd).toContain('network_config_dir = "/n\\\\m"');
   });

@@ -19,8 +19,14 @@ describe('formatCniArgs', () => {
 });
 
 describe('pluginEnv', () => {
-  it('sets the CNI variables the options name, CNI_PATH defaulting to Debian\'s plugin dir', () => {
-    const env = pluginEnv({ command: 'ADD', containerId: 'c1', netns: '/run/netns/x', ifname: 'eth0', args: { A: '1' } });
+  it("sets the CNI variables the options name, CNI_PATH defaulting to Debian's plugin dir", () => {
+    const env = pluginEnv({
+      command: 'ADD',
+      containerId: 'c1',
+      netns: '/run/netns/x',
+      ifname: 'eth0',
+      args: { A: '1' },
+    });
     expect(env).toMatchObject({
       CNI_COMMAND: 'ADD',
       CNI_CONTAINERID: 'c1',
@@ -89,7 +95,9 @@ describe('runPlugin', () => {
   }
 
   it('passes the environment and stdin, and returns exit code, output and parsed JSON', async () => {
-    const bin = plugin('read -r conf; printf \'{"cmd":"%s","ifname":"%s","conf":%s}\' "$CNI_COMMAND" "$CNI_IFNAME" "$conf"; echo log >&2; exit 3');
+    const bin = plugin(
+      'read -r conf; printf \'{"cmd":"%s","ifname":"%s","conf":%s}\' "$CNI_COMMAND" "$CNI_IFNAME" "$conf"; echo log >&2; exit 3',
+    );
 
     const r = await runPlugin(bin, { command: 'ADD', ifname: 'net1', stdin: { name: 'n' } });
 

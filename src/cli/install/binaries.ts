@@ -1,5 +1,17 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, linkSync, openSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  linkSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CniCode, CniError } from '../../base/errors.ts';
 
@@ -28,7 +40,8 @@ function digest(path: string): string | undefined {
   const buf = Buffer.allocUnsafe(CHUNK);
   const fd = openSync(path, 'r');
   try {
-    for (let n = readSync(fd, buf, 0, CHUNK, null); n > 0; n = readSync(fd, buf, 0, CHUNK, null)) hash.update(buf.subarray(0, n));
+    for (let n = readSync(fd, buf, 0, CHUNK, null); n > 0; n = readSync(fd, buf, 0, CHUNK, null))
+      hash.update(buf.subarray(0, n));
   } finally {
     closeSync(fd);
   }
@@ -38,7 +51,8 @@ function digest(path: string): string | undefined {
 /** Replaces `target` with a copy of `source` atomically; a target with the same bytes is left alone. */
 export function copyFileAtomic(source: string, target: string, mode = 0o755): boolean {
   const wanted = digest(source);
-  if (wanted === undefined) throw new CniError(CniCode.IoFailure, `cannot install ${basename(target)}: ${source} does not exist`);
+  if (wanted === undefined)
+    throw new CniError(CniCode.IoFailure, `cannot install ${basename(target)}: ${source} does not exist`);
   if (digest(target) === wanted) {
     chmodSync(target, mode);
     return false;
@@ -84,7 +98,11 @@ function linkFileAtomic(installed: string, target: string): boolean {
  * (the multi-call single executable) are installed as hard links of one copy.
  */
 export function installBinaries(sourceDir: string, names: readonly string[], binDir: string): InstalledBinary[] {
-  if (!existsSync(binDir)) throw new CniError(CniCode.IoFailure, `CNI bin directory ${binDir} does not exist; mount the host's /opt/cni/bin there`);
+  if (!existsSync(binDir))
+    throw new CniError(
+      CniCode.IoFailure,
+      `CNI bin directory ${binDir} does not exist; mount the host's /opt/cni/bin there`,
+    );
   const installedBySource = new Map<string, string>();
   return names.map((name) => {
     const source = join(sourceDir, name);

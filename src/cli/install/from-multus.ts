@@ -12,32 +12,47 @@ import { braidConf, findPrimaryConf } from './primary-conf.ts';
 
 /** Multus NetConf keys braid reads with the same meaning (multus-compat.md section 1). */
 const SAME = [
-  'confDir', 'binDir', 'defaultNetworks', 'delegates', 'multusNamespace', 'systemNamespaces',
-  'namespaceIsolation', 'globalNamespaces', 'readinessindicatorfile', 'logFile', 'logLevel', 'logToStderr', 'logOptions',
-  'capabilities', 'retryDeleteOnError', 'auxiliaryCNIChainName', 'runtimeConfig',
+  'confDir',
+  'binDir',
+  'defaultNetworks',
+  'delegates',
+  'multusNamespace',
+  'systemNamespaces',
+  'namespaceIsolation',
+  'globalNamespaces',
+  'readinessindicatorfile',
+  'logFile',
+  'logLevel',
+  'logToStderr',
+  'logOptions',
+  'capabilities',
+  'retryDeleteOnError',
+  'auxiliaryCNIChainName',
+  'runtimeConfig',
 ];
 
 /** Keys with no braid conf counterpart, and where their job went. */
 const ELSEWHERE: Record<string, string> = {
   type: 'braid\'s conf has type "braid"',
   name: 'braid install --network-name',
-  cniVersion: 'taken from the primary network\'s conf',
+  cniVersion: "taken from the primary network's conf",
   prevResult: 'runtime input, not configuration',
   chrootDir: 'braid-agent runs delegates in the host root it is given (its DaemonSet mounts)',
-  socketDir: 'braid-agent --socket (serves Multus\' daemon API on it too)',
-  daemonSocketDir: 'braid-agent --socket (serves Multus\' daemon API on it too)',
+  socketDir: "braid-agent --socket (serves Multus' daemon API on it too)",
+  daemonSocketDir: "braid-agent --socket (serves Multus' daemon API on it too)",
   metricsPort: 'braid-agent --metrics-address',
   enablePprof: 'no counterpart',
   connectionLimit: 'braid-agent --max-concurrent (bounded by default)',
   perNodeCertificate: 'no counterpart: braid uses the service account token or --kubeconfig',
   cniConfigDir: 'braid install --conf-dir',
-  multusConfigFile: 'braid install generates braid\'s conf (--conf-name)',
+  multusConfigFile: "braid install generates braid's conf (--conf-name)",
   multusAutoconfigDir: 'braid install --conf-dir',
   multusMasterCNI: 'braid install --primary',
-  forceCNIVersion: 'braid\'s conf takes the primary network\'s cniVersion',
+  forceCNIVersion: "braid's conf takes the primary network's cniVersion",
   overrideNetworkName: 'braid install --network-name',
   cniConf: 'ignored by Multus too',
-  kubeconfig: 'braid install writes braid.d/braid.kubeconfig from its service account (or set kubeconfig with --conf-template)',
+  kubeconfig:
+    'braid install writes braid.d/braid.kubeconfig from its service account (or set kubeconfig with --conf-template)',
 };
 
 export interface Unmapped {
@@ -60,7 +75,8 @@ export function translateMultus(found: MultusInstallation): Translation {
     // A NAD or network name means the same to braid; a path is where Multus (in its container) saw
     // the primary's conf, and braid names the primary as the host sees it.
     else if (key === 'clusterNetwork' && typeof value === 'string' && !value.includes('/')) keys[key] = value;
-    else if (key === 'clusterNetwork') unmapped.push({ key, value, note: 'braid install names the primary network\'s conf itself (--primary)' });
+    else if (key === 'clusterNetwork')
+      unmapped.push({ key, value, note: "braid install names the primary network's conf itself (--primary)" });
     else if (key === 'cniDir') keys.multusCniDir = value;
     else unmapped.push({ key, value, note: ELSEWHERE[key] ?? 'unknown to braid' });
   }
@@ -96,7 +112,11 @@ export function multusKeys(opts: Pick<FromMultusOptions, 'confDir' | 'daemonConf
 export function dryRunReport(opts: FromMultusOptions): string {
   const { keys, unmapped } = multusKeys(opts);
   const primary = findPrimaryConf(opts.confDir, opts.primary);
-  if (!primary) throw new CniError(CniCode.InvalidConfig, `--dry-run: no primary network conf in ${opts.confDir}; name it with --primary`);
+  if (!primary)
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `--dry-run: no primary network conf in ${opts.confDir}; name it with --primary`,
+    );
   const conf = braidConf({
     primary,
     hostConfDir: opts.hostConfDir,
@@ -104,7 +124,10 @@ export function dryRunReport(opts: FromMultusOptions): string {
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
     extra: { ...keys, ...opts.extra },
   });
-  const lines = [`# braid conf (${primary.file} as the primary network), not written (--dry-run):`, JSON.stringify(conf, null, 2)];
+  const lines = [
+    `# braid conf (${primary.file} as the primary network), not written (--dry-run):`,
+    JSON.stringify(conf, null, 2),
+  ];
   lines.push(unmapped.length === 0 ? '# every Multus key was carried over' : '# Multus keys not carried over:');
   for (const u of unmapped) lines.push(`#   ${u.key} = ${JSON.stringify(u.value)}: ${u.note}`);
   return `${lines.join('\n')}\n`;

@@ -53,7 +53,10 @@ async function waitForPrimary(opts: InstallOptions): Promise<PrimaryConf> {
     const primary = findPrimaryConf(opts.confDir, opts.primary);
     if (primary) return primary;
     if (Date.now() >= deadline) {
-      throw new CniError(CniCode.InvalidConfig, `no primary network conf in ${opts.confDir} after ${opts.primaryTimeoutMs / 1000} s: install the cluster network first, or name it with --primary`);
+      throw new CniError(
+        CniCode.InvalidConfig,
+        `no primary network conf in ${opts.confDir} after ${opts.primaryTimeoutMs / 1000} s: install the cluster network first, or name it with --primary`,
+      );
     }
     if (!announced) opts.log(`waiting for the primary network's conf in ${opts.confDir}`);
     await sleep(Math.min(1_000, opts.primaryTimeoutMs));
@@ -65,7 +68,9 @@ function refreshKubeconfig(opts: InstallOptions, state: InstallState): void {
   const kc = kubeconfigFromServiceAccount(opts.serviceAccount);
   // Compared with the file, not only the last digest: a removed or edited file is put back too.
   if (writeKubeconfig(join(opts.confDir, KUBECONFIG_SUBPATH), kc)) {
-    opts.log(`${state.kubeconfigDigest ? 'rewrote' : 'wrote'} ${join(opts.confDir, KUBECONFIG_SUBPATH)} (service account token or CA ${state.kubeconfigDigest ? 'changed' : 'read'})`);
+    opts.log(
+      `${state.kubeconfigDigest ? 'rewrote' : 'wrote'} ${join(opts.confDir, KUBECONFIG_SUBPATH)} (service account token or CA ${state.kubeconfigDigest ? 'changed' : 'read'})`,
+    );
   }
   state.kubeconfigDigest = kc.digest;
 }
@@ -89,7 +94,10 @@ function earlierMultusCniDir(text: string | undefined): string | undefined {
 function writeConf(opts: InstallOptions, state: InstallState, primary: PrimaryConf): void {
   const earlier = fileBefore(opts.confDir, opts.confName);
   if (earlier) {
-    throw new CniError(CniCode.InvalidConfig, `${join(opts.confDir, earlier)} sorts before ${opts.confName}, so the runtime would use it instead of braid: choose a --conf-name that sorts first`);
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `${join(opts.confDir, earlier)} sorts before ${opts.confName}, so the runtime would use it instead of braid: choose a --conf-name that sorts first`,
+    );
   }
   const path = join(opts.confDir, opts.confName);
   const onDisk = existsSync(path) ? readFileSync(path, 'utf8') : undefined;
@@ -119,7 +127,8 @@ function carryOverMultus(opts: InstallOptions, daemonConfig: string | undefined)
   try {
     const { keys, unmapped } = multusKeys({ confDir: opts.confDir, daemonConfig });
     opts.log(`carried over from Multus: ${Object.keys(keys).join(', ')}`);
-    for (const u of unmapped) opts.log(`not carried over from Multus: ${u.key} = ${JSON.stringify(u.value)} (${u.note})`);
+    for (const u of unmapped)
+      opts.log(`not carried over from Multus: ${u.key} = ${JSON.stringify(u.value)} (${u.note})`);
     return keys;
   } catch (e) {
     const earlier = existsSync(path) ? braidPluginOf(readFileSync(path, 'utf8')) : undefined;
@@ -131,7 +140,10 @@ function carryOverMultus(opts: InstallOptions, daemonConfig: string | undefined)
 }
 
 /** One full pass: binaries, kubeconfig, then braid's conf (last: it turns braid on for new pods). */
-export async function installOnce(opts: InstallOptions, state: InstallState = { kubeconfigDigest: undefined, confText: undefined }): Promise<InstallState> {
+export async function installOnce(
+  opts: InstallOptions,
+  state: InstallState = { kubeconfigDigest: undefined, confText: undefined },
+): Promise<InstallState> {
   if (opts.binDir) {
     for (const b of installBinaries(opts.binSource, opts.binaries, opts.binDir)) {
       opts.log(b.changed ? `installed ${b.path}` : `${b.path} is up to date`);
@@ -161,7 +173,12 @@ export function removeConf(opts: InstallOptions): void {
 }
 
 /** installOnce, then refresh every `intervalMs` until `signal` aborts; cleanup then if asked. */
-export async function installAndWatch(opts: InstallOptions, intervalMs: number, signal: AbortSignal, cleanupOnExit: boolean): Promise<void> {
+export async function installAndWatch(
+  opts: InstallOptions,
+  intervalMs: number,
+  signal: AbortSignal,
+  cleanupOnExit: boolean,
+): Promise<void> {
   const state = await installOnce(opts);
   while (!signal.aborted) {
     await new Promise<void>((resolve) => {

@@ -30,7 +30,10 @@ function read(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (e) {
-    throw new CniError(CniCode.InvalidConfig, `cannot read the service account ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CniError(
+      CniCode.InvalidConfig,
+      `cannot read the service account ${what} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -39,7 +42,10 @@ export function kubeconfigFromServiceAccount(sa: ServiceAccountSource): Kubeconf
   const host = sa.env.KUBERNETES_SERVICE_HOST;
   const port = sa.env.KUBERNETES_SERVICE_PORT;
   if (!host || !port) {
-    throw new CniError(CniCode.InvalidConfig, 'KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set to write a kubeconfig from the service account (run inside a pod, or pass --no-kubeconfig)');
+    throw new CniError(
+      CniCode.InvalidConfig,
+      'KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be set to write a kubeconfig from the service account (run inside a pod, or pass --no-kubeconfig)',
+    );
   }
   const token = read(join(sa.dir, 'token'), 'token').trim();
   const ca = read(join(sa.dir, 'ca.crt'), 'CA');
@@ -48,7 +54,9 @@ export function kubeconfigFromServiceAccount(sa: ServiceAccountSource): Kubeconf
   const doc = {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name: 'local', cluster: { server, 'certificate-authority-data': Buffer.from(ca).toString('base64') } }],
+    clusters: [
+      { name: 'local', cluster: { server, 'certificate-authority-data': Buffer.from(ca).toString('base64') } },
+    ],
     users: [{ name: 'braid', user: { token } }],
     contexts: [{ name: 'braid-context', context: { cluster: 'local', user: 'braid' } }],
     'current-context': 'braid-context',

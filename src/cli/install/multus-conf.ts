@@ -44,7 +44,10 @@ function readDaemonConfig(path: string): Record<string, unknown> | undefined {
 }
 
 /** Multus' conf and daemon config in `confDir`; undefined when neither is there. */
-export function findMultus(confDir: string, daemonConfigPath = join(confDir, DAEMON_CONFIG_SUBPATH)): MultusInstallation | undefined {
+export function findMultus(
+  confDir: string,
+  daemonConfigPath = join(confDir, DAEMON_CONFIG_SUBPATH),
+): MultusInstallation | undefined {
   let confFile: string | undefined;
   let section: Record<string, unknown> | undefined;
   let names: string[] = [];

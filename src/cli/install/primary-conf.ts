@@ -32,7 +32,10 @@ export function confFiles(confDir: string): string[] {
   try {
     names = readdirSync(confDir);
   } catch (e) {
-    throw new CniError(CniCode.IoFailure, `cannot read the CNI conf directory ${confDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new CniError(
+      CniCode.IoFailure,
+      `cannot read the CNI conf directory ${confDir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
   return names.filter((n) => CONF_EXTENSIONS.some((ext) => n.endsWith(ext))).sort();
 }
@@ -57,7 +60,11 @@ export function findPrimaryConf(confDir: string, explicit?: string): PrimaryConf
   for (const file of candidates) {
     const doc = readConf(join(confDir, file));
     if (!doc) {
-      if (explicit) throw new CniError(CniCode.InvalidConfig, `primary conf ${join(confDir, file)} is missing or not a CNI conf or conflist`);
+      if (explicit)
+        throw new CniError(
+          CniCode.InvalidConfig,
+          `primary conf ${join(confDir, file)} is missing or not a CNI conf or conflist`,
+        );
       continue;
     }
     const plugins = pluginsOf(doc);

@@ -13,7 +13,9 @@ afterEach(() => cleanupTemps());
 describe('braid-agent --host-root', () => {
   it('is off by default and read from its flags', () => {
     expect(parseAgentOptions([], {})).toMatchObject({ hostRoot: undefined, chrootHelper: undefined });
-    expect(parseAgentOptions(['--host-root=/host', '--chroot-helper', '/usr/local/bin/braid-chroot'], {})).toMatchObject({
+    expect(
+      parseAgentOptions(['--host-root=/host', '--chroot-helper', '/usr/local/bin/braid-chroot'], {}),
+    ).toMatchObject({
       hostRoot: '/host',
       chrootHelper: '/usr/local/bin/braid-chroot',
     });
@@ -23,7 +25,9 @@ describe('braid-agent --host-root', () => {
     const dir = makeTempDir('braid-t-hostroot');
     const helper = join(dir, 'braid-chroot');
     writeFileSync(helper, '');
-    expect(() => resolveHostRoot(join(dir, 'nope'), helper)).toThrow(`--host-root ${join(dir, 'nope')} is not a directory`);
+    expect(() => resolveHostRoot(join(dir, 'nope'), helper)).toThrow(
+      `--host-root ${join(dir, 'nope')} is not a directory`,
+    );
     expect(() => resolveHostRoot(dir, helper)).toThrow(`${helper} is not an executable file`);
     chmodSync(helper, 0o755);
     expect(resolveHostRoot(dir, helper)).toEqual({ root: dir, helper });
@@ -36,7 +40,10 @@ describe('braid-agent --host-root', () => {
     const handlers: PluginHandlers = {
       supportedVersions: ['1.0.0'],
       add: async (req) => (await record(req), { cniVersion: '1.0.0' }),
-      del: record, check: record, status: record, gc: record,
+      del: record,
+      check: record,
+      status: record,
+      gc: record,
     };
     expect(handlersInHostRoot(handlers, undefined)).toBe(handlers);
     const wrapped = handlersInHostRoot(handlers, { root: '/host', helper: '/bin/braid-chroot' });
@@ -51,6 +58,8 @@ describe('braid-agent --host-root', () => {
     mkdirSync(join(root, 'opt/cni/bin'), { recursive: true });
     writeFileSync(join(root, 'opt/cni/bin/macvlan'), '');
     expect(findPlugin('macvlan', ['/opt/cni/bin'], root)).toBe('/opt/cni/bin/macvlan');
-    expect(() => findPlugin('bridge', ['/opt/cni/bin'], root)).toThrow(`failed to find plugin "bridge" in path [/opt/cni/bin] under host root ${root}`);
+    expect(() => findPlugin('bridge', ['/opt/cni/bin'], root)).toThrow(
+      `failed to find plugin "bridge" in path [/opt/cni/bin] under host root ${root}`,
+    );
   });
 });

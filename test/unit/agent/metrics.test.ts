@@ -63,7 +63,10 @@ describe('ConcurrencyLimiter', () => {
     let release!: () => void;
     const first = limiter.run(() => new Promise<string>((r) => (release = () => r('first'))));
     let wanted = true;
-    const second = limiter.run(async () => 'second', () => wanted);
+    const second = limiter.run(
+      async () => 'second',
+      () => wanted,
+    );
     const third = limiter.run(async () => 'third');
     wanted = false;
     release();

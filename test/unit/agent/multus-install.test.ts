@@ -13,23 +13,39 @@ afterEach(() => cleanupTemps());
 function confDir(): string {
   const dir = join(makeTempDir('braid-t-minstall'), 'net.d');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, '10-bridge.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', plugins: [{ type: 'bridge' }] }));
+  writeFileSync(
+    join(dir, '10-bridge.conflist'),
+    JSON.stringify({ cniVersion: '1.0.0', name: 'cbr0', plugins: [{ type: 'bridge' }] }),
+  );
   return dir;
 }
 
 function options(dir: string): InstallOptions {
   return {
-    binSource: dir, binaries: [], binDir: undefined, confDir: dir, hostConfDir: '/etc/cni/net.d', confName: '00-braid.conflist',
-    primary: undefined, primaryTimeoutMs: 1_000, networkName: 'braid-cni-network', serviceAccount: undefined, extra: {}, log: () => undefined,
+    binSource: dir,
+    binaries: [],
+    binDir: undefined,
+    confDir: dir,
+    hostConfDir: '/etc/cni/net.d',
+    confName: '00-braid.conflist',
+    primary: undefined,
+    primaryTimeoutMs: 1_000,
+    networkName: 'braid-cni-network',
+    serviceAccount: undefined,
+    extra: {},
+    log: () => undefined,
   };
 }
 
 const written = (dir: string) => loadBraidConf(JSON.parse(readFileSync(join(dir, '00-braid.conflist'), 'utf8')));
 
-describe('braid install finds Multus\' cniDir', () => {
-  it('from 00-multus.conf, and keeps it once Multus\' conf is gone', async () => {
+describe("braid install finds Multus' cniDir", () => {
+  it("from 00-multus.conf, and keeps it once Multus' conf is gone", async () => {
     const dir = confDir();
-    writeFileSync(join(dir, '00-multus.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'multus-cni-network', type: 'multus', cniDir: '/data/multus' }));
+    writeFileSync(
+      join(dir, '00-multus.conf'),
+      JSON.stringify({ cniVersion: '0.3.1', name: 'multus-cni-network', type: 'multus', cniDir: '/data/multus' }),
+    );
     const opts = options(dir);
     const state = await installOnce(opts);
     expect(written(dir).multusCniDir).toBe('/data/multus');
@@ -40,16 +56,25 @@ describe('braid install finds Multus\' cniDir', () => {
 
   it('from the thick daemon config, which Multus overlays on the shim conf', async () => {
     const dir = confDir();
-    writeFileSync(join(dir, '00-multus.conf'), JSON.stringify({ cniVersion: '0.3.1', name: 'multus-cni-network', type: 'multus-shim' }));
+    writeFileSync(
+      join(dir, '00-multus.conf'),
+      JSON.stringify({ cniVersion: '0.3.1', name: 'multus-cni-network', type: 'multus-shim' }),
+    );
     mkdirSync(join(dir, 'multus.d'));
-    writeFileSync(join(dir, 'multus.d', 'daemon-config.json'), JSON.stringify({ chrootDir: '/hostroot', cniDir: '/var/lib/cni/thick' }));
+    writeFileSync(
+      join(dir, 'multus.d', 'daemon-config.json'),
+      JSON.stringify({ chrootDir: '/hostroot', cniDir: '/var/lib/cni/thick' }),
+    );
     await installOnce(options(dir));
     expect(written(dir).multusCniDir).toBe('/var/lib/cni/thick');
   });
 
-  it('Multus\' default when its conf names none; braid\'s default without Multus', async () => {
+  it("Multus' default when its conf names none; braid's default without Multus", async () => {
     const dir = confDir();
-    writeFileSync(join(dir, '00-multus.conflist'), JSON.stringify({ cniVersion: '1.0.0', name: 'multus-cni-network', plugins: [{ type: 'multus' }] }));
+    writeFileSync(
+      join(dir, '00-multus.conflist'),
+      JSON.stringify({ cniVersion: '1.0.0', name: 'multus-cni-network', plugins: [{ type: 'multus' }] }),
+    );
     await installOnce(options(dir));
     expect(written(dir).multusCniDir).toBe('/var/lib/cni/multus');
     const plain = confDir();

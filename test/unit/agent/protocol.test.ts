@@ -1,12 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import { parseAgentOptions } from '../../../src/agent/options.ts';
-import { DEFAULT_AGENT_SOCKET, MAX_REQUEST_BYTES, agentSocketOf, handOverEnvironment, requestProblem } from '../../../src/agent/protocol.ts';
+import {
+  DEFAULT_AGENT_SOCKET,
+  MAX_REQUEST_BYTES,
+  agentSocketOf,
+  handOverEnvironment,
+  requestProblem,
+} from '../../../src/agent/protocol.ts';
 import { CONF_DEFAULTS, loadBraidConf } from '../../../src/config/conf.ts';
 
 describe('hand-over protocol', () => {
   it('finds agentSocket in a conf, in the braid plugin of a conflist, or uses the default', () => {
     expect(agentSocketOf(JSON.stringify({ type: 'braid', agentSocket: '/tmp/a.sock' }))).toBe('/tmp/a.sock');
-    const list = { cniVersion: '1.0.0', name: 'n', plugins: [{ type: 'braid', agentSocket: '' }, { type: 'portmap', agentSocket: '/x' }] };
+    const list = {
+      cniVersion: '1.0.0',
+      name: 'n',
+      plugins: [
+        { type: 'braid', agentSocket: '' },
+        { type: 'portmap', agentSocket: '/x' },
+      ],
+    };
     expect(agentSocketOf(JSON.stringify(list))).toBe('');
     expect(agentSocketOf(JSON.stringify({ type: 'braid' }))).toBe(DEFAULT_AGENT_SOCKET);
     expect(agentSocketOf('not json')).toBe(DEFAULT_AGENT_SOCKET);
@@ -21,9 +34,20 @@ describe('hand-over protocol', () => {
   });
 
   it('forwards the whole environment the runtime gave the plugin, not only CNI_*', () => {
-    const runtimeEnv = { CNI_COMMAND: 'ADD', CNI_PATH: '/opt/cni/bin', PATH: '/usr/bin', HTTPS_PROXY: 'http://proxy:3128', UNSET: undefined };
+    const runtimeEnv = {
+      CNI_COMMAND: 'ADD',
+      CNI_PATH: '/opt/cni/bin',
+      PATH: '/usr/bin',
+      HTTPS_PROXY: 'http://proxy:3128',
+      UNSET: undefined,
+    };
     const env = handOverEnvironment(runtimeEnv);
-    expect(env).toEqual({ CNI_COMMAND: 'ADD', CNI_PATH: '/opt/cni/bin', PATH: '/usr/bin', HTTPS_PROXY: 'http://proxy:3128' });
+    expect(env).toEqual({
+      CNI_COMMAND: 'ADD',
+      CNI_PATH: '/opt/cni/bin',
+      PATH: '/usr/bin',
+      HTTPS_PROXY: 'http://proxy:3128',
+    });
     // What the client sends is a request the agent accepts.
     expect(requestProblem(JSON.parse(JSON.stringify({ env, stdin: '{}' })))).toBeUndefined();
   });
@@ -65,10 +89,29 @@ describe('braid-agent options', () => {
 
   it('reads every option and rejects bad values with the option name', () => {
     const o = parseAgentOptions(
-      ['--socket', '/tmp/s', '--max-concurrent', '3', '--metrics-address', '127.0.0.1:0', '--no-policy', '--node-name', 'n1', '--shutdown-grace', '2'],
+      [
+        '--socket',
+        '/tmp/s',
+        '--max-concurrent',
+        '3',
+        '--metrics-address',
+        '127.0.0.1:0',
+        '--no-policy',
+        '--node-name',
+        'n1',
+        '--shutdown-grace',
+        '2',
+      ],
       {},
     );
-    expect(o).toMatchObject({ socketPath: '/tmp/s', maxConcurrent: 3, metricsAddress: { host: '127.0.0.1', port: 0 }, policy: false, nodeName: 'n1', shutdownGraceMs: 2000 });
+    expect(o).toMatchObject({
+      socketPath: '/tmp/s',
+      maxConcurrent: 3,
+      metricsAddress: { host: '127.0.0.1', port: 0 },
+      policy: false,
+      nodeName: 'n1',
+      shutdownGraceMs: 2000,
+    });
     expect(parseAgentOptions(['--metrics-address', 'off'], {})).toMatchObject({ metricsAddress: undefined });
     expect(parseAgentOptions(['--help'], {})).toBe('help');
     expect(() => parseAgentOptions(['--max-concurrent', '0'], {})).toThrow(/--max-concurrent/);

@@ -99,7 +99,15 @@ describe('N3 merging args for delegates', () => {
   });
 
   it('later extra keys win over earlier extra keys', () => {
-    expect(mergeCniArgs([], [['A', '1'], ['A', '2']])).toEqual([
+    expect(
+      mergeCniArgs(
+        [],
+        [
+          ['A', '1'],
+          ['A', '2'],
+        ],
+      ),
+    ).toEqual([
       ['IgnoreUnknown', '1'],
       ['A', '2'],
     ]);

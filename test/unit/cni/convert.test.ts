@@ -45,7 +45,11 @@ describe('L2 1.0.0 <-> 1.1.0', () => {
 
 describe('L3 1.x -> 0.3.x/0.4.0', () => {
   it('adds ips[].version from the address family', () => {
-    const out = convertResult({ cniVersion: '1.0.0', ips: [{ address: 'fd00::1/64' }, { address: '10.0.0.1/8' }] }, '1.0.0', '0.3.1');
+    const out = convertResult(
+      { cniVersion: '1.0.0', ips: [{ address: 'fd00::1/64' }, { address: '10.0.0.1/8' }] },
+      '1.0.0',
+      '0.3.1',
+    );
     expect(out.ips).toEqual([
       { version: '6', address: 'fd00::1/64' },
       { version: '4', address: '10.0.0.1/8' },
@@ -66,11 +70,18 @@ describe('L5 down to 0.2.0', () => {
 
   it('drops routes of a family without an address', () => {
     const out = convertResult(
-      { cniVersion: '1.0.0', ips: [{ address: '10.0.0.2/24' }], routes: [{ dst: '::/0' }, { dst: '0.0.0.0/0', gw: '10.0.0.1' }] },
+      {
+        cniVersion: '1.0.0',
+        ips: [{ address: '10.0.0.2/24' }],
+        routes: [{ dst: '::/0' }, { dst: '0.0.0.0/0', gw: '10.0.0.1' }],
+      },
       '1.0.0',
       '0.2.0',
     );
-    expect(out).toStrictEqual({ cniVersion: '0.2.0', ip4: { ip: '10.0.0.2/24', routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }] } });
+    expect(out).toStrictEqual({
+      cniVersion: '0.2.0',
+      ip4: { ip: '10.0.0.2/24', routes: [{ dst: '0.0.0.0/0', gw: '10.0.0.1' }] },
+    });
   });
 });
 
@@ -105,14 +116,20 @@ describe('K1 result structure', () => {
 describe('K2 ips[].interface', () => {
   it('must index an interface of the same result', () => {
     const e = failure(() =>
-      parseResult({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.0.0.2/24', interface: 1 }] }, '1.0.0'),
+      parseResult(
+        { cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.0.0.2/24', interface: 1 }] },
+        '1.0.0',
+      ),
     );
     expect(e.code).toBe(6);
     expect(e.message).toContain('ips[0].interface is 1 but the result lists 1 interface(s)');
   });
 
   it('is accepted in range', () => {
-    const r = parseResult({ cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.0.0.2/24', interface: 0 }] }, '1.0.0');
+    const r = parseResult(
+      { cniVersion: '1.0.0', interfaces: [{ name: 'eth0' }], ips: [{ address: '10.0.0.2/24', interface: 0 }] },
+      '1.0.0',
+    );
     expect(r.ips?.[0]?.interface).toBe(0);
   });
 });

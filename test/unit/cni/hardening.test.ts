@@ -30,7 +30,7 @@ function sourceFiles(d: string): string[] {
   });
 }
 
-describe('every failure carries a spec code or one of braid\'s own, never 999', () => {
+describe("every failure carries a spec code or one of braid's own, never 999", () => {
   it('no source file reports 999, and CniCode has no 999', () => {
     const offenders = sourceFiles(srcRoot).flatMap((file) =>
       fs
@@ -58,7 +58,10 @@ describe('every failure carries a spec code or one of braid\'s own, never 999', 
       overflow = e;
     }
     expect(asCniError(overflow).code).toBe(6);
-    expect(asCniError(new TypeError('x is undefined'))).toMatchObject({ code: 104, message: 'unexpected TypeError in braid: x is undefined' });
+    expect(asCniError(new TypeError('x is undefined'))).toMatchObject({
+      code: 104,
+      message: 'unexpected TypeError in braid: x is undefined',
+    });
     expect(asCniError('weird').code).toBe(104);
   });
 
@@ -66,7 +69,14 @@ describe('every failure carries a spec code or one of braid\'s own, never 999', 
     const never = (): never => {
       throw new Error('not reached');
     };
-    const h: PluginHandlers = { supportedVersions: BRAID_SUPPORTED_VERSIONS, add: never, del: never, check: never, status: never, gc: never };
+    const h: PluginHandlers = {
+      supportedVersions: BRAID_SUPPORTED_VERSIONS,
+      add: never,
+      del: never,
+      check: never,
+      status: never,
+      gc: never,
+    };
     const out = await handleInvocation(
       h,
       { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'a'.repeat(201), CNI_NETNS: '/x', CNI_IFNAME: 'eth0', CNI_PATH: '/x' },
@@ -89,18 +99,27 @@ describe('the node is never a pod (shared skeleton, so also in braid-agent, agai
     status: async () => undefined,
     gc: async () => undefined,
   };
-  const env = (command: string, netns: string) => ({ CNI_COMMAND: command, CNI_CONTAINERID: 'c1', CNI_NETNS: netns, CNI_IFNAME: 'eth0', CNI_PATH: '/x' });
+  const env = (command: string, netns: string) => ({
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: 'c1',
+    CNI_NETNS: netns,
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: '/x',
+  });
   const conf = JSON.stringify({ cniVersion: '1.0.0', name: 'n', type: 'braid' });
 
-  it.each(['/proc/self/ns/net', '/proc/thread-self/ns/net', `/proc/${process.pid}/ns/net`])('%s: ADD and CHECK are code 4, DEL runs without a netns', async (netns) => {
-    called.length = 0;
-    for (const verb of ['ADD', 'CHECK']) {
-      const out = await handleInvocation(handlers, env(verb, netns), conf);
-      expect(out.output).toMatchObject({ code: 4, msg: expect.stringContaining(netns) });
-    }
-    expect((await handleInvocation(handlers, env('DEL', netns), conf)).exitCode).toBe(0);
-    expect(called).toEqual(['DEL ']);
-  });
+  it.each(['/proc/self/ns/net', '/proc/thread-self/ns/net', `/proc/${process.pid}/ns/net`])(
+    '%s: ADD and CHECK are code 4, DEL runs without a netns',
+    async (netns) => {
+      called.length = 0;
+      for (const verb of ['ADD', 'CHECK']) {
+        const out = await handleInvocation(handlers, env(verb, netns), conf);
+        expect(out.output).toMatchObject({ code: 4, msg: expect.stringContaining(netns) });
+      }
+      expect((await handleInvocation(handlers, env('DEL', netns), conf)).exitCode).toBe(0);
+      expect(called).toEqual(['DEL ']);
+    },
+  );
 
   it('another path (a pod netns, or one that does not exist) goes through', async () => {
     called.length = 0;
@@ -123,7 +142,7 @@ describe('temp files', () => {
     expect(fs.readdirSync(dir)).toEqual(['sub']);
   });
 
-  it('collects temp files of dead writers and old ones, keeps a live writer\'s', () => {
+  it("collects temp files of dead writers and old ones, keeps a live writer's", () => {
     const dead = path.join(dir, 'a.json.tmp-999999');
     const live = path.join(dir, `b.json.tmp-${process.ppid}`);
     const old = path.join(dir, `c.json.tmp-${process.ppid}`);
@@ -139,14 +158,17 @@ describe('temp files', () => {
 
 /** Processes of a group that still run (zombies awaiting their reaper do not). */
 function liveMembers(pgid: number): number[] {
-  return fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)).flatMap((n) => {
-    try {
-      const f = fs.readFileSync(`/proc/${n}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      return f[2] === String(pgid) && f[0] !== 'Z' ? [Number(n)] : [];
-    } catch {
-      return [];
-    }
-  });
+  return fs
+    .readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .flatMap((n) => {
+      try {
+        const f = fs.readFileSync(`/proc/${n}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        return f[2] === String(pgid) && f[0] !== 'Z' ? [Number(n)] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 describe('recorded delegates and locks', () => {
@@ -189,7 +211,12 @@ describe('recorded delegates and locks', () => {
     const lockModule = path.join(srcRoot, 'multiplex', 'lock.ts');
     const holder = spawn(
       process.execPath,
-      ['--experimental-transform-types', '--no-warnings', '-e', `import(${JSON.stringify(lockModule)}).then(async (m) => { await m.lockContainer(${JSON.stringify(dir)}, 'c1', 1000); console.log('held'); setInterval(() => {}, 60000); })`],
+      [
+        '--experimental-transform-types',
+        '--no-warnings',
+        '-e',
+        `import(${JSON.stringify(lockModule)}).then(async (m) => { await m.lockContainer(${JSON.stringify(dir)}, 'c1', 1000); console.log('held'); setInterval(() => {}, 60000); })`,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     await new Promise((r) => holder.stdout!.once('data', r));

@@ -43,7 +43,10 @@ describe('version negotiation per delegate', () => {
 
 describe('H2 decoding VERSION output', () => {
   it('reads the supported list', () => {
-    expect(decodeVersionInfo('{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}', 'x')).toEqual(['0.4.0', '1.0.0']);
+    expect(decodeVersionInfo('{"cniVersion":"1.0.0","supportedVersions":["0.4.0","1.0.0"]}', 'x')).toEqual([
+      '0.4.0',
+      '1.0.0',
+    ]);
   });
 
   it('reads a legacy 0.2.0 answer without list as 0.1.0 and 0.2.0', () => {
@@ -71,7 +74,10 @@ describe('pluginVersions', () => {
   it('runs VERSION the way libcni does', async () => {
     const spy = makeSpyPlugin(dir, 'spy');
     spy.setControl({ mode: 'passthrough', supportedVersions: ['0.4.0', '1.0.0'] });
-    expect(await pluginVersions(spy.path, { timeoutMs: 5000, env: { PATH: process.env.PATH } })).toEqual(['0.4.0', '1.0.0']);
+    expect(await pluginVersions(spy.path, { timeoutMs: 5000, env: { PATH: process.env.PATH } })).toEqual([
+      '0.4.0',
+      '1.0.0',
+    ]);
     const [call] = spy.calls();
     expect(call?.env).toEqual({ CNI_COMMAND: 'VERSION', CNI_NETNS: 'dummy', CNI_IFNAME: 'dummy', CNI_PATH: 'dummy' });
     expect(call?.config).toEqual({ cniVersion: '1.1.0' });
@@ -84,7 +90,10 @@ describe('pluginVersions', () => {
     clearVersionMemory();
     expect(await pluginVersions(spy.path, opts)).toEqual(first);
     expect(spy.callsOf('VERSION')).toHaveLength(1);
-    const onDisk = JSON.parse(readFileSync(join(cacheDir, 'plugin-versions.json'), 'utf8')) as Record<string, { versions: string[] }>;
+    const onDisk = JSON.parse(readFileSync(join(cacheDir, 'plugin-versions.json'), 'utf8')) as Record<
+      string,
+      { versions: string[] }
+    >;
     expect(onDisk[spy.path]?.versions).toEqual(first);
     expect(readdirSync(cacheDir)).toEqual(['plugin-versions.json']);
   });
@@ -123,7 +132,9 @@ describe('pluginVersions', () => {
 
   it('ignores a cache dir that cannot be created, even under /proc', async () => {
     const spy = makeSpyPlugin(dir, 'spy');
-    expect(await pluginVersions(spy.path, { timeoutMs: 5000, cacheDir: '/proc/braid-nope/versions' })).toContain('1.1.0');
+    expect(await pluginVersions(spy.path, { timeoutMs: 5000, cacheDir: '/proc/braid-nope/versions' })).toContain(
+      '1.1.0',
+    );
   });
 
   it('creates missing parents of the cache dir', async () => {

@@ -5,7 +5,8 @@ import { failure } from '../../helpers/failure.ts';
 
 const SUPPORTED = BRAID_SUPPORTED_VERSIONS;
 const CONF = JSON.stringify({ cniVersion: '1.0.0', name: 'braid', type: 'braid' });
-const conf = (extra: Record<string, unknown>): string => JSON.stringify({ cniVersion: '1.0.0', name: 'braid', ...extra });
+const conf = (extra: Record<string, unknown>): string =>
+  JSON.stringify({ cniVersion: '1.0.0', name: 'braid', ...extra });
 
 function env(command: string, over: CniEnv = {}): CniEnv {
   return {
@@ -230,9 +231,12 @@ describe('G1 valid attachments', () => {
     expect(failure(() => validAttachments({ name: 'n' })).code).toBe(7);
   });
 
-  it.each([{}, 'x', [{ containerID: 'c' }], [{ containerID: 1, ifname: 'eth0' }], [null]])('rejects %j with code 7', (v) => {
-    expect(failure(() => validAttachments({ 'cni.dev/valid-attachments': v })).code).toBe(7);
-  });
+  it.each([{}, 'x', [{ containerID: 'c' }], [{ containerID: 1, ifname: 'eth0' }], [null]])(
+    'rejects %j with code 7',
+    (v) => {
+      expect(failure(() => validAttachments({ 'cni.dev/valid-attachments': v })).code).toBe(7);
+    },
+  );
 
   it('drops extra keys of an attachment', () => {
     expect(validAttachments({ 'cni.dev/attachments': [{ containerID: 'c', ifname: 'e', x: 1 }] })).toEqual([

@@ -67,7 +67,14 @@ describe('C1 ADD answers in the config version', () => {
   it('hands the parsed request to the handler', async () => {
     const h = handlers();
     await run(h, { ...env('ADD'), CNI_ARGS: 'K8S_POD_NAME=p;IgnoreUnknown=1' }, conf('1.0.0'));
-    expect(h.seen[0]).toMatchObject({ command: 'ADD', ifname: 'eth0', args: [['K8S_POD_NAME', 'p'], ['IgnoreUnknown', '1']] });
+    expect(h.seen[0]).toMatchObject({
+      command: 'ADD',
+      ifname: 'eth0',
+      args: [
+        ['K8S_POD_NAME', 'p'],
+        ['IgnoreUnknown', '1'],
+      ],
+    });
   });
 });
 

@@ -5,7 +5,7 @@ import { failure } from '../../helpers/failure.ts';
 const minimal = { cniVersion: '1.0.0', name: 'braid-network', type: 'braid', clusterNetwork: 'flannel' };
 
 describe('loadBraidConf', () => {
-  it('fills in the Multus defaults and braid\'s own', () => {
+  it("fills in the Multus defaults and braid's own", () => {
     const conf = loadBraidConf(minimal);
     expect(conf).toMatchObject({
       cniVersion: '1.0.0',
@@ -89,7 +89,9 @@ describe('loadBraidConf', () => {
     const listErr = failure(() => loadBraidConf({ ...minimal, globalNamespaces: ['ok', 'Bad'] }));
     expect(listErr.message).toMatch(/^braid conf: "globalNamespaces\[1\]" must be a DNS-1123 label .*\(got "Bad"\)$/);
     const stringErr = failure(() => loadBraidConf({ ...minimal, globalNamespaces: 'a;b' }));
-    expect(stringErr.message).toBe('braid conf: "globalNamespaces" must be a comma-separated list of namespaces (got "a;b")');
+    expect(stringErr.message).toBe(
+      'braid conf: "globalNamespaces" must be a comma-separated list of namespaces (got "a;b")',
+    );
     const typeErr = failure(() => loadBraidConf({ ...minimal, globalNamespaces: 5 }));
     expect(typeErr.message).toBe('braid conf: "globalNamespaces" must be a string or a list (got 5)');
   });
@@ -119,7 +121,7 @@ describe('loadBraidConf', () => {
     expect(err.message).toContain('"delegates[0]" needs one of "type", "plugins"');
   });
 
-  it('reads braid\'s keys from the braid plugin of a conflist, name and version from the list', () => {
+  it("reads braid's keys from the braid plugin of a conflist, name and version from the list", () => {
     const conf = loadBraidConf({
       cniVersion: '1.1.0',
       name: 'outer',
@@ -128,11 +130,21 @@ describe('loadBraidConf', () => {
         { type: 'braid', clusterNetwork: 'flannel', logLevel: 'error' },
       ],
     });
-    expect(conf).toMatchObject({ name: 'outer', cniVersion: '1.1.0', type: 'braid', clusterNetwork: 'flannel', logLevel: 'error' });
+    expect(conf).toMatchObject({
+      name: 'outer',
+      cniVersion: '1.1.0',
+      type: 'braid',
+      clusterNetwork: 'flannel',
+      logLevel: 'error',
+    });
   });
 
   it('falls back to the first plugin of a conflist without a braid plugin', () => {
-    const conf = loadBraidConf({ cniVersion: '1.0.0', name: 'outer', plugins: [{ type: 'multus', clusterNetwork: 'x' }] });
+    const conf = loadBraidConf({
+      cniVersion: '1.0.0',
+      name: 'outer',
+      plugins: [{ type: 'multus', clusterNetwork: 'x' }],
+    });
     expect(conf.type).toBe('multus');
   });
 

@@ -15,7 +15,11 @@ describe('parseNetworkConfig', () => {
   });
 
   it('keeps the plugins of a conflist in order', () => {
-    const doc = { cniVersion: '1.0.0', name: 'chain', plugins: [{ type: 'bridge' }, { type: 'tuning' }, { type: 'portmap' }] };
+    const doc = {
+      cniVersion: '1.0.0',
+      name: 'chain',
+      plugins: [{ type: 'bridge' }, { type: 'tuning' }, { type: 'portmap' }],
+    };
     const list = parseNetworkConfig(JSON.stringify(doc), 'f');
     expect(list.plugins.map((p) => p.type)).toEqual(['bridge', 'tuning', 'portmap']);
   });
@@ -40,7 +44,11 @@ describe('parseNetworkConfig', () => {
 
   // Each bad input fails with code 7 (invalid configuration), naming the field and where the conf came from.
   it.each<{ what: string; conf: string; says: string }>([
-    { what: 'a cniVersion that is not a version', conf: JSON.stringify({ ...bridge, cniVersion: 'latest' }), says: '"cniVersion"' },
+    {
+      what: 'a cniVersion that is not a version',
+      conf: JSON.stringify({ ...bridge, cniVersion: 'latest' }),
+      says: '"cniVersion"',
+    },
     {
       what: 'a cniVersions entry that is not a version',
       conf: JSON.stringify({ name: 'n', cniVersions: ['1.0.0', 'v2'], plugins: [{ type: 'x' }] }),
@@ -52,7 +60,11 @@ describe('parseNetworkConfig', () => {
       conf: JSON.stringify({ name: 'n', cniVersion: '1.1.0', disableCheck: 'yes', plugins: [{ type: 'x' }] }),
       says: '"disableCheck"',
     },
-    { what: 'an empty plugin list', conf: '{"name":"n","cniVersion":"1.0.0","plugins":[]}', says: '"plugins" must not be empty' },
+    {
+      what: 'an empty plugin list',
+      conf: '{"name":"n","cniVersion":"1.0.0","plugins":[]}',
+      says: '"plugins" must not be empty',
+    },
     {
       what: 'a plugin type with a slash',
       conf: '{"name":"n","cniVersion":"1.0.0","plugins":[{"type":"bridge"},{"type":"../evil"}]}',

@@ -117,7 +117,12 @@ describe('findConfByName and loadConfFile', () => {
     write('net/20-second.conf', { type: 'portmap' });
     write('net/10-first.conf', { type: 'tuning' });
     expect(loadConfFile(path).plugins.map((p) => p.type)).toEqual(['bridge', 'tuning', 'portmap']);
-    const inlined = write('net.conflist', { cniVersion: '1.1.0', name: 'net', loadOnlyInlinedPlugins: true, plugins: [{ type: 'bridge' }] });
+    const inlined = write('net.conflist', {
+      cniVersion: '1.1.0',
+      name: 'net',
+      loadOnlyInlinedPlugins: true,
+      plugins: [{ type: 'bridge' }],
+    });
     expect(loadConfFile(inlined).plugins.map((p) => p.type)).toEqual(['bridge']);
   });
 
@@ -135,7 +140,9 @@ describe('resolveNetworkReference', () => {
 
   it('prefers a NAD in multusNamespace', async () => {
     write('flannel.conf', conf('flannel', 'flannel'));
-    const nadSource = new MapNads({ 'kube-system/flannel': nad('flannel', '{"cniVersion":"1.0.0","type":"bridge"}', 'kube-system') });
+    const nadSource = new MapNads({
+      'kube-system/flannel': nad('flannel', '{"cniVersion":"1.0.0","type":"bridge"}', 'kube-system'),
+    });
     const r = await resolveNetworkReference('flannel', { ...base(), nadSource });
     expect(r.network).toBe('kube-system/flannel');
     expect(r.list.plugins[0]?.type).toBe('bridge');

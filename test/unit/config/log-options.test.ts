@@ -5,10 +5,11 @@ import { failure as cniFailure } from '../../helpers/failure.ts';
 
 const minimal = { cniVersion: '1.0.0', name: 'braid-network', type: 'braid', clusterNetwork: 'flannel' };
 
-const failure = (logOptions: unknown): CniError => cniFailure(() => loadBraidConf({ ...minimal, logFile: '/var/log/braid.log', logOptions }));
+const failure = (logOptions: unknown): CniError =>
+  cniFailure(() => loadBraidConf({ ...minimal, logFile: '/var/log/braid.log', logOptions }));
 
 describe('logOptions', () => {
-  it('defaults to Multus\' values when absent', () => {
+  it("defaults to Multus' values when absent", () => {
     expect(loadBraidConf(minimal).logOptions).toEqual({ maxAge: 5, maxSize: 100, maxBackups: 5, compress: true });
   });
 

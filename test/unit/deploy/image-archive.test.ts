@@ -28,10 +28,18 @@ describe('npm run image: the OCI archive', () => {
     layer.hardlink('usr/local/bin/braid-agent', 'usr/local/bin/braid');
     layer.symlink('lib', 'usr/lib');
     const layerTar: Buffer = layer.toBuffer();
-    const { archive } = ociArchive({ layerTar, name: 'braid:9.9.9', created: new Date(0), mtime: 0, config: { Cmd: ['/x'] } });
+    const { archive } = ociArchive({
+      layerTar,
+      name: 'braid:9.9.9',
+      created: new Date(0),
+      mtime: 0,
+      config: { Cmd: ['/x'] },
+    });
     writeFileSync(join(dir, 'image.tar'), archive);
     writeFileSync(join(dir, 'layer.tar'), layerTar);
-    expect(execFileSync('tar', ['-tvf', join(dir, 'layer.tar')], { encoding: 'utf8' })).toMatch(/usr\/local\/bin\/braid-agent link to usr\/local\/bin\/braid/);
+    expect(execFileSync('tar', ['-tvf', join(dir, 'layer.tar')], { encoding: 'utf8' })).toMatch(
+      /usr\/local\/bin\/braid-agent link to usr\/local\/bin\/braid/,
+    );
 
     mkdirSync(join(dir, 'out'));
     execFileSync('tar', ['-xf', join(dir, 'image.tar'), '-C', join(dir, 'out')]);
@@ -59,8 +67,14 @@ describe('npm run image: the OCI archive', () => {
 describe('examples/kubernetes', () => {
   it('kustomization.yaml lists every manifest of the directory', () => {
     const dir = join(repo, 'examples', 'kubernetes');
-    const k = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as { resources: string[] };
-    expect([...k.resources].sort()).toEqual(readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort());
+    const k = parseAllDocuments(readFileSync(join(dir, 'kustomization.yaml'), 'utf8'))[0]!.toJS() as {
+      resources: string[];
+    };
+    expect([...k.resources].sort()).toEqual(
+      readdirSync(dir)
+        .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+        .sort(),
+    );
   });
 
   it('names the image the build sets, braid:<package.json version>, in every container and in kustomization.yaml', () => {
@@ -69,7 +83,11 @@ describe('examples/kubernetes', () => {
     const images: string[] = [];
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.yaml'))) {
       for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
-        const obj = doc.toJS() as { kind?: string; spec?: { template?: { spec?: Record<string, { image: string }[]> } }; images?: { newName: string; newTag: string }[] };
+        const obj = doc.toJS() as {
+          kind?: string;
+          spec?: { template?: { spec?: Record<string, { image: string }[]> } };
+          images?: { newName: string; newTag: string }[];
+        };
         const pod = obj.spec?.template?.spec;
         for (const c of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) images.push(c.image);
         if (obj.kind === 'Kustomization') for (const i of obj.images ?? []) images.push(`${i.newName}:${i.newTag}`);

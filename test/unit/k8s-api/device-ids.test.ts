@@ -68,7 +68,12 @@ describe('device-manager checkpoint', () => {
   const checkpoint = {
     Data: {
       PodDeviceEntries: [
-        { PodUID: 'uid-1', ContainerName: 'app', ResourceName: VF, DeviceIDs: { '0': ['0000:3b:02.4'], '1': ['0000:af:02.0'] } },
+        {
+          PodUID: 'uid-1',
+          ContainerName: 'app',
+          ResourceName: VF,
+          DeviceIDs: { '0': ['0000:3b:02.4'], '1': ['0000:af:02.0'] },
+        },
         { PodUID: 'uid-1', ContainerName: 'sidecar', ResourceName: VF, DeviceIDs: { '0': ['0000:3b:02.2'] } },
         { PodUID: 'uid-1', ContainerName: 'app', ResourceName: 'nvidia.com/gpu', DeviceIDs: ['GPU-1'] },
         { PodUID: 'uid-2', ContainerName: 'app', ResourceName: VF, DeviceIDs: { '0': ['0000:3b:02.9'] } },
@@ -78,7 +83,7 @@ describe('device-manager checkpoint', () => {
     Checksum: 1234,
   };
 
-  it('collects the pod\'s IDs across containers and NUMA nodes, in both DeviceIDs shapes', () => {
+  it("collects the pod's IDs across containers and NUMA nodes, in both DeviceIDs shapes", () => {
     const devices = devicesFromCheckpoint(checkpoint, 'uid-1');
     expect(devices.get(VF)?.sort()).toEqual(['0000:3b:02.2', '0000:3b:02.4', '0000:af:02.0']);
     expect(devices.get('nvidia.com/gpu')).toEqual(['GPU-1']);
@@ -86,6 +91,8 @@ describe('device-manager checkpoint', () => {
   });
 
   it('rejects a checkpoint whose entries are not a list, naming the file', () => {
-    expect(() => devicesFromCheckpoint({ Data: { PodDeviceEntries: {} } }, 'u', '/x/ckpt')).toThrow(/\/x\/ckpt: Data.PodDeviceEntries/);
+    expect(() => devicesFromCheckpoint({ Data: { PodDeviceEntries: {} } }, 'u', '/x/ckpt')).toThrow(
+      /\/x\/ckpt: Data.PodDeviceEntries/,
+    );
   });
 });

@@ -5,7 +5,7 @@ import { checkNamespaceIsolation, isSystemNamespace } from '../../../src/k8s/iso
 const isolated = { namespaceIsolation: true, globalNamespaces: ['default'] };
 
 describe('namespaceIsolation (NPWG 7.4)', () => {
-  it('allows a NAD of the pod\'s own namespace and of a global namespace', () => {
+  it("allows a NAD of the pod's own namespace and of a global namespace", () => {
     expect(() => checkNamespaceIsolation('team-a', 'team-a', 'macvlan', isolated)).not.toThrow();
     expect(() => checkNamespaceIsolation('team-a', 'default', 'shared', isolated)).not.toThrow();
   });
@@ -31,12 +31,14 @@ describe('namespaceIsolation (NPWG 7.4)', () => {
   });
 
   it('allows everything when namespaceIsolation is off', () => {
-    expect(() => checkNamespaceIsolation('team-a', 'team-b', 'n', { namespaceIsolation: false, globalNamespaces: [] })).not.toThrow();
+    expect(() =>
+      checkNamespaceIsolation('team-a', 'team-b', 'n', { namespaceIsolation: false, globalNamespaces: [] }),
+    ).not.toThrow();
   });
 });
 
 describe('systemNamespaces', () => {
-  it('compares the pod\'s namespace, not its name (Multus #1205)', () => {
+  it("compares the pod's namespace, not its name (Multus #1205)", () => {
     expect(isSystemNamespace('kube-system', ['kube-system'])).toBe(true);
     expect(isSystemNamespace('default', ['kube-system'])).toBe(false);
   });

@@ -42,7 +42,10 @@ async function cniError(fn: () => Promise<unknown>): Promise<CniError> {
 
 describe('kubeconfig files', () => {
   it('reads server, inline token and base64 CA data', async () => {
-    const access = await loadKubeconfig(kubeconfig({ token: 'abc' }, { 'certificate-authority-data': b64(PEM_CA) }), {});
+    const access = await loadKubeconfig(
+      kubeconfig({ token: 'abc' }, { 'certificate-authority-data': b64(PEM_CA) }),
+      {},
+    );
     expect(access.server).toBe('https://10.96.0.1:443');
     expect(access.ca).toBe(PEM_CA);
     expect(authorizationHeader(access)).toBe('Bearer abc');
@@ -98,7 +101,10 @@ describe('kubeconfig files', () => {
     writeFileSync(join(dir, 'client.key'), PEM_KEY);
     writeFileSync(join(dir, 'ca.crt'), PEM_CA);
     const fromFiles = await loadKubeconfig(
-      kubeconfig({ 'client-certificate': 'client.crt', 'client-key': join(dir, 'client.key') }, { 'certificate-authority': 'ca.crt' }),
+      kubeconfig(
+        { 'client-certificate': 'client.crt', 'client-key': join(dir, 'client.key') },
+        { 'certificate-authority': 'ca.crt' },
+      ),
       {},
     );
     expect(fromFiles.clientCert).toBe(PEM_CERT);
@@ -121,13 +127,41 @@ describe('kubeconfig files', () => {
 
   it.each([
     ['a missing file', () => join(dir, 'absent'), /cannot read kubeconfig .*absent: ENOENT/],
-    ['invalid YAML', () => (writeFileSync(join(dir, 'bad'), 'clusters: [\n  - {'), join(dir, 'bad')), /kubeconfig .*bad is not valid YAML/],
-    ['a server that is not a URL', () => kubeconfig({ token: 't' }, { server: '10.0.0.1' }), /clusters\[local\]\.cluster\.server must be an http\(s\) URL/],
-    ['an exec credential plugin', () => kubeconfig({ exec: { command: 'aws' } }), /users\[braid\]\.user\.exec is not supported/],
-    ['a certificate without key', () => kubeconfig({ 'client-certificate-data': b64(PEM_CERT) }), /has a client certificate but no client-key/],
-    ['CA data that is not PEM', () => kubeconfig({ token: 't' }, { 'certificate-authority-data': b64('nope') }), /certificate-authority-data is not base64-encoded PEM/],
-    ['an unreadable CA file', () => kubeconfig({ token: 't' }, { 'certificate-authority': 'missing-ca.crt' }), /certificate-authority: cannot read .*missing-ca\.crt: ENOENT/],
-    ['a missing token file', () => kubeconfig({ tokenFile: '/nonexistent/token' }), /cannot read token file \/nonexistent\/token/],
+    [
+      'invalid YAML',
+      () => (writeFileSync(join(dir, 'bad'), 'clusters: [\n  - {'), join(dir, 'bad')),
+      /kubeconfig .*bad is not valid YAML/,
+    ],
+    [
+      'a server that is not a URL',
+      () => kubeconfig({ token: 't' }, { server: '10.0.0.1' }),
+      /clusters\[local\]\.cluster\.server must be an http\(s\) URL/,
+    ],
+    [
+      'an exec credential plugin',
+      () => kubeconfig({ exec: { command: 'aws' } }),
+      /users\[braid\]\.user\.exec is not supported/,
+    ],
+    [
+      'a certificate without key',
+      () => kubeconfig({ 'client-certificate-data': b64(PEM_CERT) }),
+      /has a client certificate but no client-key/,
+    ],
+    [
+      'CA data that is not PEM',
+      () => kubeconfig({ token: 't' }, { 'certificate-authority-data': b64('nope') }),
+      /certificate-authority-data is not base64-encoded PEM/,
+    ],
+    [
+      'an unreadable CA file',
+      () => kubeconfig({ token: 't' }, { 'certificate-authority': 'missing-ca.crt' }),
+      /certificate-authority: cannot read .*missing-ca\.crt: ENOENT/,
+    ],
+    [
+      'a missing token file',
+      () => kubeconfig({ tokenFile: '/nonexistent/token' }),
+      /cannot read token file \/nonexistent\/token/,
+    ],
   ])('fails with code 7 naming the file and field for %s', async (_what, make, pattern) => {
     const path = make();
     const err = await cniError(() => loadKubeconfig(path, {}));
@@ -138,10 +172,15 @@ describe('kubeconfig files', () => {
 
   it('fails with code 7 when current-context names no context', async () => {
     const path = kubeconfig({ token: 't' });
-    writeFileSync(path, readFileSync(path, 'utf8').replace('"current-context":"braid-context"', '"current-context":"elsewhere"'));
+    writeFileSync(
+      path,
+      readFileSync(path, 'utf8').replace('"current-context":"braid-context"', '"current-context":"elsewhere"'),
+    );
     const err = await cniError(() => loadKubeconfig(path, {}));
     expect(err.code).toBe(7);
-    expect(err.message).toBe(`kubeconfig ${path}: current-context names context "elsewhere", which is not in "contexts"`);
+    expect(err.message).toBe(
+      `kubeconfig ${path}: current-context names context "elsewhere", which is not in "contexts"`,
+    );
   });
 });
 
@@ -161,13 +200,19 @@ describe('in-cluster access', () => {
   it('brackets an IPv6 service host', async () => {
     writeFileSync(join(dir, 'token'), 't');
     writeFileSync(join(dir, 'ca.crt'), PEM_CA);
-    const access = await findKubeAccess(undefined, { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '6443' }, { serviceAccountDir: dir });
+    const access = await findKubeAccess(
+      undefined,
+      { KUBERNETES_SERVICE_HOST: 'fd00::1', KUBERNETES_SERVICE_PORT: '6443' },
+      { serviceAccountDir: dir },
+    );
     expect(access?.server).toBe('https://[fd00::1]:6443');
   });
 
   it('fails naming the missing service-account file', async () => {
     writeFileSync(join(dir, 'ca.crt'), PEM_CA);
-    const err = await cniError(() => findKubeAccess('', { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }, { serviceAccountDir: dir }));
+    const err = await cniError(() =>
+      findKubeAccess('', { KUBERNETES_SERVICE_HOST: 'h', KUBERNETES_SERVICE_PORT: '1' }, { serviceAccountDir: dir }),
+    );
     expect(err.code).toBe(7);
     expect(err.message).toContain(join(dir, 'token'));
   });

@@ -5,7 +5,14 @@ import type { NetworkStatus } from '../../../src/k8s/types.ts';
 
 const statuses: NetworkStatus[] = [
   { name: 'cbr0', interface: 'eth0', ips: ['10.244.1.5'], mac: '0a:58:0a:f4:01:05', default: true, dns: {} },
-  { name: 'default/macvlan', interface: 'net1', ips: ['192.168.1.200', 'fd00::c8'], mac: '02:42:c0:a8:01:c8', default: false, dns: {} },
+  {
+    name: 'default/macvlan',
+    interface: 'net1',
+    ips: ['192.168.1.200', 'fd00::c8'],
+    mac: '02:42:c0:a8:01:c8',
+    default: false,
+    dns: {},
+  },
 ];
 
 describe('AddedInterface events', () => {

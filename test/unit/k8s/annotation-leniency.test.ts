@@ -9,13 +9,43 @@ const ANN = 'k8s.v1.cni.cncf.io/networks';
 
 describe('the networks annotation, accepting what Multus accepts', () => {
   it.each([
-    ['an unknown key', '[{"name":"a","colour":"red"}]', `annotation ${ANN} element 0 "colour"`, { name: 'a', namespace: 'ns' }],
-    ['a null cni-args', '[{"name":"a","cni-args":null}]', `annotation ${ANN} element 0 "cni-args"`, { name: 'a', namespace: 'ns' }],
+    [
+      'an unknown key',
+      '[{"name":"a","colour":"red"}]',
+      `annotation ${ANN} element 0 "colour"`,
+      { name: 'a', namespace: 'ns' },
+    ],
+    [
+      'a null cni-args',
+      '[{"name":"a","cni-args":null}]',
+      `annotation ${ANN} element 0 "cni-args"`,
+      { name: 'a', namespace: 'ns' },
+    ],
     ['a null ips', '[{"name":"a","ips":null}]', `annotation ${ANN} element 0 "ips"`, { name: 'a', namespace: 'ns' }],
-    ['zero bandwidth rates', '[{"name":"a","bandwidth":{"ingressRate":0,"egressRate":0}}]', `annotation ${ANN} element 0 "bandwidth.ingressRate"`, { name: 'a', namespace: 'ns' }],
-    ['hostPort 0', '[{"name":"a","portMappings":[{"hostPort":0,"containerPort":80}]}]', `annotation ${ANN} element 0 "portMappings[0].hostPort"`, { portMappings: [{ hostPort: 0, containerPort: 80, protocol: 'TCP' }] }],
-    ['an 8-byte MAC', '[{"name":"a","mac":"02:00:00:00:00:00:00:01"}]', `annotation ${ANN} element 0 "mac"`, { mac: '02:00:00:00:00:00:00:01' }],
-    ['dual-stack default-route on two elements', '[{"name":"a","default-route":["10.0.0.1"]},{"name":"b","default-route":["fd00::1"]}]', `annotation ${ANN} element 1 "default-route"`, { name: 'a', 'default-route': ['10.0.0.1'] }],
+    [
+      'zero bandwidth rates',
+      '[{"name":"a","bandwidth":{"ingressRate":0,"egressRate":0}}]',
+      `annotation ${ANN} element 0 "bandwidth.ingressRate"`,
+      { name: 'a', namespace: 'ns' },
+    ],
+    [
+      'hostPort 0',
+      '[{"name":"a","portMappings":[{"hostPort":0,"containerPort":80}]}]',
+      `annotation ${ANN} element 0 "portMappings[0].hostPort"`,
+      { portMappings: [{ hostPort: 0, containerPort: 80, protocol: 'TCP' }] },
+    ],
+    [
+      'an 8-byte MAC',
+      '[{"name":"a","mac":"02:00:00:00:00:00:00:01"}]',
+      `annotation ${ANN} element 0 "mac"`,
+      { mac: '02:00:00:00:00:00:00:01' },
+    ],
+    [
+      'dual-stack default-route on two elements',
+      '[{"name":"a","default-route":["10.0.0.1"]},{"name":"b","default-route":["fd00::1"]}]',
+      `annotation ${ANN} element 1 "default-route"`,
+      { name: 'a', 'default-route': ['10.0.0.1'] },
+    ],
   ])('%s: accepted with a warning, refused when strict', (_what, value, field, first) => {
     const lenient = leniency(false);
     const elements = parseNetworksAnnotation(value, 'ns', { pod: 'ns/web', lenient });

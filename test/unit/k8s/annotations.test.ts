@@ -3,11 +3,12 @@ import { parseDefaultNetworkAnnotation, parseNetworksAnnotation } from '../../..
 import { failure } from '../../helpers/failure.ts';
 
 const ctx = { pod: 'team-a/web-0' };
-const parse = (value: unknown) => parseNetworksAnnotation(typeof value === 'string' ? value : JSON.stringify(value), 'team-a', ctx);
+const parse = (value: unknown) =>
+  parseNetworksAnnotation(typeof value === 'string' ? value : JSON.stringify(value), 'team-a', ctx);
 const parseFails = (value: unknown) => failure(() => parse(value));
 
 describe('networks annotation, comma form', () => {
-  it('reads name, ns/name and ns/name@ifname; the namespace defaults to the pod\'s', () => {
+  it("reads name, ns/name and ns/name@ifname; the namespace defaults to the pod's", () => {
     expect(parse(' macvlan-conf , other/sriov@fast0,bridge@net5 ')).toEqual([
       { name: 'macvlan-conf', namespace: 'team-a' },
       { name: 'sriov', namespace: 'other', interface: 'fast0' },
@@ -51,7 +52,10 @@ describe('networks annotation, JSON form', () => {
         mac: '02:11:22:33:44:55',
         interface: 'data0',
         'default-route': ['10.1.1.1'],
-        portMappings: [{ hostPort: 8080, containerPort: 80, protocol: 'udp', hostIP: '192.168.0.1' }, { hostPort: 1, containerPort: 65535 }],
+        portMappings: [
+          { hostPort: 8080, containerPort: 80, protocol: 'udp', hostIP: '192.168.0.1' },
+          { hostPort: 1, containerPort: 65535 },
+        ],
         bandwidth: { ingressRate: 1000, ingressBurst: 2000, egressRate: 3000 },
         'cni-args': { mode: 'fast' },
         'infiniband-guid': 'c2:11:22:33:44:55:66:77',
@@ -105,12 +109,20 @@ describe('networks annotation, JSON form', () => {
 
   // One bad field of an element each; the message names the field and what is wrong with it.
   it.each<{ what: string; element: Record<string, unknown>; says: string }>([
-    { what: 'an IP that is not one', element: { ips: ['10.1.1'] }, says: '"ips[0]" must be an IP address or CIDR (got "10.1.1")' },
+    {
+      what: 'an IP that is not one',
+      element: { ips: ['10.1.1'] },
+      says: '"ips[0]" must be an IP address or CIDR (got "10.1.1")',
+    },
     { what: 'an IPv4 prefix over 32', element: { ips: ['10.1.1.1/33'] }, says: '"ips[0]"' },
     { what: 'an IPv6 prefix over 128', element: { ips: ['fd00::1/129'] }, says: '"ips[0]"' },
     { what: 'a 5-byte MAC', element: { mac: '02:11:22:33:44' }, says: '"mac"' },
     { what: 'an 8-byte MAC', element: { mac: '02:11:22:33:44:55:66:77' }, says: '6-byte' },
-    { what: 'a 6-byte InfiniBand GUID', element: { 'infiniband-guid': '02:11:22:33:44:55' }, says: '"infiniband-guid"' },
+    {
+      what: 'a 6-byte InfiniBand GUID',
+      element: { 'infiniband-guid': '02:11:22:33:44:55' },
+      says: '"infiniband-guid"',
+    },
     {
       what: 'host port 0',
       element: { portMappings: [{ hostPort: 0, containerPort: 80 }] },
@@ -142,9 +154,15 @@ describe('networks annotation, JSON form', () => {
   });
 
   it('allows default-route on one element only, one gateway per family', () => {
-    expect(parse([{ name: 'a', 'default-route': ['10.0.0.1', 'fd00::1'] }])[0]?.['default-route']).toEqual(['10.0.0.1', 'fd00::1']);
+    expect(parse([{ name: 'a', 'default-route': ['10.0.0.1', 'fd00::1'] }])[0]?.['default-route']).toEqual([
+      '10.0.0.1',
+      'fd00::1',
+    ]);
     expect(parse([{ name: 'a', 'default-route': [] }])[0]?.['default-route']).toEqual([]);
-    const twice = parseFails([{ name: 'a', 'default-route': ['10.0.0.1'] }, { name: 'b', 'default-route': ['10.0.1.1'] }]);
+    const twice = parseFails([
+      { name: 'a', 'default-route': ['10.0.0.1'] },
+      { name: 'b', 'default-route': ['10.0.1.1'] },
+    ]);
     expect(twice.message).toContain('element 1');
     expect(twice.message).toContain('one element only');
     expect(parseFails([{ name: 'a', 'default-route': ['10.0.0.1', '10.0.0.2'] }]).message).toContain('ECMP');
@@ -153,7 +171,9 @@ describe('networks annotation, JSON form', () => {
 
   it('rejects ipam-claim-reference together with ips', () => {
     expect(parse([{ name: 'a', 'ipam-claim-reference': 'claim-1' }])[0]?.['ipam-claim-reference']).toBe('claim-1');
-    expect(parseFails([{ name: 'a', ips: ['10.0.0.1'], 'ipam-claim-reference': 'c' }]).message).toContain('ipam-claim-reference');
+    expect(parseFails([{ name: 'a', ips: ['10.0.0.1'], 'ipam-claim-reference': 'c' }]).message).toContain(
+      'ipam-claim-reference',
+    );
   });
 
   it('rejects the same interface requested twice', () => {
@@ -167,7 +187,10 @@ describe('networks annotation, JSON form', () => {
 
 describe('default-network annotation', () => {
   it('takes exactly one network, in multusNamespace unless named', () => {
-    expect(parseDefaultNetworkAnnotation('calico', 'kube-system')).toEqual({ name: 'calico', namespace: 'kube-system' });
+    expect(parseDefaultNetworkAnnotation('calico', 'kube-system')).toEqual({
+      name: 'calico',
+      namespace: 'kube-system',
+    });
     expect(parseDefaultNetworkAnnotation('[{"name":"calico","namespace":"net"}]', 'kube-system', ctx)).toEqual({
       name: 'calico',
       namespace: 'net',

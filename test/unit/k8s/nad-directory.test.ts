@@ -45,7 +45,11 @@ describe('NadDirectory', () => {
     put('a.yml', nadYaml('from-yml'));
     put(
       'team-b/b.json',
-      JSON.stringify({ apiVersion: 'k8s.cni.cncf.io/v1', kind: 'NetworkAttachmentDefinition', metadata: { name: 'from-json', namespace: 'team-b' } }),
+      JSON.stringify({
+        apiVersion: 'k8s.cni.cncf.io/v1',
+        kind: 'NetworkAttachmentDefinition',
+        metadata: { name: 'from-json', namespace: 'team-b' },
+      }),
     );
     put(
       'list.yaml',

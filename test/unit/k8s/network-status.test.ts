@@ -41,7 +41,7 @@ describe('networkStatusEntries', () => {
     expect(Object.keys(entries[0]!)).toEqual(['name', 'interface', 'ips', 'mac', 'mtu', 'default', 'dns', 'gateway']);
   });
 
-  it('makes one entry per sandbox interface, default only on the attachment\'s ifname', () => {
+  it("makes one entry per sandbox interface, default only on the attachment's ifname", () => {
     const result: CniResult = {
       cniVersion: '1.0.0',
       interfaces: [
@@ -54,7 +54,10 @@ describe('networkStatusEntries', () => {
         { address: '192.168.0.5/24', interface: 0 },
       ],
     };
-    const entries = networkStatusEntries('ns/multi', 'net1', result, { isDefault: true, defaultRoute: ['192.168.0.1'] });
+    const entries = networkStatusEntries('ns/multi', 'net1', result, {
+      isDefault: true,
+      defaultRoute: ['192.168.0.1'],
+    });
     expect(entries.map((e) => [e.interface, e.ips, e.default])).toEqual([
       ['net1', ['192.168.0.5'], true],
       ['net1-b', ['192.168.1.5'], false],
@@ -63,7 +66,7 @@ describe('networkStatusEntries', () => {
     expect(entries[1]?.['default-route']).toBeUndefined();
   });
 
-  it('gives unindexed addresses to the attachment\'s interface', () => {
+  it("gives unindexed addresses to the attachment's interface", () => {
     const result: CniResult = {
       cniVersion: '1.0.0',
       interfaces: [{ name: 'net2', sandbox: '/ns' }],
@@ -85,12 +88,14 @@ describe('networkStatusEntries', () => {
     ]);
   });
 
-  it('counts an interface named like the attachment as the pod\'s when no interface has a sandbox', () => {
+  it("counts an interface named like the attachment as the pod's when no interface has a sandbox", () => {
     const result: CniResult = { cniVersion: '0.4.0', interfaces: [{ name: 'net1', mac: '02:00:00:00:00:09' }] };
-    expect(networkStatusEntries('ns/a', 'net1', result, { isDefault: false, netns: '/ns' })[0]?.mac).toBe('02:00:00:00:00:09');
+    expect(networkStatusEntries('ns/a', 'net1', result, { isDefault: false, netns: '/ns' })[0]?.mac).toBe(
+      '02:00:00:00:00:09',
+    );
   });
 
-  it('puts device-info on the attachment\'s entry', () => {
+  it("puts device-info on the attachment's entry", () => {
     const deviceInfo = { type: 'pci', version: '1.1.0', pci: { 'pci-address': '0000:04:00.5' } };
     const entries = networkStatusEntries('ns/sriov', 'net1', undefined, { isDefault: false, deviceInfo });
     expect(entries[0]?.['device-info']).toEqual(deviceInfo);

@@ -53,8 +53,16 @@ describe('PodStore', () => {
   });
 
   it('reads a JSON manifest', async () => {
-    put('team-a/db.json', JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db', annotations: { a: 'b' } } }));
-    expect(await store.getPod('team-a', 'db')).toEqual({ namespace: 'team-a', name: 'db', labels: {}, annotations: { a: 'b' } });
+    put(
+      'team-a/db.json',
+      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db', annotations: { a: 'b' } } }),
+    );
+    expect(await store.getPod('team-a', 'db')).toEqual({
+      namespace: 'team-a',
+      name: 'db',
+      labels: {},
+      annotations: { a: 'b' },
+    });
   });
 
   it('knows nothing of a missing pod, another UID, or a name that is not a Kubernetes name', async () => {
@@ -67,7 +75,10 @@ describe('PodStore', () => {
   });
 
   it('names the file when the manifest is wrong', async () => {
-    put('team-a/bad.yaml', 'metadata:\n  name: bad\n  annotations:\n    k8s.v1.cni.cncf.io/networks: [{"name": "x"}]\n');
+    put(
+      'team-a/bad.yaml',
+      'metadata:\n  name: bad\n  annotations:\n    k8s.v1.cni.cncf.io/networks: [{"name": "x"}]\n',
+    );
     await expect(store.getPod('team-a', 'bad')).rejects.toMatchObject({
       code: 7,
       message: expect.stringMatching(/bad\.yaml.*must be a string \(quote the value in YAML\)/),
@@ -79,13 +90,27 @@ describe('PodStore', () => {
   });
 
   it('writes and removes pods', async () => {
-    const file = await store.writePod({ namespace: 'team-b', name: 'api', uid: 'u', labels: { a: 'b' }, annotations: { x: 'y' } });
+    const file = await store.writePod({
+      namespace: 'team-b',
+      name: 'api',
+      uid: 'u',
+      labels: { a: 'b' },
+      annotations: { x: 'y' },
+    });
     expect(file).toBe(join(dir, 'team-b', 'api.yaml'));
-    expect(await store.getPod('team-b', 'api')).toEqual({ namespace: 'team-b', name: 'api', uid: 'u', labels: { a: 'b' }, annotations: { x: 'y' } });
+    expect(await store.getPod('team-b', 'api')).toEqual({
+      namespace: 'team-b',
+      name: 'api',
+      uid: 'u',
+      labels: { a: 'b' },
+      annotations: { x: 'y' },
+    });
     expect(store.removePod('team-b', 'api')).toBe(true);
     expect(existsSync(file)).toBe(false);
     expect(store.removePod('team-b', 'api')).toBe(false);
-    await expect(store.writePod({ namespace: 'Bad', name: 'x', labels: {}, annotations: {} })).rejects.toMatchObject({ code: 7 });
+    await expect(store.writePod({ namespace: 'Bad', name: 'x', labels: {}, annotations: {} })).rejects.toMatchObject({
+      code: 7,
+    });
   });
 
   it('keeps network-status in a status file beside a YAML manifest, which stays as written', async () => {
@@ -103,7 +128,10 @@ describe('PodStore', () => {
   });
 
   it('keeps network-status for a JSON manifest without annotations', async () => {
-    const file = put('team-a/db.json', JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db' }, spec: { x: 1 } }));
+    const file = put(
+      'team-a/db.json',
+      JSON.stringify({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'db' }, spec: { x: 1 } }),
+    );
     const entries = networkStatusEntries('ns/a', 'net1', undefined, { isDefault: true });
     expect(await store.setNetworkStatus('team-a', 'db', entries)).toBe(true);
     expect(JSON.parse(readFileSync(file, 'utf8')).metadata.annotations).toBeUndefined();

@@ -13,9 +13,9 @@ describe('default-route request', () => {
   });
 
   it('refuses two gateways of one family (no ECMP), also from two owners', () => {
-    expect(() => defaultRouteRequest([{ network: 'ns/b', ifname: 'net1', defaultRoute: ['10.1.0.1', '10.1.0.2'] }])).toThrow(
-      /ECMP/,
-    );
+    expect(() =>
+      defaultRouteRequest([{ network: 'ns/b', ifname: 'net1', defaultRoute: ['10.1.0.1', '10.1.0.2'] }]),
+    ).toThrow(/ECMP/);
     expect(() =>
       defaultRouteRequest([
         { network: 'ns/a', ifname: 'net1', defaultRoute: ['10.1.0.1'] },
@@ -34,12 +34,18 @@ describe('default-route on two networks, one family each (dual-stack, as Multus 
 });
 
 describe('default-route with an empty gateway list', () => {
-  it('uses the attachment\'s own gateways, one per family', () => {
+  it("uses the attachment's own gateways, one per family", () => {
     const owner = {
       network: 'ns/b',
       ifname: 'net1',
       defaultRoute: [],
-      result: { cniVersion: '1.0.0', ips: [{ address: '10.1.0.5/24', gateway: '10.1.0.1' }, { address: 'fd00::5/64', gateway: 'fd00::1' }] },
+      result: {
+        cniVersion: '1.0.0',
+        ips: [
+          { address: '10.1.0.5/24', gateway: '10.1.0.1' },
+          { address: 'fd00::5/64', gateway: 'fd00::1' },
+        ],
+      },
     };
     expect(defaultRouteRequest([owner])).toMatchObject({ v4: { gw: '10.1.0.1' }, v6: { gw: 'fd00::1' } });
   });

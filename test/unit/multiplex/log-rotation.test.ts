@@ -27,7 +27,10 @@ function policy(overrides: Partial<RotationPolicy> = {}): RotationPolicy {
 
 /** Names in the log directory other than the live file, sorted. */
 function backupNames(): string[] {
-  return fs.readdirSync(dir).filter((n) => n !== 'braid.log').sort();
+  return fs
+    .readdirSync(dir)
+    .filter((n) => n !== 'braid.log')
+    .sort();
 }
 
 /** A backup as if rotated `ageMs` ago. */
@@ -96,7 +99,9 @@ describe('rotation at maxSize', () => {
     appendLogLine(file, long, policy());
     appendLogLine(file, line(1), policy());
     // Oldest first; both rotations may fall in one millisecond, so order by the tiebreak too.
-    const contents = listBackups(file).reverse().map((b) => fs.readFileSync(b.plain!, 'utf8'));
+    const contents = listBackups(file)
+      .reverse()
+      .map((b) => fs.readFileSync(b.plain!, 'utf8'));
     expect(contents).toEqual([line(0), long]);
     expect(fs.readFileSync(file, 'utf8')).toBe(line(1));
   });
@@ -158,7 +163,9 @@ describe('compression', () => {
     const names = backupNames();
     expect(names).toContain(`${first}.gz`);
     expect(names).not.toContain(first);
-    expect(zlib.gunzipSync(fs.readFileSync(path.join(dir, `${first}.gz`))).toString()).toBe(line(0) + line(1) + line(2));
+    expect(zlib.gunzipSync(fs.readFileSync(path.join(dir, `${first}.gz`))).toString()).toBe(
+      line(0) + line(1) + line(2),
+    );
   });
 
   it('removes partial archives a crashed compression left, once they are stale', () => {
@@ -206,7 +213,9 @@ describe('createLogger', () => {
     const [backup, ...more] = backupNames();
     expect(more).toEqual([]);
     expect(fs.statSync(path.join(dir, backup!)).size).toBeLessThanOrEqual(1024 * 1024);
-    const lines = [backup!, 'braid.log'].flatMap((n) => fs.readFileSync(path.join(dir, n), 'utf8').split('\n').filter(Boolean));
+    const lines = [backup!, 'braid.log'].flatMap((n) =>
+      fs.readFileSync(path.join(dir, n), 'utf8').split('\n').filter(Boolean),
+    );
     expect(lines).toHaveLength(1100);
     expect(lines.every((l, i) => l.includes(`[verbose] ADD abc: ${i} m`))).toBe(true);
   });
@@ -239,12 +248,16 @@ describe('many processes writing at once', () => {
     const shared = policy({ maxBytes: 4096, compress: true, settleMs: 1000 });
     const startAt = String(Date.now() + 1000);
     await Promise.all(
-      Array.from({ length: WRITERS }, (_, w) => run([file, String(w), String(LINES), startAt, '1500', JSON.stringify(shared)])),
+      Array.from({ length: WRITERS }, (_, w) =>
+        run([file, String(w), String(LINES), startAt, '1500', JSON.stringify(shared)]),
+      ),
     );
 
     const names = backupNames();
     expect(names.some((n) => n.endsWith('.gz'))).toBe(true);
-    expect(names.filter((n) => !/^braid-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}(-\d+)?\.log(\.gz)?$/.test(n))).toEqual([]);
+    expect(names.filter((n) => !/^braid-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}(-\d+)?\.log(\.gz)?$/.test(n))).toEqual(
+      [],
+    );
 
     const seen = new Map<string, number>();
     for (const l of allLines()) {

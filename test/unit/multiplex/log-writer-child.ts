@@ -2,7 +2,14 @@
 // children do the same. Run by Node 24 directly (type stripping), not by vitest.
 import { appendLogLine, type RotationPolicy } from '../../../src/log/log-rotation.ts';
 
-const [file, writer, count, startAt, pauseMs, policyJson] = process.argv.slice(2) as [string, string, string, string, string, string];
+const [file, writer, count, startAt, pauseMs, policyJson] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+  string,
+];
 const policy = JSON.parse(policyJson) as RotationPolicy;
 const lines = Number(count);
 const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);

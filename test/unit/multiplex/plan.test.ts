@@ -45,7 +45,9 @@ describe('planner', () => {
   });
 
   it('numbers after defaultNetworks, as Multus does', () => {
-    const plan = buildPlan(inputs({ defaultNetworks: [net('extra', { type: 'ptp' })], selected: [macvlan({ name: 'a' })] }));
+    const plan = buildPlan(
+      inputs({ defaultNetworks: [net('extra', { type: 'ptp' })], selected: [macvlan({ name: 'a' })] }),
+    );
     expect(plan.attachments.map((a) => a.ifname)).toEqual(['eth0', 'net1', 'net2']);
   });
 
@@ -56,15 +58,19 @@ describe('planner', () => {
 
   it('refuses two networks asking for the same interface name, naming both', () => {
     expect(() =>
-      buildPlan(inputs({ selected: [macvlan({ name: 'a', interface: 'data' }), macvlan({ name: 'b', interface: 'data' })] })),
+      buildPlan(
+        inputs({ selected: [macvlan({ name: 'a', interface: 'data' }), macvlan({ name: 'b', interface: 'data' })] }),
+      ),
     ).toThrow(/"data".*default\/b.*default\/a/);
   });
 
   it('refuses a requested name equal to the cluster interface', () => {
-    expect(() => buildPlan(inputs({ selected: [macvlan({ name: 'a', interface: 'eth0' })] }))).toThrow(/cluster network/);
+    expect(() => buildPlan(inputs({ selected: [macvlan({ name: 'a', interface: 'eth0' })] }))).toThrow(
+      /cluster network/,
+    );
   });
 
-  it('gives the runtime\'s runtimeConfig only to the cluster network (NPWG 7.5)', () => {
+  it("gives the runtime's runtimeConfig only to the cluster network (NPWG 7.5)", () => {
     const plan = buildPlan(inputs({ selected: [macvlan({ name: 'a' }, { portMappings: true })] }));
     expect(plan.attachments[0]!.capabilityArgs).toHaveProperty('portMappings');
     expect(plan.attachments[1]!.capabilityArgs).toEqual({});
@@ -113,7 +119,9 @@ describe('planner', () => {
       'test',
     );
     const sel: NetworkSelectionElement = { name: 'a', 'cni-args': { over: 'pod', extra: true } };
-    const plan = buildPlan(inputs({ selected: [{ network: 'default/a', list: conflist, origin: 't', selection: sel }] }));
+    const plan = buildPlan(
+      inputs({ selected: [{ network: 'default/a', list: conflist, origin: 't', selection: sel }] }),
+    );
     const plugins = plan.attachments[1]!.list.plugins;
     expect(plugins[0]!.args).toEqual({ cni: { keep: 1, over: 'pod', extra: true } });
     expect(plugins[1]!.args).toEqual({ cni: { over: 'pod', extra: true } });

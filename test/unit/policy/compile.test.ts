@@ -3,20 +3,38 @@ import { MAX_GROUPS } from '../../../src/policy/compile.ts';
 import { decide, mnp, pod, policiesFrom, view } from './fixtures.ts';
 
 const NET1 = 'app/net1';
-const server = pod('app', 'server', { app: 'server', tier: 'back' }, { [NET1]: ['10.1.0.10', 'fd01::10'], 'app/net2': ['10.2.0.10'] }, [
-  { name: 'http', protocol: 'TCP', port: 8080 },
-  { name: 'dns', protocol: 'UDP', port: 5353 },
-]);
-const client = pod('app', 'client', { app: 'client' }, { [NET1]: ['10.1.0.20', 'fd01::20'], 'app/net2': ['10.2.0.20'], cbr0: ['10.244.0.20'] });
+const server = pod(
+  'app',
+  'server',
+  { app: 'server', tier: 'back' },
+  { [NET1]: ['10.1.0.10', 'fd01::10'], 'app/net2': ['10.2.0.10'] },
+  [
+    { name: 'http', protocol: 'TCP', port: 8080 },
+    { name: 'dns', protocol: 'UDP', port: 5353 },
+  ],
+);
+const client = pod(
+  'app',
+  'client',
+  { app: 'client' },
+  { [NET1]: ['10.1.0.20', 'fd01::20'], 'app/net2': ['10.2.0.20'], cbr0: ['10.244.0.20'] },
+);
 const appOther = pod('app', 'other-client', { app: 'other' }, { [NET1]: ['10.1.0.21'] });
 const foreignClient = pod('other', 'client', { app: 'client' }, { [NET1]: ['10.1.0.30'] });
-const foreignWeb = pod('other', 'web', { app: 'web' }, { [NET1]: ['10.1.0.31'] }, [{ name: 'http', protocol: 'TCP', port: 9090 }]);
-const appWeb = pod('app', 'web2', { app: 'web' }, { [NET1]: ['10.1.0.22'] }, [{ name: 'http', protocol: 'TCP', port: 8081 }]);
-const cluster = view([server, client, appOther, foreignClient, foreignWeb, appWeb], [
-  { name: 'app', labels: { team: 'a' } },
-  { name: 'other', labels: { team: 'b' } },
-  { name: 'empty', labels: { team: 'c' } },
+const foreignWeb = pod('other', 'web', { app: 'web' }, { [NET1]: ['10.1.0.31'] }, [
+  { name: 'http', protocol: 'TCP', port: 9090 },
 ]);
+const appWeb = pod('app', 'web2', { app: 'web' }, { [NET1]: ['10.1.0.22'] }, [
+  { name: 'http', protocol: 'TCP', port: 8081 },
+]);
+const cluster = view(
+  [server, client, appOther, foreignClient, foreignWeb, appWeb],
+  [
+    { name: 'app', labels: { team: 'a' } },
+    { name: 'other', labels: { team: 'b' } },
+    { name: 'empty', labels: { team: 'c' } },
+  ],
+);
 
 const on = (yaml: string, target = server, network = NET1) => decide(policiesFrom(yaml), cluster, target, network);
 
@@ -52,7 +70,9 @@ describe('policy targets and isolation', () => {
     expect(on(mnp('p', 'app', 'net1', expr('NotIn', ', values: [back]'))).compiled.ingress.isolated).toBe(false);
     expect(on(mnp('p', 'app', 'net1', expr('Exists'))).compiled.ingress.isolated).toBe(true);
     expect(on(mnp('p', 'app', 'net1', expr('DoesNotExist'))).compiled.ingress.isolated).toBe(false);
-    expect(on(mnp('p', 'other', 'app/net1', spec('  matchLabels: {app: server}'))).compiled.ingress.isolated).toBe(false);
+    expect(on(mnp('p', 'other', 'app/net1', spec('  matchLabels: {app: server}'))).compiled.ingress.isolated).toBe(
+      false,
+    );
   });
 
   it('defaults policyTypes to Ingress, plus Egress when the policy has egress rules', () => {
@@ -75,7 +95,12 @@ describe('policy targets and isolation', () => {
     expect(on(mnp('p', 'app', 'net1', 'podSelector: {}\ningress: [{}]')).in('192.0.2.9', 9)).toBe(true);
     const stacked = on(
       mnp('a', 'app', 'net1', 'podSelector: {}\ningress:\n- from: [{podSelector: {matchLabels: {app: client}}}]') +
-        mnp('b', 'app', 'net1', 'podSelector: {matchLabels: {app: server}}\ningress:\n- from: [{podSelector: {matchLabels: {app: other}}}]'),
+        mnp(
+          'b',
+          'app',
+          'net1',
+          'podSelector: {matchLabels: {app: server}}\ningress:\n- from: [{podSelector: {matchLabels: {app: other}}}]',
+        ),
     );
     expect(stacked.compiled.policies).toEqual(['app/a', 'app/b']);
     expect(stacked.in('10.1.0.20', 80)).toBe(true);
@@ -99,7 +124,9 @@ describe('peers', () => {
     expect(d.in('10.1.0.31', 80)).toBe(true);
     expect(d.in('10.1.0.20', 80)).toBe(false);
     expect(from('{namespaceSelector: {}}').in('10.1.0.30', 80)).toBe(true);
-    expect(from('{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: other}}}').in('10.1.0.31', 1)).toBe(true);
+    expect(from('{namespaceSelector: {matchLabels: {kubernetes.io/metadata.name: other}}}').in('10.1.0.31', 1)).toBe(
+      true,
+    );
   });
 
   it('intersects podSelector and namespaceSelector in one peer', () => {
@@ -121,7 +148,14 @@ describe('peers', () => {
     expect(d.in('fd01::20', 80)).toBe(true);
     expect(d.in('10.2.0.20', 80)).toBe(false);
     expect(d.in('10.244.0.20', 80)).toBe(false);
-    const onNet2 = decide(policiesFrom(mnp('p', 'app', 'net2', 'podSelector: {}\ningress:\n- from: [{podSelector: {matchLabels: {app: client}}}]')), cluster, server, 'app/net2');
+    const onNet2 = decide(
+      policiesFrom(
+        mnp('p', 'app', 'net2', 'podSelector: {}\ningress:\n- from: [{podSelector: {matchLabels: {app: client}}}]'),
+      ),
+      cluster,
+      server,
+      'app/net2',
+    );
     expect(onNet2.in('10.2.0.20', 80)).toBe(true);
     expect(onNet2.in('10.1.0.20', 80)).toBe(false);
   });
@@ -132,17 +166,28 @@ describe('peers', () => {
     expect(oneRule.in('10.9.1.1', 80)).toBe(false);
     expect(oneRule.in('10.9.1.200', 80)).toBe(true);
     const twoRules = on(
-      mnp('p', 'app', 'net1', 'podSelector: {}\ningress:\n- from: [{ipBlock: {cidr: 10.9.0.0/16, except: [10.9.1.0/24]}}]\n- from: [{ipBlock: {cidr: 10.9.1.0/24}}]\n  ports: [{port: 443}]'),
+      mnp(
+        'p',
+        'app',
+        'net1',
+        'podSelector: {}\ningress:\n- from: [{ipBlock: {cidr: 10.9.0.0/16, except: [10.9.1.0/24]}}]\n- from: [{ipBlock: {cidr: 10.9.1.0/24}}]\n  ports: [{port: 443}]',
+      ),
     );
     expect(twoRules.in('10.9.1.7', 443)).toBe(true);
     expect(twoRules.in('10.9.1.7', 80)).toBe(false);
     expect(twoRules.in('10.9.2.7', 80)).toBe(true);
     const nested = from('{ipBlock: {cidr: 10.0.0.0/8, except: [10.1.0.0/16, 10.1.2.0/24]}}');
-    expect([nested.in('10.1.2.3', 1), nested.in('10.1.3.3', 1), nested.in('10.2.0.1', 1)]).toEqual([false, false, true]);
+    expect([nested.in('10.1.2.3', 1), nested.in('10.1.3.3', 1), nested.in('10.2.0.1', 1)]).toEqual([
+      false,
+      false,
+      true,
+    ]);
   });
 
   it('handles IPv6 ipBlocks and pod addresses', () => {
-    const d = from('{ipBlock: {cidr: "fd00:9::/32", except: ["fd00:9:1::/48"]}}, {podSelector: {matchLabels: {app: client}}}');
+    const d = from(
+      '{ipBlock: {cidr: "fd00:9::/32", except: ["fd00:9:1::/48"]}}, {podSelector: {matchLabels: {app: client}}}',
+    );
     expect(d.in('fd00:9:2::1', 80)).toBe(true);
     expect(d.in('fd00:9:1::1', 80)).toBe(false);
     expect(d.in('fd01::20', 80)).toBe(true);
@@ -185,7 +230,14 @@ describe('ports', () => {
   });
 
   it('resolves egress named ports on each destination pod', () => {
-    const d = on(mnp('p', 'app', 'net1', 'podSelector: {}\negress:\n- to: [{podSelector: {matchLabels: {app: web}}}, {namespaceSelector: {matchLabels: {team: b}}}]\n  ports: [{port: http}, {port: 22}]'));
+    const d = on(
+      mnp(
+        'p',
+        'app',
+        'net1',
+        'podSelector: {}\negress:\n- to: [{podSelector: {matchLabels: {app: web}}}, {namespaceSelector: {matchLabels: {team: b}}}]\n  ports: [{port: http}, {port: 22}]',
+      ),
+    );
     expect(d.out('10.1.0.22', 8081)).toBe(true);
     expect(d.out('10.1.0.22', 9090)).toBe(false);
     expect(d.out('10.1.0.31', 9090)).toBe(true);
@@ -193,13 +245,24 @@ describe('ports', () => {
     expect(d.out('10.1.0.30', 22)).toBe(true);
     expect(d.out('10.1.0.30', 9090)).toBe(false);
     const anyPeer = on(mnp('p', 'app', 'net1', 'podSelector: {}\negress:\n- ports: [{port: http}]'));
-    expect([anyPeer.out('10.1.0.31', 9090), anyPeer.out('10.1.0.22', 8081), anyPeer.out('192.0.2.1', 8081)]).toEqual([true, true, false]);
+    expect([anyPeer.out('10.1.0.31', 9090), anyPeer.out('10.1.0.22', 8081), anyPeer.out('192.0.2.1', 8081)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
   });
 });
 
 describe('rule groups', () => {
   it('shares one bit between rules with the same ports and rejects more groups than the program holds', () => {
-    const same = on(mnp('p', 'app', 'net1', 'podSelector: {}\ningress:\n- from: [{ipBlock: {cidr: 10.9.0.0/24}}]\n  ports: [{port: 80}]\n- from: [{ipBlock: {cidr: 10.8.0.0/24}}]\n  ports: [{port: 80}]'));
+    const same = on(
+      mnp(
+        'p',
+        'app',
+        'net1',
+        'podSelector: {}\ningress:\n- from: [{ipBlock: {cidr: 10.9.0.0/24}}]\n  ports: [{port: 80}]\n- from: [{ipBlock: {cidr: 10.8.0.0/24}}]\n  ports: [{port: 80}]',
+      ),
+    );
     expect(same.compiled.ingress.groups).toHaveLength(1);
     expect(same.in('10.8.0.1', 80)).toBe(true);
     const many = Array.from({ length: MAX_GROUPS + 1 }, (_, i) => `- ports: [{port: ${i + 1}}]`).join('\n');

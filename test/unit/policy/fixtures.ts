@@ -40,7 +40,8 @@ export function decide(policies: MultiNetworkPolicy[], v: ClusterView, target: P
 
 /** A MultiNetworkPolicy document. */
 export function mnp(name: string, ns: string, policyFor: string | undefined, spec: string): string {
-  const annotations = policyFor === undefined ? '' : `\n  annotations:\n    k8s.v1.cni.cncf.io/policy-for: "${policyFor}"`;
+  const annotations =
+    policyFor === undefined ? '' : `\n  annotations:\n    k8s.v1.cni.cncf.io/policy-for: "${policyFor}"`;
   return `apiVersion: k8s.cni.cncf.io/v1beta1
 kind: MultiNetworkPolicy
 metadata:

@@ -6,7 +6,7 @@ const W = 8; // a small address space so that every address can be checked
 
 function randomPrefix(rand: () => number, minLen = 0): { addr: bigint; len: number } {
   const len = minLen + Math.floor(rand() * (W + 1 - minLen));
-  const addr = BigInt(Math.floor(rand() * 256)) >> BigInt(W - len) << BigInt(W - len);
+  const addr = (BigInt(Math.floor(rand() * 256)) >> BigInt(W - len)) << BigInt(W - len);
   return { addr, len };
 }
 
@@ -26,7 +26,7 @@ function bruteForce(members: Member[], a: bigint): bigint {
 
 function lcg(seed: number): () => number {
   let s = seed;
-  return () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  return () => (s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
 }
 
 describe('flatten', () => {
@@ -38,7 +38,7 @@ describe('flatten', () => {
         const exclude = Array.from({ length: Math.floor(rand() * 3) }, () => randomPrefix(rand, include.len + 1))
           .filter((e) => e.len > include.len)
           .map((e) => ({ addr: (e.addr & ((1n << BigInt(W - include.len)) - 1n)) | include.addr, len: e.len }))
-          .map((e) => ({ addr: e.addr >> BigInt(W - e.len) << BigInt(W - e.len), len: e.len }));
+          .map((e) => ({ addr: (e.addr >> BigInt(W - e.len)) << BigInt(W - e.len), len: e.len }));
         return { bit: Math.floor(rand() * 5), include, exclude };
       });
       const entries = flatten(members, W);
@@ -62,7 +62,13 @@ describe('flatten', () => {
 
 describe('rangeToPrefixes', () => {
   it('covers a range exactly with aligned blocks', () => {
-    for (const [start, end] of [[0, 65535], [1, 65534], [80, 80], [1000, 1999], [32768, 40000]] as const) {
+    for (const [start, end] of [
+      [0, 65535],
+      [1, 65534],
+      [80, 80],
+      [1000, 1999],
+      [32768, 40000],
+    ] as const) {
       const prefixes = rangeToPrefixes(start, end, 16);
       expect(prefixes.length).toBeLessThanOrEqual(30);
       const covered = prefixes.flatMap((p) => Array.from({ length: 2 ** (16 - p.len) }, (_, i) => p.value + i));

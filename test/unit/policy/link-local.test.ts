@@ -24,7 +24,14 @@ describe('IPv6 link-local peers', () => {
     const other = pod('app', 'other', { app: 'other' }, { [NET]: ['fd01::21'] });
     other.attachments[0]!.mac = '52:54:00:00:00:21';
     const db = pod('app', 'db', { app: 'db' }, { [NET]: ['fd01::10'] });
-    const policies = policiesFrom(mnp('p', 'app', 'net1', 'podSelector: {matchLabels: {app: db}}\ningress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]'));
+    const policies = policiesFrom(
+      mnp(
+        'p',
+        'app',
+        'net1',
+        'podSelector: {matchLabels: {app: db}}\ningress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 5432}]}]',
+      ),
+    );
     const d = decide(policies, view([web, other, db]), db, NET);
     expect(d.in('fe80::5054:ff:fe00:20', 5432)).toBe(true);
     expect(d.in('fe80::5054:ff:fe00:20', 22)).toBe(false);
@@ -35,10 +42,23 @@ describe('IPv6 link-local peers', () => {
 
   it('reads the MAC from network-status in the pod store and in the agent cache', () => {
     const status = JSON.stringify([{ name: NET, interface: 'net1', ips: ['fd01::20'], mac: '52:54:00:00:00:20' }]);
-    expect(attachmentsOf(status)).toEqual([{ network: NET, ifname: 'net1', ips: ['fd01::20'], mac: '52:54:00:00:00:20' }]);
-    const v = buildClusterView(makeTempDir('braid-t-ll-pods'), makeTempDir('braid-t-ll-cache'), [
-      { pod: { namespace: 'app', name: 'web' }, network: NET, ifname: 'net1', ips: ['fd01::20'], mac: '52:54:00:00:00:20' },
-    ], []);
+    expect(attachmentsOf(status)).toEqual([
+      { network: NET, ifname: 'net1', ips: ['fd01::20'], mac: '52:54:00:00:00:20' },
+    ]);
+    const v = buildClusterView(
+      makeTempDir('braid-t-ll-pods'),
+      makeTempDir('braid-t-ll-cache'),
+      [
+        {
+          pod: { namespace: 'app', name: 'web' },
+          network: NET,
+          ifname: 'net1',
+          ips: ['fd01::20'],
+          mac: '52:54:00:00:00:20',
+        },
+      ],
+      [],
+    );
     expect(v.pods[0]!.attachments[0]!.mac).toBe('52:54:00:00:00:20');
   });
 });

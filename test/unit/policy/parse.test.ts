@@ -8,7 +8,11 @@ const parse = (yaml: string) => parsePolicyDocuments(yaml, 'p.yaml');
 describe('parsing MultiNetworkPolicy documents', () => {
   it('reads a full policy with defaults applied', () => {
     const [p] = parse(
-      mnp('web', 'app', 'net1, other/net2', `
+      mnp(
+        'web',
+        'app',
+        'net1, other/net2',
+        `
 podSelector: {matchLabels: {app: web}}
 ingress:
 - from:
@@ -22,7 +26,8 @@ ingress:
     endPort: 2000
   - port: http
 egress:
-- {}`),
+- {}`,
+      ),
     ).policies;
     expect(p).toMatchObject({
       namespace: 'app',
@@ -41,7 +46,9 @@ egress:
   });
 
   it('reads namespaces and lists documents of other kinds as skipped', () => {
-    const docs = parse('apiVersion: v1\nkind: Namespace\nmetadata: {name: app, labels: {team: a}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n');
+    const docs = parse(
+      'apiVersion: v1\nkind: Namespace\nmetadata: {name: app, labels: {team: a}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n',
+    );
     expect(docs.namespaces).toEqual([{ name: 'app', labels: { team: 'a' } }]);
     expect(docs.skipped).toEqual(['ConfigMap x (p.yaml (document 2))']);
   });
@@ -49,7 +56,10 @@ egress:
   it.each([
     ['podSelector: {}\ningress: [{from: [{}]}]', /spec.ingress\[0\].from\[0\]: needs podSelector/],
     ['podSelector: {}\ningress: [{from: [{ipBlock: {cidr: 10.0.0.0/8}, podSelector: {}}]}]', /cannot be combined/],
-    ['podSelector: {}\ningress: [{from: [{ipBlock: {cidr: 10.0.0.0/16, except: [10.1.0.0/24]}}]}]', /except\[0\]: "10.1.0.0\/24" must be a strict subset/],
+    [
+      'podSelector: {}\ningress: [{from: [{ipBlock: {cidr: 10.0.0.0/16, except: [10.1.0.0/24]}}]}]',
+      /except\[0\]: "10.1.0.0\/24" must be a strict subset/,
+    ],
     ['podSelector: {}\ningress: [{from: [{ipBlock: {cidr: 10.0.0.0}}]}]', /cidr: "10.0.0.0" is not a CIDR/],
     ['podSelector: {}\ningress: [{ports: [{port: 0}]}]', /ports\[0\].port: must be a port number/],
     ['podSelector: {}\ningress: [{ports: [{port: 90, endPort: 80}]}]', /endPort: 80 is below port 90/],
@@ -76,7 +86,10 @@ egress:
 });
 
 describe('label selectors', () => {
-  const sel = (matchExpressions: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values: string[] }[], matchLabels = {}) => ({
+  const sel = (
+    matchExpressions: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values: string[] }[],
+    matchLabels = {},
+  ) => ({
     matchLabels,
     matchExpressions,
   });
@@ -86,7 +99,9 @@ describe('label selectors', () => {
     expect(matchesSelector(sel([], { a: '1' }), { a: '2' })).toBe(false);
     expect(matchesSelector(sel([{ key: 'a', operator: 'NotIn', values: ['1'] }]), {})).toBe(true);
     expect(matchesSelector(sel([{ key: 'a', operator: 'In', values: ['1'] }]), {})).toBe(false);
-    expect(matchesSelector(sel([{ key: 'a', operator: 'Exists', values: [] }], { b: '2' }), { a: 'x', b: '2' })).toBe(true);
+    expect(matchesSelector(sel([{ key: 'a', operator: 'Exists', values: [] }], { b: '2' }), { a: 'x', b: '2' })).toBe(
+      true,
+    );
     expect(matchesSelector(sel([{ key: 'a', operator: 'DoesNotExist', values: [] }]), { a: '' })).toBe(false);
   });
 });

@@ -27,10 +27,21 @@ describe('LocalStoreWatch', () => {
   const start = (reconcile: (o: PolicyRuntimeOptions) => ReconcileReport) => {
     const root = makeTempDir('braid-t-watch');
     // The stores do not exist yet: the watcher makes them.
-    const opts: PolicyRuntimeOptions = { bpfRoot: join(root, 'bpf'), policyDir: join(root, 'policies'), podDir: join(root, 'pods'), cacheDir: join(root, 'cache') };
+    const opts: PolicyRuntimeOptions = {
+      bpfRoot: join(root, 'bpf'),
+      policyDir: join(root, 'policies'),
+      podDir: join(root, 'pods'),
+      cacheDir: join(root, 'cache'),
+    };
     const triggers: string[] = [];
     const logs: string[] = [];
-    watcher = new LocalStoreWatch(opts, { debounceMs: 100, periodMs: 0, log: (l) => logs.push(l), reconcile, onReconcile: (_r, t) => triggers.push(t) });
+    watcher = new LocalStoreWatch(opts, {
+      debounceMs: 100,
+      periodMs: 0,
+      log: (l) => logs.push(l),
+      reconcile,
+      onReconcile: (_r, t) => triggers.push(t),
+    });
     watcher.start();
     return { opts, triggers, logs };
   };
