@@ -43,8 +43,18 @@ export class HeldDatapath {
     return this.refresh().progs;
   }
 
+  /**
+   * The maps alone. Where the datapath is already pinned they are opened without loading the
+   * object (DEL and GC only read and delete entries); where it is not, the object is loaded.
+   */
   maps(): PolicyMaps {
-    return this.refresh().maps;
+    if (this.held && !this.stale()) return this.held;
+    if (!this.loaded()) return this.refresh().maps;
+    // Pins replaced: the programs opened with the old maps go too.
+    this.close();
+    this.held = PolicyMaps.open(this.opts.bpfRoot);
+    this.inode = this.pinInode();
+    return this.held;
   }
 
   /** Whether the datapath has been loaded under the pin root at all (nothing is loaded to answer). */
