@@ -24,6 +24,8 @@ const iterations = Number(process.argv[2] ?? 20);
 const suffix = randomBytes(3).toString('hex');
 const nodeNs = `braid-b-${suffix}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
+// braid's defaults (policy on), with the pins under a pin root of the bench's own.
+const pinRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
 const hostRoot = path.join(tmp, 'hostroot');
 const netnsMade: string[] = [];
 const agents: ChildProcess[] = [];
@@ -73,7 +75,7 @@ function setUp(): Record<string, unknown> {
     binDir: PLUGINS,
     nadDir: path.join(tmp, 'nads'),
     podDir: path.join(tmp, 'pods'),
-    policy: { enabled: false },
+    policy: { bpfRoot: pinRoot, policyDir: path.join(tmp, 'policies') },
   };
 }
 
@@ -87,7 +89,12 @@ async function startAgent(name: string, withHostRoot: boolean): Promise<string> 
     path.join(tmp, name, 'cache'),
     '--metrics-address',
     'off',
-    '--no-policy',
+    '--bpf-root',
+    pinRoot,
+    '--policy-dir',
+    path.join(tmp, 'policies'),
+    '--pod-dir',
+    path.join(tmp, 'pods'),
   ];
   const binds = ['usr', 'etc', 'proc', 'sys', 'dev', 'run/netns']
     .map((d) => `mount --rbind /${d} ${hostRoot}/${d}`)
@@ -186,4 +193,5 @@ try {
   await Promise.all(agents.map((a) => (a.exitCode === null ? new Promise((r) => a.once('exit', r)) : undefined)));
   for (const n of netnsMade) spawnSync('ip', ['netns', 'del', n]);
   fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(pinRoot, { recursive: true, force: true });
 }
