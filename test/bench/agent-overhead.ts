@@ -29,6 +29,8 @@ const burst = Number(process.argv[3] ?? 50);
 const suffix = randomBytes(3).toString('hex');
 const nodeNs = `braid-b-${suffix}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
+// braid's defaults (policy on), with the pins under a pin root of the bench's own.
+const pinRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
 const socket = path.join(tmp, 'agent', 'braid.sock');
 const netnsMade: string[] = [];
 
@@ -126,8 +128,8 @@ function setUp(): Record<string, unknown> {
     binDir: PLUGINS,
     nadDir: dirs.nads,
     podDir: path.join(tmp, 'pods'),
-    // The multiplexer's own cost, as in braid-overhead.ts; policy attach has benches of its own.
-    policy: { enabled: false },
+    // braid's defaults: policy on (no policy selects the pod; test/bench/policy-* measure attaching).
+    policy: { bpfRoot: pinRoot, policyDir: path.join(tmp, 'policies') },
   };
 }
 
@@ -155,7 +157,12 @@ async function startAgent(): Promise<{ pid: number; stop: () => Promise<void> }>
       path.join(tmp, 'cache'),
       '--metrics-address',
       'off',
-      '--no-policy',
+      '--bpf-root',
+      pinRoot,
+      '--policy-dir',
+      path.join(tmp, 'policies'),
+      '--pod-dir',
+      path.join(tmp, 'pods'),
     ],
     {
       env: {
@@ -322,4 +329,5 @@ try {
   for (const n of [...netnsMade]) spawnSync('ip', ['netns', 'del', n]);
   spawnSync('ip', ['netns', 'del', nodeNs]);
   fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(pinRoot, { recursive: true, force: true });
 }

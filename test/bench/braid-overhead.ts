@@ -20,6 +20,8 @@ const iterations = Number(process.argv[2] ?? 30);
 const suffix = randomBytes(3).toString('hex');
 const nodeNs = `braid-b-${suffix}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
+// braid's defaults (policy on), with the pins under a pin root of the bench's own.
+const pinRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
 
 function sh(cmd: string[]): string {
   return execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
@@ -97,14 +99,15 @@ function setUp(): string {
     binDir: PLUGINS,
     nadDir,
     podDir: path.join(tmp, 'pods'),
-    // The multiplexer's own cost; attaching policy programs is measured by test/bench/policy-*.
-    policy: { enabled: false },
+    // braid's defaults: policy on (no policy selects the pod; test/bench/policy-* measure attaching).
+    policy: { bpfRoot: pinRoot, policyDir: path.join(tmp, 'policies') },
   });
 }
 
 function tearDown(): void {
   spawnSync('ip', ['netns', 'del', nodeNs]);
   fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(pinRoot, { recursive: true, force: true });
 }
 
 function run(): void {
