@@ -33,6 +33,8 @@ const WARM_UP = 2;
 const suffix = randomBytes(3).toString('hex');
 const nodeNs = `braid-b-${suffix}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
+// braid's defaults (policy on), with the pins under a pin root of the bench's own.
+const pinRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
 const NAMESPACE = 'bench';
 const NADS = ['mv1', 'mv2', 'mv3'];
 const KINDS: RequestKind[] = ['pod GET', 'NAD GET', 'status PATCH', 'event POST', 'other'];
@@ -121,7 +123,7 @@ async function setUp(): Promise<Bed> {
     binDir: PLUGINS,
     nadDir,
     podDir: path.join(tmp, 'pods'),
-    policy: { enabled: false },
+    policy: { bpfRoot: pinRoot, policyDir: path.join(tmp, 'policies') },
   };
   return {
     api,
@@ -137,6 +139,7 @@ async function tearDown(bed: Bed | undefined): Promise<void> {
   await bed?.api.close();
   await runCommand(['ip', 'netns', 'del', nodeNs]);
   fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(pinRoot, { recursive: true, force: true });
 }
 
 const format = (counts: Record<RequestKind, number>) => KINDS.map((k) => `${k} ${counts[k]}`).join(', ');

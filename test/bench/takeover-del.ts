@@ -23,6 +23,8 @@ const iterations = Number(process.argv[2] ?? 20);
 const suffix = randomBytes(3).toString('hex');
 const nodeNs = `braid-b-${suffix}`;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
+// braid's defaults (policy on), with the pins under a pin root of the bench's own.
+const pinRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
 const multusDir = path.join(tmp, 'multus');
 
 function cni(plugin: string, command: string, env: Record<string, string>, conf: string): { ms: number; out: string } {
@@ -78,7 +80,7 @@ function setUp(): string {
     binDir: PLUGINS,
     nadDir: path.join(tmp, 'nads'),
     podDir: path.join(tmp, 'pods'),
-    policy: { enabled: false },
+    policy: { bpfRoot: pinRoot, policyDir: path.join(tmp, 'policies') },
   });
 }
 
@@ -151,4 +153,5 @@ try {
 } finally {
   spawnSync('ip', ['netns', 'del', nodeNs]);
   fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(pinRoot, { recursive: true, force: true });
 }
