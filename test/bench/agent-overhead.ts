@@ -17,6 +17,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { median } from './bench-tools.ts';
+import { benchPodConfs, timedCni } from './bench-pod.ts';
 import { sampleOf, getOverSocket } from '../integration/agent-testbed.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -35,11 +37,6 @@ const socket = path.join(tmp, 'agent', 'braid.sock');
 const netnsMade: string[] = [];
 
 const sh = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 const env = (command: string, extra: Record<string, string>) => ({
@@ -51,17 +48,8 @@ const env = (command: string, extra: Record<string, string>) => ({
 });
 
 /** One CNI call inside the node namespace; its wall time in ms. */
-function cni(plugin: string, command: string, extra: Record<string, string>, conf: string): number {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], {
-    input: conf,
-    env: env(command, extra),
-    encoding: 'utf8',
-  });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.status !== 0) throw new Error(`${path.basename(plugin)} ${command} failed: ${r.stdout} ${r.stderr}`);
-  return ms;
-}
+const cni = (plugin: string, command: string, extra: Record<string, string>, conf: string): number =>
+  timedCni(nodeNs, plugin, env(command, extra), conf);
 
 /** The same, without blocking: for the burst. */
 function cniAsync(command: string, extra: Record<string, string>, conf: string): Promise<number> {
@@ -81,25 +69,7 @@ function cniAsync(command: string, extra: Record<string, string>, conf: string):
   });
 }
 
-const hostLocal = (subnet: string, name: string) => ({
-  type: 'host-local',
-  dataDir: path.join(tmp, 'ipam'),
-  ranges: [[{ subnet }]],
-  name,
-});
-const bridgeConf = {
-  cniVersion: '1.0.0',
-  name: 'bench-cluster',
-  plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16', 'bench-cluster') }],
-};
-const macvlanConf = (i: number) => ({
-  cniVersion: '1.0.0',
-  name: `bench-mv${i}`,
-  type: 'macvlan',
-  master: 'mvmaster0',
-  mode: 'bridge',
-  ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
-});
+const { bridgeConf, macvlanConf } = benchPodConfs(tmp);
 
 function setUp(): Record<string, unknown> {
   sh(['ip', 'netns', 'add', nodeNs]);

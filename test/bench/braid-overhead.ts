@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
+import { benchPodConfs, timedCni } from './bench-pod.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const braid = path.join(root, 'dist/bin/braid');
@@ -28,37 +29,10 @@ function sh(cmd: string[]): string {
 }
 
 /** Runs one CNI call inside the node namespace and returns its wall time in ms. */
-function cni(plugin: string, command: string, env: Record<string, string>, conf: string): number {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], {
-    input: conf,
-    env: { PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, ...env },
-    encoding: 'utf8',
-  });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.status !== 0) throw new Error(`${path.basename(plugin)} ${command} failed: ${r.stdout} ${r.stderr}`);
-  return ms;
-}
+const cni = (plugin: string, command: string, env: Record<string, string>, conf: string): number =>
+  timedCni(nodeNs, plugin, { PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, ...env }, conf);
 
-const hostLocal = (subnet: string, name: string) => ({
-  type: 'host-local',
-  dataDir: path.join(tmp, 'ipam'),
-  ranges: [[{ subnet }]],
-  name,
-});
-const bridgeConf = {
-  cniVersion: '1.0.0',
-  name: 'bench-cluster',
-  plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16', 'bench-cluster') }],
-};
-const macvlanConf = (i: number) => ({
-  cniVersion: '1.0.0',
-  name: `bench-mv${i}`,
-  type: 'macvlan',
-  master: 'mvmaster0',
-  mode: 'bridge',
-  ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
-});
+const { bridgeConf, macvlanConf } = benchPodConfs(tmp);
 
 /** The floor any Node program pays before its first line: `node -e 0` with the same binary. */
 function timeNode(): number {

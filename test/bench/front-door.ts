@@ -25,6 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
+import { benchPodConfs, timedCni } from './bench-pod.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const front = path.join(root, 'dist/host/braid');
@@ -54,17 +55,8 @@ const env = (command: string, extra: Record<string, string>) => ({
 });
 
 /** One CNI call inside the node namespace; its wall time in ms. */
-function cni(plugin: string, command: string, extra: Record<string, string>, conf: string): number {
-  const start = process.hrtime.bigint();
-  const r = spawnSync('nsenter', [`--net=/run/netns/${nodeNs}`, plugin], {
-    input: conf,
-    env: env(command, extra),
-    encoding: 'utf8',
-  });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.status !== 0) throw new Error(`${path.basename(plugin)} ${command} failed: ${r.stdout} ${r.stderr}`);
-  return ms;
-}
+const cni = (plugin: string, command: string, extra: Record<string, string>, conf: string): number =>
+  timedCni(nodeNs, plugin, env(command, extra), conf);
 
 /** A front-door call under /usr/bin/time, without blocking: wall ms and the process's peak RSS in KiB. */
 interface FrontRun {
@@ -100,25 +92,7 @@ function frontAsync(command: string, extra: Record<string, string>, conf: string
   });
 }
 
-const hostLocal = (subnet: string, name: string) => ({
-  type: 'host-local',
-  dataDir: path.join(tmp, 'ipam'),
-  ranges: [[{ subnet }]],
-  name,
-});
-const bridgeConf = {
-  cniVersion: '1.0.0',
-  name: 'bench-cluster',
-  plugins: [{ type: 'bridge', bridge: 'benchbr0', isGateway: true, ipam: hostLocal('10.77.0.0/16', 'bench-cluster') }],
-};
-const macvlanConf = (i: number) => ({
-  cniVersion: '1.0.0',
-  name: `bench-mv${i}`,
-  type: 'macvlan',
-  master: 'mvmaster0',
-  mode: 'bridge',
-  ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
-});
+const { bridgeConf, macvlanConf } = benchPodConfs(tmp);
 
 /** The node namespace, the confs and NADs; returns braid's conf: defaults, policy on (pins in pinRoot). */
 function setUp(): Record<string, unknown> {
