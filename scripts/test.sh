@@ -19,12 +19,20 @@ check() {
   fi
 }
 test_netns() { ip netns list | awk '$1 ~ /^braid-t-/ { print $1 }' | sort; }
+# braid's default locations on a node (src/base/defaults.ts): tests point every dir, pin root and
+# socket at temp locations, so the suite must not create anything here.
+host_paths() {
+  find /etc/cni/braid /etc/cni/net.d/00-braid.conflist /var/lib/cni/braid /var/lib/cni/braid-veth \
+    /var/lib/cni/multus /sys/fs/bpf/braid /run/braid /opt/cni/bin /var/run/k8s.cni.cncf.io \
+    -maxdepth 2 2>/dev/null | sort
+}
 
 # Nothing below can run without the packages, node_modules and the build.
 bash scripts/setup.sh || { echo "test: scripts/setup.sh failed" >&2; exit 1; }
 # Node 24 (the devDependency) for npx and for the tools' `#!/usr/bin/env node`.
 export PATH="$PWD/node_modules/.bin:$PATH"
 netns_before=$(test_netns)
+host_before=$(host_paths)
 
 check "Type check (tsc)" npx tsc --noEmit -p tsconfig.json
 check "Import layers" node scripts/check-imports.mjs
@@ -43,6 +51,15 @@ if [ -n "$leftover" ]; then
   failed+=("leftover netns")
 else
   echo "none"
+fi
+
+step "braid's default host paths (untouched by the tests)"
+created=$(comm -13 <(echo "$host_before") <(host_paths) | grep . || true)
+if [ -n "$created" ]; then
+  echo "created by the tests:" $created
+  failed+=("host paths")
+else
+  echo "none created"
 fi
 
 if [ ${#failed[@]} -gt 0 ]; then

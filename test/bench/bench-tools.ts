@@ -39,13 +39,14 @@ export function startIn(ns: Netns, argv: string[], ready: RegExp): Promise<Backg
   });
 }
 
-/** One iperf3 TCP run from `client` to `ip` in `server`: Gbit/s and the CPUs both ends used. */
+/** One iperf3 TCP run of `streams` parallel streams from `client` to `ip` in `server`: Gbit/s summed and the CPUs both ends used. */
 export async function iperf3(
   client: Netns,
   server: Netns,
   ip: string,
   seconds: number,
   label: string,
+  streams = 1,
 ): Promise<{ gbps: number; cpus: number }> {
   const srv = await startIn(
     server,
@@ -53,9 +54,12 @@ export async function iperf3(
     /listening/i,
   );
   try {
-    const r = await client.nsenter([...NICE, 'iperf3', '-c', ip, '-p', '5301', '-t', String(seconds), '-J'], {
-      timeoutMs: (seconds + 20) * 1000,
-    });
+    const r = await client.nsenter(
+      [...NICE, 'iperf3', '-c', ip, '-p', '5301', '-t', String(seconds), '-P', String(streams), '-J'],
+      {
+        timeoutMs: (seconds + 20) * 1000,
+      },
+    );
     if (r.code !== 0) throw new Error(`iperf3 in ${label}: ${r.stderr || r.stdout.slice(0, 300)}`);
     const end = (
       JSON.parse(r.stdout) as {

@@ -145,6 +145,8 @@ async function startAgent(): Promise<{ pid: number; stop: () => Promise<void> }>
     pinRoot,
     '--policy-dir',
     path.join(tmp, 'policies'),
+    '--pod-dir',
+    path.join(tmp, 'pods'),
   ];
   const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, agentBin, ...args], {
     env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets') },

@@ -158,6 +158,13 @@ export function makePodBed(): PodBed {
           path.join(tmp, 'cache'),
           '--metrics-address',
           'off',
+          // Its own stores and pin root: the node's defaults (/etc/cni/braid, /sys/fs/bpf/braid) stay untouched.
+          '--bpf-root',
+          bpfRoot,
+          '--policy-dir',
+          path.join(tmp, 'policies'),
+          '--pod-dir',
+          path.join(tmp, 'pods'),
         ],
         {
           env: {

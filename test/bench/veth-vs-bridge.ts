@@ -6,8 +6,11 @@
  *   braid-veth        braid-veth as configured by default (BPF redirect, 64 KiB GSO)
  *   braid-veth-bigtcp braid-veth with gsoMaxSize 196608 (BIG TCP, opt-in)
  * Figures (IPv4):
- *   TCP throughput: iperf3 (client in pod 1, server in pod 2), Gbit/s, unpinned; plus Gbit per
- *   CPU-second of both iperf3 processes (iperf3's own user+system figures).
+ *   TCP throughput: iperf3 (client in pod 1, server in pod 2), Gbit/s, unpinned, one stream; plus
+ *   Gbit per CPU-second of both iperf3 processes (iperf3's own user+system figures).
+ *   TCP throughput with --streams parallel streams (iperf3 -P, default 4; 0 skips it), summed: one
+ *   stream on two vCPUs is bound by the copies in the two iperf3 processes, parallel streams load
+ *   the datapath itself. Quote which of the two a figure is.
  *   TCP request/response latency: veth-vs-bridge.py, 1-byte ping-pong on one connection, µs per
  *   transaction; client and server pinned to one CPU (a cross-CPU wake-up in a VM costs an IPI
  *   exit that swamps the datapath); plus CPU µs per transaction of both processes.
@@ -17,7 +20,7 @@
  * Prints per-round figures, the medians and the ratios braid-veth/bridge (goal: throughput
  * >= 1.1x, latency <= 0.9x). Needs root; everything lives in throwaway namespaces.
  *
- *   npx node --experimental-transform-types test/bench/veth-vs-bridge.ts [--rounds 7] [--seconds 3]
+ *   npx node --experimental-transform-types test/bench/veth-vs-bridge.ts [--rounds 7] [--seconds 3] [--streams 4]
  * BENCH_EXTRA_BPF_DIR=<dir holding another veth.o> adds a variant "braid-veth-extra" loaded from
  * it, to compare a datapath change against the current one in the same run.
  */
@@ -33,8 +36,13 @@ import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 import { createPod, makeTestbed, removePluginBinary, type Testbed } from '../integration/veth-testbed.ts';
 
 const { values: opts } = parseArgs({
-  options: { rounds: { type: 'string', default: '7' }, seconds: { type: 'string', default: '3' } },
+  options: {
+    rounds: { type: 'string', default: '7' },
+    seconds: { type: 'string', default: '3' },
+    streams: { type: 'string', default: '4' },
+  },
 });
+const STREAMS = Number(opts.streams);
 const ROUNDS = Number(opts.rounds);
 const SECONDS = Number(opts.seconds);
 const RR_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), 'veth-vs-bridge.py');
@@ -50,14 +58,17 @@ interface Pair {
 
 interface Sample {
   gbps: number;
+  /** Summed over STREAMS parallel streams (NaN when not measured). */
+  gbpsParallel: number;
   gbitPerCpuSecond: number;
   us: number;
   cpuUsPerTransaction: number;
 }
 
-async function throughput(p: Pair): Promise<Pick<Sample, 'gbps' | 'gbitPerCpuSecond'>> {
+async function throughput(p: Pair): Promise<Pick<Sample, 'gbps' | 'gbitPerCpuSecond' | 'gbpsParallel'>> {
   const { gbps, cpus } = await iperf3(p.client, p.server, p.serverIp, SECONDS, p.name);
-  return { gbps, gbitPerCpuSecond: gbps / cpus };
+  const parallel = STREAMS > 0 ? await iperf3(p.client, p.server, p.serverIp, SECONDS, p.name, STREAMS) : undefined;
+  return { gbps, gbitPerCpuSecond: gbps / cpus, gbpsParallel: parallel?.gbps ?? Number.NaN };
 }
 
 async function latency(p: Pair): Promise<Pick<Sample, 'us' | 'cpuUsPerTransaction'>> {
@@ -135,6 +146,7 @@ function report(results: Map<string, Sample[]>): void {
     const m = (k: keyof Sample) => median(xs.map((x) => x[k]));
     return {
       gbps: m('gbps'),
+      gbpsParallel: m('gbpsParallel'),
       gbitPerCpuSecond: m('gbitPerCpuSecond'),
       us: m('us'),
       cpuUsPerTransaction: m('cpuUsPerTransaction'),
@@ -142,16 +154,25 @@ function report(results: Map<string, Sample[]>): void {
   };
   const b = med('bridge');
   console.log(`\nmedians over ${ROUNDS} rounds of ${SECONDS} s (pod-to-pod, one node, IPv4, ${cpus().length} CPUs):`);
-  console.log('  variant            TCP Gbit/s  Gbit/CPU-s  TCP_RR µs  CPU µs/txn');
+  console.log(
+    `  variant            TCP Gbit/s  ${`x${STREAMS} Gbit/s`.padStart(11)}  Gbit/CPU-s  TCP_RR µs  CPU µs/txn`,
+  );
   for (const name of results.keys()) {
     const m = med(name);
-    const cols = [m.gbps.toFixed(2), m.gbitPerCpuSecond.toFixed(2), m.us.toFixed(2), m.cpuUsPerTransaction.toFixed(2)];
-    console.log(`  ${name.padEnd(17)} ${cols.map((c, i) => c.padStart([11, 11, 10, 11][i]!)).join(' ')}`);
+    const cols = [
+      m.gbps.toFixed(2),
+      m.gbpsParallel.toFixed(2),
+      m.gbitPerCpuSecond.toFixed(2),
+      m.us.toFixed(2),
+      m.cpuUsPerTransaction.toFixed(2),
+    ];
+    console.log(`  ${name.padEnd(17)} ${cols.map((c, i) => c.padStart([11, 12, 11, 10, 11][i]!)).join(' ')}`);
   }
   for (const name of [...results.keys()].filter((n) => n !== 'bridge')) {
     const m = med(name);
     console.log(
-      `  ${name}/bridge: throughput ${(m.gbps / b.gbps).toFixed(3)} (goal >= 1.1), latency ${(m.us / b.us).toFixed(3)} (goal <= 0.9); ` +
+      `  ${name}/bridge: throughput ${(m.gbps / b.gbps).toFixed(3)} (one stream; goal >= 1.1), ` +
+        `${STREAMS} streams ${(m.gbpsParallel / b.gbpsParallel).toFixed(3)}, latency ${(m.us / b.us).toFixed(3)} (goal <= 0.9); ` +
         `per CPU: throughput ${(m.gbitPerCpuSecond / b.gbitPerCpuSecond).toFixed(3)}, RR cost ${(m.cpuUsPerTransaction / b.cpuUsPerTransaction).toFixed(3)}`,
     );
   }
@@ -174,7 +195,8 @@ async function main(): Promise<void> {
       for (const p of order) t.set(p.name, await throughput(p));
       for (const p of order) results.get(p.name)!.push({ ...t.get(p.name)!, ...(await latency(p)) });
       const line = [...results].map(
-        ([n, r]) => `${n} ${r.at(-1)!.gbps.toFixed(2)} Gbit/s ${r.at(-1)!.us.toFixed(1)} µs`,
+        ([n, r]) =>
+          `${n} ${r.at(-1)!.gbps.toFixed(2)} Gbit/s (x${STREAMS}: ${r.at(-1)!.gbpsParallel.toFixed(2)}) ${r.at(-1)!.us.toFixed(1)} µs`,
       );
       console.log(`round ${round}: ${line.join(' | ')}`);
     }
