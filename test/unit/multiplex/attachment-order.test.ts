@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { attachmentSteps, reversedSteps, type OrderedAttachment } from '../../../src/multiplex/attachment-order.ts';
 import { runSteps } from '../../../src/multiplex/run-steps.ts';
+import { formatPlan } from '../../../src/cli/validate.ts';
+import { parseNetworkConfig } from '../../../src/cni/conflist.ts';
+import type { NetworkSelectionElement } from '../../../src/k8s/types.ts';
+import { buildPlan } from '../../../src/multiplex/plan.ts';
 
 const att = (network: string, extra: Partial<OrderedAttachment> = {}): OrderedAttachment => ({
   network,
@@ -76,5 +80,47 @@ describe('runSteps', () => {
       [2, 'two'],
     ]);
     expect(finished).toEqual([0]);
+  });
+});
+
+describe('braid validate with parallelAttachments', () => {
+  const net = (name: string, plugins: Record<string, unknown>[], selection?: NetworkSelectionElement) => {
+    const list = parseNetworkConfig(JSON.stringify({ cniVersion: '1.0.0', name, plugins }), `test ${name}`);
+    return {
+      network: selection ? `default/${name}` : name,
+      list,
+      origin: `test ${name}`,
+      ...(selection ? { selection } : {}),
+    };
+  };
+  const plan = (second: Record<string, unknown>[]) =>
+    buildPlan({
+      containerId: 'c1',
+      netns: '/run/netns/x',
+      ifname: 'eth0',
+      args: [],
+      runtimeConfig: {},
+      cluster: net('cluster', [{ type: 'bridge' }]),
+      defaultNetworks: [],
+      selected: [net('a', [{ type: 'macvlan' }], { name: 'a' }), net('b', second, { name: 'b' })],
+    });
+
+  it('prints the steps, or why the pod runs one at a time; without the key, the plain order', () => {
+    expect(
+      formatPlan(plan([{ type: 'macvlan' }]), true)
+        .split('\n')
+        .slice(0, 2),
+    ).toEqual([
+      'pod (no pod): 3 attachment(s)',
+      'parallelAttachments: eth0, then net1 + net2 (+: at once; DEL in reverse)',
+    ]);
+    expect(formatPlan(plan([{ type: 'macvlan' }, { type: 'vrf' }]), true).split('\n')[1]).toMatch(
+      /^parallelAttachments: one at a time, as network default\/b \(net2\) uses plugin vrf, which /,
+    );
+    expect(
+      formatPlan(plan([{ type: 'macvlan' }]))
+        .split('\n')
+        .slice(0, 2),
+    ).toEqual(['pod (no pod): 3 attachment(s), run in this order (DEL in reverse)', '']);
   });
 });
