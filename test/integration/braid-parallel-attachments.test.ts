@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -206,6 +206,29 @@ describe.skipIf(unavailable !== undefined)('parallelAttachments', () => {
       }
       expect(bed.cacheFiles()).toEqual([]);
     });
+  });
+
+  it('runs the auxiliary chain alone after the concurrent step, and first on DEL', async () => {
+    const conf = slowPod(bed, { parallelAttachments: true, auxiliaryCNIChainName: 'aux-chain' });
+    const dir = bed.spyDir;
+    const passthru = bed.spy('passthru');
+    bed.spy('auxstep');
+    mkdirSync(join(bed.confDir, 'aux-chain'));
+    writeFileSync(join(bed.confDir, 'aux-chain', '10-step.conf'), JSON.stringify({ type: 'auxstep' }));
+    writeFileSync(join(dir, 'barrier-ADD'), '3');
+    writeFileSync(join(dir, 'barrier-DEL'), '3');
+
+    expectOk(await bed.run('ADD', { conf }));
+    expectOk(await bed.run('DEL', { conf }));
+
+    const auxAdd = passthru.callsOf('ADD')[0]!.time;
+    const auxDel = passthru.callsOf('DEL')[0]!.time;
+    for (const n of ['net1', 'net2', 'net3']) {
+      expect(readFileSync(join(dir, `ADD-${n}.barrier`), 'utf8').trim()).toBe('met');
+      expect(stamp(dir, `ADD-${n}.end`) <= auxAdd, `ADD ${n} ended before the chain`).toBe(true);
+      expect(auxDel <= stamp(dir, `DEL-${n}.start`), `the chain's DEL ran before ${n}'s`).toBe(true);
+    }
+    expect(bed.cacheFiles()).toEqual([]);
   });
 
   it('off by default: one at a time in declared order, DEL in reverse', async () => {
