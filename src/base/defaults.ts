@@ -50,5 +50,10 @@ const limits = {
   apiRetryDelayMs: 200,
   /** How long ADD waits for the readiness indicator file (conf `readinessTimeout`; Multus' bound). */
   readinessTimeoutSeconds: 45,
+  /**
+   * Attachments of one pod run at once with `parallelAttachments` (each is a delegate process;
+   * braid-agent runs up to --max-concurrent calls, so a burst spawns at most both multiplied).
+   */
+  parallelAttachments: 4,
 };
 export const LIMITS: Readonly<typeof limits> = Object.freeze(limits);

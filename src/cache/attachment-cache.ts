@@ -27,6 +27,12 @@ export interface CachedAttachment {
   defaultRoute?: string[];
   /** Multus' auxiliaryCNIChainName chain on the cluster interface: not an attachment of its own in network-status. */
   auxiliary?: boolean;
+  /**
+   * The delegate this attachment's ADD is running (recorded before it acts, dropped when the ADD
+   * ends): a DEL or new ADD after braid was killed stops it first, so that it cannot finish later.
+   * Per attachment, as several run at once with `parallelAttachments`.
+   */
+  delegate?: DelegateProcess;
 }
 
 export interface CacheRecord {
@@ -43,10 +49,7 @@ export interface CacheRecord {
   state: 'adding' | 'added';
   attachments: CachedAttachment[];
   networkStatus?: NetworkStatus[];
-  /**
-   * The delegate an ADD is running (recorded before it acts, cleared when the ADD ends): a DEL
-   * or new ADD after braid was killed stops it before acting, so that it cannot finish later.
-   */
+  /** Written by braids before per-attachment records (CachedAttachment.delegate); still stopped when found. */
   delegate?: DelegateProcess;
   updatedAt: string;
 }

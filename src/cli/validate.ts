@@ -4,6 +4,7 @@ import { NadDirectory } from '../k8s/nad-directory.ts';
 import { PodStore } from '../k8s/pod-store.ts';
 import type { PodSource } from '../k8s/sources.ts';
 import { ANNOTATION_NETWORKS, type PodInfo } from '../k8s/types.ts';
+import { attachmentSteps, plannedForOrder } from '../multiplex/attachment-order.ts';
 import { buildPlan } from '../multiplex/plan.ts';
 import { warningText } from '../base/leniency.ts';
 import type { Plan } from '../multiplex/plan-types.ts';
@@ -35,10 +36,20 @@ function runtimeConfigFor(
   return Object.fromEntries(Object.entries(capabilityArgs).filter(([k]) => caps[k] === true));
 }
 
-export function formatPlan(plan: Plan): string {
+/** How the attachments run: in the listed order, or (parallelAttachments) in steps, some at once. */
+function orderLines(plan: Plan, parallel: boolean): string[] {
+  if (!parallel) return [];
+  const order = attachmentSteps(true, plan.attachments.map(plannedForOrder));
+  if (order.sequentialBecause) return [`parallelAttachments: one at a time, as ${order.sequentialBecause}`];
+  const steps = order.steps.map((step) => step.map((i) => plan.attachments[i]!.ifname).join(' + '));
+  return [`parallelAttachments: ${steps.join(', then ')} (+: at once; DEL in reverse)`];
+}
+
+export function formatPlan(plan: Plan, parallel = false): string {
   const lines: string[] = [];
   const pod = plan.pod ? `${plan.pod.namespace}/${plan.pod.name}` : '(no pod)';
-  lines.push(`pod ${pod}: ${plan.attachments.length} attachment(s), run in this order (DEL in reverse)`);
+  const order = parallel ? '' : ', run in this order (DEL in reverse)';
+  lines.push(`pod ${pod}: ${plan.attachments.length} attachment(s)${order}`, ...orderLines(plan, parallel));
   for (const a of plan.attachments) {
     lines.push('');
     lines.push(
@@ -103,7 +114,9 @@ export function registerValidate(program: Command): void {
         Object.keys(annotations).length > 0 ? [commandLinePod(namespace, name, annotations)] : [];
       pods.push(new PodStore(conf.podDir));
       const plan = buildPlan(await resolveInputs(req, conf, { pods, nads: new NadDirectory(conf.nadDir) }));
-      process.stdout.write(opts.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan)}\n`);
+      process.stdout.write(
+        opts.json ? `${JSON.stringify(plan, null, 2)}\n` : `${formatPlan(plan, conf.parallelAttachments)}\n`,
+      );
       // What braid accepts the way Multus does (an ADD logs these and records them as Warning events).
       if (!opts.json) for (const w of plan.warnings) process.stdout.write(`warning: ${warningText(w)}\n`);
     });

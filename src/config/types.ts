@@ -60,6 +60,11 @@ export interface BraidConf {
   /** The runtime's capability arguments for braid itself (filtered by `capabilities`). */
   runtimeConfig: Record<string, unknown>;
   retryDeleteOnError: boolean;
+  /**
+   * braid: the additional attachments run concurrently after the cluster network (NPWG 7.3 wants
+   * them sequential, hence off by default); see multiplex/attachment-order.ts.
+   */
+  parallelAttachments: boolean;
   /** braid: refuse what Multus accepts but NPWG forbids, instead of warning (default false). */
   strict: boolean;
   /** Conf keys accepted the way Multus accepts them (an unknown logLevel); reported with the pod's warnings. */

@@ -1,7 +1,7 @@
 import { asCniError, CniCode, CniError } from '../base/errors.ts';
-import { stopDelegate } from '../cni/delegate-process.ts';
 import { findPlugin } from '../cni/find.ts';
 import type { CniRequest } from '../cni/request.ts';
+import { LIMITS } from '../base/defaults.ts';
 import type { CniResult } from '../cni/result.ts';
 import { addNetworkList } from '../cni/runtime.ts';
 import { trace } from '../base/trace.ts';
@@ -21,8 +21,11 @@ import {
 } from '../cache/attachment-cache.ts';
 import { applyDefaultRoute } from './default-route.ts';
 import { copyDeviceInfo, readDeviceInfo } from './device-info.ts';
-import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';
-import type { Plan } from './plan-types.ts';
+import { orderAttachments, plannedForOrder } from './attachment-order.ts';
+import { containerTarget, delegateContext, delegatePath, type DelegateTarget } from './delegate-context.ts';
+import type { Plan, PlannedAttachment } from './plan-types.ts';
+import { forgetDelegates, stopRecordedDelegates } from './recorded-delegates.ts';
+import { runSteps } from './run-steps.ts';
 import { combinedError, teardown } from './teardown.ts';
 import { repairAttachments } from './unreadable-attachments.ts';
 
@@ -73,7 +76,7 @@ async function clearPrevious(req: CniRequest, conf: BraidConf, plan: Plan, deps:
   }
   if (previous.status !== 'ok') return false;
   const rec = previous.record;
-  if (rec.delegate) await stopDelegate(rec.delegate);
+  await stopRecordedDelegates(rec);
   if (rec.state === 'added') {
     throw new CniError(
       CniCode.AlreadyAttached,
@@ -123,10 +126,32 @@ function requireFreeIfnames(plan: Plan, existing: Set<string>, netns: string): v
   );
 }
 
+/** One attachment's ADD, its delegate process recorded before it acts. */
+async function addAttachment(
+  conf: BraidConf,
+  target: DelegateTarget,
+  record: CacheRecord,
+  attachment: PlannedAttachment,
+  cached: CacheRecord['attachments'][number],
+): Promise<void> {
+  const ctx = delegateContext(conf, target, attachment);
+  ctx.onAddStart = (proc) => {
+    cached.delegate = proc;
+    writeCache(conf.cniDir, record);
+  };
+  copyDeviceInfo(attachment, attachment.dpDeviceInfoFile);
+  cached.result = await addNetworkList(attachment.list, ctx);
+  delete cached.delegate;
+  cached.state = 'added';
+  trace(`added ${attachment.network} as ${attachment.ifname}`);
+}
+
 /**
- * Runs the plan's attachments in order (NPWG 7.3: never in parallel). The first failure DELs
- * everything added so far, in reverse, the failed attachment included, and returns the
- * delegate's own error.
+ * Runs the plan's attachments in order (NPWG 7.3: never in parallel), or with
+ * `parallelAttachments` the additional networks at once (attachment-order.ts). The first
+ * failure starts nothing more; once what runs has finished, everything started is DELeted, the
+ * failed attachments included, and the error of the first failed one in the pod's order is
+ * returned (others that failed too are named after it).
  */
 export async function executeAdd(
   req: CniRequest,
@@ -144,32 +169,36 @@ export async function executeAdd(
   trace('intent recorded');
 
   const target = containerTarget(req, cniPath, deps.observer);
-  for (const [i, attachment] of plan.attachments.entries()) {
-    const cached = record.attachments[i]!;
-    try {
-      const ctx = delegateContext(conf, target, attachment);
-      ctx.onAddStart = (proc) => {
-        record.delegate = proc;
-        writeCache(conf.cniDir, record);
-      };
-      copyDeviceInfo(attachment, attachment.dpDeviceInfoFile);
-      cached.result = await addNetworkList(attachment.list, ctx);
-      cached.state = 'added';
-      trace(`added ${attachment.network} as ${attachment.ifname}`);
-    } catch (e) {
-      await rollBack(req, conf, record, i, deps);
-      throw e;
-    }
+  const steps = orderAttachments(conf, 'ADD', req.containerId, plan.attachments.map(plannedForOrder));
+  const run = await runSteps(
+    steps,
+    LIMITS.parallelAttachments,
+    (i) => addAttachment(conf, target, record, plan.attachments[i]!, record.attachments[i]!),
+    { stopOnFailure: true },
+  );
+  if (run.failures.length > 0) {
+    await rollBack(
+      req,
+      conf,
+      record,
+      run.started.map((i) => record.attachments[i]!),
+      deps,
+    );
+    if (run.failures.length === 1) throw run.failures[0]!.error;
+    throw combinedError(
+      run.failures.map((f) => asCniError(f.error)),
+      'ADD',
+    )!;
   }
 
   try {
     await applyDefaultRoute(req.netns, record.attachments, deps.net);
   } catch (e) {
-    await rollBack(req, conf, record, record.attachments.length - 1, deps);
+    await rollBack(req, conf, record, record.attachments, deps);
     throw e;
   }
 
-  delete record.delegate;
+  forgetDelegates(record);
   record.networkStatus = statusOf(record);
   record.state = 'added';
   try {
@@ -177,7 +206,7 @@ export async function executeAdd(
   } catch (e) {
     // An ADD whose record is missing or torn could never be checked or fully deleted: it fails
     // like any other step, and its attachments go with it.
-    await rollBack(req, conf, record, record.attachments.length - 1, deps);
+    await rollBack(req, conf, record, record.attachments, deps);
     throw writeError(cacheFile(conf.cniDir, req.containerId, req.ifname), e);
   }
   trace('record written');
@@ -188,11 +217,10 @@ async function rollBack(
   req: CniRequest,
   conf: BraidConf,
   record: CacheRecord,
-  failedIndex: number,
+  attempted: CacheRecord['attachments'],
   deps: CallDeps,
 ): Promise<void> {
-  delete record.delegate;
-  const attempted = record.attachments.slice(0, failedIndex + 1);
+  forgetDelegates(record);
   const { failed, errors } = await teardown(conf, containerTarget(req, record.cniPath, deps.observer), attempted);
   if (failed.length === 0) {
     removeCache(conf.cniDir, req.containerId, req.ifname);
@@ -214,7 +242,7 @@ async function rollBack(
  * the runtime sees an error, so nothing of the pod may stay.
  */
 export async function undoAdd(req: CniRequest, conf: BraidConf, record: CacheRecord, deps: CallDeps): Promise<void> {
-  await rollBack(req, conf, record, record.attachments.length - 1, deps);
+  await rollBack(req, conf, record, record.attachments, deps);
 }
 
 export function statusOf(record: CacheRecord): NetworkStatus[] {

@@ -1,7 +1,6 @@
 import type { CniRequest } from '../cni/request.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
 import { collectStaleTempFiles } from '../base/atomic-file.ts';
-import { stopDelegate } from '../cni/delegate-process.ts';
 import type { BraidConf } from '../config/types.ts';
 import {
   quarantineCache,
@@ -11,6 +10,7 @@ import {
   type CachedAttachment,
 } from '../cache/attachment-cache.ts';
 import { containerTarget, delegatePath } from './delegate-context.ts';
+import { stopRecordedDelegates } from './recorded-delegates.ts';
 import { combinedError, teardown } from './teardown.ts';
 import { repairAttachments } from './unreadable-attachments.ts';
 
@@ -25,7 +25,8 @@ function warn(message: string): void {
 }
 
 /**
- * DEL from the cache: every attachment in reverse, past failures, netns present or not. The
+ * DEL from the cache: every attachment in reverse (with `parallelAttachments` the additional
+ * networks at once, teardown.ts), past failures, netns present or not. The
  * record is removed when all DELs succeeded; with `retryDeleteOnError` (braid's default) the
  * failed attachments stay recorded so that the runtime's retry does exactly those.
  */
@@ -42,7 +43,7 @@ export async function executeDel(
   let cniPath = delegatePath(conf, req.path);
   if (read.status === 'ok') {
     // A delegate of an ADD whose braid was killed may still run: it must not finish after this DEL.
-    if (read.record.delegate) await stopDelegate(read.record.delegate);
+    await stopRecordedDelegates(read.record);
     attachments = read.record.attachments;
     cniPath = delegatePath(conf, [...req.path, ...read.record.cniPath]);
   } else {

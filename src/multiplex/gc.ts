@@ -10,6 +10,7 @@ import { delegateContext, delegatePath, networkTarget } from './delegate-context
 import { lockContainer } from './lock.ts';
 import { gcMultusContainers } from './multus-verbs.ts';
 import type { ResolvedNetwork } from './plan-types.ts';
+import { stopRecordedDelegates } from './recorded-delegates.ts';
 import { combinedError, teardown } from './teardown.ts';
 
 const key = (a: Attachment) => `${a.containerID}\0${a.ifname}`;
@@ -17,6 +18,8 @@ const key = (a: Attachment) => `${a.containerID}\0${a.ifname}`;
 async function collectStale(conf: BraidConf, stale: CacheRecord, env: CniEnv, errors: CniError[]): Promise<void> {
   const lock = await lockContainer(conf.cniDir, stale.containerId, conf.delegateTimeoutMs);
   try {
+    // An ADD braid was killed in may have left delegates running: they must not finish after this.
+    await stopRecordedDelegates(stale);
     const cniPath = delegatePath(conf, stale.cniPath);
     const outcome = await teardown(
       conf,

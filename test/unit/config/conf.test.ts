@@ -105,6 +105,16 @@ describe('loadBraidConf', () => {
     expect(err.message).toContain('"systemNamespaces[0]" must be a DNS-1123 label');
   });
 
+  it('takes parallelAttachments as a boolean, off by default (NPWG 7.3)', () => {
+    expect(loadBraidConf(minimal).parallelAttachments).toBe(false);
+    expect(loadBraidConf({ ...minimal, parallelAttachments: true }).parallelAttachments).toBe(true);
+    for (const bad of ['true', 1, null, {}]) {
+      const err = failure(() => loadBraidConf({ ...minimal, parallelAttachments: bad }));
+      expect(err.code).toBe(7);
+      expect(err.message).toContain('"parallelAttachments" must be a boolean');
+    }
+  });
+
   it('requires clusterNetwork or a non-empty delegates list', () => {
     const { clusterNetwork: _omit, ...noCluster } = minimal;
     const err = failure(() => loadBraidConf(noCluster));
