@@ -36,6 +36,7 @@ async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () =
   } finally {
     // A container braid keeps nothing for (DEL done, ADD refused) keeps no lock file either.
     await lock.release({ remove: !existsSync(cacheFile(conf.cniDir, req.containerId, req.ifname)) });
+    trace('unlocked');
   }
 }
 
@@ -102,6 +103,7 @@ class BraidHandlers implements PluginHandlers {
       } else {
         await publishNetworkStatus(conf, plan.pod, record.networkStatus, log);
       }
+      trace('network-status published');
       return result;
     });
   }
@@ -122,15 +124,18 @@ class BraidHandlers implements PluginHandlers {
   }
 
   async del(req: CniRequest): Promise<void> {
+    trace('DEL parsed');
     const conf = loadBraidConf(req.config);
     const log = createLogger(conf, `DEL ${req.containerId}`);
     await withContainerLock(conf, req, async () => {
+      trace('locked');
       // Programs and pins first, while the pod's devices still exist; the delegates' DEL runs
       // whatever happened here, and a failure is reported after it so the runtime retries.
       const policyError = await this.deps.policy.detach(conf, req.containerId).then(
         () => undefined,
         (e: unknown) => asCniError(e),
       );
+      trace('policy detached');
       // No record: a pod Multus set up (its caches), else the plan again (multiplex/takeover.ts).
       const fallback = takeover(req, conf, log, this.deps.kube);
       await executeDel(req, conf, fallback.recompute, this.deps.observer).catch((e: unknown) => {
@@ -138,6 +143,7 @@ class BraidHandlers implements PluginHandlers {
         throw e;
       });
       fallback.finish();
+      trace('delegates deleted, record removed');
       if (policyError) {
         log.error(policyError.message);
         throw policyError;
