@@ -33,7 +33,6 @@ interface SpawnLibc {
   attrSetFlags(attr: Buffer, flags: number): number;
   attrSetSigDefault(attr: Buffer, set: Buffer): number;
   attrSetSigMask(attr: Buffer, set: Buffer): number;
-  sigfillset(set: Buffer): number;
   sigemptyset(set: Buffer): number;
   pipe2(fds: Int32Array, flags: number): number;
   waitpid(pid: number, status: Int32Array, options: number): number;
@@ -58,7 +57,6 @@ function spawnLibc(): SpawnLibc {
     attrSetFlags: fn('int posix_spawnattr_setflags(void *attr, short flags)'),
     attrSetSigDefault: fn('int posix_spawnattr_setsigdefault(void *attr, const void *set)'),
     attrSetSigMask: fn('int posix_spawnattr_setsigmask(void *attr, const void *set)'),
-    sigfillset: fn('int sigfillset(void *set)'),
     sigemptyset: fn('int sigemptyset(void *set)'),
     pipe2: fn('int pipe2(_Out_ int32_t *fds, int flags)'),
     waitpid: fn('int waitpid(int pid, _Out_ int32_t *status, int options)'),
@@ -74,6 +72,8 @@ const POSIX_SPAWN_SETSIGMASK = 0x08;
 const POSIX_SPAWN_SETSID = 0x80;
 /** Larger than glibc's posix_spawnattr_t (336 bytes), posix_spawn_file_actions_t (80) and sigset_t (128). */
 const OPAQUE_BYTES = 1024;
+/** glibc's sigset_t: 1024 bits. */
+const SIGSET_BYTES = 128;
 /** How often an exited child whose pipes are closed is polled for, at most. */
 const MAX_POLL_MS = 50;
 
@@ -145,7 +145,9 @@ export const posixSpawnDelegate: SpawnDelegate = (file, args, opts) => {
     lib.addDup2(fa, outW, 1);
     lib.addDup2(fa, errW, 2);
     lib.attrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
-    lib.sigfillset(sigs);
+    // Every signal back to its default, glibc's internal ones (32, 33) too: sigfillset leaves them
+    // out, and posix_spawn then leaves them ignored in the child, and ignored survives exec.
+    sigs.fill(0xff, 0, SIGSET_BYTES);
     lib.attrSetSigDefault(attr, sigs);
     lib.sigemptyset(sigs);
     lib.attrSetSigMask(attr, sigs);
