@@ -13,7 +13,7 @@ import { cacheFile } from '../cache/attachment-cache.ts';
 import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
-import { lockContainer } from './lock.ts';
+import { lockContainer, type OfdLocking } from './lock.ts';
 import { createLogger, type Logger } from '../log/log.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
 import type { SandboxNet } from '../net/sandbox-net.ts';
@@ -29,8 +29,13 @@ import { reportCompatWarnings } from './compat-report.ts';
 import { networksForStatus } from './status-networks.ts';
 import { withMultusNetworks } from './multus-verbs.ts';
 
-async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
-  const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs);
+async function withContainerLock<T>(
+  conf: BraidConf,
+  req: CniRequest,
+  work: () => Promise<T>,
+  ofd?: OfdLocking,
+): Promise<T> {
+  const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs, ofd);
   try {
     return await work();
   } finally {
@@ -54,6 +59,8 @@ export interface HandlerDeps {
   kube?: KubeSessionDeps;
   /** Told each delegate's run time. */
   observer?: DelegateObserver;
+  /** braid-agent: container locks as open file description locks (lock.ts); else SQLite's. */
+  ofd?: OfdLocking;
 }
 
 type KubeModule = typeof import('./kube-session.ts');
@@ -66,6 +73,10 @@ class BraidHandlers implements PluginHandlers {
     this.call = { net: deps.net, observer: deps.observer };
   }
 
+  private withLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
+    return withContainerLock(conf, req, work, this.deps.ofd);
+  }
+
   private async addLocked(
     conf: BraidConf,
     req: CniRequest,
@@ -74,7 +85,7 @@ class BraidHandlers implements PluginHandlers {
     session: KubeSession | undefined,
   ): Promise<CniResult> {
     const { policy } = this.deps;
-    return withContainerLock(conf, req, async () => {
+    return this.withLock(conf, req, async () => {
       // Listed while the sources are read: in a plugin process that is an `ip` run beside braid's own work.
       const existingLinks = this.deps.net.linkNames(req.netns);
       existingLinks.catch(() => undefined);
@@ -127,7 +138,7 @@ class BraidHandlers implements PluginHandlers {
     trace('DEL parsed');
     const conf = loadBraidConf(req.config);
     const log = createLogger(conf, `DEL ${req.containerId}`);
-    await withContainerLock(conf, req, async () => {
+    await this.withLock(conf, req, async () => {
       trace('locked');
       // Programs and pins first, while the pod's devices still exist; the delegates' DEL runs
       // whatever happened here, and a failure is reported after it so the runtime retries.
@@ -153,7 +164,7 @@ class BraidHandlers implements PluginHandlers {
 
   async check(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await withContainerLock(conf, req, () => executeCheck(req, conf, this.deps.observer));
+    await this.withLock(conf, req, () => executeCheck(req, conf, this.deps.observer));
   }
 
   async status(req: CniRequest): Promise<void> {
