@@ -1,5 +1,6 @@
 import type { DelegateObserver } from '../cni/runtime.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
+import { MemoryYamlCache } from '../k8s/parsed-yaml-cache.ts';
 import { ofdTryLock } from '../net/libc.ts';
 import { netlinkSandboxNet } from '../net/sandbox-netlink.ts';
 import { createBraidHandlers } from '../multiplex/handlers.ts';
@@ -36,6 +37,7 @@ export function agentHandlers(opts: {
     kube: { caches: opts.caches, clients },
     observer: histogramObserver(opts.delegateDuration),
     ofd: { tryLock: ofdTryLock },
+    manifests: new MemoryYamlCache(),
   });
   return { handlers, close: () => clients.close() };
 }

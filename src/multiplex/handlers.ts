@@ -8,6 +8,7 @@ import { BRAID_SUPPORTED_VERSIONS } from '../cni/versions.ts';
 import { loadBraidConf } from '../config/conf.ts';
 import { waitForReadinessFile } from '../k8s/readiness.ts';
 import type { BraidConf } from '../config/types.ts';
+import type { YamlDocCache } from '../k8s/parsed-yaml-cache.ts';
 import { executeAdd, undoAdd } from './add.ts';
 import { cacheFile } from '../cache/attachment-cache.ts';
 import { executeCheck } from './check.ts';
@@ -61,6 +62,8 @@ export interface HandlerDeps {
   observer?: DelegateObserver;
   /** braid-agent: container locks as open file description locks (lock.ts); else SQLite's. */
   ofd?: OfdLocking;
+  /** braid-agent: parsed local pod and NAD manifests kept in memory; else on disk beside the cache. */
+  manifests?: YamlDocCache;
 }
 
 type KubeModule = typeof import('./kube-session.ts');
@@ -90,7 +93,7 @@ class BraidHandlers implements PluginHandlers {
       const existingLinks = this.deps.net.linkNames(req.netns);
       existingLinks.catch(() => undefined);
       trace('locked');
-      let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req));
+      let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req, this.deps.manifests));
       trace('resolved');
       if (kube) inputs = await kube.withDeviceIds(conf, inputs);
       const plan = buildPlan(inputs);
