@@ -37,6 +37,7 @@ async function withContainerLock<T>(
   ofd?: OfdLocking,
 ): Promise<T> {
   const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs, ofd);
+  trace('lock taken');
   try {
     return await work();
   } finally {
