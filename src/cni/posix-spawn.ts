@@ -13,8 +13,10 @@ import type { DelegateChild, SpawnDelegate } from './exec.ts';
  *
  * The child leads its own session (as `detached: true`), gets default signal dispositions and an
  * empty signal mask (Node ignores SIGPIPE, and ignored signals survive exec), and stdin, stdout
- * and stderr pipes. It is reaped with waitpid(WNOHANG) once both output pipes are closed, which
- * is also when Node's 'close' fires: libuv only reaps the processes it started itself.
+ * and stderr pipes. It is reaped with waitpid(WNOHANG) once both output pipes are closed (which
+ * is also when Node's 'close' fires: libuv only reaps the processes it started itself): at once
+ * when it has exited, else at the SIGCHLD its exit sends (a child closes its pipes a moment
+ * before it becomes a zombie; a timer would add its granularity to every delegate).
  */
 interface SpawnLibc {
   posix_spawn(
@@ -74,8 +76,8 @@ const POSIX_SPAWN_SETSID = 0x80;
 const OPAQUE_BYTES = 1024;
 /** glibc's sigset_t: 1024 bits. */
 const SIGSET_BYTES = 128;
-/** How often an exited child whose pipes are closed is polled for, at most. */
-const MAX_POLL_MS = 50;
+/** A safety net beside SIGCHLD: how often a child whose pipes are closed is polled for. */
+const POLL_MS = 100;
 
 const errnoName = (n: number) => Object.entries(os.constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 const signalName = (n: number) => Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
@@ -87,7 +89,25 @@ function pipePair(lib: SpawnLibc): [number, number] {
   return [fds[0]!, fds[1]!];
 }
 
+/** Children whose pipes are closed and that have not been reaped yet. */
+const unreaped = new Set<SpawnedDelegate>();
+let onSigchld: (() => void) | undefined;
+
+function awaitExit(child: SpawnedDelegate): void {
+  if (!onSigchld) {
+    // Node's signal handles do not keep the process alive; libuv keeps reaping its own children.
+    onSigchld = () => {
+      for (const c of [...unreaped]) c.tryReap();
+    };
+    process.on('SIGCHLD', onSigchld);
+  }
+  unreaped.add(child);
+  child.tryReap();
+}
+
 class SpawnedDelegate extends EventEmitter implements DelegateChild {
+  private timer: NodeJS.Timeout | undefined;
+
   constructor(
     readonly pid: number,
     readonly stdin: net.Socket,
@@ -98,20 +118,23 @@ class SpawnedDelegate extends EventEmitter implements DelegateChild {
     super();
     let open = 2;
     const closed = () => {
-      if (--open === 0) this.reap(0);
+      if (--open === 0) awaitExit(this);
     };
     stdout.once('close', closed);
     stderr.once('close', closed);
   }
 
-  /** Polls until the child has exited (its pipes may close before it does), then emits 'close'. */
-  private reap(delay: number): void {
+  /** Reaps the child if it has exited, then emits 'close'; else waits for the next SIGCHLD. */
+  tryReap(): void {
+    if (!unreaped.has(this)) return;
     const status = new Int32Array(1);
     const r = this.lib.waitpid(this.pid, status, WNOHANG);
     if (r === 0) {
-      setTimeout(() => this.reap(Math.min(Math.max(1, delay * 2), MAX_POLL_MS)), delay);
+      this.timer ??= setInterval(() => this.tryReap(), POLL_MS);
       return;
     }
+    unreaped.delete(this);
+    clearInterval(this.timer);
     // -1 (ECHILD) would mean someone else reaped it: its status is unknown.
     if (r !== this.pid) return void this.emit('close', null, null);
     const s = status[0]!;
