@@ -16,23 +16,24 @@ export interface YamlDocCache {
 }
 
 /**
- * Parsed manifests in memory, for a long-lived process (braid-agent without the API server): the
- * same content-hash check as the on-disk cache, without reading and parsing its JSON file at
- * every call. Each caller gets its own copy, so no call can change what the next one reads.
+ * Parsed manifests in memory, for a long-lived process (braid-agent without the API server): valid
+ * while the file's text is the same (compared whole, which is cheaper than hashing it), without
+ * reading and parsing the on-disk cache's JSON file at every call. Each caller gets its own copy,
+ * so no call can change what the next one reads.
  */
 export class MemoryYamlCache implements YamlDocCache {
-  private readonly entries = new Map<string, { hash: string; docs: unknown[] }>();
+  private readonly entries = new Map<string, { text: string; docs: unknown[] }>();
 
   constructor(private readonly maxEntries = 10_000) {}
 
   get(file: string, text: string): unknown[] | undefined {
     const hit = this.entries.get(file);
-    return hit && hit.hash === fnv1a64(text) ? structuredClone(hit.docs) : undefined;
+    return hit && hit.text === text ? structuredClone(hit.docs) : undefined;
   }
 
   set(file: string, text: string, docs: unknown[]): void {
     this.entries.delete(file);
-    this.entries.set(file, { hash: fnv1a64(text), docs: structuredClone(docs) });
+    this.entries.set(file, { text, docs: structuredClone(docs) });
     if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
   }
 }
