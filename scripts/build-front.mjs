@@ -6,6 +6,9 @@
 //   <host>/braid        the front door: static C, no dependency (see docs/front-door.md)
 //   <host>/braid-node   braid's Node implementation, which the front door execs for thin mode and the CLI
 //   <host>/braid-veth   the braid-veth plugin
+//   <host>/braid-launch the delegate launcher (cmd/braid-launch.c, static): sets the parent-death
+//                       signal and execs a delegate; braid uses it instead of setpriv when it is
+//                       beside braid's executable
 //
 // Every file is written beside its target and renamed over it: a plugin being run is never
 // rewritten, and a name that was a hard link of the single executable is replaced, not written
@@ -20,7 +23,8 @@ const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..'
 const sourceDir = path.join(repoRoot, 'cmd', 'braid-front');
 export const FRONT_DOOR = 'braid';
 export const NODE_IMPL = 'braid-node';
-export const HOST_NAMES = [FRONT_DOOR, NODE_IMPL, 'braid-veth'];
+export const LAUNCHER = 'braid-launch';
+export const HOST_NAMES = [FRONT_DOOR, NODE_IMPL, 'braid-veth', LAUNCHER];
 
 const staging = (target) => path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}`);
 
@@ -29,11 +33,20 @@ const staging = (target) => path.join(path.dirname(target), `.${path.basename(ta
  * starts without the dynamic loader's work, and depends on nothing.
  */
 export async function buildFrontDoor(target) {
-  await mkdir(path.dirname(target), { recursive: true });
   const sources = readdirSync(sourceDir)
     .filter((f) => f.endsWith('.c'))
     .sort()
     .map((f) => path.join(sourceDir, f));
+  await buildStatic(sources, target);
+}
+
+/** Compiles cmd/braid-launch.c into `target`, static for the same reasons as the front door. */
+export async function buildLauncher(target) {
+  await buildStatic([path.join(repoRoot, 'cmd', `${LAUNCHER}.c`)], target);
+}
+
+async function buildStatic(sources, target) {
+  await mkdir(path.dirname(target), { recursive: true });
   const temp = staging(target);
   const cc = process.env.CC ?? 'clang';
   const args = [

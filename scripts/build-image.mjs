@@ -51,11 +51,15 @@ const out = path.resolve(options.out ?? path.join(repoRoot, 'dist', `braid-${ver
 
 const BIN = '/usr/local/bin';
 const SEA = path.resolve(options.sea ?? path.join(repoRoot, 'dist', 'sea', 'braid'));
-/** What runs in the image's containers: braid-agent (agent), braid install (init), braid-chroot. */
+/**
+ * What runs in the image's containers: braid-agent (agent), braid install (init), braid-chroot, and
+ * braid-launch beside braid-agent (it starts delegates through it when it runs without --host-root).
+ */
 const IMAGE_COMMANDS = [
   ['braid', SEA],
   ['braid-agent', SEA],
   ['braid-chroot', path.resolve(options['chroot-helper'] ?? path.join(repoRoot, 'dist', 'bin', 'braid-chroot'))],
+  ['braid-launch', path.join(path.dirname(SEA), 'braid-launch')],
 ];
 /**
  * The host files: what `braid install` copies into the host's CNI bin dir (its --bin-source in
@@ -64,7 +68,10 @@ const IMAGE_COMMANDS = [
  */
 export const HOST_DIR = '/usr/local/lib/braid/host';
 const HOST_SOURCE = path.resolve(options['host-dir'] ?? path.join(repoRoot, 'dist', 'host'));
-const HOST_FILES = ['braid', 'braid-node', 'braid-veth'].map((name) => [name, path.join(HOST_SOURCE, name)]);
+const HOST_FILES = ['braid', 'braid-node', 'braid-veth', 'braid-launch'].map((name) => [
+  name,
+  path.join(HOST_SOURCE, name),
+]);
 
 function fail(message) {
   console.error(`image: ${message}`);

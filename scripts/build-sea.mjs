@@ -32,7 +32,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FRONT_DOOR, NODE_IMPL, buildFrontDoor, linkInto } from './build-front.mjs';
+import { FRONT_DOOR, LAUNCHER, NODE_IMPL, buildFrontDoor, buildLauncher, linkInto } from './build-front.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: options } = parseArgs({
@@ -215,5 +215,10 @@ console.log(`build-sea: ${path.relative(repoRoot, sea)} (+ ${COMMANDS.filter((c)
 await mkdir(hostDir, { recursive: true });
 await buildFrontDoor(path.join(hostDir, FRONT_DOOR)).catch((e) => fail(`the front door did not build: ${e.message}`));
 for (const name of [NODE_IMPL, 'braid-veth']) await linkInto(sea, path.join(hostDir, name));
-console.log(`build-sea: ${path.relative(repoRoot, hostDir) || hostDir}/{${FRONT_DOOR},${NODE_IMPL},braid-veth}`);
+// Beside the single executable too: braid-agent looks for it beside itself.
+for (const dir of [hostDir, outDir])
+  await buildLauncher(path.join(dir, LAUNCHER)).catch((e) => fail(`${LAUNCHER} did not build: ${e.message}`));
+console.log(
+  `build-sea: ${path.relative(repoRoot, hostDir) || hostDir}/{${FRONT_DOOR},${NODE_IMPL},braid-veth,${LAUNCHER}}`,
+);
 if (options.measure) measure(sea);

@@ -13,6 +13,8 @@
 //                        dist/bin's (`npm run build:sea` makes them the single executable instead)
 //   dist/bin/braid-chroot a static C program (cmd/braid-chroot.c) braid-agent --host-root starts
 //                        delegates through
+//   dist/bin/braid-launch and dist/host/braid-launch: a static C program (cmd/braid-launch.c) that
+//                        sets a delegate's parent-death signal and execs it (instead of setpriv)
 // and then runs scripts/build-bpf.sh when it exists (bpf/*.c -> dist/bpf/).
 //
 // Why a launcher instead of the bundle behind a shebang: a CNI plugin process starts once per pod and
@@ -35,7 +37,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FRONT_DOOR, NODE_IMPL, buildFrontDoor, writeExecutable } from './build-front.mjs';
+import { FRONT_DOOR, LAUNCHER, NODE_IMPL, buildFrontDoor, buildLauncher, writeExecutable } from './build-front.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: options } = parseArgs({
@@ -170,6 +172,8 @@ async function writeHostDir(entries) {
   const hostDir = path.join(outDir, 'host');
   await mkdir(hostDir, { recursive: true });
   await buildFrontDoor(path.join(hostDir, FRONT_DOOR)).catch((e) => fail(`the front door did not build: ${e.message}`));
+  for (const dir of [hostDir, path.join(outDir, 'bin')])
+    await buildLauncher(path.join(dir, LAUNCHER)).catch((e) => fail(`${LAUNCHER} did not build: ${e.message}`));
   const names = new Set(entries.map((e) => e.name));
   for (const [name, entry] of [
     [NODE_IMPL, 'braid'],

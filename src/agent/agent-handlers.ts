@@ -1,5 +1,7 @@
 import type { DelegateObserver } from '../cni/runtime.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
+import { MemoryYamlCache } from '../k8s/parsed-yaml-cache.ts';
+import { ofdTryLock } from '../net/libc.ts';
 import { netlinkSandboxNet } from '../net/sandbox-netlink.ts';
 import { createBraidHandlers } from '../multiplex/handlers.ts';
 import { SharedApiClients, type AgentCaches } from '../multiplex/kube-session.ts';
@@ -19,8 +21,9 @@ export interface AgentHandlerParts {
 
 /**
  * braid's verbs as braid-agent serves them: rtnetlink in-process for the pod's namespace (no
- * `ip`), one keep-alive API client for every call, pods and NADs from the watch caches first,
- * the agent's warm policy runtime, delegate times into the metrics.
+ * `ip`), container locks as open file description locks, one keep-alive API client for every
+ * call, pods and NADs from the watch caches first, the agent's warm policy runtime, delegate
+ * times into the metrics.
  */
 export function agentHandlers(opts: {
   caches: AgentCaches | undefined;
@@ -33,6 +36,8 @@ export function agentHandlers(opts: {
     policy: opts.policy,
     kube: { caches: opts.caches, clients },
     observer: histogramObserver(opts.delegateDuration),
+    ofd: { tryLock: ofdTryLock },
+    manifests: new MemoryYamlCache(),
   });
   return { handlers, close: () => clients.close() };
 }

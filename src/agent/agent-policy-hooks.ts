@@ -1,3 +1,4 @@
+import { trace } from '../base/trace.ts';
 import type { BraidConf } from '../config/types.ts';
 import {
   podInterfaces,
@@ -66,9 +67,11 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
       const stateDir = policyStateDir(conf);
       const source = sourceFor(conf);
       const plan = admission(stateDir, source, ifaces);
+      trace('policy: admission planned');
       mark(record.containerId);
       if (plan.selected.length === 0 && !plan.changesPeers) {
         recordPodEntry(stateDir, source.pod(ifaces[0]!.pod.namespace, ifaces[0]!.pod.name), ifaces, []);
+        trace('policy: nothing selects the pod, pod entry recorded');
         return;
       }
       attachPodInterfaces(plan.selected, runtimeOptions(conf), {
@@ -82,8 +85,10 @@ export function agentPolicyHooks(cache: ClusterCache | undefined, usesCluster: b
       const entry = readPodEntry(stateDir, containerId);
       mark(containerId);
       const source = sourceFor(conf);
+      trace('policy: pod entry read');
       if (entry && entry.ifaceIds.length === 0 && !admission(stateDir, source, entry.ifaces).changesPeers) {
         removePodEntry(stateDir, containerId);
+        trace('policy: nothing selected the pod, pod entry removed');
         return;
       }
       policyStep(`remove the policy programs of container ${containerId} (pins under ${conf.policy.bpfRoot})`, () =>

@@ -10,6 +10,7 @@ import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { LocalStoreWatch } from '../policy/store-watch.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
+import { posixSpawnDelegate } from '../cni/posix-spawn.ts';
 import { handlersInHostRoot, resolveHostRoot } from './host-root.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentOptions } from './options.ts';
@@ -144,7 +145,7 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   const server = new AgentServer({
     multusShim,
     socketPath: opts.socketPath,
-    handlers: handlersInHostRoot(deps.handlers ?? own.handlers, hostRoot),
+    handlers: handlersInHostRoot(deps.handlers ?? own.handlers, hostRoot, posixSpawnDelegate),
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },

@@ -2,6 +2,7 @@ import { chmodSync, lstatSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import { dirname } from 'node:path';
+import { trace } from '../base/trace.ts';
 import { handleInvocation, type PluginHandlers, type PluginOutcome } from '../cni/skel.ts';
 import type { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentMetrics } from './agent-metrics.ts';
@@ -195,6 +196,7 @@ export class AgentServer {
     // call starts from it (CniRequest.env), never from the agent's own environment.
     const { env, stdin } = shim ?? (body as HandOverRequest);
     const verb = env.CNI_COMMAND ?? '';
+    trace(`agent: ${verb} request read`);
     // Headers now: the plugin knows the call is taken and will not do it itself.
     if (!shim) {
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -208,6 +210,7 @@ export class AgentServer {
     const run = async (): Promise<PluginOutcome> => {
       metrics.queueWait.observe({ verb }, (performance.now() - arrived) / 1000);
       const done = await handleInvocation(this.opts.handlers, env, stdin);
+      trace(`agent: ${verb} handled`);
       try {
         this.opts.beforeAnswer?.(verb, done);
       } catch {
@@ -228,5 +231,6 @@ export class AgentServer {
     metrics.duration.observe({ verb }, seconds);
     if (shim) return sendShimOutcome(res, verb, outcome);
     res.end(JSON.stringify(outcome));
+    trace(`agent: ${verb} answered`);
   }
 }

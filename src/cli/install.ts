@@ -60,8 +60,8 @@ export function registerInstall(program: Command): void {
     .option('--bin-source <dir>', 'where the binaries to install are (default: beside this executable)')
     .option(
       '--binaries <names>',
-      'comma-separated binaries to install: the front door, the Node implementation behind it, braid-veth',
-      'braid,braid-node,braid-veth',
+      'comma-separated binaries to install: the front door, the Node implementation behind it, braid-veth, the delegate launcher',
+      'braid,braid-node,braid-veth,braid-launch',
     )
     .option('--conf-dir <dir>', "the host's CNI conf dir as mounted here", `/host${PATHS.cniConfDir}`)
     .option('--host-conf-dir <dir>', 'the same directory as the host sees it (written into confs)', PATHS.cniConfDir)

@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ownDir } from '../base/own-dir.ts';
 
 /**
  * A delegate's process, as braid records it before the delegate acts: the pid (which is also
@@ -75,28 +77,48 @@ function groupHasLiveMembers(pgid: number): boolean {
 }
 
 const SETPRIV_PATHS = ['/usr/bin/setpriv', '/bin/setpriv'];
+/** braid's own launcher (cmd/braid-launch.c), shipped beside braid's executables. */
+export const LAUNCHER_NAME = 'braid-launch';
 
 /**
- * The launcher that gives a delegate a parent-death signal: util-linux setpriv (2.33+), which
- * sets PR_SET_PDEATHSIG and then execs the delegate, so the delegate dies with braid (Node
- * cannot set it for a child itself). Undefined when no capable setpriv is installed: the
- * recorded process group is then the only guard. Looked up once per process.
+ * The launcher that gives a delegate a parent-death signal, so the delegate dies with braid (Node
+ * cannot set it for a child itself): braid-launch from one of `dirs` (static, it costs an exec and
+ * nothing else), else util-linux setpriv (2.33+), which sets PR_SET_PDEATHSIG and then execs the
+ * delegate but is dynamically linked. Undefined when neither is installed: the recorded process
+ * group is then the only guard.
  */
+export function findPdeathsigLauncher(dirs: string[], setprivPaths = SETPRIV_PATHS): string[] | undefined {
+  for (const dir of dirs) {
+    const own = join(dir, LAUNCHER_NAME);
+    try {
+      accessSync(own, constants.X_OK);
+      return [own];
+    } catch {
+      // Not shipped here.
+    }
+  }
+  for (const p of setprivPaths) {
+    try {
+      if (existsSync(p) && readFileSync(p).includes('pdeathsig')) return [p, '--pdeathsig', 'KILL', '--'];
+    } catch {
+      // Unreadable: try the next.
+    }
+  }
+  return undefined;
+}
+
+/** findPdeathsigLauncher beside this executable, looked up once per process. */
 let launcher: string[] | null | undefined;
 
 export function pdeathsigLauncher(): string[] | undefined {
   if (launcher === undefined) {
-    launcher = null;
-    for (const p of SETPRIV_PATHS) {
-      try {
-        if (existsSync(p) && readFileSync(p).includes('pdeathsig')) {
-          launcher = [p, '--pdeathsig', 'KILL', '--'];
-          break;
-        }
-      } catch {
-        // Unreadable: try the next.
-      }
+    let dirs: string[] = [];
+    try {
+      dirs = [ownDir()];
+    } catch {
+      // No resolvable own path: setpriv only.
     }
+    launcher = findPdeathsigLauncher(dirs) ?? null;
   }
   return launcher ?? undefined;
 }

@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
+import type { EventEmitter } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import { pdeathsigLauncher, processStartTime, type DelegateProcess } from './delegate-process.ts';
 import { join } from 'node:path';
 import { CniCode, CniError } from '../base/errors.ts';
+import { trace } from '../base/trace.ts';
 
 /**
  * braid-agent --host-root: delegates run with `root` (the host's root file system as mounted in the
@@ -18,6 +20,37 @@ export interface HostRoot {
 export function hostPathHere(hostRoot: HostRoot | undefined, path: string): string {
   return hostRoot ? join(hostRoot.root, path) : path;
 }
+
+/**
+ * A started delegate, as execPlugin uses it: Node's ChildProcess (stdio pipes) has this shape.
+ * Emits 'error' when it could not start and 'close' (code, signal) once it has exited and its
+ * output pipes are closed.
+ */
+export interface DelegateChild extends EventEmitter {
+  readonly pid?: number | undefined;
+  readonly stdin: NodeJS.WritableStream & EventEmitter & { destroy(): void };
+  readonly stdout: NodeJS.ReadableStream & { destroy(): void };
+  readonly stderr: NodeJS.ReadableStream & { destroy(): void };
+}
+
+/**
+ * How a process starts a delegate: `file` with argv `[argv0, ...args]`, exactly `env`, its own
+ * session, stdio pipes. May throw when it cannot start it (then `code` names the errno).
+ */
+export type SpawnDelegate = (
+  file: string,
+  args: string[],
+  opts: { env: Record<string, string>; argv0: string },
+) => DelegateChild;
+
+/** Node's spawn: what a plugin process uses (braid-agent uses posix-spawn.ts). */
+export const nodeSpawnDelegate: SpawnDelegate = (file, args, opts) =>
+  spawn(file, args, {
+    env: opts.env,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    argv0: opts.argv0,
+  }) as DelegateChild;
 
 export interface ExecOptions {
   /** Absolute path of the plugin binary (as the host sees it, with hostRoot). */
@@ -37,6 +70,8 @@ export interface ExecOptions {
    * delegate is killed and the call fails with that error.
    */
   onStart?: (proc: DelegateProcess) => void;
+  /** How the delegate is started; defaults to Node's spawn. */
+  spawn?: SpawnDelegate | undefined;
 }
 
 /** A delegate's own CNI error (B4): code and details kept, message prefixed with the label. */
@@ -122,12 +157,17 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
     // With a host root, braid-chroot chroots and execs (and sets the parent-death signal itself).
     const launcher = hostRoot ? [hostRoot.helper, hostRoot.root] : executable(path) ? pdeathsigLauncher() : undefined;
     const [file, args] = launcher ? [launcher[0]!, [...launcher.slice(1), path]] : [path, []];
-    const child = spawn(file, args, {
-      env,
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      argv0: hostRoot ? file : path,
-    });
+    const cannotRun = (e: NodeJS.ErrnoException) =>
+      new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${file}): ${e.code ?? e.message}`);
+    trace(`delegate ${label}: spawning`);
+    let child: DelegateChild;
+    try {
+      child = (opts.spawn ?? nodeSpawnDelegate)(file, args, { env, argv0: hostRoot ? file : path });
+    } catch (e) {
+      reject(cannotRun(e as NodeJS.ErrnoException));
+      return;
+    }
+    trace(`delegate ${label}: spawned`);
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -160,13 +200,10 @@ export function execPlugin(opts: ExecOptions): Promise<string> {
       });
     }, timeoutMs);
 
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      finish(() =>
-        reject(new CniError(CniCode.IoFailure, `cannot run delegate ${label} (${file}): ${e.code ?? e.message}`)),
-      ),
-    );
-    child.on('close', (code, signal) =>
+    child.on('error', (e: NodeJS.ErrnoException) => finish(() => reject(cannotRun(e))));
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) =>
       finish(() => {
+        trace(`delegate ${label}: exited`);
         const stdoutBuf = Buffer.concat(out);
         if (code === 0) resolve(stdoutBuf.toString('utf8'));
         else {

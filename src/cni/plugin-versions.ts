@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../base/atomic-file.ts';
 import { CniCode, CniError } from '../base/errors.ts';
-import { execPlugin, hostPathHere, type HostRoot } from './exec.ts';
+import { execPlugin, hostPathHere, type HostRoot, type SpawnDelegate } from './exec.ts';
 import { compareVersions, isKnownVersion, isVersionString } from './versions.ts';
 
 export interface PluginVersionsOptions {
@@ -16,6 +16,8 @@ export interface PluginVersionsOptions {
   stderr?: NodeJS.WritableStream;
   /** Run the plugin chrooted (braid-agent --host-root); `path` is then the host's. */
   hostRoot?: HostRoot | undefined;
+  /** How the plugin is started; undefined: Node's spawn. */
+  spawn?: SpawnDelegate | undefined;
 }
 
 const CACHE_FILE = 'plugin-versions.json';
@@ -114,6 +116,7 @@ async function queryVersions(path: string, opts: PluginVersionsOptions): Promise
       timeoutMs: opts.timeoutMs,
       label,
       hostRoot: opts.hostRoot,
+      spawn: opts.spawn,
       ...(opts.stderr ? { stderr: opts.stderr } : {}),
     });
     return decodeVersionInfo(stdout, label);

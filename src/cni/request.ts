@@ -1,6 +1,6 @@
 import { parseCniArgs } from './args.ts';
 import { CniCode, CniError } from '../base/errors.ts';
-import type { HostRoot } from './exec.ts';
+import type { HostRoot, SpawnDelegate } from './exec.ts';
 import type { Attachment } from './netconf.ts';
 import { validateContainerId, validateIfname, validateNetworkName } from './validate.ts';
 import { isVersionString, versionAtLeast } from './versions.ts';
@@ -33,6 +33,8 @@ export interface CniRequest {
    * braid-agent's container (--host-root); undefined: this process's own root.
    */
   hostRoot?: HostRoot | undefined;
+  /** How this call's delegates are started (braid-agent's posix_spawn); undefined: Node's spawn. */
+  spawn?: SpawnDelegate | undefined;
 }
 
 export type CniEnv = Record<string, string | undefined>;

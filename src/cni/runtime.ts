@@ -2,7 +2,7 @@ import { formatCniArgs } from './args.ts';
 import { parseResult, resultToVersion } from './convert.ts';
 import { CniCode, CniError, asCniError } from '../base/errors.ts';
 import type { DelegateProcess } from './delegate-process.ts';
-import { execPlugin, type HostRoot } from './exec.ts';
+import { execPlugin, type HostRoot, type SpawnDelegate } from './exec.ts';
 import { findPlugin } from './find.ts';
 import type { Attachment, NetworkConfigList, PluginConf } from './netconf.ts';
 import { negotiateVersion, pluginVersions } from './plugin-versions.ts';
@@ -39,6 +39,8 @@ export interface DelegateContext {
   stderr?: NodeJS.WritableStream;
   /** braid-agent --host-root: plugins are found and run in the host's root file system. */
   hostRoot?: HostRoot | undefined;
+  /** How delegates are started; undefined: Node's spawn. */
+  spawn?: SpawnDelegate | undefined;
   /** Records each ADD plugin's process before it acts (see ExecOptions.onStart). */
   onAddStart?: (proc: DelegateProcess) => void;
   /** Told how long each delegate run took (braid-agent's latency histogram). */
@@ -73,6 +75,7 @@ async function resolvePlugin(list: NetworkConfigList, conf: PluginConf, ctx: Del
   const versions = await pluginVersions(path, {
     timeoutMs: ctx.timeoutMs,
     hostRoot: ctx.hostRoot,
+    spawn: ctx.spawn,
     label,
     ...(ctx.versionCacheDir ? { cacheDir: ctx.versionCacheDir } : {}),
     ...(ctx.env ? { env: ctx.env } : {}),
@@ -158,6 +161,7 @@ function runPlugin(p: ResolvedPlugin, command: CniCommand, stdin: string, ctx: D
     timeoutMs: ctx.timeoutMs,
     label: p.label,
     hostRoot: ctx.hostRoot,
+    spawn: ctx.spawn,
     ...(ctx.stderr ? { stderr: ctx.stderr } : {}),
     ...(ctx.onAddStart && command === 'ADD' ? { onStart: ctx.onAddStart } : {}),
   });

@@ -1,5 +1,5 @@
 import { loadYaml } from './yaml-loader.ts';
-import { type ParsedYamlCache, yamlDocuments } from './parsed-yaml-cache.ts';
+import { type YamlDocCache, yamlDocuments } from './parsed-yaml-cache.ts';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { CniCode, CniError } from '../base/errors.ts';
@@ -64,7 +64,7 @@ async function parseYamlDocuments(text: string): Promise<unknown[]> {
 async function documentsOf(
   file: string,
   text: string,
-  cache?: ParsedYamlCache,
+  cache?: YamlDocCache,
 ): Promise<{ docs: unknown[]; problems: string[] }> {
   let docs: unknown[];
   if (file.endsWith('.json')) {
@@ -100,7 +100,7 @@ export class NadDirectory implements NadSource {
 
   constructor(
     readonly dir: string,
-    private readonly yamlCache?: ParsedYamlCache,
+    private readonly yamlCache?: YamlDocCache,
   ) {
     this.kind = `NAD directory ${dir}`;
   }

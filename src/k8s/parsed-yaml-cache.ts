@@ -9,6 +9,35 @@ interface Entry {
   docs: unknown[];
 }
 
+/** Parsed manifests by path, valid while the file's content is the same (see yamlDocuments). */
+export interface YamlDocCache {
+  get(file: string, text: string): unknown[] | undefined;
+  set(file: string, text: string, docs: unknown[]): void;
+}
+
+/**
+ * Parsed manifests in memory, for a long-lived process (braid-agent without the API server): valid
+ * while the file's text is the same (compared whole, which is cheaper than hashing it), without
+ * reading and parsing the on-disk cache's JSON file at every call. Each caller gets its own copy,
+ * so no call can change what the next one reads.
+ */
+export class MemoryYamlCache implements YamlDocCache {
+  private readonly entries = new Map<string, { text: string; docs: unknown[] }>();
+
+  constructor(private readonly maxEntries = 10_000) {}
+
+  get(file: string, text: string): unknown[] | undefined {
+    const hit = this.entries.get(file);
+    return hit && hit.text === text ? structuredClone(hit.docs) : undefined;
+  }
+
+  set(file: string, text: string, docs: unknown[]): void {
+    this.entries.delete(file);
+    this.entries.set(file, { text, docs: structuredClone(docs) });
+    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+  }
+}
+
 /**
  * Parsed YAML manifests, kept as JSON beside braid's cache, one small file per manifest
  * (<dir>/<hash of its path>.json) keyed by content fingerprint. Loading the YAML parser costs a
@@ -16,7 +45,7 @@ interface Entry {
  * ADDs read their manifests from here instead. One file per manifest keeps an ADD's cost
  * independent of how many manifests the node has (one shared file grew with every pod).
  */
-export class ParsedYamlCache {
+export class ParsedYamlCache implements YamlDocCache {
   constructor(private readonly dir: string) {}
 
   private entryFile(file: string): string {
@@ -48,7 +77,7 @@ export async function yamlDocuments(
   file: string,
   text: string,
   parse: (text: string) => Promise<unknown[]>,
-  cache?: ParsedYamlCache,
+  cache?: YamlDocCache,
 ): Promise<unknown[]> {
   const cached = cache?.get(file, text);
   if (cached) return cached;

@@ -1,5 +1,5 @@
 import { loadYaml } from './yaml-loader.ts';
-import { type ParsedYamlCache, yamlDocuments } from './parsed-yaml-cache.ts';
+import { type YamlDocCache, yamlDocuments } from './parsed-yaml-cache.ts';
 import { readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomic } from '../base/atomic-file.ts';
 import { join } from 'node:path';
@@ -50,7 +50,7 @@ export class PodStore implements PodSource {
 
   constructor(
     readonly podDir: string,
-    private readonly yamlCache?: ParsedYamlCache,
+    private readonly yamlCache?: YamlDocCache,
   ) {}
 
   /**

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { HostRoot } from '../cni/exec.ts';
+import type { HostRoot, SpawnDelegate } from '../cni/exec.ts';
 import type { CniEnv, CniRequest } from '../cni/request.ts';
 import type { DelegateContext, DelegateObserver } from '../cni/runtime.ts';
 import type { BraidConf } from '../config/types.ts';
@@ -27,20 +27,30 @@ export interface DelegateTarget {
   observer?: DelegateObserver | undefined;
   /** braid-agent --host-root: delegates run chrooted into the host's root. */
   hostRoot?: HostRoot | undefined;
+  /** How the delegates are started (the request's; undefined: Node's spawn). */
+  spawn?: SpawnDelegate | undefined;
 }
 
 /** A per-container call's target, from its request. */
 export function containerTarget(req: CniRequest, cniPath: string[], observer?: DelegateObserver): DelegateTarget {
-  return { containerId: req.containerId, netns: req.netns, cniPath, env: req.env, observer, hostRoot: req.hostRoot };
+  return {
+    containerId: req.containerId,
+    netns: req.netns,
+    cniPath,
+    env: req.env,
+    observer,
+    hostRoot: req.hostRoot,
+    spawn: req.spawn,
+  };
 }
 
 /** STATUS and GC of a network: no container, no namespace. */
 export function networkTarget(
   cniPath: string[],
-  req: Pick<CniRequest, 'env' | 'hostRoot'>,
+  req: Pick<CniRequest, 'env' | 'hostRoot' | 'spawn'>,
   observer?: DelegateObserver,
 ): DelegateTarget {
-  return { containerId: '', netns: '', cniPath, env: req.env, observer, hostRoot: req.hostRoot };
+  return { containerId: '', netns: '', cniPath, env: req.env, observer, hostRoot: req.hostRoot, spawn: req.spawn };
 }
 
 /** Multus prepends binDir to the runtime's CNI_PATH; duplicates are dropped, order kept. */
@@ -67,5 +77,6 @@ export function delegateContext(conf: BraidConf, target: DelegateTarget, call: A
     env: target.env,
     ...(target.observer ? { observer: target.observer } : {}),
     hostRoot: target.hostRoot,
+    spawn: target.spawn,
   };
 }

@@ -8,12 +8,13 @@ import { BRAID_SUPPORTED_VERSIONS } from '../cni/versions.ts';
 import { loadBraidConf } from '../config/conf.ts';
 import { waitForReadinessFile } from '../k8s/readiness.ts';
 import type { BraidConf } from '../config/types.ts';
+import type { YamlDocCache } from '../k8s/parsed-yaml-cache.ts';
 import { executeAdd, undoAdd } from './add.ts';
 import { cacheFile } from '../cache/attachment-cache.ts';
 import { executeCheck } from './check.ts';
 import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
-import { lockContainer } from './lock.ts';
+import { lockContainer, type OfdLocking } from './lock.ts';
 import { createLogger, type Logger } from '../log/log.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
 import type { SandboxNet } from '../net/sandbox-net.ts';
@@ -29,13 +30,20 @@ import { reportCompatWarnings } from './compat-report.ts';
 import { networksForStatus } from './status-networks.ts';
 import { withMultusNetworks } from './multus-verbs.ts';
 
-async function withContainerLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
-  const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs);
+async function withContainerLock<T>(
+  conf: BraidConf,
+  req: CniRequest,
+  work: () => Promise<T>,
+  ofd?: OfdLocking,
+): Promise<T> {
+  const lock = await lockContainer(conf.cniDir, req.containerId, conf.delegateTimeoutMs, ofd);
+  trace('lock taken');
   try {
     return await work();
   } finally {
     // A container braid keeps nothing for (DEL done, ADD refused) keeps no lock file either.
     await lock.release({ remove: !existsSync(cacheFile(conf.cniDir, req.containerId, req.ifname)) });
+    trace('unlocked');
   }
 }
 
@@ -53,6 +61,10 @@ export interface HandlerDeps {
   kube?: KubeSessionDeps;
   /** Told each delegate's run time. */
   observer?: DelegateObserver;
+  /** braid-agent: container locks as open file description locks (lock.ts); else SQLite's. */
+  ofd?: OfdLocking;
+  /** braid-agent: parsed local pod and NAD manifests kept in memory; else on disk beside the cache. */
+  manifests?: YamlDocCache;
 }
 
 type KubeModule = typeof import('./kube-session.ts');
@@ -65,6 +77,10 @@ class BraidHandlers implements PluginHandlers {
     this.call = { net: deps.net, observer: deps.observer };
   }
 
+  private withLock<T>(conf: BraidConf, req: CniRequest, work: () => Promise<T>): Promise<T> {
+    return withContainerLock(conf, req, work, this.deps.ofd);
+  }
+
   private async addLocked(
     conf: BraidConf,
     req: CniRequest,
@@ -73,12 +89,12 @@ class BraidHandlers implements PluginHandlers {
     session: KubeSession | undefined,
   ): Promise<CniResult> {
     const { policy } = this.deps;
-    return withContainerLock(conf, req, async () => {
+    return this.withLock(conf, req, async () => {
       // Listed while the sources are read: in a plugin process that is an `ip` run beside braid's own work.
       const existingLinks = this.deps.net.linkNames(req.netns);
       existingLinks.catch(() => undefined);
       trace('locked');
-      let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req));
+      let inputs = await resolveInputs(req, conf, session?.sources ?? localSources(conf, req, this.deps.manifests));
       trace('resolved');
       if (kube) inputs = await kube.withDeviceIds(conf, inputs);
       const plan = buildPlan(inputs);
@@ -102,6 +118,7 @@ class BraidHandlers implements PluginHandlers {
       } else {
         await publishNetworkStatus(conf, plan.pod, record.networkStatus, log);
       }
+      trace('network-status published');
       return result;
     });
   }
@@ -122,15 +139,18 @@ class BraidHandlers implements PluginHandlers {
   }
 
   async del(req: CniRequest): Promise<void> {
+    trace('DEL parsed');
     const conf = loadBraidConf(req.config);
     const log = createLogger(conf, `DEL ${req.containerId}`);
-    await withContainerLock(conf, req, async () => {
+    await this.withLock(conf, req, async () => {
+      trace('locked');
       // Programs and pins first, while the pod's devices still exist; the delegates' DEL runs
       // whatever happened here, and a failure is reported after it so the runtime retries.
       const policyError = await this.deps.policy.detach(conf, req.containerId).then(
         () => undefined,
         (e: unknown) => asCniError(e),
       );
+      trace('policy detached');
       // No record: a pod Multus set up (its caches), else the plan again (multiplex/takeover.ts).
       const fallback = takeover(req, conf, log, this.deps.kube);
       await executeDel(req, conf, fallback.recompute, this.deps.observer).catch((e: unknown) => {
@@ -138,6 +158,7 @@ class BraidHandlers implements PluginHandlers {
         throw e;
       });
       fallback.finish();
+      trace('delegates deleted, record removed');
       if (policyError) {
         log.error(policyError.message);
         throw policyError;
@@ -147,7 +168,7 @@ class BraidHandlers implements PluginHandlers {
 
   async check(req: CniRequest): Promise<void> {
     const conf = loadBraidConf(req.config);
-    await withContainerLock(conf, req, () => executeCheck(req, conf, this.deps.observer));
+    await this.withLock(conf, req, () => executeCheck(req, conf, this.deps.observer));
   }
 
   async status(req: CniRequest): Promise<void> {

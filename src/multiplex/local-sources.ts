@@ -3,7 +3,7 @@ import type { CniRequest } from '../cni/request.ts';
 import type { BraidConf } from '../config/types.ts';
 import { CriAnnotationsSource } from '../k8s/cri-annotations.ts';
 import { NadDirectory } from '../k8s/nad-directory.ts';
-import { ParsedYamlCache } from '../k8s/parsed-yaml-cache.ts';
+import { ParsedYamlCache, type YamlDocCache } from '../k8s/parsed-yaml-cache.ts';
 import { PodStore } from '../k8s/pod-store.ts';
 import type { NetworkStatus } from '../k8s/types.ts';
 import type { Logger } from '../log/log.ts';
@@ -12,11 +12,11 @@ import { podRefFromArgs, resolveConfiguredNetworks, type Sources } from './resol
 
 /**
  * The embedded default: pod annotations from the runtime's capability argument, else from the
- * local pod store; NADs from the local manifest directory. No Kubernetes needed.
+ * local pod store; NADs from the local manifest directory. No Kubernetes needed. Parsed manifests
+ * come from `yaml` (braid-agent's in memory), else from the files beside braid's cache.
  */
-export function localSources(conf: BraidConf, req: CniRequest): Sources {
+export function localSources(conf: BraidConf, req: CniRequest, yaml: YamlDocCache = manifestCache(conf)): Sources {
   const pod = podRefFromArgs(req.args);
-  const yaml = manifestCache(conf);
   return {
     pods: [new CriAnnotationsSource(conf.runtimeConfig, pod), new PodStore(conf.podDir, yaml)],
     nads: new NadDirectory(conf.nadDir, yaml),

@@ -11,10 +11,22 @@ import { CniCode, CniError } from '../base/errors.ts';
  * `BEGIN EXCLUSIVE` on an empty file that is never written, with the journal in memory. The
  * kernel releases it when the process exits, however that ends; SQLite keeps several connections
  * of one process (braid-agent's concurrent calls) apart; it needs no disk space; and it costs
- * under a millisecond with nothing to load or spawn (the native flock binding costs ~30 ms to
+ * about a millisecond with nothing to load or spawn (the native flock binding costs ~30 ms to
  * load, a flock(1) process 3-8 ms). Nothing else in braid opens these files: closing any
  * descriptor of a file drops the process's POSIX locks on it.
+ *
+ * braid-agent, which has libc loaded through koffi anyway, takes the same lock as an open file
+ * description lock instead (fcntl F_OFD_SETLK on the whole file, `OfdLocking`): a few system
+ * calls instead of two SQLite opens. OFD locks and SQLite's POSIX record locks conflict with each
+ * other (also within one process), so the agent and thin-mode processes still exclude each other.
+ * Within one process, lock operations on the same file never overlap (an in-process wait comes
+ * first), so no close of one caller's descriptor can drop another caller's POSIX lock.
  */
+/** fcntl(F_OFD_SETLK, F_WRLCK on the whole file): true when taken, false when another holder has a conflicting lock. */
+export interface OfdLocking {
+  tryLock(fd: number): boolean;
+}
+
 export interface ContainerLock {
   /** Releases the lock; with `remove`, deletes the lock file first (DEL: the container is gone). */
   release(opts?: { remove?: boolean }): Promise<void>;
@@ -82,41 +94,97 @@ function tryLock(file: string): DatabaseSync | undefined {
   }
 }
 
-/** Waits for the lock of one container; gives up with "try again later" after timeoutMs. */
-export async function lockContainer(cniDir: string, containerId: string, timeoutMs: number): Promise<ContainerLock> {
+/** Lock files some caller of this process holds or is taking (see the top comment). */
+const busyHere = new Set<string>();
+
+function busy(containerId: string, file: string, timeoutMs: number): CniError {
+  return new CniError(
+    CniCode.TryAgainLater,
+    `container ${containerId} is locked (${file}) by another braid call that has run for more than ${timeoutMs} ms`,
+  );
+}
+
+/** The OFD variant of one attempt: the descriptor holding the lock on the file at the path now. */
+function tryOfdLock(file: string, ofd: OfdLocking): number | undefined {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
+  let taken = false;
+  try {
+    taken = ofd.tryLock(fd);
+    // A holder's DEL removes the file: a lock on a file no longer at the path is retried.
+    const st = fs.fstatSync(fd, { bigint: true });
+    if (taken && inodeAt(file) === `${st.dev}:${st.ino}`) return fd;
+  } catch (e) {
+    fs.closeSync(fd);
+    throw new CniError(CniCode.IoFailure, `cannot lock ${file}: ${(e as Error).message}`);
+  }
+  fs.closeSync(fd);
+  return taken ? tryOfdLock(file, ofd) : undefined;
+}
+
+/**
+ * Waits for the lock of one container; gives up with "try again later" after timeoutMs. With
+ * `ofd` (braid-agent), an open file description lock instead of SQLite's.
+ */
+export async function lockContainer(
+  cniDir: string,
+  containerId: string,
+  timeoutMs: number,
+  ofd?: OfdLocking,
+): Promise<ContainerLock> {
   prepareDir(cniDir);
   const file = lockFile(cniDir, containerId);
   const deadline = Date.now() + timeoutMs;
   let delay = 1;
+  const wait = async () => {
+    if (Date.now() >= deadline) throw busy(containerId, file, timeoutMs);
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 50);
+  };
+  while (busyHere.has(file)) await wait();
+  busyHere.add(file);
+  try {
+    for (;;) {
+      const lock = ofd ? ofdAttempt(file, ofd) : sqliteAttempt(file);
+      if (lock) return lock;
+      await wait();
+    }
+  } catch (e) {
+    busyHere.delete(file);
+    throw e;
+  }
+}
+
+function ofdAttempt(file: string, ofd: OfdLocking): ContainerLock | undefined {
+  const fd = tryOfdLock(file, ofd);
+  if (fd === undefined) return undefined;
+  return released(file, () => fs.closeSync(fd));
+}
+
+function sqliteAttempt(file: string): ContainerLock | undefined {
   for (;;) {
     // Identity before opening: a holder's DEL removes the file, so a lock taken on a file that is
     // no longer (or not yet known to be) the one at the path is retried on the current one.
     const before = inodeAt(file);
     const db = tryLock(file);
-    if (db) {
-      if (before !== undefined && inodeAt(file) === before) return heldLock(db, file);
-      db.close();
-      continue;
-    }
-    if (Date.now() >= deadline) {
-      throw new CniError(
-        CniCode.TryAgainLater,
-        `container ${containerId} is locked (${file}) by another braid call that has run for more than ${timeoutMs} ms`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 50);
+    if (!db) return undefined;
+    if (before !== undefined && inodeAt(file) === before) return released(file, () => db.close());
+    db.close();
   }
 }
 
-function heldLock(db: DatabaseSync, file: string): ContainerLock {
+/** A held lock: `unlock` drops it; the in-process mark goes with it. */
+function released(file: string, unlock: () => void): ContainerLock {
   let open = true;
   return {
     release: async (opts = {}) => {
       if (!open) return;
       open = false;
-      if (opts.remove) fs.rmSync(file, { force: true });
-      db.close();
+      try {
+        if (opts.remove) fs.rmSync(file, { force: true });
+      } finally {
+        unlock();
+        busyHere.delete(file);
+      }
     },
   };
 }

@@ -44,3 +44,33 @@ export function libc(): Libc {
 export const CLONE_NEWNET = 0x40000000;
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;
+
+const F_OFD_SETLK = 37;
+const F_WRLCK = 1;
+/** struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid (and padding). */
+const FLOCK_BYTES = 32;
+
+/**
+ * An exclusive open file description lock on the whole file (fcntl F_OFD_SETLK), without
+ * waiting: true when taken, false when another holder (a POSIX record lock of another process,
+ * or another description's OFD lock) conflicts. Released when the last descriptor of the
+ * description is closed.
+ */
+export function ofdTryLock(fd: number): boolean {
+  const fcntl = ofdFcntl();
+  const flock = Buffer.alloc(FLOCK_BYTES);
+  flock.writeInt16LE(F_WRLCK, 0); // l_type; l_whence SEEK_SET, l_start 0, l_len 0 (to the end), l_pid 0
+  if (fcntl(fd, F_OFD_SETLK, 'void *', flock) === 0) return true;
+  const errno = koffi.errno();
+  if (errno === EAGAIN || errno === EACCES) return false;
+  throw Object.assign(new Error(`fcntl(F_OFD_SETLK) failed with errno ${errno}`), { errno });
+}
+
+const EACCES = 13;
+const EAGAIN = 11;
+let fcntlFn: ((fd: number, cmd: number, type: string, arg: Buffer) => number) | undefined;
+
+function ofdFcntl(): (fd: number, cmd: number, type: string, arg: Buffer) => number {
+  fcntlFn ??= koffi.load('libc.so.6').func('int fcntl(int fd, int cmd, ...)') as unknown as typeof fcntlFn;
+  return fcntlFn!;
+}

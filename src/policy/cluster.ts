@@ -103,10 +103,10 @@ export function readPodManifests(podDir: string, memo?: FileMemo): Manifest[] {
 }
 
 /** One pod's labels and named ports from the pod store (<podDir>/<ns>/<name>.yaml|.yml|.json), if it has one. */
-export function readPodView(podDir: string, namespace: string, name: string): PodView | undefined {
+export function readPodView(podDir: string, namespace: string, name: string, memo?: FileMemo): PodView | undefined {
   for (const ext of EXTENSIONS) {
     try {
-      const m = readManifest(podDir, namespace, `${name}${ext}`);
+      const m = readManifest(podDir, namespace, `${name}${ext}`, memo);
       return { namespace, name: m.name, labels: m.labels, namedPorts: m.namedPorts, attachments: [] };
     } catch {
       // not this extension

@@ -31,7 +31,7 @@ export function localPolicySource(stores: LocalStores, memo?: FileMemo): PolicyS
   return {
     policies: () => (policies ??= store.policies()),
     namespaces: () => (namespaces ??= store.namespaces()),
-    pod: (namespace, name) => readPodView(stores.podDir, namespace, name),
+    pod: (namespace, name) => readPodView(stores.podDir, namespace, name, memo),
     view: (local) => buildClusterView(stores.podDir, stores.cacheDir, local, (namespaces ??= store.namespaces()), memo),
   };
 }

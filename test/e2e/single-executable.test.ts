@@ -215,15 +215,16 @@ describe('braid as one single executable', () => {
     expect(agent.stdout).toMatch(/^usage: braid-agent \[options\]\n\s+--socket <path>/);
   });
 
-  it('installs the host layout: the front door, and braid-node and braid-veth as one inode, all run from there; a second run keeps it', async () => {
+  it('installs the host layout: the front door, braid-node and braid-veth as one inode, and braid-launch, all run from there; a second run keeps it', async () => {
     const h = hostRoot();
     const assets = assetDir();
     const first = await installBySea(h, assets);
     expect(first.code, first.stderr).toBe(0);
-    const names = ['braid', 'braid-node', 'braid-veth'];
+    const names = ['braid', 'braid-launch', 'braid-node', 'braid-veth'];
     for (const name of names) expect(first.stderr).toContain(`installed ${join(h.binDir, name)}\n`);
     expect(entries(h.binDir)).toEqual(names);
     expect(readFileSync(join(h.binDir, 'braid'))).toEqual(readFileSync(sea.host('braid')));
+    expect(readFileSync(join(h.binDir, 'braid-launch'))).toEqual(readFileSync(sea.host('braid-launch')));
     const braid = statSync(join(h.binDir, 'braid-node'));
     expect(statSync(join(h.binDir, 'braid-veth')).ino).toBe(braid.ino);
     expect(braid.nlink).toBe(2);

@@ -33,7 +33,7 @@ export interface Sea {
   /** The executable under one of its names. */
   path(name: SeaCommand): string;
   /** A file of the host layout: `braid` (the front door), `braid-node` or `braid-veth`. */
-  host(name: 'braid' | 'braid-node' | 'braid-veth'): string;
+  host(name: 'braid' | 'braid-node' | 'braid-veth' | 'braid-launch'): string;
 }
 
 /**

@@ -51,7 +51,7 @@ function hostRoot(): HostRoot {
     saDir: dir('sa'),
     source: dir('image/bin'),
   };
-  for (const name of ['braid', 'braid-node', 'braid-veth']) {
+  for (const name of ['braid', 'braid-node', 'braid-veth', 'braid-launch']) {
     writeFileSync(join(h.source, name), `#!/bin/sh\necho new ${name}\n`);
     chmodSync(join(h.source, name), 0o755);
   }
@@ -235,7 +235,7 @@ describe.skipIf(braidUnavailable())('braid install', () => {
     ).rejects.toThrow(/KUBERNETES_SERVICE_HOST/);
   });
 
-  it('installs the host layout it runs from: the front door, and the Node implementation it execs from the bin dir', () => {
+  it('installs the host layout it runs from: the front door, the Node implementation it execs from the bin dir, and the delegate launcher', () => {
     const h = hostRoot();
     flannel(h);
     const host = dirname(braidBinary());
@@ -246,12 +246,11 @@ describe.skipIf(braidUnavailable())('braid install', () => {
       { encoding: 'utf8' },
     );
     expect(run.status, run.stderr).toBe(0);
-    expect(readdirSync(h.binDir).sort()).toEqual(['braid', 'braid-node', 'braid-veth']);
-    for (const name of ['braid', 'braid-node', 'braid-veth'])
+    expect(readdirSync(h.binDir).sort()).toEqual(['braid', 'braid-launch', 'braid-node', 'braid-veth']);
+    for (const name of ['braid', 'braid-launch', 'braid-node', 'braid-veth'])
       expect(readFileSync(join(h.binDir, name))).toEqual(readFileSync(join(host, name)));
-    expect(readFileSync(join(h.binDir, 'braid')).subarray(0, 4).toString('latin1'), 'the front door is native').toBe(
-      '\x7fELF',
-    );
+    for (const name of ['braid', 'braid-launch'])
+      expect(readFileSync(join(h.binDir, name)).subarray(0, 4).toString('latin1'), `${name} is native`).toBe('\x7fELF');
     // The installed front door finds the installed Node implementation beside itself.
     const help = spawnSync(join(h.binDir, 'braid'), ['--help'], {
       encoding: 'utf8',
@@ -295,7 +294,7 @@ describe.skipIf(braidUnavailable())('braid install', () => {
       }
     };
     await until('the conf is written', () => existsSync(confFile));
-    expect(readdirSync(h.binDir).sort()).toEqual(['braid', 'braid-node', 'braid-veth']);
+    expect(readdirSync(h.binDir).sort()).toEqual(['braid', 'braid-launch', 'braid-node', 'braid-veth']);
     writeFileSync(join(h.saDir, 'token'), 'rotated\n');
     await until('the kubeconfig follows the rotation', () => readFileSync(kubeconfig, 'utf8').includes('rotated'));
     flannel(h, '1.0.0');
