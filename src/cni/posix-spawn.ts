@@ -30,6 +30,8 @@ interface SpawnLibc {
   fileActionsInit(fa: Buffer): number;
   fileActionsDestroy(fa: Buffer): number;
   addDup2(fa: Buffer, fd: number, newfd: number): number;
+  /** glibc 2.34+; undefined on an older libc (descriptors braid opens are close-on-exec anyway). */
+  addCloseFrom: ((fa: Buffer, from: number) => number) | undefined;
   attrInit(attr: Buffer): number;
   attrDestroy(attr: Buffer): number;
   attrSetFlags(attr: Buffer, flags: number): number;
@@ -43,6 +45,14 @@ interface SpawnLibc {
 
 let bound: SpawnLibc | undefined;
 
+function optionalFn<T>(lib: koffi.IKoffiLib, decl: string): T | undefined {
+  try {
+    return lib.func(decl) as unknown as T;
+  } catch {
+    return undefined;
+  }
+}
+
 function spawnLibc(): SpawnLibc {
   if (bound) return bound;
   const lib = koffi.load('libc.so.6');
@@ -54,6 +64,7 @@ function spawnLibc(): SpawnLibc {
     fileActionsInit: fn('int posix_spawn_file_actions_init(void *fa)'),
     fileActionsDestroy: fn('int posix_spawn_file_actions_destroy(void *fa)'),
     addDup2: fn('int posix_spawn_file_actions_adddup2(void *fa, int fd, int newfd)'),
+    addCloseFrom: optionalFn(lib, 'int posix_spawn_file_actions_addclosefrom_np(void *fa, int from)'),
     attrInit: fn('int posix_spawnattr_init(void *attr)'),
     attrDestroy: fn('int posix_spawnattr_destroy(void *attr)'),
     attrSetFlags: fn('int posix_spawnattr_setflags(void *attr, short flags)'),
@@ -163,10 +174,12 @@ export const posixSpawnDelegate: SpawnDelegate = (file, args, opts) => {
     fds.push(outR, outW);
     const [errR, errW] = pipePair(lib);
     fds.push(errR, errW);
-    // dup2 onto 0, 1, 2 clears close-on-exec there; every other descriptor stays closed in the child.
+    // dup2 onto 0, 1, 2 clears close-on-exec there. Descriptors the agent inherited without
+    // close-on-exec (from whatever started it) would pass into every delegate: close them all.
     lib.addDup2(fa, inR, 0);
     lib.addDup2(fa, outW, 1);
     lib.addDup2(fa, errW, 2);
+    lib.addCloseFrom?.(fa, 3);
     lib.attrSetFlags(attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
     // Every signal back to its default, glibc's internal ones (32, 33) too: sigfillset leaves them
     // out, and posix_spawn then leaves them ignored in the child, and ignored survives exec.
