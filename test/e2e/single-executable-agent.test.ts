@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IfaceRecord } from '../../src/policy/registry.ts';
@@ -43,6 +43,13 @@ afterEach(async () => {
 });
 
 const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
+
+/** The plugin calls' code cache files, <root>/code-cache-<build id>/<command>-<verb>.bin, full paths. */
+function codeCaches(root: string): string[] {
+  return entries(root)
+    .filter((d) => d.startsWith('code-cache-'))
+    .flatMap((d) => entries(join(root, d)).map((f) => join(root, d, f)));
+}
 
 /**
  * The files of the one `assets-<build id>` directory under a BRAID_ASSET_DIR (plugin calls also
@@ -239,6 +246,22 @@ describe.skipIf(skip)(`braid-agent as a single executable${skip ? ` (skipped: ${
     expect(del.stderr).not.toMatch(/agent/);
     expectNoPolicyLeft(bed, pinRoot);
     await bed.expectNothingLeft();
+
+    // The first ADD and DEL wrote their verbs' code caches (scripts/sea-main.cjs). A second round
+    // runs from them, unchanged (V8 took them), and the parts a call loads only when a policy
+    // selects the pod (the policy runtime, libbpf through koffi) still load and enforce.
+    const caches = codeCaches(pluginAssets);
+    expect(caches.map((f) => basename(f))).toEqual(['braid-node-ADD.bin', 'braid-node-DEL.bin']);
+    const inodes = caches.map((f) => statSync(f).ino);
+    expectOk(await run('ADD'));
+    await expectPodWired(bed, pinRoot, lanPrefix);
+    expectOk(await run('DEL'));
+    expectNoPolicyLeft(bed, pinRoot);
+    await bed.expectNothingLeft();
+    expect(
+      caches.map((f) => statSync(f).ino),
+      'a code cache was rewritten: V8 rejected it',
+    ).toEqual(inodes);
     expect(entries(DEFAULT_ASSET_ROOT), `written to ${DEFAULT_ASSET_ROOT}`).toEqual(defaultAssetsBefore);
   });
 });
