@@ -85,5 +85,12 @@ const script = new vm.Script(source, {
   filename: path.join(path.dirname(process.execPath), 'braid.cjs'),
   cachedData,
 });
-if (cacheFile && (!cachedData || script.cachedDataRejected)) process.once('exit', () => writeCache(script, cacheFile));
+if (cacheFile && (!cachedData || script.cachedDataRejected)) {
+  const rejected = script.cachedDataRejected === true;
+  process.once('exit', () => {
+    // A burst of first calls (a node's reboot, no agent yet): a call that finds a cache another
+    // wrote meanwhile leaves it be; one V8 rejected is replaced.
+    if (rejected || !fs.existsSync(cacheFile)) writeCache(script, cacheFile);
+  });
+}
 script.runInThisContext()(require, module, module.exports, process.execPath, path.dirname(process.execPath));
