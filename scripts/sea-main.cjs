@@ -12,8 +12,9 @@
 //
 // The cache is written by the first call of each verb after it has answered (at process exit),
 // under the root-owned directory the bundled assets go to (/run/braid or $BRAID_ASSET_DIR, checked
-// like them: the cache is code), as code-cache-<build id>/<command>-<verb>.bin. V8 checks that a cache belongs
-// to this source, V8 version and flags; a rejected or unreadable cache is ignored and rewritten.
+// like them: the cache is code), as code-cache-<build id>/<command>-<verb>.bin. V8 checks that a
+// cache fits its version, its flags and the source's length only; the build id in the path, a hash
+// of the bundle, covers the content. A rejected or unreadable cache is ignored and rewritten.
 // Only plugin calls (CNI_COMMAND set) use one: the CLI and braid-agent start rarely.
 'use strict';
 const fs = require('node:fs');
