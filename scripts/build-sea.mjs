@@ -5,7 +5,7 @@
 //   dist/sea/braid         the executable: Node 24 with braid's code and data files injected
 //   dist/sea/braid-veth    hard links to the same file; the code picks its command from the name it
 //   dist/sea/braid-agent   was started by (busybox style), so the three cost the disk one binary
-// and, as intermediate files, dist/sea/.build/{braid.cjs,sea-config.json,braid.blob}. It then lays out
+// and, as intermediate files, dist/sea/.build/{braid.cjs,manifest.json,sea-config.json,braid.blob}. It then lays out
 //   dist/host/             what `braid install` copies into a node's CNI bin dir: `braid`, the native
 //                          front door (scripts/build-front.mjs), with `braid-node` and `braid-veth` as
 //                          hard links of the single executable (`braid-node` runs the braid command)
@@ -18,8 +18,13 @@
 //
 // Data files (the BPF objects, the PodResources .proto, koffi's addon) travel as SEA assets and are
 // written out on first use by src/base/sea-assets.ts. koffi's `require('./build/koffi/<triplet>/
-// koffi.node')` is pointed at that file through process.dlopen(). V8's code cache for the script is
-// built in (useCodeCache), which saves compiling the bundle at every start.
+// koffi.node')` is pointed at that file through process.dlopen().
+//
+// The SEA's main script is scripts/sea-main.cjs; the bundle travels as the asset braid.cjs, one
+// function expression (banner and footer below) that sea-main compiles with a V8 code cache per
+// plugin verb, written by the first call of the verb (see sea-main.cjs for why neither Node's
+// useCodeCache nor a startup snapshot). The build id in manifest.json covers the bundle, so a
+// cache never outlives its build.
 //
 // Options: --out-dir <dir> (default dist/sea), --host-dir <dir> (default dist/host), --measure (time VERSION of the SEA, the dist/bin
 // launcher and `node -e 0` side by side).
@@ -50,6 +55,11 @@ const requireFromRepo = createRequire(path.join(repoRoot, 'package.json'));
 // The fuse Node's SEA loader looks for; postject flips it once the blob is in.
 const SEA_FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2';
 const COMMANDS = ['braid', 'braid-veth', 'braid-agent'];
+// The SEA's main script: it runs the bundle, which travels as the asset BUNDLE_ASSET, with a code
+// cache per plugin verb (see the file).
+const seaMain = path.join(repoRoot, 'scripts', 'sea-main.cjs');
+const BUNDLE_ASSET = 'braid.cjs';
+const BUNDLE_PARAMS = 'require, module, exports, __filename, __dirname';
 const PRIMARY = 'braid';
 
 function fail(message) {
@@ -127,23 +137,38 @@ async function bundle() {
     target: 'node24',
     bundle: true,
     minifySyntax: true,
+    // ASCII only (esbuild escapes the rest): scripts/sea-main.cjs decodes the bundle as latin1.
+    charset: 'ascii',
     nodePaths: [path.join(repoRoot, 'node_modules')],
     plugins: [nativeAddonsFromAssets],
     // A CommonJS bundle has no import.meta; modules that find files next to themselves look
     // beside the executable instead (and at the SEA's assets first).
     define: { 'import.meta.url': '__braidExecutableUrl' },
-    banner: { js: 'var __braidExecutableUrl = require("node:url").pathToFileURL(process.execPath).href;' },
+    // The bundle is one function expression that scripts/sea-main.cjs compiles and calls with the
+    // CommonJS arguments; wrapping it here spares copying 1.8 MB of source at every start.
+    banner: {
+      js: `(function (${BUNDLE_PARAMS}) {\nvar __braidExecutableUrl = require("node:url").pathToFileURL(process.execPath).href;`,
+    },
+    footer: { js: '})' },
     logLevel: 'warning',
   }).catch(() => fail('esbuild failed; see the errors above'));
+  if (readFileSync(outfile).some((byte) => byte > 0x7f))
+    fail(`${outfile} is not ASCII; sea-main.cjs decodes it as latin1`);
   return outfile;
 }
 
-async function writeManifest() {
+/**
+ * The build id names the extracted assets and the code caches (scripts/sea-main.cjs), so it covers
+ * the bundle too: V8 checks a code cache against the source's length only, so a cache of another
+ * build must never be offered.
+ */
+async function writeManifest(bundleFile) {
   const hash = createHash('sha256');
   for (const [name, file] of Object.entries(assetFiles)) {
     if (!existsSync(file)) fail(`${file} is missing (run npm run build first)`);
     hash.update(name).update(readFileSync(file));
   }
+  hash.update(BUNDLE_ASSET).update(readFileSync(bundleFile)).update(readFileSync(seaMain));
   const manifest = path.join(workDir, 'manifest.json');
   await writeFile(
     manifest,
@@ -152,17 +177,17 @@ async function writeManifest() {
   return manifest;
 }
 
-async function makeBlob(mainFile, manifest) {
+async function makeBlob(bundleFile, manifest) {
   const blob = path.join(workDir, `${PRIMARY}.blob`);
   const config = path.join(workDir, 'sea-config.json');
   await writeFile(
     config,
     JSON.stringify({
-      main: mainFile,
+      main: seaMain,
       output: blob,
       disableExperimentalSEAWarning: true,
       useCodeCache: true,
-      assets: { ...assetFiles, 'manifest.json': manifest },
+      assets: { ...assetFiles, [BUNDLE_ASSET]: bundleFile, 'manifest.json': manifest },
     }),
   );
   const run = spawnSync(nodeBinary, ['--experimental-sea-config', config], { cwd: workDir, stdio: 'inherit' });
@@ -207,9 +232,9 @@ function measure(sea) {
 if (!existsSync(nodeBinary)) fail(`${nodeBinary} is missing: run scripts/setup.sh (npm ci installs Node 24)`);
 if (!existsSync(koffiAddon)) fail(`koffi has no prebuilt addon for ${triplet} (${koffiAddon})`);
 await mkdir(workDir, { recursive: true });
-const mainFile = await bundle();
-const manifest = await writeManifest();
-const blob = await makeBlob(mainFile, manifest);
+const bundleFile = await bundle();
+const manifest = await writeManifest(bundleFile);
+const blob = await makeBlob(bundleFile, manifest);
 const sea = await inject(blob);
 console.log(`build-sea: ${path.relative(repoRoot, sea)} (+ ${COMMANDS.filter((c) => c !== PRIMARY).join(', ')})`);
 await mkdir(hostDir, { recursive: true });

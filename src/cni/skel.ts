@@ -1,3 +1,4 @@
+import { fstatSync, readFileSync } from 'node:fs';
 import { nodeNamespaceOf, refuseNodeNetns } from './node-netns.ts';
 import { trace } from '../base/trace.ts';
 import { resultToVersion } from './convert.ts';
@@ -35,6 +36,20 @@ export async function readStdin(stream: NodeJS.ReadableStream): Promise<string> 
     return Buffer.concat(chunks).toString('utf8');
   } catch (e) {
     throw new CniError(CniCode.IoFailure, `error reading network config from stdin: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Stdin that is a regular file (the front door hands a thin call its stdin as a memfd) is read at
+ * once: process.stdin's stream reads it through the thread pool, which cost a thin call ~4 ms.
+ * Pipes and sockets keep the stream: a non-blocking one could fail a synchronous read halfway.
+ * Undefined when stdin is not a regular file or cannot be read so (the stream then reports why).
+ */
+function readRegularFileStdin(): string | undefined {
+  try {
+    return fstatSync(0).isFile() ? readFileSync(0, 'utf8') : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -120,7 +135,7 @@ export async function runPlugin(
     if (env.CNI_COMMAND === 'VERSION' && process.stdin.isTTY) stdin = '';
     else {
       try {
-        stdin = await readStdin(process.stdin);
+        stdin = readRegularFileStdin() ?? (await readStdin(process.stdin));
       } catch (e) {
         const err = asCniError(e, CniCode.IoFailure);
         await write(out, `${JSON.stringify(err.toJSON(versionOfAnyInput('', handlers.supportedVersions)))}\n`);

@@ -17,6 +17,8 @@
  * plus a pin root and policy dir of its own. Everything runs in network namespaces and temp dirs of
  * its own; pins go under a fresh directory of /sys/fs/bpf. Usage (root, after `npm run build`):
  *   node --experimental-transform-types test/bench/front-door.ts [pods=30] [burst=100]
+ * BENCH_THIN_BEFORE=<dir> adds a row: the front door <dir>/braid (another build's host layout, e.g.
+ * a copy of an earlier dist/host) with no agent, so two builds' thin overheads compare in one run.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +37,7 @@ const nodeBraid = fs.existsSync(path.join(root, 'dist/sea/braid'))
   ? path.join(root, 'dist/sea/braid')
   : path.join(root, 'dist/bin/braid');
 const PLUGINS = '/usr/lib/cni';
+const thinBefore = process.env.BENCH_THIN_BEFORE ? path.resolve(process.env.BENCH_THIN_BEFORE, 'braid') : undefined;
 const pods = Number(process.argv[2] ?? 30);
 const burst = Number(process.argv[3] ?? 100);
 const suffix = randomBytes(3).toString('hex');
@@ -193,6 +196,8 @@ async function run(): Promise<void> {
     const agentDel = cni(front, 'DEL', { ...b, CNI_CONTAINERID: `a${i}` }, agentConf);
     const thinAdd = cni(front, 'ADD', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
     const thinDel = cni(front, 'DEL', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
+    const beforeAdd = thinBefore ? cni(thinBefore, 'ADD', { ...b, CNI_CONTAINERID: `b${i}` }, thinConf) : 0;
+    const beforeDel = thinBefore ? cni(thinBefore, 'DEL', { ...b, CNI_CONTAINERID: `b${i}` }, thinConf) : 0;
     const nodeAdd = cni(nodeBraid, 'ADD', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
     const nodeDel = cni(nodeBraid, 'DEL', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
     let da = 0;
@@ -216,6 +221,8 @@ async function run(): Promise<void> {
     record('agentDel', agentDel);
     record('thinAdd', thinAdd);
     record('thinDel', thinDel);
+    if (thinBefore) record('beforeAdd', beforeAdd);
+    if (thinBefore) record('beforeDel', beforeDel);
     record('nodeAdd', nodeAdd);
     record('nodeDel', nodeDel);
     record('directAdd', da);
@@ -234,6 +241,7 @@ async function run(): Promise<void> {
   const rows = [
     ['dist/host/braid with the agent', 'agent'],
     ['dist/host/braid, no agent (thin)', 'thin'],
+    ...(thinBefore ? [[`${process.env.BENCH_THIN_BEFORE}/braid, no agent (thin)`, 'before'] as const] : []),
     [`${path.relative(root, nodeBraid)} (Node) with the agent`, 'node'],
   ] as const;
   for (const [label, key] of rows) {

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IfaceRecord } from '../../src/policy/registry.ts';
@@ -44,9 +44,19 @@ afterEach(async () => {
 
 const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
 
-/** The files of the one `assets-<build id>` directory under a BRAID_ASSET_DIR. */
+/** The plugin calls' code cache files, <root>/code-cache-<build id>/<command>-<verb>.bin, full paths. */
+function codeCaches(root: string): string[] {
+  return entries(root)
+    .filter((d) => d.startsWith('code-cache-'))
+    .flatMap((d) => entries(join(root, d)).map((f) => join(root, d, f)));
+}
+
+/**
+ * The files of the one `assets-<build id>` directory under a BRAID_ASSET_DIR (plugin calls also
+ * keep their code caches there, in code-cache-<build id>/: scripts/sea-main.cjs).
+ */
 function unpackedAssets(root: string): string[] {
-  const dirs = entries(root);
+  const dirs = entries(root).filter((d) => !d.startsWith('code-cache-'));
   expect(dirs, `asset directories under ${root}`).toEqual([expect.stringMatching(/^assets-[0-9a-f]+$/)]);
   return entries(join(root, dirs[0]!));
 }
@@ -236,6 +246,22 @@ describe.skipIf(skip)(`braid-agent as a single executable${skip ? ` (skipped: ${
     expect(del.stderr).not.toMatch(/agent/);
     expectNoPolicyLeft(bed, pinRoot);
     await bed.expectNothingLeft();
+
+    // The first ADD and DEL wrote their verbs' code caches (scripts/sea-main.cjs). A second round
+    // runs from them, unchanged (V8 took them), and the parts a call loads only when a policy
+    // selects the pod (the policy runtime, libbpf through koffi) still load and enforce.
+    const caches = codeCaches(pluginAssets);
+    expect(caches.map((f) => basename(f))).toEqual(['braid-node-ADD.bin', 'braid-node-DEL.bin']);
+    const inodes = caches.map((f) => statSync(f).ino);
+    expectOk(await run('ADD'));
+    await expectPodWired(bed, pinRoot, lanPrefix);
+    expectOk(await run('DEL'));
+    expectNoPolicyLeft(bed, pinRoot);
+    await bed.expectNothingLeft();
+    expect(
+      caches.map((f) => statSync(f).ino),
+      'a code cache was rewritten: V8 rejected it',
+    ).toEqual(inodes);
     expect(entries(DEFAULT_ASSET_ROOT), `written to ${DEFAULT_ASSET_ROOT}`).toEqual(defaultAssetsBefore);
   });
 });

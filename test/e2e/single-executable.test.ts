@@ -58,6 +58,11 @@ const filesUnder = (dir: string): string[] =>
   existsSync(dir)
     ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(dir, f)).isFile())
     : [];
+/** The extracted bundled files: one assets-<build id> directory per build. */
+const assetDirs = (dir: string): string[] => entries(dir).filter((f) => f.startsWith('assets-'));
+/** The plugin calls' code caches (scripts/sea-main.cjs): <dir>/code-cache-<build id>/<command>-<verb>.bin. */
+const codeCacheDirs = (dir: string): string[] => entries(dir).filter((f) => f.startsWith('code-cache-'));
+const codeCaches = (dir: string): string[] => codeCacheDirs(dir).flatMap((d) => entries(join(dir, d)));
 /** host-local's reservations: files named after an address, under <dataDir>/<network>/. */
 const leases = (dataDir: string): string[] => filesUnder(dataDir).filter((f) => /\/[\d.]+$/.test(f));
 /** braid's per-attachment records (cniDir/versions/ holds what delegates speak, and stays). */
@@ -206,13 +211,40 @@ describe('braid as one single executable', () => {
     const assets = assetDir();
     await expectVersion(sea.path('braid'), assets);
     await expectVersion(sea.path('braid-veth'), assets);
-    expect(entries(assets), 'VERSION needs none of the bundled files').toEqual([]);
+    expect(assetDirs(assets), 'VERSION needs none of the bundled files').toEqual([]);
+    expect(codeCaches(assets)).toEqual(['braid-VERSION.bin', 'braid-veth-VERSION.bin']);
     await expectMultiCall(sea.dir, assets);
     await expectVersion(sea.host('braid'), assets);
     await expectMultiCall(join(sea.dir, 'host'), assets);
     const agent = await runSea(sea.path('braid-agent'), ['--help'], { BRAID_ASSET_DIR: assets });
     expect(agent.code, agent.stderr).toBe(0);
     expect(agent.stdout).toMatch(/^usage: braid-agent \[options\]\n\s+--socket <path>/);
+  });
+
+  it('keeps one V8 code cache per command and verb: written by the first call, used by the next, replaced when corrupt, ignored in a directory others can write', async () => {
+    const assets = assetDir();
+    await expectVersion(sea.path('braid'), assets);
+    const [dirName] = codeCacheDirs(assets);
+    expect(dirName).toMatch(/^code-cache-[0-9a-f]{16}$/);
+    const dir = join(assets, dirName!);
+    const cache = join(dir, 'braid-VERSION.bin');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(cache).mode & 0o777).toBe(0o600);
+    // Used, not rewritten: a cache V8 rejected would be replaced (a new inode, renamed into place).
+    const written = statSync(cache).ino;
+    await expectVersion(sea.path('braid'), assets);
+    expect(statSync(cache).ino, 'the second call rewrote the cache: V8 rejected it').toBe(written);
+    // A corrupt cache is rejected by V8, the call still answers, and the cache is written anew.
+    writeFileSync(cache, 'not a code cache');
+    await expectVersion(sea.path('braid'), assets);
+    expect(readFileSync(cache).toString('latin1')).not.toBe('not a code cache');
+    // A directory others can write is neither read nor written: the planted file stays as it was.
+    chmodSync(dir, 0o777);
+    writeFileSync(cache, 'planted');
+    await expectVersion(sea.path('braid'), assets);
+    expect(readFileSync(cache, 'utf8')).toBe('planted');
+    await expectVersion(sea.path('braid-veth'), assets);
+    expect(entries(dir)).toEqual(['braid-VERSION.bin']);
   });
 
   it('installs the host layout: the front door, braid-node and braid-veth as one inode, and braid-launch, all run from there; a second run keeps it', async () => {
@@ -300,8 +332,10 @@ describe('braid as one single executable', () => {
       expect(inet('net1'), 'net1: one macvlan address').toEqual([addressIn(macvlanPrefix, 24)]);
 
       // The plugins wrote their bundled files into BRAID_ASSET_DIR: podman's environment reached them.
-      const extracted = entries(assets);
+      const extracted = assetDirs(assets);
       expect(extracted).toEqual([expect.stringMatching(/^assets-[0-9a-f]+$/)]);
+      // ... and the plugin calls their code caches (scripts/sea-main.cjs), one per command and verb.
+      expect(codeCaches(assets)).toEqual(expect.arrayContaining(['braid-node-ADD.bin', 'braid-veth-ADD.bin']));
       expect(entries(join(assets, extracted[0]!))).toEqual(expect.arrayContaining(['veth.o', 'koffi.node']));
       hostVeth = hostVethName('brv', containerId, 'eth0');
       expect((await runCommand(['ip', 'link', 'show', 'dev', hostVeth])).code, `host veth ${hostVeth}`).toBe(0);
@@ -395,12 +429,14 @@ describe.skipIf(!isRoot)('braid as one single executable, as root on test namesp
 
     for (const r of adds) expect(r.code, `${r.stdout}${r.stderr}`).toBe(0);
     expect(new Set(adds.map((r) => r.json?.ips?.[0]?.address)).size, 'eight distinct pod addresses').toBe(8);
-    const left = entries(assets);
+    const left = assetDirs(assets);
     expect(
-      left.filter((d) => d.startsWith('.assets-')),
+      entries(assets).filter((d) => d.startsWith('.assets-')),
       'staging directories left',
     ).toEqual([]);
     expect(left).toEqual([expect.stringMatching(/^assets-[0-9a-f]+$/)]);
+    // Eight first ADDs wrote one code cache, each by its own name and renamed into place.
+    expect(codeCaches(assets)).toEqual(['braid-veth-ADD.bin']);
     expect(entries(join(assets, left[0]!))).toEqual([
       '.complete',
       'koffi.node',

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, copyFileSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -208,6 +208,30 @@ describe.skipIf(skip)('the front door does the call thin', () => {
     chownSync(socketPath, 0, 0);
     expect((await runFront(cniEnv('DEL'), conf())).stderr).toBe('');
     expect(seen).toHaveLength(1);
+  });
+
+  it('the Node implementation reads a conf on stdin whole, from a regular file (the memfd case, read at once) and from a pipe', async () => {
+    const dir = makeTempDir('braid-t-front');
+    const conf = JSON.stringify({ cniVersion: '0.4.0', name: 'braid', type: 'braid', padding: 'x'.repeat(300_000) });
+    const file = join(dir, 'stdin.json');
+    writeFileSync(file, conf);
+    const node = join(dirname(braidBinary()), 'braid-node');
+    const fromFile = await new Promise<Run>((resolve) => {
+      const fd = openSync(file, 'r');
+      const child = spawn(node, ['--cni-thin'], { env: cniEnv('ADD'), stdio: [fd, 'pipe', 'pipe'] });
+      closeSync(fd);
+      const out: Buffer[] = [];
+      let err = '';
+      child.stdout!.on('data', (b: Buffer) => out.push(b));
+      child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+      child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    });
+    const fromPipe = await runProgram([node, '--cni-thin'], cniEnv('ADD'), conf);
+    for (const r of [fromFile, fromPipe]) {
+      // The conf's own version in the answer, and the conf's own complaint: all of it was parsed.
+      expect(r.stdout.toString()).toMatch(THIN_ANSWER);
+      expect(JSON.parse(r.stdout.toString()).cniVersion).toBe('0.4.0');
+    }
   });
 
   it('a call larger than the agent reads is done thin without asking the agent', async () => {
