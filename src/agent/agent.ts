@@ -64,7 +64,8 @@ function startLocalPolicyWatch(
     cacheDir: opts.cacheDir,
   };
   registerPolicyMetrics(metrics.registry, runtime);
-  const watch = new LocalStoreWatch(runtime, { log });
+  // ADD and DEL apply a pod's own status to the policy state; only edits by others reconcile.
+  const watch = new LocalStoreWatch(runtime, { log, reconcileOnStatus: false });
   watch.start();
   return watch;
 }

@@ -20,8 +20,20 @@ export interface StoreWatchOptions {
   log: (line: string) => void;
   /** Called after every reconcile (tests, the CLI's output). */
   onReconcile?: (report: ReconcileReport, trigger: string) => void;
+  /**
+   * Whether a change under a pod namespace's `.status/` (network-status, which braid's own ADD
+   * writes) triggers a reconcile (default true). braid-agent turns it off: its ADD and DEL already
+   * update every interface whose policy names the pod, and a whole-node reconcile per pod would
+   * make each ADD's cost grow with the pods on the node. The periodic reconcile still sees them.
+   */
+  reconcileOnStatus?: boolean;
   /** Default reconcileAll; tests substitute a recorder. */
   reconcile?: (opts: PolicyRuntimeOptions) => ReconcileReport;
+}
+
+/** `<namespace>/.status/<pod>.json` (or the directory itself), relative to the pod store. */
+function isStatusPath(file: string | null): boolean {
+  return file !== null && file.split('/')[1] === '.status';
 }
 
 export class LocalStoreWatch {
@@ -45,7 +57,10 @@ export class LocalStoreWatch {
       try {
         mkdirSync(dir, { recursive: true });
         // Recursive: pods live in <podDir>/<ns>/, their status in <podDir>/<ns>/.status/.
-        const w = watch(dir, { recursive: true }, (_event, file) => this.schedule(`${what}${file ? `: ${file}` : ''}`));
+        const w = watch(dir, { recursive: true }, (_event, file) => {
+          if (what === 'pod store' && this.opts.reconcileOnStatus === false && isStatusPath(file)) return;
+          this.schedule(`${what}${file ? `: ${file}` : ''}`);
+        });
         w.on('error', (e) =>
           this.opts.log(`policy: watching ${dir} failed (changes wait for the periodic reconcile): ${e.message}`),
         );

@@ -24,7 +24,7 @@ describe('LocalStoreWatch', () => {
     cleanupTemps();
   });
 
-  const start = (reconcile: (o: PolicyRuntimeOptions) => ReconcileReport) => {
+  const start = (reconcile: (o: PolicyRuntimeOptions) => ReconcileReport, reconcileOnStatus?: boolean) => {
     const root = makeTempDir('braid-t-watch');
     // The stores do not exist yet: the watcher makes them.
     const opts: PolicyRuntimeOptions = {
@@ -41,6 +41,7 @@ describe('LocalStoreWatch', () => {
       log: (l) => logs.push(l),
       reconcile,
       onReconcile: (_r, t) => triggers.push(t),
+      ...(reconcileOnStatus === undefined ? {} : { reconcileOnStatus }),
     });
     watcher.start();
     return { opts, triggers, logs };
@@ -64,6 +65,19 @@ describe('LocalStoreWatch', () => {
     mkdirSync(join(opts.policyDir, '_namespaces'), { recursive: true });
     writeFileSync(join(opts.policyDir, '_namespaces', 'team-a.json'), '{}');
     await eventually('a policy store change', () => triggers.at(-1)!.startsWith('policy store'));
+  });
+
+  it("as braid-agent runs it, ignores network-status writes (its ADD and DEL apply them) but not the pods' manifests", async () => {
+    const { opts, triggers } = start(() => EMPTY, false);
+    mkdirSync(join(opts.podDir, 'team-a', '.status'), { recursive: true });
+    await new Promise((r) => setTimeout(r, 300));
+    const before = triggers.length;
+    for (let i = 0; i < 5; i++) writeFileSync(join(opts.podDir, 'team-a', '.status', `p${i}.json`), '[]');
+    await new Promise((r) => setTimeout(r, 600));
+    expect(triggers.length, `status writes reconciled: ${triggers.slice(before).join(', ')}`).toBe(before);
+    writeFileSync(join(opts.podDir, 'team-a', 'p1.yaml'), 'metadata: {name: p1, labels: {app: db}}\n');
+    await eventually('a pod manifest change', () => triggers.length > before);
+    expect(triggers.at(-1)).toBe('pod store: team-a/p1.yaml');
   });
 
   it('logs a failing reconcile and tries again at the next change; nothing after stop', async () => {
