@@ -29,7 +29,11 @@ describe.skipIf(unavailable !== undefined)('podman with braid as the network plu
   const links: string[] = [];
 
   beforeAll(async () => {
-    podman = createPodman([join(repoRoot, 'dist', 'host'), '/usr/lib/cni']);
+    // dist/host/braid-node is the single executable: its assets and code cache go to a temp dir,
+    // not the node's /run/braid.
+    podman = createPodman([join(repoRoot, 'dist', 'host'), '/usr/lib/cni'], {
+      BRAID_ASSET_DIR: makeTempDir('braid-t-assets'),
+    });
     await podman.ensureImage();
   });
 
