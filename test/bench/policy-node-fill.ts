@@ -4,7 +4,10 @@
  * selects every pod's mv1 interface (so each ADD attaches programs). Reports the ADD median of
  * the first 20 pods and of the last 20 and their ratio (goal: at most 1.1), then DELs every pod
  * and checks that nothing is left: no cache records, no policy records or pod entries, no pinned
- * links, no IP reservations. The machine is shared: quote the ratio.
+ * links, no IP reservations. As a control it then fills the same node with the same pods through
+ * the four delegates called directly: the delegates' own time grows with the devices on the node
+ * (more bridge ports, more macvlans on one master) with or without braid. The machine is shared:
+ * quote the ratios.
  * Root, after `npm run build && npm run build:sea`:
  *   node --experimental-transform-types test/bench/policy-node-fill.ts [pods] [--no-policy]
  */
@@ -14,6 +17,7 @@ import { getOverSocket, sampleOf } from '../integration/agent-testbed.ts';
 import { median } from './bench-tools.ts';
 import { makePodBed, hostBraid, serverPolicy } from './policy-pod-bed.ts';
 
+const PLUGINS = '/usr/lib/cni';
 const pods = Number(process.argv[2] ?? 100);
 const withPolicy = !process.argv.includes('--no-policy');
 const bed = makePodBed();
@@ -34,6 +38,30 @@ function filesUnder(dir: string): string[] {
     .readdirSync(dir, { recursive: true, withFileTypes: true })
     .filter((e) => !e.isDirectory())
     .map((e) => path.join(e.parentPath, e.name));
+}
+
+/** The same node filled with the same pods, the four delegates called directly: per pod, their ADD time summed. */
+function directFill(): number[] {
+  const filled: { ns: string; env: Record<string, string> }[] = [];
+  const ms: number[] = [];
+  try {
+    for (let i = 0; i < pods; i++) {
+      const ns = bed.newNetns();
+      const env = { CNI_NETNS: `/run/netns/${ns}`, CNI_ARGS: 'IgnoreUnknown=1', CNI_CONTAINERID: `direct-${i}` };
+      filled.push({ ns, env });
+      let sum = 0;
+      for (const [type, ifname, c] of bed.direct)
+        sum += bed.cni(path.join(PLUGINS, type), 'ADD', { ...env, CNI_IFNAME: ifname }, c);
+      ms.push(sum);
+    }
+  } finally {
+    for (const { ns, env } of filled.reverse()) {
+      for (const [type, ifname, c] of [...bed.direct].reverse())
+        bed.cni(path.join(PLUGINS, type), 'DEL', { ...env, CNI_IFNAME: ifname }, c);
+      bed.dropNetns(ns);
+    }
+  }
+  return ms;
 }
 
 try {
@@ -88,6 +116,13 @@ try {
   console.log(
     `  of which braid itself in the agent (request minus delegates): first 20 ${bFirst.toFixed(1)} ms; last 20 ${bLast.toFixed(1)} ms; ratio ${(bLast / bFirst).toFixed(2)}`,
   );
+  // What is left is the delegates' own run (and the front door): it grows with the node's devices
+  // (a bridge with more ports, more macvlans on one master), with or without braid.
+  const delegatesMs = addMs.map((ms, i) => ms - addBraidMs[i]!);
+  const [dFirst, dLast] = [median(delegatesMs.slice(0, 20)), median(delegatesMs.slice(-20))];
+  console.log(
+    `  the rest, the delegates' own run: first 20 ${dFirst.toFixed(1)} ms; last 20 ${dLast.toFixed(1)} ms; ratio ${(dLast / dFirst).toFixed(2)}`,
+  );
   const cpu = (xs: number[]) => (xs.reduce((s, x) => s + x, 0) * 10) / xs.length;
   const [cFirst, cLast] = [cpu(addCpuTicks.slice(0, 20)), cpu(addCpuTicks.slice(-20))];
   console.log(
@@ -103,6 +138,11 @@ try {
     `left after DEL: ${cache.length} cache/policy records, ${links.length} pinned links, ${leases.length} IP reservations`,
   );
   for (const f of [...cache, ...links, ...leases].slice(0, 10)) console.log(`  left: ${f}`);
+  const control = directFill();
+  const [kFirst, kLast] = [median(control.slice(0, 20)), median(control.slice(-20))];
+  console.log(
+    `control, the same fill with the four delegates called directly (no braid): first 20 ${kFirst.toFixed(1)} ms; last 20 ${kLast.toFixed(1)} ms; ratio ${(kLast / kFirst).toFixed(2)}`,
+  );
 } finally {
   bed.cleanup();
 }
