@@ -20,14 +20,13 @@
  * BENCH_THIN_BEFORE=<dir> adds a row: the front door <dir>/braid (another build's host layout, e.g.
  * a copy of an earlier dist/host) with no agent, so two builds' thin overheads compare in one run.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
-import { benchPodConfs, timedCni } from './bench-pod.ts';
+import { makeBenchNode, PLUGINS } from './bench-node.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const front = path.join(root, 'dist/host/braid');
@@ -36,30 +35,12 @@ const agentBin = fs.existsSync(seaAgent) ? seaAgent : path.join(root, 'dist/bin/
 const nodeBraid = fs.existsSync(path.join(root, 'dist/sea/braid'))
   ? path.join(root, 'dist/sea/braid')
   : path.join(root, 'dist/bin/braid');
-const PLUGINS = '/usr/lib/cni';
 const thinBefore = process.env.BENCH_THIN_BEFORE ? path.resolve(process.env.BENCH_THIN_BEFORE, 'braid') : undefined;
 const pods = Number(process.argv[2] ?? 30);
 const burst = Number(process.argv[3] ?? 100);
-const suffix = randomBytes(3).toString('hex');
-const nodeNs = `braid-b-${suffix}`;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
-const pinRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
-const socket = path.join(tmp, 'agent', 'braid.sock');
-const netnsMade: string[] = [];
+const node = makeBenchNode();
+const { nodeNs, tmp, socket, cni, env } = node;
 const ARGS = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod';
-
-const sh = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
-const env = (command: string, extra: Record<string, string>) => ({
-  PATH: process.env.PATH ?? '',
-  CNI_COMMAND: command,
-  CNI_PATH: PLUGINS,
-  BRAID_ASSET_DIR: path.join(tmp, 'assets'),
-  ...extra,
-});
-
-/** One CNI call inside the node namespace; its wall time in ms. */
-const cni = (plugin: string, command: string, extra: Record<string, string>, conf: string): number =>
-  timedCni(nodeNs, plugin, env(command, extra), conf);
 
 /** A front-door call under /usr/bin/time, without blocking: wall ms and the process's peak RSS in KiB. */
 interface FrontRun {
@@ -95,74 +76,6 @@ function frontAsync(command: string, extra: Record<string, string>, conf: string
   });
 }
 
-const { bridgeConf, macvlanConf } = benchPodConfs(tmp);
-
-/** The node namespace, the confs and NADs; returns braid's conf: defaults, policy on (pins in pinRoot). */
-function setUp(): Record<string, unknown> {
-  sh(['ip', 'netns', 'add', nodeNs]);
-  sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
-  for (const l of ['mvmaster0', 'mvpeer0', 'lo']) sh(['ip', '-n', nodeNs, 'link', 'set', l, 'up']);
-  const dirs = Object.fromEntries(['conf', 'nads', 'pods/bench', 'policies'].map((d) => [d, path.join(tmp, d)]));
-  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(path.join(dirs.conf!, '10-cluster.conflist'), JSON.stringify(bridgeConf));
-  for (const i of [1, 2, 3]) {
-    fs.writeFileSync(
-      path.join(dirs.nads!, `mv${i}.yaml`),
-      `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlanConf(i))}'\n`,
-    );
-  }
-  fs.writeFileSync(
-    path.join(dirs['pods/bench']!, 'pod.yaml'),
-    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n',
-  );
-  return {
-    cniVersion: '1.0.0',
-    name: 'braid-bench',
-    type: 'braid',
-    clusterNetwork: path.join(dirs.conf!, '10-cluster.conflist'),
-    confDir: dirs.conf,
-    cniDir: path.join(tmp, 'cache'),
-    binDir: PLUGINS,
-    nadDir: dirs.nads,
-    podDir: path.join(tmp, 'pods'),
-    policy: { bpfRoot: pinRoot, policyDir: dirs.policies },
-  };
-}
-
-function podNetns(): string {
-  const name = `braid-bp-${suffix}-${netnsMade.length}`;
-  sh(['ip', 'netns', 'add', name]);
-  netnsMade.push(name);
-  return name;
-}
-
-async function startAgent(): Promise<{ pid: number; stop: () => Promise<void> }> {
-  const args = [
-    '--socket',
-    socket,
-    '--cache-dir',
-    path.join(tmp, 'cache'),
-    '--metrics-address',
-    'off',
-    '--bpf-root',
-    pinRoot,
-    '--policy-dir',
-    path.join(tmp, 'policies'),
-    '--pod-dir',
-    path.join(tmp, 'pods'),
-  ];
-  const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, agentBin, ...args], {
-    env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets') },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!fs.existsSync(socket)) throw new Error(`${agentBin} did not come up on ${socket}`);
-  return {
-    pid: child.pid!,
-    stop: async () => (child.kill('SIGTERM'), void (await new Promise((r) => child.once('exit', r)))),
-  };
-}
-
 const statusKiB = (pid: number, field: string) =>
   Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
 const mib = (kib: number) => (kib / 1024).toFixed(1);
@@ -179,18 +92,15 @@ const cacheRecords = () =>
 async function run(): Promise<void> {
   for (const f of [front, path.join(root, 'dist/host/braid-node')])
     if (!fs.existsSync(f)) throw new Error(`${f} is missing: run npm run build`);
-  const base = setUp();
+  const base = node.baseConf;
   const agentConf = JSON.stringify({ ...base, agentSocket: socket });
   const thinConf = JSON.stringify({ ...base, agentSocket: path.join(tmp, 'no-agent', 'braid.sock') });
-  const agent = await startAgent();
+  const agent = await node.startAgent(agentBin);
   const t: Record<string, number[]> = {};
   const record = (key: string, ms: number) => (t[key] ??= []).push(ms);
-  const direct: [string, string, Record<string, unknown>][] = [
-    ['bridge', 'eth0', bridgeConf.plugins[0]!],
-    ...[1, 2, 3].map((i): [string, string, Record<string, unknown>] => ['macvlan', `net${i}`, macvlanConf(i)]),
-  ];
+  const direct = node.direct;
   for (let i = 0; i < pods + 2; i++) {
-    const pod = podNetns();
+    const pod = node.podNetns();
     const b = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0' };
     const agentAdd = cni(front, 'ADD', { ...b, CNI_CONTAINERID: `a${i}` }, agentConf);
     const agentDel = cni(front, 'DEL', { ...b, CNI_CONTAINERID: `a${i}` }, agentConf);
@@ -270,7 +180,7 @@ async function run(): Promise<void> {
   );
 
   // The burst: `burst` pods at once, each its own front-door process, all handed to the agent.
-  const burstPods = Array.from({ length: burst }, () => podNetns());
+  const burstPods = Array.from({ length: burst }, () => node.podNetns());
   const idle = statusKiB(agent.pid, 'VmRSS');
   let peak = idle;
   const sampler = setInterval(() => (peak = Math.max(peak, statusKiB(agent.pid, 'VmRSS'))), 10);
@@ -317,7 +227,7 @@ async function run(): Promise<void> {
     `DEL of the burst: ${dels.filter((d) => d.status === 'fulfilled').length} succeeded; left behind: ${cacheRecords()} cache records, ${leases()} IP reservations`,
   );
   // For scale: one thin call (the Node implementation) under the same measure.
-  const thinPod = podNetns();
+  const thinPod = node.podNetns();
   const thin = await frontAsync(
     'ADD',
     { CNI_NETNS: `/run/netns/${thinPod}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0', CNI_CONTAINERID: 'thin-rss' },
@@ -338,8 +248,5 @@ async function run(): Promise<void> {
 try {
   await run();
 } finally {
-  for (const n of netnsMade) spawnSync('ip', ['netns', 'del', n]);
-  spawnSync('ip', ['netns', 'del', nodeNs]);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.rmSync(pinRoot, { recursive: true, force: true });
+  node.cleanup();
 }

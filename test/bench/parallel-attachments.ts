@@ -12,45 +12,22 @@
  * dir of its own. Usage (root, after `npm run build`):
  *   node --experimental-transform-types test/bench/parallel-attachments.ts [pods=20]
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
-import { benchPodConfs, timedCni } from './bench-pod.ts';
+import { makeBenchNode, PLUGINS } from './bench-node.ts';
+import { benchPodConfs } from './bench-pod.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const front = path.join(root, 'dist/host/braid');
 const seaAgent = path.join(root, 'dist/sea/braid-agent');
 const agentBin = fs.existsSync(seaAgent) ? seaAgent : path.join(root, 'dist/bin/braid-agent');
-const PLUGINS = '/usr/lib/cni';
 const pods = Number(process.argv[2] ?? 20);
-const suffix = randomBytes(3).toString('hex');
-const nodeNs = `braid-b-${suffix}`;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
-const pinRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
-const socket = path.join(tmp, 'agent', 'braid.sock');
-const slowBin = path.join(tmp, 'slowbin');
-const netnsMade: string[] = [];
-
-const sh = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
-const cni = (plugin: string, command: string, extra: Record<string, string>, conf: string): number =>
-  timedCni(
-    nodeNs,
-    plugin,
-    {
-      PATH: process.env.PATH ?? '',
-      CNI_COMMAND: command,
-      CNI_PATH: `${PLUGINS}:${slowBin}`,
-      BRAID_ASSET_DIR: path.join(tmp, 'assets'),
-      ...extra,
-    },
-    conf,
-  );
-
-const { bridgeConf, macvlanConf } = benchPodConfs(tmp);
+const slowBin = path.join(os.tmpdir(), `braid-bench-slowbin-${process.pid}`);
+const node = makeBenchNode({ extraCniPath: slowBin });
+const { socket, cni } = node;
 
 /** A chained plugin that sleeps 100 ms on ADD and DEL and passes prevResult on. */
 function writeSlowStep(): void {
@@ -69,95 +46,36 @@ esac
   );
 }
 
-/** The node namespace, the confs, NADs and the two pods' manifests; returns braid's conf (defaults, policy on). */
-function setUp(): Record<string, unknown> {
-  sh(['ip', 'netns', 'add', nodeNs]);
-  sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
-  for (const l of ['mvmaster0', 'mvpeer0', 'lo']) sh(['ip', '-n', nodeNs, 'link', 'set', l, 'up']);
-  const dirs = Object.fromEntries(['conf', 'nads', 'pods/bench', 'policies'].map((d) => [d, path.join(tmp, d)]));
-  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(path.join(dirs.conf!, '10-cluster.conflist'), JSON.stringify(bridgeConf));
-  const nad = (name: string, config: unknown) =>
-    fs.writeFileSync(
-      path.join(dirs.nads!, `${name}.yaml`),
-      `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: ${name}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(config)}'\n`,
-    );
+/** The slow NADs (each macvlan network chained with `slowstep`) and their pod, beside the bench pod. */
+function setUpSlowPod(): void {
   for (const i of [1, 2, 3]) {
-    nad(`mv${i}`, macvlanConf(i));
-    const { cniVersion, name, ...plugin } = macvlanConf(i + 3);
-    nad(`slow${i}`, { cniVersion, name, plugins: [plugin, { type: 'slowstep' }] });
+    const { cniVersion, name, ...plugin } = benchPodConfs(node.tmp).macvlanConf(i + 3);
+    node.writeNad(`slow${i}`, { cniVersion, name, plugins: [plugin, { type: 'slowstep' }] });
   }
-  const pod = (name: string, networks: string) =>
-    fs.writeFileSync(
-      path.join(dirs['pods/bench']!, `${name}.yaml`),
-      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: ${networks}\n`,
-    );
-  pod('pod', 'mv1,mv2,mv3');
-  pod('slowpod', 'slow1,slow2,slow3');
-  return {
-    cniVersion: '1.0.0',
-    name: 'braid-bench',
-    type: 'braid',
-    clusterNetwork: path.join(dirs.conf!, '10-cluster.conflist'),
-    confDir: dirs.conf,
-    cniDir: path.join(tmp, 'cache'),
-    binDir: PLUGINS,
-    nadDir: dirs.nads,
-    podDir: path.join(tmp, 'pods'),
-    policy: { bpfRoot: pinRoot, policyDir: dirs.policies },
-  };
-}
-
-function podNetns(): string {
-  const name = `braid-bp-${suffix}-${netnsMade.length}`;
-  sh(['ip', 'netns', 'add', name]);
-  netnsMade.push(name);
-  return name;
-}
-
-async function startAgent(): Promise<() => Promise<void>> {
-  const args = ['--socket', socket, '--cache-dir', path.join(tmp, 'cache'), '--metrics-address', 'off'];
-  const child = spawn(
-    'nsenter',
-    [
-      `--net=/run/netns/${nodeNs}`,
-      agentBin,
-      ...args,
-      '--bpf-root',
-      pinRoot,
-      '--policy-dir',
-      path.join(tmp, 'policies'),
-    ],
-    { env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets') }, stdio: 'inherit' },
-  );
-  for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!fs.existsSync(socket)) throw new Error(`${agentBin} did not come up on ${socket}`);
-  return async () => (child.kill('SIGTERM'), void (await new Promise((r) => child.once('exit', r))));
+  node.writePod('slowpod', 'slow1,slow2,slow3');
 }
 
 const leftovers = () =>
-  fs.existsSync(path.join(tmp, 'cache'))
-    ? fs.readdirSync(path.join(tmp, 'cache')).filter((f) => f.endsWith('.json'))
+  fs.existsSync(path.join(node.tmp, 'cache'))
+    ? fs.readdirSync(path.join(node.tmp, 'cache')).filter((f) => f.endsWith('.json'))
     : [];
 
 async function run(): Promise<void> {
   if (!fs.existsSync(front)) throw new Error(`${front} is missing: run npm run build`);
   writeSlowStep();
-  const base = setUp();
-  const noAgent = path.join(tmp, 'no-agent', 'braid.sock');
+  setUpSlowPod();
+  const base = node.baseConf;
+  const noAgent = path.join(node.tmp, 'no-agent', 'braid.sock');
   const confs = {
     agentSeq: JSON.stringify({ ...base, agentSocket: socket }),
     agentPar: JSON.stringify({ ...base, agentSocket: socket, parallelAttachments: true }),
     thinSeq: JSON.stringify({ ...base, agentSocket: noAgent }),
     thinPar: JSON.stringify({ ...base, agentSocket: noAgent, parallelAttachments: true }),
   };
-  const stopAgent = await startAgent();
+  const agent = await node.startAgent(agentBin);
   const t: Record<string, number[]> = {};
   const record = (key: string, ms: number) => (t[key] ??= []).push(ms);
-  const direct: [string, string, Record<string, unknown>][] = [
-    ['bridge', 'eth0', bridgeConf.plugins[0]!],
-    ...[1, 2, 3].map((i): [string, string, Record<string, unknown>] => ['macvlan', `net${i}`, macvlanConf(i)]),
-  ];
+  const direct = node.direct;
   const rows: [string, keyof typeof confs, string][] = [
     ['agent, sequential (default)', 'agentSeq', 'pod'],
     ['agent, parallelAttachments', 'agentPar', 'pod'],
@@ -167,7 +85,7 @@ async function run(): Promise<void> {
     ['agent, 100 ms step, parallel', 'agentPar', 'slowpod'],
   ];
   for (let i = 0; i < pods + 2; i++) {
-    const ns = podNetns();
+    const ns = node.podNetns();
     const b = { CNI_NETNS: `/run/netns/${ns}`, CNI_IFNAME: 'eth0' };
     const runs: [string, number, number][] = rows.map(([label, conf, pod], r) => {
       const e = {
@@ -196,7 +114,7 @@ async function run(): Promise<void> {
     record('direct ADD', da);
     record('direct DEL', dd);
   }
-  await stopAgent();
+  await agent.stop();
   const f = (x: number) => x.toFixed(1).padStart(8);
   console.log(
     `parallelAttachments through dist/host/braid, defaults (policy on): bridge + 3 macvlan, ${pods} pods, medians in ms`,
@@ -220,8 +138,6 @@ async function run(): Promise<void> {
 try {
   await run();
 } finally {
-  for (const n of netnsMade) spawnSync('ip', ['netns', 'del', n]);
-  spawnSync('ip', ['netns', 'del', nodeNs]);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.rmSync(pinRoot, { recursive: true, force: true });
+  node.cleanup();
+  fs.rmSync(slowBin, { recursive: true, force: true });
 }
