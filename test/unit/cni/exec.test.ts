@@ -1,29 +1,16 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/base/errors.ts';
 import { delegateFailure, execPlugin } from '../../../src/cni/exec.ts';
+import { cniRejection, shellScript } from '../../helpers/cni-error.ts';
 
 let dir: string;
 
-function script(name: string, body: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
+const script = (name: string, body: string): string => shellScript(dir, name, body);
 
-async function rejection(p: Promise<unknown>): Promise<CniError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = cniRejection;
 
 function sink(): { stream: PassThrough; text: () => string } {
   const stream = new PassThrough();

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { CniError } from '../../../src/base/errors.ts';
 import { findPdeathsigLauncher, LAUNCHER_NAME } from '../../../src/cni/delegate-process.ts';
 import { execPlugin } from '../../../src/cni/exec.ts';
 import { posixSpawnDelegate } from '../../../src/cni/posix-spawn.ts';
+import { cniRejection, shellScript } from '../../helpers/cni-error.ts';
 
 /**
  * braid-agent starts delegates with posix_spawn (cni/posix-spawn.ts) and through braid-launch
@@ -16,22 +16,9 @@ import { posixSpawnDelegate } from '../../../src/cni/posix-spawn.ts';
 let dir: string;
 let launcherDir: string;
 
-function script(name: string, body: string): string {
-  const p = join(dir, name);
-  writeFileSync(p, `#!/bin/sh\n${body}\n`);
-  chmodSync(p, 0o755);
-  return p;
-}
+const script = (name: string, body: string): string => shellScript(dir, name, body);
 
-async function rejection(p: Promise<unknown>): Promise<CniError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
-}
+const rejection = cniRejection;
 
 /** Running (not gone, not a zombie). */
 function isRunning(pid: number): boolean {

@@ -13,6 +13,7 @@ import {
 import type { NadSource } from '../../../src/k8s/sources.ts';
 import type { NetworkAttachmentDefinition } from '../../../src/k8s/types.ts';
 import { failure } from '../../helpers/failure.ts';
+import { cniRejection } from '../../helpers/cni-error.ts';
 
 let dir: string;
 beforeEach(() => {
@@ -39,15 +40,7 @@ function nad(name: string, config?: string, namespace = 'team-a'): NetworkAttach
   return out;
 }
 
-async function rejection(p: Promise<unknown>): Promise<CniError> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof CniError) return e;
-    throw e;
-  }
-  throw new Error('expected a CniError');
-}
+const rejection = cniRejection;
 
 class MapNads implements NadSource {
   readonly kind = 'test NADs';
