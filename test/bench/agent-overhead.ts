@@ -18,14 +18,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
-import { benchPodConfs, timedCni } from './bench-pod.ts';
+import { benchPodConfs, PLUGINS, timeDirect, timedCni } from './bench-pod.ts';
 import { sampleOf, getOverSocket } from '../integration/agent-testbed.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const braid = path.join(root, 'dist/bin/braid');
 const seaBraid = path.join(root, 'dist/sea/braid');
 const agentBin = path.join(root, 'dist/bin/braid-agent');
-const PLUGINS = '/usr/lib/cni';
 const iterations = Number(process.argv[2] ?? 30);
 const burst = Number(process.argv[3] ?? 50);
 const suffix = randomBytes(3).toString('hex');
@@ -69,7 +68,8 @@ function cniAsync(command: string, extra: Record<string, string>, conf: string):
   });
 }
 
-const { bridgeConf, macvlanConf } = benchPodConfs(tmp);
+const podConfs = benchPodConfs(tmp);
+const { bridgeConf, macvlanConf } = podConfs;
 
 function setUp(): Record<string, unknown> {
   sh(['ip', 'netns', 'add', nodeNs]);
@@ -171,10 +171,6 @@ async function run(): Promise<void> {
   const t: Record<string, number[]> = {};
   const record = (key: string, ms: number) => (t[key] ??= []).push(ms);
   const args = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod';
-  const direct: [string, string, Record<string, unknown>][] = [
-    ['bridge', 'eth0', bridgeConf.plugins[0]!],
-    ...[1, 2, 3].map((i): [string, string, Record<string, unknown>] => ['macvlan', `net${i}`, macvlanConf(i)]),
-  ];
   for (let i = 0; i < iterations + 2; i++) {
     const pod = podNetns();
     try {
@@ -195,22 +191,11 @@ async function run(): Promise<void> {
         (sampleOf(after, `braid_agent_request_duration_seconds_sum{verb="${verb}"}`)! -
           (sampleOf(before, `braid_agent_request_duration_seconds_sum{verb="${verb}"}`) ?? 0) -
           (delegateSeconds(after, verb) - delegateSeconds(before, verb)));
-      let da = 0;
-      let dd = 0;
-      for (const [type, ifname, c] of direct)
-        da += cni(
-          path.join(PLUGINS, type),
-          'ADD',
-          { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
-          JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }),
+      const direct = (verb: 'ADD' | 'DEL') =>
+        timeDirect(podConfs.direct, verb, (plugin, ifname, conf) =>
+          cni(plugin, verb, { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf),
         );
-      for (const [type, ifname, c] of [...direct].reverse())
-        dd += cni(
-          path.join(PLUGINS, type),
-          'DEL',
-          { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
-          JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }),
-        );
+      const [da, dd] = [direct('ADD'), direct('DEL')];
       if (i < 2) continue; // warm-up: page cache, compile cache, plugin-version cache
       record('thinAdd', thinAdd);
       record('thinDel', thinDel);

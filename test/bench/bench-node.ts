@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { benchPodConfs, timedCni } from './bench-pod.ts';
+import { benchPodConfs, PLUGINS, timedCni, type DirectCall } from './bench-pod.ts';
 
 /**
  * The node of the front-door benchmarks (front-door.ts, parallel-attachments.ts): a network
@@ -17,8 +17,8 @@ export interface BenchNode {
   socket: string;
   /** braid's conf, without `agentSocket`. */
   baseConf: Record<string, unknown>;
-  /** The four delegates of the bench pod as [type, ifname, conf] for calling them directly. */
-  direct: [string, string, Record<string, unknown>][];
+  /** The four delegates of the bench pod, for calling them directly (timeDirect). */
+  direct: DirectCall[];
   writeNad(name: string, config: unknown): void;
   /** A pod manifest in namespace `bench` whose networks annotation is `networks`. */
   writePod(name: string, networks: string): void;
@@ -30,8 +30,6 @@ export interface BenchNode {
   startAgent(agentBin: string): Promise<{ pid: number; stop: () => Promise<void> }>;
   cleanup(): void;
 }
-
-export const PLUGINS = '/usr/lib/cni';
 
 export function makeBenchNode(o: { extraCniPath?: string } = {}): BenchNode {
   const suffix = randomBytes(3).toString('hex');
@@ -45,7 +43,7 @@ export function makeBenchNode(o: { extraCniPath?: string } = {}): BenchNode {
     string
   >;
   const sh = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
-  const { bridgeConf, macvlanConf } = benchPodConfs(tmp);
+  const { bridgeConf, macvlanConf, direct } = benchPodConfs(tmp);
 
   sh(['ip', 'netns', 'add', nodeNs]);
   sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
@@ -76,10 +74,7 @@ export function makeBenchNode(o: { extraCniPath?: string } = {}): BenchNode {
       podDir: dirs.pods,
       policy: { bpfRoot: pinRoot, policyDir: dirs.policies },
     },
-    direct: [
-      ['bridge', 'eth0', bridgeConf.plugins[0]!],
-      ...[1, 2, 3].map((i): [string, string, Record<string, unknown>] => ['macvlan', `net${i}`, macvlanConf(i)]),
-    ],
+    direct,
     writeNad(name, config) {
       fs.writeFileSync(
         path.join(dirs.nads, `${name}.yaml`),

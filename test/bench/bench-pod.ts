@@ -1,6 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 
+/** Debian's containernetworking-plugins: the delegates every bench runs. */
+export const PLUGINS = '/usr/lib/cni';
+
 /**
  * The pod of the overhead benchmarks (braid-overhead, agent-overhead, front-door): a bridge cluster
  * network plus three macvlan networks on `mvmaster0`, their host-local reservations under `tmp`.
@@ -27,7 +30,28 @@ export function benchPodConfs(tmp: string) {
     mode: 'bridge',
     ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
   });
-  return { bridgeConf, macvlanConf };
+  /** The four delegates as a runtime would call them without braid: [type, ifname, conf]. */
+  const direct: DirectCall[] = [
+    ['bridge', 'eth0', JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...bridgeConf.plugins[0] })],
+    ...[1, 2, 3].map((i): DirectCall => ['macvlan', `net${i}`, JSON.stringify(macvlanConf(i))]),
+  ];
+  return { bridgeConf, macvlanConf, direct };
+}
+
+/** One delegate of the bench pod called directly: its type, its interface and its conf (JSON). */
+export type DirectCall = [type: string, ifname: string, conf: string];
+
+/**
+ * The bench pod's delegates called directly for one verb, ADD in declared order and DEL in
+ * reverse (as braid runs them); `call` times one of them (ms). Their times summed.
+ */
+export function timeDirect(
+  direct: DirectCall[],
+  verb: 'ADD' | 'DEL',
+  call: (plugin: string, ifname: string, conf: string) => number,
+): number {
+  const ordered = verb === 'ADD' ? direct : [...direct].reverse();
+  return ordered.reduce((ms, [type, ifname, conf]) => ms + call(path.join(PLUGINS, type), ifname, conf), 0);
 }
 
 /** One CNI call of `plugin` inside the node namespace `nodeNs`, with exactly `env`; its wall time in ms. */

@@ -12,11 +12,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
-import { benchPodConfs, timedCni } from './bench-pod.ts';
+import { benchPodConfs, PLUGINS, timeDirect, timedCni } from './bench-pod.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const braid = path.join(root, 'dist/bin/braid');
-const PLUGINS = '/usr/lib/cni';
 const iterations = Number(process.argv[2] ?? 30);
 const suffix = randomBytes(3).toString('hex');
 const nodeNs = `braid-b-${suffix}`;
@@ -32,7 +31,8 @@ function sh(cmd: string[]): string {
 const cni = (plugin: string, command: string, env: Record<string, string>, conf: string): number =>
   timedCni(nodeNs, plugin, { PATH: process.env.PATH ?? '', CNI_COMMAND: command, CNI_PATH: PLUGINS, ...env }, conf);
 
-const { bridgeConf, macvlanConf } = benchPodConfs(tmp);
+const podConfs = benchPodConfs(tmp);
+const { bridgeConf, macvlanConf } = podConfs;
 
 /** The floor any Node program pays before its first line: `node -e 0` with the same binary. */
 function timeNode(): number {
@@ -102,33 +102,11 @@ function run(): void {
       const a = cni(braid, 'ADD', { ...base, CNI_CONTAINERID: `b${i}`, CNI_IFNAME: 'eth0' }, braidConf);
       const d = cni(braid, 'DEL', { ...base, CNI_CONTAINERID: `b${i}`, CNI_IFNAME: 'eth0' }, braidConf);
       // The same delegates, called directly, one process each.
-      const calls: [string, string, object][] = [
-        ['bridge', 'eth0', bridgeConf.plugins[0]!],
-        ['macvlan', 'net1', macvlanConf(1)],
-        ['macvlan', 'net2', macvlanConf(2)],
-        ['macvlan', 'net3', macvlanConf(3)],
-      ];
-      const conf = (c: object, name: string) => JSON.stringify({ cniVersion: '1.0.0', name, ...c });
-      let da = 0;
-      for (const [type, ifname, c] of calls) {
-        const name = 'name' in c ? String((c as { name: string }).name) : 'bench-cluster';
-        da += cni(
-          path.join(PLUGINS, type),
-          'ADD',
-          { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
-          conf(c, name),
+      const direct = (verb: 'ADD' | 'DEL') =>
+        timeDirect(podConfs.direct, verb, (plugin, ifname, conf) =>
+          cni(plugin, verb, { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf),
         );
-      }
-      let dd = 0;
-      for (const [type, ifname, c] of [...calls].reverse()) {
-        const name = 'name' in c ? String((c as { name: string }).name) : 'bench-cluster';
-        dd += cni(
-          path.join(PLUGINS, type),
-          'DEL',
-          { ...base, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
-          conf(c, name),
-        );
-      }
+      const [da, dd] = [direct('ADD'), direct('DEL')];
       const v = cni(braid, 'VERSION', {}, '{}');
       const bare = timeNode();
       if (i >= 2) {

@@ -26,7 +26,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
-import { makeBenchNode, PLUGINS } from './bench-node.ts';
+import { makeBenchNode } from './bench-node.ts';
+import { timeDirect } from './bench-pod.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const front = path.join(root, 'dist/host/braid');
@@ -98,7 +99,6 @@ async function run(): Promise<void> {
   const agent = await node.startAgent(agentBin);
   const t: Record<string, number[]> = {};
   const record = (key: string, ms: number) => (t[key] ??= []).push(ms);
-  const direct = node.direct;
   for (let i = 0; i < pods + 2; i++) {
     const pod = node.podNetns();
     const b = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: ARGS, CNI_IFNAME: 'eth0' };
@@ -110,22 +110,11 @@ async function run(): Promise<void> {
     const beforeDel = thinBefore ? cni(thinBefore, 'DEL', { ...b, CNI_CONTAINERID: `b${i}` }, thinConf) : 0;
     const nodeAdd = cni(nodeBraid, 'ADD', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
     const nodeDel = cni(nodeBraid, 'DEL', { ...b, CNI_CONTAINERID: `n${i}` }, agentConf);
-    let da = 0;
-    let dd = 0;
-    for (const [type, ifname, c] of direct)
-      da += cni(
-        path.join(PLUGINS, type),
-        'ADD',
-        { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
-        JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }),
+    const direct = (verb: 'ADD' | 'DEL') =>
+      timeDirect(node.direct, verb, (plugin, ifname, conf) =>
+        cni(plugin, verb, { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf),
       );
-    for (const [type, ifname, c] of [...direct].reverse())
-      dd += cni(
-        path.join(PLUGINS, type),
-        'DEL',
-        { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
-        JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }),
-      );
+    const [da, dd] = [direct('ADD'), direct('DEL')];
     if (i < 2) continue; // warm-up: page cache, compile cache, plugin-version cache
     record('agentAdd', agentAdd);
     record('agentDel', agentDel);

@@ -17,8 +17,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
-import { makeBenchNode, PLUGINS } from './bench-node.ts';
-import { benchPodConfs } from './bench-pod.ts';
+import { makeBenchNode } from './bench-node.ts';
+import { benchPodConfs, timeDirect } from './bench-pod.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const front = path.join(root, 'dist/host/braid');
@@ -75,7 +75,6 @@ async function run(): Promise<void> {
   const agent = await node.startAgent(agentBin);
   const t: Record<string, number[]> = {};
   const record = (key: string, ms: number) => (t[key] ??= []).push(ms);
-  const direct = node.direct;
   const rows: [string, keyof typeof confs, string][] = [
     ['agent, sequential (default)', 'agentSeq', 'pod'],
     ['agent, parallelAttachments', 'agentPar', 'pod'],
@@ -95,17 +94,11 @@ async function run(): Promise<void> {
       };
       return [label, cni(front, 'ADD', e, confs[conf]), cni(front, 'DEL', e, confs[conf])];
     });
-    let da = 0;
-    let dd = 0;
-    const call = (type: string, verb: string, ifname: string, c: Record<string, unknown>) =>
-      cni(
-        path.join(PLUGINS, type),
-        verb,
-        { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname },
-        JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...c }),
+    const direct = (verb: 'ADD' | 'DEL') =>
+      timeDirect(node.direct, verb, (plugin, ifname, conf) =>
+        cni(plugin, verb, { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf),
       );
-    for (const [type, ifname, c] of direct) da += call(type, 'ADD', ifname, c);
-    for (const [type, ifname, c] of [...direct].reverse()) dd += call(type, 'DEL', ifname, c);
+    const [da, dd] = [direct('ADD'), direct('DEL')];
     if (i < 2) continue; // warm-up: page cache, compile cache, plugin-version cache
     for (const [label, add, del] of runs) {
       record(`${label} ADD`, add);

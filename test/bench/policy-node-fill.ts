@@ -9,17 +9,17 @@
  * (more bridge ports, more macvlans on one master) with or without braid. The machine is shared:
  * quote the ratios.
  * Root, after `npm run build && npm run build:sea`:
- *   node --experimental-transform-types test/bench/policy-node-fill.ts [pods] [--no-policy]
+ *   node --experimental-transform-types test/bench/policy-node-fill.ts [pods]
+ * (The same pods with no policy selecting them: policy-overhead.ts, side by side with one.)
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { getOverSocket, sampleOf } from '../integration/agent-testbed.ts';
+import { timeDirect } from './bench-pod.ts';
 import { median } from './bench-tools.ts';
 import { makePodBed, hostBraid, serverPolicy } from './policy-pod-bed.ts';
 
-const PLUGINS = '/usr/lib/cni';
 const pods = Number(process.argv[2] ?? 100);
-const withPolicy = !process.argv.includes('--no-policy');
 const bed = makePodBed();
 
 /** braid's own time in the agent so far (request time minus its delegates' run time), seconds, per verb. */
@@ -49,15 +49,17 @@ function directFill(): number[] {
       const ns = bed.newNetns();
       const env = { CNI_NETNS: `/run/netns/${ns}`, CNI_ARGS: 'IgnoreUnknown=1', CNI_CONTAINERID: `direct-${i}` };
       filled.push({ ns, env });
-      let sum = 0;
-      for (const [type, ifname, c] of bed.direct)
-        sum += bed.cni(path.join(PLUGINS, type), 'ADD', { ...env, CNI_IFNAME: ifname }, c);
-      ms.push(sum);
+      ms.push(
+        timeDirect(bed.direct, 'ADD', (plugin, ifname, conf) =>
+          bed.cni(plugin, 'ADD', { ...env, CNI_IFNAME: ifname }, conf),
+        ),
+      );
     }
   } finally {
     for (const { ns, env } of filled.reverse()) {
-      for (const [type, ifname, c] of [...bed.direct].reverse())
-        bed.cni(path.join(PLUGINS, type), 'DEL', { ...env, CNI_IFNAME: ifname }, c);
+      timeDirect(bed.direct, 'DEL', (plugin, ifname, conf) =>
+        bed.cni(plugin, 'DEL', { ...env, CNI_IFNAME: ifname }, conf),
+      );
       bed.dropNetns(ns);
     }
   }
@@ -66,7 +68,7 @@ function directFill(): number[] {
 
 try {
   if (!fs.existsSync(hostBraid)) throw new Error(`${hostBraid} is missing: run npm run build && npm run build:sea`);
-  if (withPolicy) bed.writePolicy('mv1-from-clients', serverPolicy());
+  bed.writePolicy('mv1-from-clients', serverPolicy());
   const agent = await bed.startAgent();
   const added: { ns: string; env: Record<string, string> }[] = [];
   const addMs: number[] = [];
@@ -107,7 +109,7 @@ try {
   const first = median(addMs.slice(0, 20));
   const last = median(addMs.slice(-20));
   console.log(
-    `fill one node with ${pods} pods through braid-agent (bridge + 3 macvlan, policy on${withPolicy ? ', a policy selects every pod on mv1' : ', no policy in the store'})`,
+    `fill one node with ${pods} pods through braid-agent (bridge + 3 macvlan, policy on, a policy selects every pod on mv1)`,
   );
   console.log(
     `ADD median, first 20 pods: ${first.toFixed(1)} ms; last 20 pods: ${last.toFixed(1)} ms; ratio last/first ${(last / first).toFixed(2)}`,

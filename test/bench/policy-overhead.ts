@@ -11,7 +11,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { median } from './bench-tools.ts';
-import { makePodBed, PLUGINS, hostBraid, serverPolicy } from './policy-pod-bed.ts';
+import { timeDirect } from './bench-pod.ts';
+import { makePodBed, hostBraid, serverPolicy } from './policy-pod-bed.ts';
 
 const pods = Number(process.argv[2] ?? 30);
 const bed = makePodBed();
@@ -30,13 +31,12 @@ async function series(key: string, label: string, labels: Record<string, string>
       };
       const [agentAdd, agentDel] = call('agent', bed.socket);
       const [thinAdd, thinDel] = call('thin', '');
-      let da = 0;
-      let dd = 0;
       const id = { ...b, CNI_CONTAINERID: `${key}-direct-${i}` };
-      for (const [type, ifname, c] of bed.direct)
-        da += bed.cni(path.join(PLUGINS, type), 'ADD', { ...id, CNI_IFNAME: ifname }, c);
-      for (const [type, ifname, c] of [...bed.direct].reverse())
-        dd += bed.cni(path.join(PLUGINS, type), 'DEL', { ...id, CNI_IFNAME: ifname }, c);
+      const direct = (verb: 'ADD' | 'DEL') =>
+        timeDirect(bed.direct, verb, (plugin, ifname, conf) =>
+          bed.cni(plugin, verb, { ...id, CNI_IFNAME: ifname }, conf),
+        );
+      const [da, dd] = [direct('ADD'), direct('DEL')];
       if (i < 2) continue; // warm-up
       record('agentAdd', agentAdd);
       record('agentDel', agentDel);

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { benchPodConfs, PLUGINS, type DirectCall } from './bench-pod.ts';
 
 /**
  * The pod of issue 10's benchmarks with braid's defaults (policy on): a bridge cluster network
@@ -11,7 +12,6 @@ import { fileURLToPath } from 'node:url';
  * host's bpffs and a throwaway policy store (the host's /sys/fs/bpf/braid and /etc are not touched).
  */
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const PLUGINS = '/usr/lib/cni';
 /** BENCH_SEA_DIR: another build's single executables (e.g. an earlier commit's, for before/after figures). */
 const seaDir = process.env.BENCH_SEA_DIR ?? path.join(root, 'dist/sea');
 export const seaBraid = path.join(seaDir, 'braid');
@@ -34,7 +34,7 @@ export interface PodBed {
   /** braid's conf; agentSocket '' for thin mode. */
   conf(agentSocket: string): string;
   /** The four delegates' confs, in ADD order, with the interface each makes. */
-  direct: [type: string, ifname: string, conf: string][];
+  direct: DirectCall[];
   /** A pod manifest (labels, the three macvlan networks); returns CNI_ARGS for it. */
   writePod(name: string, labels: Record<string, string>): string;
   /** A MultiNetworkPolicy in the local store. */
@@ -57,31 +57,12 @@ export function makePodBed(): PodBed {
   );
   for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
   const netns: string[] = [];
-  const hostLocal = (subnet: string, name: string) => ({
-    type: 'host-local',
-    dataDir: dirs.ipam,
-    ranges: [[{ subnet }]],
-    name,
-  });
-  const bridge = {
-    type: 'bridge',
-    bridge: 'benchbr0',
-    isGateway: true,
-    ipam: hostLocal('10.77.0.0/16', 'bench-cluster'),
-  };
-  const macvlan = (i: number) => ({
-    cniVersion: '1.0.0',
-    name: `bench-mv${i}`,
-    type: 'macvlan',
-    master: 'mvmaster0',
-    mode: 'bridge',
-    ipam: hostLocal(`10.78.${i}.0/24`, `bench-mv${i}`),
-  });
+  const { bridgeConf, macvlanConf: macvlan, direct } = benchPodConfs(tmp);
   sh(['ip', 'netns', 'add', nodeNs]);
   sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
   for (const l of ['mvmaster0', 'mvpeer0', 'lo']) sh(['ip', '-n', nodeNs, 'link', 'set', l, 'up']);
   const clusterFile = path.join(dirs.conf!, '10-cluster.conflist');
-  fs.writeFileSync(clusterFile, JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', plugins: [bridge] }));
+  fs.writeFileSync(clusterFile, JSON.stringify(bridgeConf));
   for (const i of [1, 2, 3]) {
     fs.writeFileSync(
       path.join(dirs.nads!, `mv${i}.yaml`),
@@ -117,10 +98,7 @@ export function makePodBed(): PodBed {
         // braid's defaults (policy on), with the pin root and the policy store of this run.
         policy: { bpfRoot, policyDir: dirs.policies },
       }),
-    direct: [
-      ['bridge', 'eth0', JSON.stringify({ cniVersion: '1.0.0', name: 'bench-cluster', ...bridge })],
-      ...[1, 2, 3].map((i): [string, string, string] => ['macvlan', `net${i}`, JSON.stringify(macvlan(i))]),
-    ],
+    direct,
     writePod(name, labels) {
       const labelLines = Object.entries(labels)
         .map(([k, v]) => `    ${k}: ${v}\n`)
