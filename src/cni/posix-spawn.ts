@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import koffi from 'koffi';
+import { errnoName } from '../net/errno.ts';
 import type { DelegateChild, SpawnDelegate } from './exec.ts';
 
 /**
@@ -90,7 +91,6 @@ const SIGSET_BYTES = 128;
 /** A safety net beside SIGCHLD: how often a child whose pipes are closed is polled for. */
 const POLL_MS = 100;
 
-const errnoName = (n: number) => Object.entries(os.constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 const signalName = (n: number) => Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
 
 function pipePair(lib: SpawnLibc): [number, number] {

@@ -1,7 +1,8 @@
 import koffi from 'koffi';
+import { errnoName, errnoOf } from './errno.ts';
 
 /**
- * The few libc calls braid needs that Node does not offer: netlink sockets, setns and flock.
+ * The few libc calls braid needs that Node does not offer: netlink sockets, setns, flock and fcntl.
  * Every function here is synchronous and runs on the calling (main) thread, which matters for
  * setns: it switches only the calling thread's network namespace.
  */
@@ -15,6 +16,8 @@ export interface Libc {
   close(fd: number): number;
   setns(fd: number, nstype: number): number;
   flock(fd: number, op: number): number;
+  /** Variadic: the third argument's C type, then its value (koffi's convention). */
+  fcntl(fd: number, cmd: number, argType: string, arg: Buffer): number;
   if_nametoindex(name: string): number;
   errno(): number;
 }
@@ -35,6 +38,7 @@ export function libc(): Libc {
     close: fn('int close(int fd)'),
     setns: fn('int setns(int fd, int nstype)'),
     flock: fn('int flock(int fd, int op)'),
+    fcntl: fn('int fcntl(int fd, int cmd, ...)'),
     if_nametoindex: fn('unsigned int if_nametoindex(const char *name)'),
     errno: () => koffi.errno(),
   };
@@ -57,20 +61,12 @@ const FLOCK_BYTES = 32;
  * description is closed.
  */
 export function ofdTryLock(fd: number): boolean {
-  const fcntl = ofdFcntl();
+  const c = libc();
   const flock = Buffer.alloc(FLOCK_BYTES);
   flock.writeInt16LE(F_WRLCK, 0); // l_type; l_whence SEEK_SET, l_start 0, l_len 0 (to the end), l_pid 0
-  if (fcntl(fd, F_OFD_SETLK, 'void *', flock) === 0) return true;
-  const errno = koffi.errno();
-  if (errno === EAGAIN || errno === EACCES) return false;
-  throw Object.assign(new Error(`fcntl(F_OFD_SETLK) failed with errno ${errno}`), { errno });
+  if (c.fcntl(fd, F_OFD_SETLK, 'void *', flock) === 0) return true;
+  const errno = c.errno();
+  if (errno === errnoOf('EAGAIN') || errno === errnoOf('EACCES')) return false;
+  throw Object.assign(new Error(`fcntl(F_OFD_SETLK) failed: ${errnoName(errno)}`), { errno });
 }
 
-const EACCES = 13;
-const EAGAIN = 11;
-let fcntlFn: ((fd: number, cmd: number, type: string, arg: Buffer) => number) | undefined;
-
-function ofdFcntl(): (fd: number, cmd: number, type: string, arg: Buffer) => number {
-  fcntlFn ??= koffi.load('libc.so.6').func('int fcntl(int fd, int cmd, ...)') as unknown as typeof fcntlFn;
-  return fcntlFn!;
-}
