@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { IfaceRecord } from '../../src/policy/registry.ts';
@@ -14,6 +14,7 @@ import {
 } from '../helpers/braid-fixture.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import type { PluginRun } from '../helpers/run-plugin.ts';
+import { entries } from '../helpers/sea-files.ts';
 import { useSea } from '../helpers/sea.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 import { startAgentProcess, type AgentProcess } from '../integration/agent-testbed.ts';
@@ -41,8 +42,6 @@ afterEach(async () => {
   pins = undefined;
   cleanupTemps();
 });
-
-const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
 
 /** The plugin calls' code cache files, <root>/code-cache-<build id>/<command>-<verb>.bin, full paths. */
 function codeCaches(root: string): string[] {

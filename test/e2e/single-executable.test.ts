@@ -1,24 +1,34 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import {
-  chmodSync,
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import { chmodSync, closeSync, existsSync, openSync, readFileSync, readSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { hostVethName } from '../../src/veth/names.ts';
 import { makePinRoot, type PinRoot } from '../bpf/env.ts';
 import { mustRun, runCommand, type CommandResult } from '../helpers/exec.ts';
-import { createNetns, destroyAllNetns, parseIpJson, vethPair, type IpAddrs, type Netns } from '../helpers/netns.ts';
+import { createNetns, destroyAllNetns, parseIpJson, type IpAddrs, type Netns } from '../helpers/netns.ts';
 import { createPodman, podmanUnavailable, type Podman } from '../helpers/podman.ts';
 import { runPlugin, type PluginRun } from '../helpers/run-plugin.ts';
+import {
+  assetDir,
+  assetDirs,
+  codeCacheDirs,
+  codeCaches,
+  entries,
+  expectMultiCall,
+  expectVersion,
+  hostRoot,
+  installBySea,
+  runSea,
+} from '../helpers/sea-files.ts';
+import {
+  braidPlugin,
+  expectNoVethAttachment,
+  leases,
+  linkPins,
+  macvlanNadOn,
+  vethNetworkIn,
+  type VethNetwork,
+} from '../helpers/sea-pod.ts';
 import { useSea, type SeaCommand } from '../helpers/sea.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 
@@ -51,142 +61,16 @@ afterEach(async () => {
   cleanupTemps();
 });
 
-/** A fresh BRAID_ASSET_DIR (mkdtemp: 0700 and ours, as src/base/sea-assets.ts demands). */
-const assetDir = () => makeTempDir('braid-t-assets');
-const entries = (dir: string): string[] => (existsSync(dir) ? readdirSync(dir).sort() : []);
-const filesUnder = (dir: string): string[] =>
-  existsSync(dir)
-    ? readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => statSync(join(dir, f)).isFile())
-    : [];
-/** The extracted bundled files: one assets-<build id> directory per build. */
-const assetDirs = (dir: string): string[] => entries(dir).filter((f) => f.startsWith('assets-'));
-/** The plugin calls' code caches (scripts/sea-main.cjs): <dir>/code-cache-<build id>/<command>-<verb>.bin. */
-const codeCacheDirs = (dir: string): string[] => entries(dir).filter((f) => f.startsWith('code-cache-'));
-const codeCaches = (dir: string): string[] => codeCacheDirs(dir).flatMap((d) => entries(join(dir, d)));
-/** host-local's reservations: files named after an address, under <dataDir>/<network>/. */
-const leases = (dataDir: string): string[] => filesUnder(dataDir).filter((f) => /\/[\d.]+$/.test(f));
 /** braid's per-attachment records (cniDir/versions/ holds what delegates speak, and stays). */
 const cacheRecords = (cniDir: string): string[] => entries(cniDir).filter((f) => f.endsWith('.json'));
-const linkPins = (pinRoot: string): string[] => entries(join(pinRoot, 'veth', 'links'));
 const linkNames = async (ns: Netns): Promise<string[]> => (await ns.links()).map((l) => l.ifname);
 /** `<prefix>.<n>/<len>` for a three-octet prefix such as 10.214.7. */
 const addressIn = (prefix: string, len: number) =>
   expect.stringMatching(new RegExp(`^${prefix.replaceAll('.', '\\.')}\\.\\d+/${len}$`));
-
-/** Runs `file` with exactly `env` (no PATH unless given), from a directory far from the repo. */
-const runSea = (file: string, args: string[], env: Record<string, string>, input = ''): Promise<CommandResult> =>
-  runCommand([file, ...args], { env, input, cwd: '/', timeoutMs: 30_000 });
-
-async function expectVersion(file: string, assets: string): Promise<void> {
-  const r = await runSea(file, [], { CNI_COMMAND: 'VERSION', BRAID_ASSET_DIR: assets }, '{"cniVersion":"1.0.0"}');
-  expect(r.code, r.stderr).toBe(0);
-  expect(JSON.parse(r.stdout)).toEqual(
-    expect.objectContaining({ supportedVersions: expect.arrayContaining(['0.4.0', '1.0.0', '1.1.0']) }),
-  );
-}
-
-/** Without CNI_COMMAND each name is its own command: braid's CLI, braid-veth's CNI error. */
-async function expectMultiCall(dir: string, assets: string): Promise<void> {
-  const env = { BRAID_ASSET_DIR: assets };
-  expect((await runSea(join(dir, 'braid'), ['--help'], env)).stdout).toMatch(/^Usage: braid \[options\] \[command\]/);
-  const veth = await runSea(join(dir, 'braid-veth'), ['--help'], env);
-  expect(veth.code).toBe(1);
-  expect(JSON.parse(veth.stdout)).toEqual(
-    expect.objectContaining({ code: 4, msg: expect.stringMatching(/CNI_COMMAND/) }),
-  );
-}
-
-/** A temp root standing for the host: an empty CNI bin dir and a primary network's conf. */
-function hostRoot(): { root: string; binDir: string; confDir: string } {
-  const root = makeTempDir('braid-t-sea-host');
-  const h = { root, binDir: join(root, 'opt', 'cni', 'bin'), confDir: join(root, 'etc', 'cni', 'net.d') };
-  mkdirSync(h.binDir, { recursive: true });
-  mkdirSync(h.confDir, { recursive: true });
-  writeFileSync(
-    join(h.confDir, '10-cluster.conflist'),
-    JSON.stringify({ cniVersion: '1.0.0', name: 'cluster', plugins: [{ type: 'bridge' }] }),
-  );
-  return h;
-}
-
-/**
- * `braid install`, run from the host layout (the front door, which execs the single executable as
- * braid-node), once (no --watch, no kubeconfig), found through PATH as the DaemonSet's command line
- * would name it; the binaries to install are the ones beside it (no --bin-source).
- */
-function installBySea(h: { binDir: string; confDir: string }, assets: string): Promise<CommandResult> {
-  const args = ['install', '--bin-dir', h.binDir, '--conf-dir', h.confDir, '--host-conf-dir', h.confDir];
-  return runSea('braid', [...args, '--no-kubeconfig', '--primary-timeout', '10'], {
-    PATH: `${join(sea.dir, 'host')}:${process.env.PATH ?? ''}`,
-    BRAID_ASSET_DIR: assets,
-  });
-}
-
-interface VethNetwork {
-  conf: { cniVersion: string; name: string; plugins: Record<string, unknown>[] };
-  stateDir: string;
-  dataDir: string;
-  pinRoot: string;
-}
-
-/** braid-veth's conflist: pins under a throwaway bpffs root, state and leases in temp dirs. */
-function vethNetwork(subnet: string): VethNetwork {
-  pins ??= makePinRoot();
-  const stateDir = makeTempDir('braid-t-vethstate');
-  const dataDir = makeTempDir('braid-t-ipam');
-  const plugin = {
-    type: 'braid-veth',
-    bpfRoot: pins.path,
-    stateDir,
-    ipam: { type: 'host-local', dataDir, ranges: [[{ subnet }]] },
-  };
-  return { conf: { cniVersion: '1.0.0', name: 'podnet', plugins: [plugin] }, stateDir, dataDir, pinRoot: pins.path };
-}
-
-/** braid-veth's DEL (or failed ADD) left no reservation, endpoint record or pinned tcx link. */
-function expectNoVethAttachment(n: VethNetwork): void {
-  expect(leases(n.dataDir), 'host-local reservations left').toEqual([]);
-  expect(entries(join(n.stateDir, 'endpoints')), 'braid-veth endpoint records left').toEqual([]);
-  expect(linkPins(n.pinRoot), 'pinned tcx links left').toEqual([]);
-}
-
-/** braid's plugin conf with braid-veth as the cluster network and the pod default/<podName> in its store. */
-function braidPlugin(cluster: VethNetwork, binDir: string, podName: string, annotations: Record<string, string> = {}) {
-  const dir = (name: string) => makeTempDir(`braid-t-${name}`);
-  const conf = {
-    type: 'braid',
-    confDir: dir('confdir'),
-    cniDir: dir('cache'),
-    podDir: dir('pods'),
-    nadDir: dir('nads'),
-    binDir,
-    policy: { enabled: false },
-  };
-  const clusterNetwork = join(conf.confDir, '10-podnet.conflist');
-  writeFileSync(clusterNetwork, JSON.stringify(cluster.conf));
-  mkdirSync(join(conf.podDir, 'default'));
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: podName, namespace: 'default', annotations } };
-  writeFileSync(join(conf.podDir, 'default', `${podName}.json`), JSON.stringify(pod));
-  return { ...conf, clusterNetwork };
-}
-
-/** A macvlan NAD on a new host link (the host end of a veth pair into a test namespace). */
-async function macvlanNad(nadDir: string, prefix: string): Promise<{ dataDir: string }> {
-  const master = `mvs${hex()}`;
-  hostLinks.push(master);
-  await vethPair(null, await createNetns(), master, 'eth0');
-  const dataDir = makeTempDir('braid-t-ipam-macvlan');
-  const ipam = { type: 'host-local', dataDir, ranges: [[{ subnet: `${prefix}.0/24` }]] };
-  const config = { cniVersion: '1.0.0', name: 'macvlan-sea', type: 'macvlan', master, mode: 'bridge', ipam };
-  const nad = {
-    apiVersion: 'k8s.cni.cncf.io/v1',
-    kind: 'NetworkAttachmentDefinition',
-    metadata: { name: 'macvlan-sea', namespace: 'default' },
-    spec: { config: JSON.stringify(config) },
-  };
-  writeFileSync(join(nadDir, 'macvlan-sea.json'), JSON.stringify(nad));
-  return { dataDir };
-}
+/** braid-veth's conflist, its pins under this file's throwaway bpffs root. */
+const vethNetwork = (subnet: string): VethNetwork => vethNetworkIn((pins ??= makePinRoot()).path, subnet);
+/** A macvlan NAD on a new host link, deleted after the test. */
+const macvlanNad = (nadDir: string, prefix: string) => macvlanNadOn(`mvs${hex()}`, hostLinks, nadDir, prefix);
 
 describe('braid as one single executable', () => {
   it('is one ELF file under three names that answers VERSION with nothing but CNI_COMMAND, and dispatches by name', async () => {
@@ -250,7 +134,7 @@ describe('braid as one single executable', () => {
   it('installs the host layout: the front door, braid-node and braid-veth as one inode, and braid-launch, all run from there; a second run keeps it', async () => {
     const h = hostRoot();
     const assets = assetDir();
-    const first = await installBySea(h, assets);
+    const first = await installBySea(join(sea.dir, 'host'), h, assets);
     expect(first.code, first.stderr).toBe(0);
     const names = ['braid', 'braid-launch', 'braid-node', 'braid-veth'];
     for (const name of names) expect(first.stderr).toContain(`installed ${join(h.binDir, name)}\n`);
@@ -272,7 +156,7 @@ describe('braid as one single executable', () => {
     await expectVersion(join(h.binDir, 'braid-veth'), assets);
     await expectMultiCall(h.binDir, assets);
 
-    const second = await installBySea(h, assets);
+    const second = await installBySea(join(sea.dir, 'host'), h, assets);
     expect(second.code, second.stderr).toBe(0);
     for (const name of names) expect(second.stderr).toContain(`${join(h.binDir, name)} is up to date`);
     expect(statSync(join(h.binDir, 'braid-node')).ino).toBe(braid.ino);
@@ -285,7 +169,7 @@ describe('braid as one single executable', () => {
     const defaultAssetsBefore = entries(DEFAULT_ASSET_ROOT);
     const h = hostRoot();
     const assets = assetDir();
-    const install = await installBySea(h, assets);
+    const install = await installBySea(join(sea.dir, 'host'), h, assets);
     expect(install.code, install.stderr).toBe(0);
     forwardingBefore = readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
 
