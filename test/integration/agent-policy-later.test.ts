@@ -14,8 +14,8 @@ import { isRoot } from '../bpf/env.ts';
 import { FakeWatchApiServer } from '../helpers/fake-apiserver-watch.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
-import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
-import { makePolicyTestbed, type PolicyTestbed, type TestPod } from './policy-testbed.ts';
+import { stopEchoServers } from '../helpers/traffic.ts';
+import { makePolicyTestbed, type PolicyTestbed, type TestPod, podReaches } from './policy-testbed.ts';
 
 /**
  * Agent mode: pods a policy does not select at ADD get no programs; when a MultiNetworkPolicy
@@ -41,14 +41,7 @@ afterEach(async () => {
   cleanupTemps();
 });
 
-async function reaches(server: TestPod, client: TestPod, addr: string): Promise<boolean> {
-  const echo = await startEchoServer(server.ns, 'tcp', addr, 5555, 20_000);
-  try {
-    return await echoReaches(client.ns, 'tcp', addr, 5555, { timeoutMs: 1_000 });
-  } finally {
-    echo.stop();
-  }
-}
+const reaches = (server: TestPod, client: TestPod, addr: string) => podReaches(server, client, addr, 5555);
 
 async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 40; i++) {

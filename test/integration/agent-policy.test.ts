@@ -10,8 +10,8 @@ import { isRoot } from '../bpf/env.ts';
 import { FakeWatchApiServer } from '../helpers/fake-apiserver-watch.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
-import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
-import { makePolicyTestbed, type PolicyTestbed, type TestPod } from './policy-testbed.ts';
+import { stopEchoServers } from '../helpers/traffic.ts';
+import { makePolicyTestbed, type PolicyTestbed, type TestPod, podReaches } from './policy-testbed.ts';
 
 /**
  * The agent keeps the policy maps in step with the cluster: MultiNetworkPolicies and pod labels
@@ -34,15 +34,6 @@ afterEach(async () => {
   await destroyAllNetns();
   cleanupTemps();
 });
-
-async function reaches(server: TestPod, client: TestPod, addr: string, port: number): Promise<boolean> {
-  const echo = await startEchoServer(server.ns, 'tcp', addr, port, 20_000);
-  try {
-    return await echoReaches(client.ns, 'tcp', addr, port, { timeoutMs: 1_000 });
-  } finally {
-    echo.stop();
-  }
-}
 
 async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 40; i++) {
@@ -83,7 +74,7 @@ describe.skipIf(!isRoot)('agent policy sync, real traffic', () => {
     }
     const { server, 'client-a': a, 'client-b': b } = pods as Record<string, TestPod>;
     const serverIp = '10.79.0.2';
-    expect(await reaches(server!, b!, serverIp, 5555)).toBe(true);
+    expect(await podReaches(server!, b!, serverIp, 5555)).toBe(true);
 
     const access: KubeAccess = {
       server: api.url,
@@ -123,8 +114,8 @@ describe.skipIf(!isRoot)('agent policy sync, real traffic', () => {
       },
       { 'k8s.v1.cni.cncf.io/policy-for': NET },
     );
-    await eventually('client-b is denied', async () => !(await reaches(server!, b!, serverIp, 5555)));
-    expect(await reaches(server!, a!, serverIp, 5555)).toBe(true);
+    await eventually('client-b is denied', async () => !(await podReaches(server!, b!, serverIp, 5555)));
+    expect(await podReaches(server!, a!, serverIp, 5555)).toBe(true);
     expect(sync.last).toMatchObject({ interfaces: 3, errors: [] });
     // The verdicts, per pod interface, as Prometheus sees them.
     const text = registry.render();
@@ -149,7 +140,7 @@ describe.skipIf(!isRoot)('agent policy sync, real traffic', () => {
         ]),
       },
     });
-    await eventually('client-b is allowed after its label change', () => reaches(server!, b!, serverIp, 5555));
+    await eventually('client-b is allowed after its label change', () => podReaches(server!, b!, serverIp, 5555));
 
     api.putPod({
       namespace: 'test',
@@ -164,11 +155,11 @@ describe.skipIf(!isRoot)('agent policy sync, real traffic', () => {
     });
     await eventually(
       'client-a is denied after its label change',
-      async () => !(await reaches(server!, a!, serverIp, 5555)),
+      async () => !(await podReaches(server!, a!, serverIp, 5555)),
     );
 
     api.deletePolicy('test', 'allow-clients');
-    await eventually('the deleted policy no longer isolates the server', () => reaches(server!, a!, serverIp, 5555));
+    await eventually('the deleted policy no longer isolates the server', () => podReaches(server!, a!, serverIp, 5555));
     expect(logs.filter((l) => /failed|keeps its previous/.test(l))).toEqual([]);
   });
 });

@@ -5,10 +5,10 @@ import { withNetns } from '../../src/bpf/netns.ts';
 import { queryTcx } from '../../src/bpf/tcx.ts';
 import { collectPolicyGarbage } from '../../src/policy/release.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
-import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
+import { stopEchoServers } from '../helpers/traffic.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
 import { isRoot } from '../bpf/env.ts';
-import { makePolicyTestbed, type PolicyTestbed, type TestPod } from './policy-testbed.ts';
+import { makePolicyTestbed, type PolicyTestbed, type TestPod, podReaches } from './policy-testbed.ts';
 
 const NET = 'default/net1';
 const bridgeConf = (v4: string, v6: string) => ({
@@ -32,20 +32,6 @@ ${spec
 `;
 
 /** True when a TCP or UDP echo from `client` to server:port comes back (request and reply passed). */
-async function reaches(
-  server: TestPod,
-  client: TestPod,
-  addr: string,
-  port: number,
-  proto: 'tcp' | 'udp' = 'tcp',
-): Promise<boolean> {
-  const echo = await startEchoServer(server.ns, proto, addr, port, 20_000);
-  try {
-    return await echoReaches(client.ns, proto, addr, port, { timeoutMs: 1_000 });
-  } finally {
-    echo.stop();
-  }
-}
 
 describe.skipIf(!isRoot)('policy on bridge plugin interfaces (host-side veth), real traffic', () => {
   let tb: PolicyTestbed | undefined;
@@ -76,7 +62,7 @@ describe.skipIf(!isRoot)('policy on bridge plugin interfaces (host-side veth), r
       expect(tcx.out).toHaveLength(1);
     }
     const [s4, s6] = addr.get(server)!;
-    expect(await reaches(server, b, s4!, 5555)).toBe(true);
+    expect(await podReaches(server, b, s4!, 5555)).toBe(true);
 
     tb.apply(
       policy(
@@ -88,13 +74,13 @@ ingress:
   ports: [{protocol: TCP, port: 5555}]`,
       ),
     );
-    expect(await reaches(server, a, s4!, 5555)).toBe(true);
-    expect(await reaches(server, a, s6!, 5555)).toBe(true);
-    expect(await reaches(server, b, s4!, 5555)).toBe(false);
-    expect(await reaches(server, b, s6!, 5555)).toBe(false);
-    expect(await reaches(server, a, s4!, 5556, 'udp')).toBe(false);
+    expect(await podReaches(server, a, s4!, 5555)).toBe(true);
+    expect(await podReaches(server, a, s6!, 5555)).toBe(true);
+    expect(await podReaches(server, b, s4!, 5555)).toBe(false);
+    expect(await podReaches(server, b, s6!, 5555)).toBe(false);
+    expect(await podReaches(server, a, s4!, 5556, 'udp')).toBe(false);
     // The server's own connections still get their answers although its ingress is isolated.
-    expect(await reaches(b, server, addr.get(b)![0]!, 5557)).toBe(true);
+    expect(await podReaches(b, server, addr.get(b)![0]!, 5557)).toBe(true);
 
     const status = tb.status().find((s) => s.pod === 'test/server')!;
     expect(status).toMatchObject({
@@ -108,7 +94,7 @@ ingress:
     expect(status.counters.egress.allowUnisolated).toBeGreaterThan(0n);
 
     tb.deletePolicy('test', 'allow-clients');
-    expect(await reaches(server, b, s4!, 5555)).toBe(true);
+    expect(await podReaches(server, b, s4!, 5555)).toBe(true);
 
     const links = join(tb.pins.path, 'mnp', 'links');
     // One slot per interface, holding its in and out links.

@@ -2,11 +2,11 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { withNetns } from '../../src/bpf/netns.ts';
 import { queryTcx } from '../../src/bpf/tcx.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
-import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
+import { stopEchoServers } from '../helpers/traffic.ts';
 import { cleanupTemps, makeTempDir } from '../helpers/tmp.ts';
 import { bpfObjectDir, isRoot } from '../bpf/env.ts';
 import { pluginBinary, removePluginBinary } from './veth-testbed.ts';
-import { makePolicyTestbed, type PolicyTestbed, type TestPod } from './policy-testbed.ts';
+import { makePolicyTestbed, type PolicyTestbed, type TestPod, podReaches } from './policy-testbed.ts';
 
 const NET = 'default/net1';
 const policy = (spec: string) => `apiVersion: k8s.cni.cncf.io/v1beta1
@@ -24,27 +24,12 @@ const staticIpam = (...addresses: string[]) => ({
   addresses: addresses.map((address) => ({ address })),
 });
 
-async function reaches(
-  server: TestPod,
-  client: TestPod,
-  addr: string,
-  port: number,
-  proto: 'tcp' | 'udp' = 'tcp',
-): Promise<boolean> {
-  const echo = await startEchoServer(server.ns, proto, addr, port, 20_000);
-  try {
-    return await echoReaches(client.ns, proto, addr, port, { timeoutMs: 1_000 });
-  } finally {
-    echo.stop();
-  }
-}
-
 /**
  * server, client-a (allowed by the policy) and client-b (not): the server's ingress allows TCP
  * 5555 from app=client, its egress allows only client-b on UDP 6000.
  */
 async function exercise(tb: PolicyTestbed, server: TestPod, a: TestPod, b: TestPod, sAddr: string, bAddr: string) {
-  expect(await reaches(server, b, sAddr, 5555)).toBe(true);
+  expect(await podReaches(server, b, sAddr, 5555)).toBe(true);
   tb.apply(
     policy(`
 podSelector: {matchLabels: {app: server}}
@@ -52,10 +37,10 @@ policyTypes: [Ingress, Egress]
 ingress: [{from: [{podSelector: {matchLabels: {app: client}}}], ports: [{port: 5555}]}]
 egress: [{to: [{podSelector: {matchLabels: {app: other}}}], ports: [{protocol: UDP, port: 6000}]}]`),
   );
-  expect(await reaches(server, a, sAddr, 5555)).toBe(true);
-  expect(await reaches(server, b, sAddr, 5555)).toBe(false);
-  expect(await reaches(b, server, bAddr, 6000, 'udp')).toBe(true);
-  expect(await reaches(b, server, bAddr, 6001, 'udp')).toBe(false);
+  expect(await podReaches(server, a, sAddr, 5555)).toBe(true);
+  expect(await podReaches(server, b, sAddr, 5555)).toBe(false);
+  expect(await podReaches(b, server, bAddr, 6000, 'udp')).toBe(true);
+  expect(await podReaches(b, server, bAddr, 6001, 'udp')).toBe(false);
   const s = tb.status().find((r) => r.pod === 'test/server')!;
   expect(s.isolated).toEqual({ ingress: true, egress: true });
   expect(s.counters.ingress.allowPolicy).toBeGreaterThan(0n);
@@ -117,14 +102,14 @@ describe.skipIf(!isRoot)('policy on interfaces without a host peer and on braid-
       const [att] = tb!.attach(p, NET, 'net1', ips);
       expect(att!.hook.place).toBe('pod-device');
     }
-    expect(await reaches(server, b, sIps[0]!, 5555)).toBe(true);
+    expect(await podReaches(server, b, sIps[0]!, 5555)).toBe(true);
     tb!.apply(
       policy(`
 podSelector: {matchLabels: {app: server}}
 ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]`),
     );
-    expect(await reaches(server, b, sIps[0]!, 5555)).toBe(false);
-    expect(await reaches(b, server, bIps[0]!, 5556)).toBe(true);
+    expect(await podReaches(server, b, sIps[0]!, 5555)).toBe(false);
+    expect(await podReaches(b, server, bIps[0]!, 5556)).toBe(true);
     const s = tb!.status().find((r) => r.pod === 'test/server')!;
     expect(s.counters.ingress.denyPolicy).toBeGreaterThan(0n);
     expect(s.counters.ingress.allowReply).toBeGreaterThan(0n);

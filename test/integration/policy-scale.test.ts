@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isRoot } from '../bpf/env.ts';
 import { destroyAllNetns } from '../helpers/netns.ts';
 import { cleanupTemps } from '../helpers/tmp.ts';
-import { echoReaches, startEchoServer, stopEchoServers } from '../helpers/traffic.ts';
-import { makePolicyTestbed, type PolicyTestbed, type TestPod } from './policy-testbed.ts';
+import { stopEchoServers } from '../helpers/traffic.ts';
+import { makePolicyTestbed, type PolicyTestbed, type TestPod, podReaches } from './policy-testbed.ts';
 
 /**
  * The policy work of one ADD or DEL, counted (interfaces programs were attached to, other
@@ -37,14 +37,7 @@ const POLICY = {
   },
 };
 
-async function reaches(server: TestPod, client: TestPod, addr: string): Promise<boolean> {
-  const echo = await startEchoServer(server.ns, 'tcp', addr, 5555, 20_000);
-  try {
-    return await echoReaches(client.ns, 'tcp', addr, 5555, { timeoutMs: 1_000 });
-  } finally {
-    echo.stop();
-  }
-}
+const reaches = (server: TestPod, client: TestPod, addr: string) => podReaches(server, client, addr, 5555);
 
 describe.skipIf(!isRoot)('policy work per ADD and DEL does not grow with the node', () => {
   it('an ADD touches its own interfaces and those whose policies name it, whatever else the node runs', async () => {

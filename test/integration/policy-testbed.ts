@@ -25,6 +25,7 @@ import { policyStatus, type InterfacePolicyStatus } from '../../src/policy/show.
 import { PolicyStore } from '../../src/policy/store.ts';
 import { buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
 import { createNetns, type Netns } from '../helpers/netns.ts';
+import { echoReaches, startEchoServer, type Protocol } from '../helpers/traffic.ts';
 import { runPlugin } from '../helpers/run-plugin.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
 
@@ -220,4 +221,23 @@ export async function makePolicyTestbed(): Promise<PolicyTestbed> {
     },
   };
   return tb;
+}
+
+/**
+ * Whether `client` gets an echo from `server` at addr:port (a fixed port: policies name ports);
+ * the server lives for this one attempt, the client waits 1 s.
+ */
+export async function podReaches(
+  server: TestPod,
+  client: TestPod,
+  addr: string,
+  port: number,
+  proto: Protocol = 'tcp',
+): Promise<boolean> {
+  const echo = await startEchoServer(server.ns, proto, addr, port, 20_000);
+  try {
+    return await echoReaches(client.ns, proto, addr, port, { timeoutMs: 1_000 });
+  } finally {
+    echo.stop();
+  }
 }
