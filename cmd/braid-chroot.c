@@ -12,19 +12,14 @@
  * killed when the agent dies (a parent-death signal survives the exec), so no ADD can finish after
  * the runtime's DEL.
  */
-#include <errno.h>
-#include <signal.h>
-#include <sys/prctl.h>
+#define _GNU_SOURCE
 #include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
+#include "die-with-parent.h"
+
 static int fail(const char *what, const char *path, int code) {
-  int err = errno;
-  /* CNI code 5 (I/O failure); braid prefixes the delegate's name. */
-  printf("{\"cniVersion\":\"1.0.0\",\"code\":5,\"msg\":\"braid-chroot: %s %s: %s\"}\n", what, path, strerror(err));
-  fflush(stdout);
-  return code;
+  return launch_failed("braid-chroot", what, path, code);
 }
 
 int main(int argc, char **argv) {
@@ -32,10 +27,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: braid-chroot <root> <program> [args...]\n");
     return 2;
   }
-  pid_t parent = getppid();
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return fail("cannot set the parent-death signal for", argv[2], 126);
-  /* The agent may have died before prctl took effect. */
-  if (getppid() != parent) return fail("parent exited before", argv[2], 126);
+  int failed = die_with_parent("braid-chroot", argv[2]);
+  if (failed) return failed;
   if (chroot(argv[1]) != 0) return fail("cannot chroot into", argv[1], 126);
   if (chdir("/") != 0) return fail("cannot change directory to / in", argv[1], 126);
   execv(argv[2], &argv[2]);

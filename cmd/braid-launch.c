@@ -12,33 +12,18 @@
  * delegate that cannot start like any other delegate failure.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
-static int fail(const char *what, const char *path, int code) {
-  int err = errno;
-  /* CNI code 5 (I/O failure); braid prefixes the delegate's name. */
-  printf("{\"cniVersion\":\"1.0.0\",\"code\":5,\"msg\":\"braid-launch: %s %s: %s\"}\n", what, path, strerror(err));
-  fflush(stdout);
-  return code;
-}
+#include "die-with-parent.h"
 
 int main(int argc, char **argv) {
   if (argc < 2) {
     fprintf(stderr, "usage: braid-launch <program> [args...]\n");
     return 2;
   }
-  pid_t parent = getppid();
-  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return fail("cannot set the parent-death signal for", argv[1], 126);
-  /* The parent may have died before prctl took effect: then nobody waits for this delegate. */
-  if (getppid() != parent) {
-    errno = ESRCH;
-    return fail("parent exited before", argv[1], 126);
-  }
+  int failed = die_with_parent("braid-launch", argv[1]);
+  if (failed) return failed;
   execv(argv[1], &argv[1]);
-  return fail("cannot run", argv[1], 127);
+  return launch_failed("braid-launch", "cannot run", argv[1], 127);
 }
