@@ -11,14 +11,13 @@
  * Runs in network namespaces of its own; the host is not touched. Usage (root, `npm run build`):
  *   node --experimental-transform-types test/bench/agent-overhead.ts [iterations] [burst]
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { median } from './bench-tools.ts';
-import { benchPodConfs, PLUGINS, timeDirect, timedCni } from './bench-pod.ts';
+import { makeBenchNode } from './bench-node.ts';
+import { timeDirect } from './bench-pod.ts';
 import { sampleOf, getOverSocket } from '../integration/agent-testbed.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -27,29 +26,10 @@ const seaBraid = path.join(root, 'dist/sea/braid');
 const agentBin = path.join(root, 'dist/bin/braid-agent');
 const iterations = Number(process.argv[2] ?? 30);
 const burst = Number(process.argv[3] ?? 50);
-const suffix = randomBytes(3).toString('hex');
-const nodeNs = `braid-b-${suffix}`;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'braid-bench-'));
-// braid's defaults (policy on), with the pins under a pin root of the bench's own.
-const pinRoot = `/sys/fs/bpf/braid-bench-${suffix}`;
-const socket = path.join(tmp, 'agent', 'braid.sock');
-const netnsMade: string[] = [];
-
-const sh = (cmd: string[]) => execFileSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
+const node = makeBenchNode();
+const { nodeNs, socket, cni, env } = node;
 const pct = (xs: number[], p: number) =>
   [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
-const env = (command: string, extra: Record<string, string>) => ({
-  PATH: process.env.PATH ?? '',
-  CNI_COMMAND: command,
-  CNI_PATH: PLUGINS,
-  BRAID_ASSET_DIR: path.join(tmp, 'assets'),
-  ...extra,
-});
-
-/** One CNI call inside the node namespace; its wall time in ms. */
-const cni = (plugin: string, command: string, extra: Record<string, string>, conf: string): number =>
-  timedCni(nodeNs, plugin, env(command, extra), conf);
-
 /** The same, without blocking: for the burst. */
 function cniAsync(command: string, extra: Record<string, string>, conf: string): Promise<number> {
   const start = process.hrtime.bigint();
@@ -68,88 +48,6 @@ function cniAsync(command: string, extra: Record<string, string>, conf: string):
   });
 }
 
-const podConfs = benchPodConfs(tmp);
-const { bridgeConf, macvlanConf } = podConfs;
-
-function setUp(): Record<string, unknown> {
-  sh(['ip', 'netns', 'add', nodeNs]);
-  sh(['ip', '-n', nodeNs, 'link', 'add', 'mvmaster0', 'type', 'veth', 'peer', 'name', 'mvpeer0']);
-  for (const l of ['mvmaster0', 'mvpeer0', 'lo']) sh(['ip', '-n', nodeNs, 'link', 'set', l, 'up']);
-  const dirs = Object.fromEntries(['conf', 'nads', 'pods/bench'].map((d) => [d, path.join(tmp, d)]));
-  for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
-  fs.writeFileSync(path.join(dirs.conf!, '10-cluster.conflist'), JSON.stringify(bridgeConf));
-  for (const i of [1, 2, 3]) {
-    fs.writeFileSync(
-      path.join(dirs.nads!, `mv${i}.yaml`),
-      `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: mv${i}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(macvlanConf(i))}'\n`,
-    );
-  }
-  fs.writeFileSync(
-    path.join(dirs['pods/bench']!, 'pod.yaml'),
-    'apiVersion: v1\nkind: Pod\nmetadata:\n  name: pod\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: mv1,mv2,mv3\n',
-  );
-  return {
-    cniVersion: '1.0.0',
-    name: 'braid-bench',
-    type: 'braid',
-    clusterNetwork: path.join(dirs.conf!, '10-cluster.conflist'),
-    confDir: dirs.conf,
-    cniDir: path.join(tmp, 'cache'),
-    binDir: PLUGINS,
-    nadDir: dirs.nads,
-    podDir: path.join(tmp, 'pods'),
-    // braid's defaults: policy on (no policy selects the pod; test/bench/policy-* measure attaching).
-    policy: { bpfRoot: pinRoot, policyDir: path.join(tmp, 'policies') },
-  };
-}
-
-function podNetns(): string {
-  const name = `braid-bp-${suffix}-${netnsMade.length}`;
-  sh(['ip', 'netns', 'add', name]);
-  netnsMade.push(name);
-  return name;
-}
-
-function dropNetns(name: string): void {
-  spawnSync('ip', ['netns', 'del', name]);
-  netnsMade.splice(netnsMade.indexOf(name), 1);
-}
-
-async function startAgent(): Promise<{ pid: number; stop: () => Promise<void> }> {
-  const child = spawn(
-    'nsenter',
-    [
-      `--net=/run/netns/${nodeNs}`,
-      agentBin,
-      '--socket',
-      socket,
-      '--cache-dir',
-      path.join(tmp, 'cache'),
-      '--metrics-address',
-      'off',
-      '--bpf-root',
-      pinRoot,
-      '--policy-dir',
-      path.join(tmp, 'policies'),
-      '--pod-dir',
-      path.join(tmp, 'pods'),
-    ],
-    {
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_OPTIONS: '--max-semi-space-size=1 --max-old-space-size=384',
-        BRAID_TRACE: process.env.BRAID_TRACE ?? '',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
-  return {
-    pid: child.pid!,
-    stop: async () => (child.kill('SIGTERM'), void (await new Promise((r) => child.once('exit', r)))),
-  };
-}
-
 const rss = (pid: number) =>
   Number(/^VmRSS:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const metrics = async () => (await getOverSocket(socket, '/metrics')).body;
@@ -162,17 +60,20 @@ function delegateSeconds(text: string, verb: string): number {
 
 async function run(): Promise<void> {
   if (!fs.existsSync(seaBraid)) throw new Error(`${seaBraid} is missing: run npm run build:sea`);
-  const base = setUp();
+  const base = node.baseConf;
   const thinConf = JSON.stringify({ ...base, agentSocket: '' });
   const agentConf = JSON.stringify({ ...base, agentSocket: socket });
-  const agent = await startAgent();
+  const agent = await node.startAgent(agentBin, {
+    NODE_OPTIONS: '--max-semi-space-size=1 --max-old-space-size=384',
+    BRAID_TRACE: process.env.BRAID_TRACE ?? '',
+  });
   await new Promise((r) => setTimeout(r, 1_000));
   const idleRss = rss(agent.pid);
   const t: Record<string, number[]> = {};
   const record = (key: string, ms: number) => (t[key] ??= []).push(ms);
   const args = 'IgnoreUnknown=1;K8S_POD_NAMESPACE=bench;K8S_POD_NAME=pod';
   for (let i = 0; i < iterations + 2; i++) {
-    const pod = podNetns();
+    const pod = node.podNetns();
     try {
       const b = { CNI_NETNS: `/run/netns/${pod}`, CNI_ARGS: args, CNI_IFNAME: 'eth0' };
       const thinAdd = cni(braid, 'ADD', { ...b, CNI_CONTAINERID: `t${i}` }, thinConf);
@@ -192,7 +93,7 @@ async function run(): Promise<void> {
           (sampleOf(before, `braid_agent_request_duration_seconds_sum{verb="${verb}"}`) ?? 0) -
           (delegateSeconds(after, verb) - delegateSeconds(before, verb)));
       const direct = (verb: 'ADD' | 'DEL') =>
-        timeDirect(podConfs.direct, verb, (plugin, ifname, conf) =>
+        timeDirect(node.direct, verb, (plugin, ifname, conf) =>
           cni(plugin, verb, { ...b, CNI_CONTAINERID: `d${i}`, CNI_IFNAME: ifname }, conf),
         );
       const [da, dd] = [direct('ADD'), direct('DEL')];
@@ -212,7 +113,7 @@ async function run(): Promise<void> {
       record('agentDelegatesAdd', 1000 * (delegateSeconds(m1, 'ADD') - delegateSeconds(m0, 'ADD')));
       record('agentDelegatesDel', 1000 * (delegateSeconds(m2, 'DEL') - delegateSeconds(m1, 'DEL')));
     } finally {
-      dropNetns(pod);
+      node.dropNetns(pod);
     }
   }
   const f = (x: number) => x.toFixed(1).padStart(7);
@@ -239,7 +140,7 @@ async function run(): Promise<void> {
   }
 
   // The burst: `burst` pods at once, each its own braid process, all handed to the agent.
-  const pods = Array.from({ length: burst }, () => podNetns());
+  const pods = Array.from({ length: burst }, () => node.podNetns());
   let peak = rss(agent.pid);
   const sampler = setInterval(() => (peak = Math.max(peak, rss(agent.pid))), 20);
   const started = Date.now();
@@ -264,7 +165,7 @@ async function run(): Promise<void> {
     ),
   );
   clearInterval(sampler);
-  for (const p of pods) dropNetns(p);
+  for (const p of pods) node.dropNetns(p);
   const after = rss(agent.pid);
   const queued = sampleOf(await metrics(), 'braid_agent_request_queue_seconds_sum{verb="ADD"}');
   await agent.stop();
@@ -281,8 +182,5 @@ async function run(): Promise<void> {
 try {
   await run();
 } finally {
-  for (const n of [...netnsMade]) spawnSync('ip', ['netns', 'del', n]);
-  spawnSync('ip', ['netns', 'del', nodeNs]);
-  fs.rmSync(tmp, { recursive: true, force: true });
-  fs.rmSync(pinRoot, { recursive: true, force: true });
+  node.cleanup();
 }

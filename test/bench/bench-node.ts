@@ -23,11 +23,14 @@ export interface BenchNode {
   /** A pod manifest in namespace `bench` whose networks annotation is `networks`. */
   writePod(name: string, networks: string): void;
   podNetns(): string;
+  /** Deletes a pod namespace podNetns made (cleanup() deletes those left). */
+  dropNetns(name: string): void;
   /** One CNI call in the node namespace: its wall time in ms. */
   cni(plugin: string, command: string, extra: Record<string, string>, conf: string): number;
   /** The CNI environment of a call (also for calls the caller times itself). */
   env(command: string, extra: Record<string, string>): Record<string, string>;
-  startAgent(agentBin: string): Promise<{ pid: number; stop: () => Promise<void> }>;
+  /** The agent in the node namespace; `env` adds to its environment (e.g. NODE_OPTIONS). */
+  startAgent(agentBin: string, env?: Record<string, string>): Promise<{ pid: number; stop: () => Promise<void> }>;
   cleanup(): void;
 }
 
@@ -93,14 +96,18 @@ export function makeBenchNode(o: { extraCniPath?: string } = {}): BenchNode {
       netnsMade.push(name);
       return name;
     },
+    dropNetns(name) {
+      spawnSync('ip', ['netns', 'del', name]);
+      netnsMade.splice(netnsMade.indexOf(name), 1);
+    },
     cni: (plugin, command, extra, conf) => timedCni(nodeNs, plugin, env(command, extra), conf),
     env,
-    async startAgent(agentBin) {
+    async startAgent(agentBin, agentEnv = {}) {
       // As benchmarks outside the project start it, plus a pin root and stores of its own.
       const args = ['--socket', socket, '--cache-dir', path.join(tmp, 'cache'), '--metrics-address', 'off'];
       const own = ['--bpf-root', pinRoot, '--policy-dir', dirs.policies, '--pod-dir', dirs.pods];
       const child = spawn('nsenter', [`--net=/run/netns/${nodeNs}`, agentBin, ...args, ...own], {
-        env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets') },
+        env: { PATH: process.env.PATH ?? '', BRAID_ASSET_DIR: path.join(tmp, 'agent-assets'), ...agentEnv },
         stdio: ['ignore', 'ignore', 'inherit'],
       });
       for (let i = 0; i < 500 && !fs.existsSync(socket); i++) await new Promise((r) => setTimeout(r, 20));
