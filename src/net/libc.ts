@@ -69,4 +69,3 @@ export function ofdTryLock(fd: number): boolean {
   if (errno === errnoOf('EAGAIN') || errno === errnoOf('EACCES')) return false;
   throw Object.assign(new Error(`fcntl(F_OFD_SETLK) failed: ${errnoName(errno)}`), { errno });
 }
-
