@@ -11,11 +11,17 @@
 import { handOver, readAllStdin } from '../src/agent/client.ts';
 
 async function runThin(stdin: string | undefined): Promise<number> {
-  const [{ runPlugin }, { thinHandlers }] = await Promise.all([
+  const [{ runPlugin }, { thinHandlers }, { nativeAddon }] = await Promise.all([
     import('../src/cni/skel.ts'),
     import('../src/multiplex/thin-handlers.ts'),
+    import('../src/net/native-addon.ts'),
   ]);
-  return runPlugin(thinHandlers(), process.env, stdin);
+  const addon = nativeAddon();
+  const code = await runPlugin(thinHandlers(addon), process.env, stdin);
+  // Registered last, so it runs after every other 'exit' listener (the single executable's code
+  // cache is written in one): then _exit, skipping the teardown of Node's platform and heap.
+  if (addon) process.once('exit', () => addon.exitNow(code));
+  return code;
 }
 
 /** VERSION is answered from what this binary speaks: no verbs, no agent needed. */
@@ -63,7 +69,7 @@ async function main(): Promise<number> {
 // No top-level await: the single-executable build bundles this file as CommonJS.
 void main().then((code) => {
   // A plugin call has answered (stdout written and flushed) and has nothing left to do: exit at
-  // once instead of letting Node tear down its heap, which costs a thin call ~10 ms. The CLI
+  // once instead of waiting for the event loop to drain, which costs a thin call ~10 ms. The CLI
   // ends the ordinary way, so that whatever it streams is drained.
   if (process.env.CNI_COMMAND) process.exit(code);
   process.exitCode = code;

@@ -14,7 +14,8 @@
 // rewritten, and a name that was a hard link of the single executable is replaced, not written
 // through (which would change the single executable itself).
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { chmod, link, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,12 +46,30 @@ export async function buildLauncher(target) {
   await buildStatic([path.join(repoRoot, 'cmd', `${LAUNCHER}.c`)], target);
 }
 
+/**
+ * Compiles braid's Node-API addon (native/braid-native.c) into `target`: a shared object, linked
+ * against the host's glibc (2.34 or newer), its napi_* symbols resolved from the Node binary that
+ * loads it. The headers are those of the pinned Node (the `node` devDependency ships them).
+ */
+export async function buildNativeAddon(target) {
+  const requireFromRepo = createRequire(path.join(repoRoot, 'package.json'));
+  const nodePackage = path.dirname(requireFromRepo.resolve('node/package.json'));
+  const include = path.join(nodePackage, 'node_modules', `node-linux-${process.arch}`, 'include', 'node');
+  if (!existsSync(path.join(include, 'node_api.h')))
+    throw new Error(`no Node-API headers in ${include} (npm ci installs them)`);
+  await compile([path.join(repoRoot, 'native', 'braid-native.c')], target, ['-shared', '-fPIC', `-I${include}`]);
+}
+
 async function buildStatic(sources, target) {
+  await compile(sources, target, ['-static']);
+}
+
+async function compile(sources, target, flags) {
   await mkdir(path.dirname(target), { recursive: true });
   const temp = staging(target);
   const cc = process.env.CC ?? 'clang';
   const args = [
-    '-static',
+    ...flags,
     '-O2',
     '-s',
     '-std=c11',

@@ -16,7 +16,8 @@
 // lazy: esbuild turns each dynamic import() into a deferred initialiser, so `braid` VERSION runs
 // none of braid-agent's module code.
 //
-// Data files (the BPF objects, the PodResources .proto, koffi's addon) travel as SEA assets and are
+// Data files (the BPF objects, the PodResources .proto, koffi's addon, braid's own addon from
+// `npm run build`) travel as SEA assets and are
 // written out on first use by src/base/sea-assets.ts. koffi's `require('./build/koffi/<triplet>/
 // koffi.node')` is pointed at that file through process.dlopen().
 //
@@ -76,6 +77,7 @@ const assetFiles = {
   'mnp.o': path.join(repoRoot, 'dist', 'bpf', 'mnp.o'),
   'podresources-v1.proto': path.join(repoRoot, 'src', 'k8s', 'proto', 'podresources-v1.proto'),
   'koffi.node': koffiAddon,
+  'braid-native.node': path.join(repoRoot, 'dist', 'native', 'braid-native.node'),
 };
 
 /**
@@ -231,6 +233,8 @@ function measure(sea) {
 
 if (!existsSync(nodeBinary)) fail(`${nodeBinary} is missing: run scripts/setup.sh (npm ci installs Node 24)`);
 if (!existsSync(koffiAddon)) fail(`koffi has no prebuilt addon for ${triplet} (${koffiAddon})`);
+for (const file of Object.values(assetFiles))
+  if (!existsSync(file)) fail(`${file} is missing: run npm run build first`);
 await mkdir(workDir, { recursive: true });
 const bundleFile = await bundle();
 const manifest = await writeManifest(bundleFile);

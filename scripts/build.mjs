@@ -15,6 +15,8 @@
 //                        delegates through
 //   dist/bin/braid-launch and dist/host/braid-launch: a static C program (cmd/braid-launch.c) that
 //                        sets a delegate's parent-death signal and execs it (instead of setpriv)
+//   dist/native/braid-native.node  braid's Node-API addon (native/braid-native.c): posix_spawn, the
+//                        interface list of a namespace, _exit; the bundles find it beside themselves
 // and then runs scripts/build-bpf.sh when it exists (bpf/*.c -> dist/bpf/).
 //
 // Why a launcher instead of the bundle behind a shebang: a CNI plugin process starts once per pod and
@@ -37,7 +39,15 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { FRONT_DOOR, LAUNCHER, NODE_IMPL, buildFrontDoor, buildLauncher, writeExecutable } from './build-front.mjs';
+import {
+  FRONT_DOOR,
+  LAUNCHER,
+  NODE_IMPL,
+  buildFrontDoor,
+  buildLauncher,
+  buildNativeAddon,
+  writeExecutable,
+} from './build-front.mjs';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values: options } = parseArgs({
@@ -230,6 +240,9 @@ if (entries.length === 0) {
   await writeLaunchers(entries);
   await copyDataFiles();
   await writeHostDir(entries);
+  await buildNativeAddon(path.join(outDir, 'native', 'braid-native.node')).catch((e) =>
+    fail(`the native addon did not build: ${e.message}`),
+  );
   buildChrootHelper();
   console.log(`build: ${entries.map((e) => `bin/${e.name}`).join(', ')}, host/ -> ${outDir}`);
 }

@@ -1,9 +1,9 @@
 import type { DelegateObserver } from '../cni/runtime.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
 import { MemoryYamlCache } from '../k8s/parsed-yaml-cache.ts';
-import { ofdTryLock } from '../net/libc.ts';
+import type { NativeAddon } from '../net/native-addon.ts';
 import { netlinkSandboxNet } from '../net/sandbox-netlink.ts';
-import { createBraidHandlers } from '../multiplex/handlers.ts';
+import { addonDeps, createBraidHandlers } from '../multiplex/handlers.ts';
 import { SharedApiClients, type AgentCaches } from '../multiplex/kube-session.ts';
 import type { PolicyHooks } from '../multiplex/policy-hooks.ts';
 import type { Histogram } from './metrics.ts';
@@ -29,6 +29,8 @@ export function agentHandlers(opts: {
   caches: AgentCaches | undefined;
   policy: PolicyHooks;
   delegateDuration: Histogram;
+  /** braid's addon: delegates started with posix_spawn, locks as OFD locks; undefined: Node's spawn and SQLite locks. */
+  addon: NativeAddon | undefined;
 }): AgentHandlerParts {
   const clients = new SharedApiClients();
   const handlers = createBraidHandlers({
@@ -36,7 +38,7 @@ export function agentHandlers(opts: {
     policy: opts.policy,
     kube: { caches: opts.caches, clients },
     observer: histogramObserver(opts.delegateDuration),
-    ofd: { tryLock: ofdTryLock },
+    ...addonDeps(opts.addon),
     manifests: new MemoryYamlCache(),
   });
   return { handlers, close: () => clients.close() };

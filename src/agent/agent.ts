@@ -10,7 +10,7 @@ import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { LocalStoreWatch } from '../policy/store-watch.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
-import { posixSpawnDelegate } from '../cni/posix-spawn.ts';
+import { nativeAddon } from '../net/native-addon.ts';
 import { handlersInHostRoot, resolveHostRoot } from './host-root.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentOptions } from './options.ts';
@@ -140,13 +140,18 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
     deps.policyPeriodMs ?? 60_000,
     log,
   );
-  const own = agentHandlers({ caches, policy: policyHooks, delegateDuration: metrics.delegateDuration });
+  const own = agentHandlers({
+    caches,
+    policy: policyHooks,
+    delegateDuration: metrics.delegateDuration,
+    addon: nativeAddon(),
+  });
   let stopping = false;
   const multusShim = { overlay: readMultusDaemonConfig(opts.multusDaemonConfig), cacheDir: opts.cacheDir };
   const server = new AgentServer({
     multusShim,
     socketPath: opts.socketPath,
-    handlers: handlersInHostRoot(deps.handlers ?? own.handlers, hostRoot, posixSpawnDelegate),
+    handlers: handlersInHostRoot(deps.handlers ?? own.handlers, hostRoot),
     limiter,
     metrics,
     health: { live: () => !stopping, notReady: () => cache?.notSynced() },

@@ -1,6 +1,6 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { HostRoot, SpawnDelegate } from '../cni/exec.ts';
+import type { HostRoot } from '../cni/exec.ts';
 import { ownDir } from '../base/own-dir.ts';
 import type { CniRequest } from '../cni/request.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
@@ -33,17 +33,10 @@ export function resolveHostRoot(root: string | undefined, helper: string | undef
   return { root: dir, helper: program };
 }
 
-/**
- * The same verbs, with every call's delegates started the agent's way: found and run in the host
- * root (when there is one), started with `spawn` (posix_spawn: see cni/posix-spawn.ts).
- */
-export function handlersInHostRoot(
-  handlers: PluginHandlers,
-  hostRoot: HostRoot | undefined,
-  spawn?: SpawnDelegate,
-): PluginHandlers {
-  if (!hostRoot && !spawn) return handlers;
-  const within = (req: CniRequest): CniRequest => ({ ...req, hostRoot, spawn });
+/** The same verbs, with every call's delegates found and run in the host root (when there is one). */
+export function handlersInHostRoot(handlers: PluginHandlers, hostRoot: HostRoot | undefined): PluginHandlers {
+  if (!hostRoot) return handlers;
+  const within = (req: CniRequest): CniRequest => ({ ...req, hostRoot });
   return {
     supportedVersions: handlers.supportedVersions,
     add: (req) => handlers.add(within(req)),

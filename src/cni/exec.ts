@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { EventEmitter } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import { pdeathsigLauncher, processStartTime, type DelegateProcess } from './delegate-process.ts';
@@ -43,9 +42,12 @@ export type SpawnDelegate = (
   opts: { env: Record<string, string>; argv0: string },
 ) => DelegateChild;
 
-/** Node's spawn: what a plugin process uses (braid-agent uses posix-spawn.ts). */
+/**
+ * Node's spawn: where braid's addon is not loaded (posix-spawn.ts). The module is loaded at the
+ * first delegate, so that a process using the addon never loads it.
+ */
 export const nodeSpawnDelegate: SpawnDelegate = (file, args, opts) =>
-  spawn(file, args, {
+  process.getBuiltinModule('node:child_process').spawn(file, args, {
     env: opts.env,
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -17,6 +17,9 @@ import { executeGc } from './gc.ts';
 import { lockContainer, type OfdLocking } from './lock.ts';
 import { createLogger, type Logger } from '../log/log.ts';
 import type { DelegateObserver } from '../cni/runtime.ts';
+import type { SpawnDelegate } from '../cni/exec.ts';
+import { posixSpawnDelegate } from '../cni/posix-spawn.ts';
+import type { NativeAddon } from '../net/native-addon.ts';
 import type { SandboxNet } from '../net/sandbox-net.ts';
 import type { CallDeps } from './call-deps.ts';
 import type { KubeSession, KubeSessionDeps } from './kube-session.ts';
@@ -61,10 +64,12 @@ export interface HandlerDeps {
   kube?: KubeSessionDeps;
   /** Told each delegate's run time. */
   observer?: DelegateObserver;
-  /** braid-agent: container locks as open file description locks (lock.ts); else SQLite's. */
+  /** Container locks as open file description locks through braid's addon (lock.ts); else SQLite's. */
   ofd?: OfdLocking;
   /** braid-agent: parsed local pod and NAD manifests kept in memory; else on disk beside the cache. */
   manifests?: YamlDocCache;
+  /** How delegates are started (posix_spawn through braid's addon, cni/posix-spawn.ts); else Node's spawn. */
+  spawn?: SpawnDelegate;
 }
 
 type KubeModule = typeof import('./kube-session.ts');
@@ -198,7 +203,25 @@ class BraidHandlers implements PluginHandlers {
   }
 }
 
+/** What braid's addon gives the handlers: posix_spawn and OFD locks, or neither (Node's spawn, SQLite locks). */
+export function addonDeps(addon: NativeAddon | undefined): Pick<HandlerDeps, 'spawn' | 'ofd'> {
+  if (!addon) return {};
+  return { spawn: posixSpawnDelegate(addon), ofd: { tryLock: (fd) => addon.ofdTryLock(fd) } };
+}
+
 /** braid as a CNI plugin: the runtime's verbs on braid's conf, with the process's own dependencies. */
 export function createBraidHandlers(deps: HandlerDeps): PluginHandlers {
-  return new BraidHandlers(deps);
+  const handlers = new BraidHandlers(deps);
+  const { spawn } = deps;
+  if (!spawn) return handlers;
+  // Delegate execution reads the spawner from the request (cni/runtime.ts), as it reads the host root.
+  const own = (req: CniRequest): CniRequest => (req.spawn ? req : { ...req, spawn });
+  return {
+    supportedVersions: handlers.supportedVersions,
+    add: (req) => handlers.add(own(req)),
+    del: (req) => handlers.del(own(req)),
+    check: (req) => handlers.check(own(req)),
+    status: (req) => handlers.status(own(req)),
+    gc: (req) => handlers.gc(own(req)),
+  };
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import { CniCode, CniError } from '../base/errors.ts';
 
 /**
@@ -15,12 +15,13 @@ import { CniCode, CniError } from '../base/errors.ts';
  * load, a flock(1) process 3-8 ms). Nothing else in braid opens these files: closing any
  * descriptor of a file drops the process's POSIX locks on it.
  *
- * braid-agent, which has libc loaded through koffi anyway, takes the same lock as an open file
- * description lock instead (fcntl F_OFD_SETLK on the whole file, `OfdLocking`): a few system
- * calls instead of two SQLite opens. OFD locks and SQLite's POSIX record locks conflict with each
- * other (also within one process), so the agent and thin-mode processes still exclude each other.
- * Within one process, lock operations on the same file never overlap (an in-process wait comes
- * first), so no close of one caller's descriptor can drop another caller's POSIX lock.
+ * Where braid's addon loads (native/braid-native.c; braid-agent and thin-mode processes alike), the
+ * same lock is an open file description lock instead (fcntl F_OFD_SETLK on the whole file,
+ * `OfdLocking`): a few system calls instead of two SQLite opens. OFD locks and SQLite's POSIX record
+ * locks conflict with each other (also within one process), so a braid with the addon and one
+ * without (an older libc) still exclude each other. Within one process, lock operations on the
+ * same file never overlap (an in-process wait comes first), so no close of one caller's
+ * descriptor can drop another caller's POSIX lock.
  */
 /** fcntl(F_OFD_SETLK, F_WRLCK on the whole file): true when taken, false when another holder has a conflicting lock. */
 export interface OfdLocking {
@@ -80,6 +81,8 @@ function inodeAt(file: string): string | undefined {
 
 /** One attempt: the exclusive lock on `file`, or undefined when another holder has it. */
 function tryLock(file: string): DatabaseSync | undefined {
+  // Loaded at the first SQLite lock: a process that takes OFD locks never loads the module.
+  const { DatabaseSync } = process.getBuiltinModule('node:sqlite');
   const db = new DatabaseSync(file, { timeout: 0 });
   try {
     // An exclusive transaction would open a journal file: on a full disk that fails. A journal in

@@ -85,6 +85,15 @@ export interface PolicyHooks {
 }
 
 /** A plugin process's policy runtime: the local stores, libbpf loaded only when there is something to do. */
+/** Whether the policies in the local store would change for other pods when these interfaces come or go. */
+async function changesPeers(conf: BraidConf, stateDir: string, ifaces: PodInterface[]): Promise<boolean> {
+  const [{ localPolicySource }, { admission }] = await Promise.all([
+    import('../policy/source.ts'),
+    import('../policy/admission.ts'),
+  ]);
+  return admission(stateDir, localPolicySource(runtimeOptions(conf)), ifaces).changesPeers;
+}
+
 export const lazyPolicyHooks: PolicyHooks = {
   async attach(conf, record) {
     if (!conf.policy.enabled) return;
@@ -120,13 +129,8 @@ export const lazyPolicyHooks: PolicyHooks = {
     const entry = readPodEntry(stateDir, containerId);
     if (!entry && !hasEnforcedInterfaces(stateDir, containerId)) return;
     if (entry && entry.ifaceIds.length === 0) {
-      const [{ localPolicySource }, { admission }] = await Promise.all([
-        import('../policy/source.ts'),
-        import('../policy/admission.ts'),
-      ]);
-      const peers =
-        hasStoredPolicies(conf.policy.policyDir) &&
-        admission(stateDir, localPolicySource(runtimeOptions(conf)), entry.ifaces).changesPeers;
+      // With no stored policy the pod is nobody's peer: the policy modules are not even loaded.
+      const peers = hasStoredPolicies(conf.policy.policyDir) && (await changesPeers(conf, stateDir, entry.ifaces));
       if (!peers) {
         removePodEntry(stateDir, containerId);
         return;

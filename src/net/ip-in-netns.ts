@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { CniCode, CniError, type CniCodeValue } from '../base/errors.ts';
 
 export interface IpRun {
@@ -20,6 +19,8 @@ export interface IpRun {
  */
 export function ipInNetns(netnsPath: string, run: IpRun): Promise<string> {
   return new Promise((resolve, reject) => {
+    // Loaded here, not at the top: a plugin process that never runs `ip` does not pay for the module.
+    const { spawn } = process.getBuiltinModule('node:child_process');
     const child = spawn('nsenter', [`--net=${netnsPath}`, 'ip', ...run.args], {
       stdio: [run.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });

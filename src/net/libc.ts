@@ -1,8 +1,8 @@
 import koffi from 'koffi';
-import { errnoName, errnoOf } from './errno.ts';
 
 /**
- * The few libc calls braid needs that Node does not offer: netlink sockets, setns, flock and fcntl.
+ * The few libc calls braid-agent needs that Node does not offer: netlink sockets, setns and flock
+ * (a plugin process uses braid's addon instead, native-addon.ts).
  * Every function here is synchronous and runs on the calling (main) thread, which matters for
  * setns: it switches only the calling thread's network namespace.
  */
@@ -16,8 +16,6 @@ export interface Libc {
   close(fd: number): number;
   setns(fd: number, nstype: number): number;
   flock(fd: number, op: number): number;
-  /** Variadic: the third argument's C type, then its value (koffi's convention). */
-  fcntl(fd: number, cmd: number, argType: string, arg: Buffer): number;
   if_nametoindex(name: string): number;
   errno(): number;
 }
@@ -38,7 +36,6 @@ export function libc(): Libc {
     close: fn('int close(int fd)'),
     setns: fn('int setns(int fd, int nstype)'),
     flock: fn('int flock(int fd, int op)'),
-    fcntl: fn('int fcntl(int fd, int cmd, ...)'),
     if_nametoindex: fn('unsigned int if_nametoindex(const char *name)'),
     errno: () => koffi.errno(),
   };
@@ -48,24 +45,3 @@ export function libc(): Libc {
 export const CLONE_NEWNET = 0x40000000;
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;
-
-const F_OFD_SETLK = 37;
-const F_WRLCK = 1;
-/** struct flock on 64-bit Linux: l_type, l_whence, l_start, l_len, l_pid (and padding). */
-const FLOCK_BYTES = 32;
-
-/**
- * An exclusive open file description lock on the whole file (fcntl F_OFD_SETLK), without
- * waiting: true when taken, false when another holder (a POSIX record lock of another process,
- * or another description's OFD lock) conflicts. Released when the last descriptor of the
- * description is closed.
- */
-export function ofdTryLock(fd: number): boolean {
-  const c = libc();
-  const flock = Buffer.alloc(FLOCK_BYTES);
-  flock.writeInt16LE(F_WRLCK, 0); // l_type; l_whence SEEK_SET, l_start 0, l_len 0 (to the end), l_pid 0
-  if (c.fcntl(fd, F_OFD_SETLK, 'void *', flock) === 0) return true;
-  const errno = c.errno();
-  if (errno === errnoOf('EAGAIN') || errno === errnoOf('EACCES')) return false;
-  throw Object.assign(new Error(`fcntl(F_OFD_SETLK) failed: ${errnoName(errno)}`), { errno });
-}

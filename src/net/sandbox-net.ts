@@ -1,6 +1,7 @@
-import { CniCode } from '../base/errors.ts';
+import { CniCode, CniError } from '../base/errors.ts';
 import { ipBatchInNetns } from './ip-batch.ts';
 import { ipInNetns } from './ip-in-netns.ts';
+import type { NativeAddon } from './native-addon.ts';
 
 /** The default route one attachment gets in a family, replacing every other attachment's. */
 export interface DefaultRouteChange {
@@ -13,8 +14,9 @@ export interface DefaultRouteChange {
 
 /**
  * What braid reads and changes in a pod's network namespace itself (the delegates do the rest).
- * A plugin process spawns iproute2 (loading the netlink binding would cost it ~40 ms it uses
- * once); braid-agent talks rtnetlink in-process (src/net/sandbox-netlink.ts) and spawns nothing.
+ * A plugin process reads the interface list through braid's addon and spawns iproute2 for changes
+ * (loading the netlink binding would cost it ~40 ms it uses once); braid-agent talks rtnetlink
+ * in-process (src/net/sandbox-netlink.ts) and spawns nothing.
  */
 export interface SandboxNet {
   /** The interface names in the namespace (a failure is code 4: CNI_NETNS is unusable). */
@@ -47,3 +49,23 @@ export const iprouteSandboxNet: SandboxNet = {
     await ipBatchInNetns(netns, lines, undefined, c.family);
   },
 };
+
+/**
+ * The plugin process's way where braid's addon loads: the interface list from a netlink dump on a
+ * thread inside the namespace (a process less on every ADD), changes through iproute2 as above.
+ */
+export function addonSandboxNet(addon: NativeAddon): SandboxNet {
+  return {
+    async linkNames(netns) {
+      try {
+        return new Set(addon.linkNames(netns));
+      } catch (e) {
+        throw new CniError(
+          CniCode.InvalidEnv,
+          `cannot list the interfaces (CNI_NETNS) of ${netns}: ${(e as Error).message}`,
+        );
+      }
+    },
+    setDefaultRoute: (netns, change) => iprouteSandboxNet.setDefaultRoute(netns, change),
+  };
+}

@@ -5,13 +5,16 @@ import { join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { findPdeathsigLauncher, LAUNCHER_NAME } from '../../../src/cni/delegate-process.ts';
-import { execPlugin } from '../../../src/cni/exec.ts';
+import { execPlugin, type SpawnDelegate } from '../../../src/cni/exec.ts';
 import { posixSpawnDelegate } from '../../../src/cni/posix-spawn.ts';
+import type { NativeAddon } from '../../../src/net/native-addon.ts';
+import { testNativeAddon } from '../../helpers/native-addon.ts';
 import { cniRejection, shellScript } from '../../helpers/cni-error.ts';
 
 /**
- * braid-agent starts delegates with posix_spawn (cni/posix-spawn.ts) and through braid-launch
- * (cmd/braid-launch.c): the delegate must see what Node's spawn gives it, and die with its parent.
+ * braid starts delegates with posix_spawn (cni/posix-spawn.ts, through braid's addon
+ * native/braid-native.c) and through braid-launch (cmd/braid-launch.c): the delegate must see what
+ * Node's spawn gives it, and die with its parent.
  */
 let dir: string;
 let launcherDir: string;
@@ -36,16 +39,18 @@ async function until(what: string, check: () => boolean): Promise<void> {
   }
 }
 
+let addon: NativeAddon;
 const base = {
   env: { PATH: '/usr/bin:/bin' },
   stdin: '{}',
   timeoutMs: 5000,
   label: 'net1/spy',
-  spawn: posixSpawnDelegate,
+  spawn: (...a: Parameters<SpawnDelegate>) => posixSpawnDelegate(addon)(...a),
 };
 
-beforeAll(() => {
+beforeAll(async () => {
   launcherDir = mkdtempSync(join(tmpdir(), 'braid-launch-'));
+  addon = await testNativeAddon();
   const source = resolve(import.meta.dirname, '../../../cmd/braid-launch.c');
   const cc = spawnSync('clang', ['-static', '-Os', '-o', join(launcherDir, LAUNCHER_NAME), source], {
     encoding: 'utf8',
@@ -90,7 +95,7 @@ describe('delegates started with posix_spawn', () => {
     chmodSync(probe, 0o755);
     // Not compared with Node's spawn: from a vitest worker thread its children inherit the thread's
     // blocked signals, and what a child inherits depends on the descriptors the test runner got.
-    const viaPosix = await execPlugin({ ...base, path: probe, stdin: 'hello\n', spawn: posixSpawnDelegate });
+    const viaPosix = await execPlugin({ ...base, path: probe, stdin: 'hello\n' });
     expect(viaPosix.trim()).toBe('hello True 0000000000000000 0 [0, 1, 2]');
   });
 
@@ -105,9 +110,7 @@ describe('delegates started with posix_spawn', () => {
     expect(failing.message).toContain('exit code 2');
     const killed = await rejection(execPlugin({ ...base, path: script('killed', 'echo "x"; kill -TERM $$') }));
     expect(killed.message).toContain('killed by SIGTERM');
-    const missing = await rejection(
-      execPlugin({ ...base, path: join(dir, 'missing'), spawn: (f, a, o) => posixSpawnDelegate(f, a, o) }),
-    );
+    const missing = await rejection(execPlugin({ ...base, path: join(dir, 'missing') }));
     expect(missing.code).toBe(5);
     expect(missing.message).toContain('ENOENT');
   });

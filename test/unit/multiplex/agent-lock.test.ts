@@ -2,15 +2,20 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { lockContainer, lockFile, type OfdLocking } from '../../../src/multiplex/lock.ts';
-import { ofdTryLock } from '../../../src/net/libc.ts';
+import { testNativeAddon } from '../../helpers/native-addon.ts';
 
 /**
- * braid-agent takes container locks as open file description locks (fcntl F_OFD_SETLK), thin-mode
- * processes through SQLite: the two must exclude each other, in both directions.
+ * braid takes container locks as open file description locks (fcntl F_OFD_SETLK, through its
+ * addon), and through SQLite where the addon does not load: the two must exclude each other, in
+ * both directions.
  */
-const ofd: OfdLocking = { tryLock: ofdTryLock };
+let ofd: OfdLocking;
+beforeAll(async () => {
+  const addon = await testNativeAddon();
+  ofd = { tryLock: (fd) => addon.ofdTryLock(fd) };
+});
 const lockModule = path.resolve(import.meta.dirname, '../../../src/multiplex/lock.ts');
 let dir: string;
 const children: ChildProcess[] = [];
