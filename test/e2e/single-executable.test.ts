@@ -323,6 +323,7 @@ describe.skipIf(!isRoot)('braid as one single executable, as root on test namesp
     expect(codeCaches(assets)).toEqual(['braid-veth-ADD.bin']);
     expect(entries(join(assets, left[0]!))).toEqual([
       '.complete',
+      'braid-native.node',
       'koffi.node',
       'mnp.o',
       'podresources-v1.proto',
