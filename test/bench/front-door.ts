@@ -10,7 +10,8 @@
  * Then a burst of pods at once through the front door and the agent: all must succeed; wall time,
  * the agent's peak RSS, and the summed peak RSS of the front-door processes (each run under
  * /usr/bin/time, which reports the child's ru_maxrss), and what DEL leaves. Also the front door's
- * own start and hand-over (VERSION answered by the agent) against spawning /bin/true.
+ * own start and hand-over (VERSION answered by the agent) against spawning /bin/true, and the Node
+ * implementation answering VERSION itself: Node's start, the floor of a thin call's overhead.
  *
  * The agent is started the way benchmarks outside the project start it: dist/sea/braid-agent
  * (dist/bin/braid-agent without `npm run build:sea`) --socket S --cache-dir C --metrics-address off,
@@ -151,21 +152,30 @@ async function run(): Promise<void> {
     );
   }
 
-  // The front door's own start and hand-over: VERSION answered by the agent, against spawning /bin/true.
+  // The front door's own start and hand-over: VERSION answered by the agent, against spawning
+  // /bin/true; and the floor of every thin call: the Node implementation answering VERSION itself.
   const version = JSON.stringify({ cniVersion: '1.0.0', agentSocket: socket });
+  const timed = (file: string) => {
+    const s = process.hrtime.bigint();
+    const r = spawnSync(file, { input: version, env: env('VERSION', {}) });
+    if (r.status !== 0) throw new Error(`${file} VERSION: ${r.stdout.toString()} ${r.stderr.toString()}`);
+    return Number(process.hrtime.bigint() - s) / 1e6;
+  };
   const tv: number[] = [];
   const tt: number[] = [];
+  const tn: number[] = [];
   for (let i = 0; i < 50; i++) {
-    let s = process.hrtime.bigint();
-    const r = spawnSync(front, { input: version, env: { CNI_COMMAND: 'VERSION' } });
-    tv.push(Number(process.hrtime.bigint() - s) / 1e6);
-    if (r.status !== 0) throw new Error(`VERSION: ${r.stdout.toString()} ${r.stderr.toString()}`);
-    s = process.hrtime.bigint();
-    spawnSync('/bin/true');
-    tt.push(Number(process.hrtime.bigint() - s) / 1e6);
+    tv.push(timed(front));
+    tt.push(timed('/bin/true'));
+    tn.push(timed(nodeBraid));
   }
   console.log(
     `front door VERSION through the agent: median ${median(tv).toFixed(2)} ms; spawning /bin/true: ${median(tt).toFixed(2)} ms`,
+  );
+  const floor = median(tn);
+  console.log(
+    `${path.relative(root, nodeBraid)} VERSION, no agent (Node's start and exit, which every thin call pays): median ${floor.toFixed(1)} ms; ` +
+      `thin overhead beyond it: ADD ${(median(t.thinAdd!) - dAdd - floor).toFixed(1)}, DEL ${(median(t.thinDel!) - dDel - floor).toFixed(1)} ms`,
   );
 
   // The burst: `burst` pods at once, each its own front-door process, all handed to the agent.
