@@ -33,7 +33,7 @@ export interface CniRequest {
    * braid-agent's container (--host-root); undefined: this process's own root.
    */
   hostRoot?: HostRoot | undefined;
-  /** How this call's delegates are started (braid-agent's posix_spawn); undefined: Node's spawn. */
+  /** How this call's delegates are started (posix_spawn through braid's addon); undefined: Node's spawn. */
   spawn?: SpawnDelegate | undefined;
 }
 
