@@ -10,7 +10,7 @@ import { stateDirOf, type PolicyRuntimeOptions } from '../policy/runtime.ts';
 import { LocalStoreWatch } from '../policy/store-watch.ts';
 import { AgentMetrics } from './agent-metrics.ts';
 import { ClusterCache } from './cluster-cache.ts';
-import { nativeAddon } from '../net/native-addon.ts';
+import { nativeAddon, nativeAddonProblem } from '../net/native-addon.ts';
 import { handlersInHostRoot, resolveHostRoot } from './host-root.ts';
 import { ConcurrencyLimiter } from './limiter.ts';
 import type { AgentOptions } from './options.ts';
@@ -182,6 +182,12 @@ export async function startAgent(opts: AgentOptions, deps: AgentDeps): Promise<R
   log(
     `listening on ${opts.socketPath}${metricsPort ? `, metrics on port ${metricsPort}` : ''}; node ${opts.nodeName}; at most ${opts.maxConcurrent} calls at once${hostRoot ? `; delegates run in ${hostRoot.root}` : ''}`,
   );
+  const addonProblem = nativeAddonProblem();
+  if (addonProblem) {
+    log(
+      `braid's addon did not load (${addonProblem}): delegates start through Node's spawn (a fork of the agent per delegate) and container locks go through SQLite`,
+    );
+  }
 
   return {
     metrics,

@@ -100,18 +100,30 @@ export function loadNativeAddon(file: string): NativeAddon {
   return wrap(module.exports);
 }
 
-let loaded: NativeAddon | null | undefined;
+let loaded: { addon?: NativeAddon; problem?: string } | undefined;
+
+function loadOnce(): { addon?: NativeAddon; problem?: string } {
+  const places = candidates();
+  const file = places.find((p) => existsSync(p));
+  if (!file) return { problem: `no ${NATIVE_ADDON_FILE} (looked in ${places.join(', ')})` };
+  try {
+    return { addon: loadNativeAddon(file) };
+  } catch (e) {
+    return { problem: `${file}: ${(e as Error).message}` };
+  }
+}
 
 /** The addon, loaded on first use; undefined when this build or this host has none. */
 export function nativeAddon(): NativeAddon | undefined {
-  if (loaded !== undefined) return loaded ?? undefined;
-  loaded = null;
-  const file = candidates().find((p) => existsSync(p));
-  if (!file) return undefined;
-  try {
-    loaded = loadNativeAddon(file);
-  } catch (e) {
-    trace(`native addon ${file} not loaded: ${(e as Error).message}`);
+  if (!loaded) {
+    loaded = loadOnce();
+    if (loaded.problem) trace(`native addon not loaded: ${loaded.problem}`);
   }
-  return loaded ?? undefined;
+  return loaded.addon;
+}
+
+/** Why nativeAddon() gave nothing (for braid-agent's start-up line); undefined when it loaded. */
+export function nativeAddonProblem(): string | undefined {
+  nativeAddon();
+  return loaded?.problem;
 }

@@ -1,11 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyscallError } from '../../src/net/errno.ts';
 import type { NativeAddon } from '../../src/net/native-addon.ts';
 import {
   ANN_NETWORKS,
+  braidBinary,
   braidUnavailable,
   expectCniError,
   expectOk,
@@ -15,6 +17,7 @@ import {
 } from '../helpers/braid-fixture.ts';
 import { testNativeAddon } from '../helpers/native-addon.ts';
 import { makeTempDir } from '../helpers/tmp.ts';
+import { agentBinaryBeside, startAgentProcess } from './agent-testbed.ts';
 
 // Thin mode with braid's addon (native/braid-native.c: posix_spawn, the interface list read on a
 // thread inside the pod's namespace, OFD locks) and without it (a host whose libc is older than
@@ -80,16 +83,40 @@ describe.skipIf(unavailable !== undefined)("braid's addon in a plugin process", 
   });
 });
 
+describe.skipIf(unavailable !== undefined)('braid-agent with the addon', () => {
+  let bed: BraidBed;
+
+  useBraidBed((b) => {
+    bed = b;
+  });
+
+  it('loads it: no word of a fallback at start', async () => {
+    const agent = await startAgentProcess(agentBinaryBeside(braidBinary()), {
+      node: bed.node,
+      socketPath: join(bed.root, 'run', 'braid.sock'),
+      cacheDir: bed.cniDir,
+    });
+    try {
+      expect(agent.log()).toContain('listening on');
+      expect(agent.log()).not.toContain('did not load');
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
 describe.skipIf(unavailable !== undefined)('a plugin process without the addon', () => {
   let bed: BraidBed;
   let binary: string;
+  let out: string;
 
   useBraidBed((b) => {
     bed = b;
   });
   beforeAll(() => {
-    // A build of its own, as a host with an older libc sees it: no loadable addon.
-    const out = makeTempDir('braid-t-bin-');
+    // A build of its own, as a host with an older libc sees it: no loadable addon. Kept for the
+    // whole describe (makeTempDir's go after each test).
+    out = mkdtempSync(join(tmpdir(), 'braid-t-bin-'));
     const node = join(repoRoot, 'node_modules', 'node', 'bin', 'node');
     execFileSync(node, [join(repoRoot, 'scripts', 'build.mjs'), '--out-dir', out, '--skip-bpf'], {
       stdio: 'pipe',
@@ -97,6 +124,7 @@ describe.skipIf(unavailable !== undefined)('a plugin process without the addon',
     rmSync(join(out, 'native'), { recursive: true, force: true });
     binary = join(out, 'host', 'braid');
   });
+  afterAll(() => rmSync(out, { recursive: true, force: true }));
 
   it('sets up and removes the same pod through iproute2, Node spawn and SQLite locks', async () => {
     const log = join(makeTempDir('braid-t-log-'), 'nsenter.log');
@@ -113,5 +141,29 @@ describe.skipIf(unavailable !== undefined)('a plugin process without the addon',
     const refused = expectCniError(await bed.run('ADD', { binary, extraEnv: { PATH } }), 102);
     expect(refused.msg).toContain(`interface net1 (for default/lan) already exists in ${bed.pod.path}`);
     expect(await bed.linkNames()).toEqual(['keep1', 'lo', 'net1']);
+  });
+
+  it('braid-agent without it says so at start, and serves ADD and DEL all the same', async () => {
+    const socketPath = join(bed.root, 'run', 'braid.sock');
+    const agent = await startAgentProcess(join(dirname(dirname(binary)), 'bin', 'braid-agent'), {
+      node: bed.node,
+      socketPath,
+      cacheDir: bed.cniDir,
+    });
+    try {
+      expect(agent.log()).toMatch(
+        /braid's addon did not load \(no braid-native\.node .*\): delegates start through Node's spawn/,
+      );
+      const conf = bed.conf({ agentSocket: socketPath });
+      await bed.macvlanNad('lan', '10.89.0.0/24');
+      bed.writePod({ [ANN_NETWORKS]: 'lan' });
+      expectOk(await bed.run('ADD', { binary, conf }));
+      expect(await bed.linkNames()).toEqual(['eth0', 'lo', 'net1']);
+      expect(await agent.metric('braid_agent_requests_total{verb="ADD",code="0"}')).toBe(1);
+      expectOk(await bed.run('DEL', { binary, conf }));
+      await bed.expectNothingLeft();
+    } finally {
+      await agent.stop();
+    }
   });
 });
