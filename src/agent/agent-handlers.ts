@@ -1,4 +1,4 @@
-import type { DelegateObserver } from '../cni/runtime.ts';
+import type { DelegateObserver } from '../cni/list-context.ts';
 import type { PluginHandlers } from '../cni/skel.ts';
 import { MemoryYamlCache } from '../k8s/parsed-yaml-cache.ts';
 import type { NativeAddon } from '../net/native-addon.ts';

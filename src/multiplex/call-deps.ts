@@ -1,4 +1,4 @@
-import type { DelegateObserver } from '../cni/runtime.ts';
+import type { DelegateObserver } from '../cni/list-context.ts';
 import type { SandboxNet } from '../net/sandbox-net.ts';
 
 /**

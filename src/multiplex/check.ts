@@ -2,7 +2,7 @@ import { parseNetworkConfig } from '../cni/conflist.ts';
 import { asCniError, CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
 import { checkNetworkList } from '../cni/runtime.ts';
-import type { DelegateObserver } from '../cni/runtime.ts';
+import type { DelegateObserver } from '../cni/list-context.ts';
 import type { BraidConf } from '../config/types.ts';
 import { readCache } from '../cache/attachment-cache.ts';
 import { containerTarget, delegateContext, delegatePath } from './delegate-context.ts';

@@ -1,5 +1,5 @@
 import type { CniRequest } from '../cni/request.ts';
-import type { DelegateObserver } from '../cni/runtime.ts';
+import type { DelegateObserver } from '../cni/list-context.ts';
 import { collectStaleTempFiles } from '../base/atomic-file.ts';
 import type { BraidConf } from '../config/types.ts';
 import {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { HostRoot, SpawnDelegate } from '../cni/exec.ts';
 import type { CniEnv, CniRequest } from '../cni/request.ts';
-import type { DelegateContext, DelegateObserver } from '../cni/runtime.ts';
+import type { DelegateContext, DelegateObserver } from '../cni/list-context.ts';
 import type { BraidConf } from '../config/types.ts';
 
 export interface AttachmentCall {

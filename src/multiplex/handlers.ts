@@ -16,7 +16,7 @@ import { executeDel } from './del.ts';
 import { executeGc } from './gc.ts';
 import { lockContainer, type OfdLocking } from './lock.ts';
 import { createLogger, type Logger } from '../log/log.ts';
-import type { DelegateObserver } from '../cni/runtime.ts';
+import type { DelegateObserver } from '../cni/list-context.ts';
 import type { SpawnDelegate } from '../cni/exec.ts';
 import { posixSpawnDelegate } from '../cni/posix-spawn.ts';
 import type { NativeAddon } from '../net/native-addon.ts';

@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import { asCniError, CniCode, CniError } from '../base/errors.ts';
 import type { CniRequest } from '../cni/request.ts';
-import { statusNetworkList, type DelegateObserver } from '../cni/runtime.ts';
+import { statusNetworkList } from '../cni/runtime.ts';
+import type { DelegateObserver } from '../cni/list-context.ts';
 import type { BraidConf } from '../config/types.ts';
 import { delegateContext, delegatePath, networkTarget } from './delegate-context.ts';
 import type { ResolvedNetwork } from './plan-types.ts';

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach } from 'vitest';
 import { parseCniArgs } from '../../src/cni/args.ts';
 import type { NetworkConfigList, PluginConf } from '../../src/cni/netconf.ts';
-import type { DelegateContext } from '../../src/cni/runtime.ts';
+import type { DelegateContext } from '../../src/cni/list-context.ts';
 import { type SpyPlugin, makeSpyPlugin } from './spy-plugin.ts';
 
 /**

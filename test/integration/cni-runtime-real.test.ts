@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseCniArgs } from '../../src/cni/args.ts';
 import type { NetworkConfigList, PluginConf } from '../../src/cni/netconf.ts';
-import { type DelegateContext, addNetworkList, checkNetworkList, delNetworkList } from '../../src/cni/runtime.ts';
+import { addNetworkList, checkNetworkList, delNetworkList } from '../../src/cni/runtime.ts';
+import type { DelegateContext } from '../../src/cni/list-context.ts';
 import { context, netList, rejection, runtimeBed } from '../helpers/runtime-fixture.ts';
 
 /** braid as the runtime of one delegate network, against Debian's 1.1.1 plugins in /usr/lib/cni. */
