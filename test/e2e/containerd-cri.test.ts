@@ -14,7 +14,14 @@ import { join } from 'node:path';
 import { stringify as stringifyYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bpfObjectDir, buildBpfObjects, makePinRoot, type PinRoot } from '../bpf/env.ts';
-import { ANN_NETWORKS, braidBinary, braidUnavailable, hex, REAL_PLUGINS } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  braidBinary,
+  braidUnavailable,
+  bridgeClusterConflist,
+  hex,
+  REAL_PLUGINS,
+} from '../helpers/braid-fixture.ts';
 import { containerdUnavailable, startContainerd, type Containerd } from '../helpers/containerd.ts';
 import { criClient, type CriClient, type SandboxConfig } from '../helpers/cri-client.ts';
 import { mustRun } from '../helpers/exec.ts';
@@ -79,18 +86,7 @@ describe.skipIf(skip)(`containerd CRI runs pod sandboxes through braid${skip ? `
     const hostLocal = (subnet: string) => ({ type: 'host-local', dataDir: paths('ipam'), ranges: [[{ subnet }]] });
     writeFileSync(
       paths('cluster.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'cluster',
-        plugins: [
-          {
-            type: 'bridge',
-            bridge: 'cni0',
-            isGateway: true,
-            ipam: { ...hostLocal(`${CLUSTER}.0/24`), routes: [{ dst: '0.0.0.0/0' }] },
-          },
-        ],
-      }),
+      JSON.stringify(bridgeClusterConflist({ ...hostLocal(`${CLUSTER}.0/24`), routes: [{ dst: '0.0.0.0/0' }] })),
     );
     for (const [name, subnet] of [
       ['lan', '192.168.93.0/24'],

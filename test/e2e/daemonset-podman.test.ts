@@ -1,7 +1,14 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ANN_NETWORKS, ANN_STATUS, braidUnavailable, hex, REAL_PLUGINS } from '../helpers/braid-fixture.ts';
+import {
+  ANN_NETWORKS,
+  ANN_STATUS,
+  braidUnavailable,
+  bridgeClusterConflist,
+  hex,
+  REAL_PLUGINS,
+} from '../helpers/braid-fixture.ts';
 import { podmanRunArgs, readManifests, type KubeletView } from '../helpers/daemonset-podman.ts';
 import { runCommand, type CommandResult } from '../helpers/exec.ts';
 import { makeTestPki } from '../helpers/fake-apiserver.ts';
@@ -82,18 +89,13 @@ describe.skipIf(skip)(`examples/kubernetes DaemonSet under podman${skip ? ` (ski
     mkdirSync(join(host.root, 'etc/cni/net.d'), { recursive: true });
     writeFileSync(
       join(host.root, 'etc/cni/net.d/10-cluster.conflist'),
-      JSON.stringify({
-        cniVersion: '1.0.0',
-        name: 'cluster',
-        plugins: [
-          {
-            type: 'bridge',
-            bridge: 'cni0',
-            isGateway: true,
-            ipam: { type: 'host-local', ranges: [[{ subnet: '10.88.0.0/24' }]], routes: [{ dst: '0.0.0.0/0' }] },
-          },
-        ],
-      }),
+      JSON.stringify(
+        bridgeClusterConflist({
+          type: 'host-local',
+          ranges: [[{ subnet: '10.88.0.0/24' }]],
+          routes: [{ dst: '0.0.0.0/0' }],
+        }),
+      ),
     );
     for (const d of ['var/lib/kubelet', 'etc/cni/multus/net.d']) mkdirSync(join(host.root, d), { recursive: true });
 

@@ -6,6 +6,7 @@ import {
   ANN_NETWORKS,
   braidBinary,
   braidUnavailable,
+  bridgeClusterConflist,
   expectOk,
   makeBraidBed,
   type BraidBed,
@@ -48,18 +49,7 @@ describe.skipIf(unavailable !== undefined)('braid-agent spawns nothing but the d
     pins = makePinRoot();
     const bed = await makeBraidBed();
     const clusterFile = bed.writeConfFile(
-      {
-        cniVersion: '1.0.0',
-        name: 'cluster',
-        plugins: [
-          {
-            type: 'bridge',
-            bridge: 'cni0',
-            isGateway: true,
-            ipam: { ...bed.hostLocal('10.88.0.0/24'), routes: [{ dst: '0.0.0.0/0', gw: '10.88.0.1' }] },
-          },
-        ],
-      },
+      bridgeClusterConflist({ ...bed.hostLocal('10.88.0.0/24'), routes: [{ dst: '0.0.0.0/0', gw: '10.88.0.1' }] }),
       '10-cluster.conflist',
     );
     await bed.macvlanNad('lan', '10.89.0.0/24', {

@@ -3,6 +3,7 @@ import {
   ANN_NETWORKS,
   addressesOf,
   braidUnavailable,
+  bridgeClusterConflist,
   expectOk,
   type BraidBed,
   useBraidBed,
@@ -112,28 +113,14 @@ describe.skipIf(unavailable !== undefined)('braid multiplexing real plugins', ()
     /** Dual-stack cluster network: default routes through 10.88.0.1 and fd88::1 on eth0. */
     function dualStackCluster(): Record<string, unknown> {
       const file = bed.writeConfFile(
-        {
-          cniVersion: '1.0.0',
-          name: 'cluster',
-          plugins: [
-            {
-              type: 'bridge',
-              bridge: 'cni0',
-              isGateway: true,
-              ipam: {
-                ...bed.hostLocal('10.88.0.0/24'),
-                ranges: [
-                  [{ subnet: '10.88.0.0/24', gateway: '10.88.0.1' }],
-                  [{ subnet: 'fd88::/64', gateway: 'fd88::1' }],
-                ],
-                routes: [
-                  { dst: '0.0.0.0/0', gw: '10.88.0.1' },
-                  { dst: '::/0', gw: 'fd88::1' },
-                ],
-              },
-            },
+        bridgeClusterConflist({
+          ...bed.hostLocal('10.88.0.0/24'),
+          ranges: [[{ subnet: '10.88.0.0/24', gateway: '10.88.0.1' }], [{ subnet: 'fd88::/64', gateway: 'fd88::1' }]],
+          routes: [
+            { dst: '0.0.0.0/0', gw: '10.88.0.1' },
+            { dst: '::/0', gw: 'fd88::1' },
           ],
-        },
+        }),
         '10-dual.conflist',
       );
       return bed.conf({ clusterNetwork: file });
