@@ -6,7 +6,8 @@ import path from 'node:path';
 import { benchPodConfs, PLUGINS, timedCni, type DirectCall } from './bench-pod.ts';
 
 /**
- * The node of the front-door benchmarks (front-door.ts, parallel-attachments.ts): a network
+ * The node of the pod benchmarks (front-door.ts, parallel-attachments.ts, agent-overhead.ts, and
+ * through policy-pod-bed.ts the policy ones): a network
  * namespace with `mvmaster0`, the bench pod's confs and NADs, pod manifests, a braid-agent and the
  * pods' namespaces, all under a temp dir, a pin root and namespaces of its own; `cleanup()` removes
  * every one of them. braid's conf is its defaults (policy on) with the node's own paths.
@@ -15,13 +16,16 @@ export interface BenchNode {
   nodeNs: string;
   tmp: string;
   socket: string;
+  /** The node's own pin root and policy store (braid's conf and the agent use them). */
+  bpfRoot: string;
+  policyDir: string;
   /** braid's conf, without `agentSocket`. */
   baseConf: Record<string, unknown>;
   /** The four delegates of the bench pod, for calling them directly (timeDirect). */
   direct: DirectCall[];
   writeNad(name: string, config: unknown): void;
-  /** A pod manifest in namespace `bench` whose networks annotation is `networks`. */
-  writePod(name: string, networks: string): void;
+  /** A pod manifest in namespace `bench` whose networks annotation is `networks`, with `labels`. */
+  writePod(name: string, networks: string, labels?: Record<string, string>): void;
   podNetns(): string;
   /** Deletes a pod namespace podNetns made (cleanup() deletes those left). */
   dropNetns(name: string): void;
@@ -65,6 +69,8 @@ export function makeBenchNode(o: { extraCniPath?: string } = {}): BenchNode {
     nodeNs,
     tmp,
     socket,
+    bpfRoot: pinRoot,
+    policyDir: dirs.policies,
     baseConf: {
       cniVersion: '1.0.0',
       name: 'braid-bench',
@@ -84,14 +90,17 @@ export function makeBenchNode(o: { extraCniPath?: string } = {}): BenchNode {
         `apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata:\n  name: ${name}\n  namespace: bench\nspec:\n  config: '${JSON.stringify(config)}'\n`,
       );
     },
-    writePod(name, networks) {
+    writePod(name, networks, labels = {}) {
+      const labelLines = Object.entries(labels).map(([k, v]) => `    ${k}: ${v}\n`);
+      const labelBlock = labelLines.length > 0 ? `  labels:\n${labelLines.join('')}` : '';
       fs.writeFileSync(
         path.join(dirs.pods, 'bench', `${name}.yaml`),
-        `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: bench\n  annotations:\n    k8s.v1.cni.cncf.io/networks: ${networks}\n`,
+        `apiVersion: v1\nkind: Pod\nmetadata:\n  name: ${name}\n  namespace: bench\n${labelBlock}  annotations:\n    k8s.v1.cni.cncf.io/networks: ${networks}\n`,
       );
     },
     podNetns() {
-      const name = `braid-bp-${suffix}-${netnsMade.length}`;
+      // The random part: after a dropNetns the count repeats, and the name must not.
+      const name = `braid-bp-${suffix}-${netnsMade.length}-${randomBytes(2).toString('hex')}`;
       sh(['ip', 'netns', 'add', name]);
       netnsMade.push(name);
       return name;
