@@ -27,6 +27,18 @@ host_paths() {
     -maxdepth 2 2>/dev/null | sort
 }
 
+# Lines of $2 that $1 did not have fail the run as $5 (listed after $3); none prints $4.
+nothing_new() {
+  local new
+  new=$(comm -13 <(echo "$1") <(echo "$2") | grep . || true)
+  if [ -n "$new" ]; then
+    echo "$3" $new
+    failed+=("$5")
+  else
+    echo "$4"
+  fi
+}
+
 # Nothing below can run without the packages, node_modules and the build.
 bash scripts/setup.sh || { echo "test: scripts/setup.sh failed" >&2; exit 1; }
 # Node 24 (the devDependency) for npx and for the tools' `#!/usr/bin/env node`.
@@ -36,8 +48,7 @@ host_before=$(host_paths)
 
 check "Type check (tsc)" npx tsc --noEmit -p tsconfig.json
 check "Import layers" node scripts/check-imports.mjs
-# Lint rules only (biome.json). Format checking is on once the tree has been formatted in one commit
-# of its own (`npm run format`): then package.json's "lint" becomes "biome check" (rules + format).
+# Biome's rules and formatting (`biome check`, biome.json); `npm run format` writes the format.
 check "Lint" npm run lint --silent
 check "Unit tests" npx vitest run --project unit
 check "Root suites (bpf, integration, e2e)" npx vitest run --project bpf --project integration --project e2e
@@ -45,22 +56,10 @@ check "Root suites (bpf, integration, e2e)" npx vitest run --project bpf --proje
 # Tests must remove the namespaces they create: one that outlives them is a test bug. Namespaces
 # that were there before this run are not counted (on a shared machine they may be another run's).
 step "Leftover network namespaces (braid-t-*)"
-leftover=$(comm -13 <(echo "$netns_before") <(test_netns) | grep . || true)
-if [ -n "$leftover" ]; then
-  echo "left behind by the tests:" $leftover
-  failed+=("leftover netns")
-else
-  echo "none"
-fi
+nothing_new "$netns_before" "$(test_netns)" "left behind by the tests:" "none" "leftover netns"
 
 step "braid's default host paths (untouched by the tests)"
-created=$(comm -13 <(echo "$host_before") <(host_paths) | grep . || true)
-if [ -n "$created" ]; then
-  echo "created by the tests:" $created
-  failed+=("host paths")
-else
-  echo "none created"
-fi
+nothing_new "$host_before" "$(host_paths)" "created by the tests:" "none created" "host paths"
 
 if [ ${#failed[@]} -gt 0 ]; then
   summary=$(printf '%s; ' "${failed[@]}")
