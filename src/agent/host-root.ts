@@ -2,8 +2,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { HostRoot } from '../cni/exec.ts';
 import { ownDir } from '../base/own-dir.ts';
-import type { CniRequest } from '../cni/request.ts';
-import type { PluginHandlers } from '../cni/skel.ts';
+import { withRequests, type PluginHandlers } from '../cni/skel.ts';
 
 /**
  * braid-agent --host-root: the agent runs in a container, but delegates must run as the runtime
@@ -36,13 +35,5 @@ export function resolveHostRoot(root: string | undefined, helper: string | undef
 /** The same verbs, with every call's delegates found and run in the host root (when there is one). */
 export function handlersInHostRoot(handlers: PluginHandlers, hostRoot: HostRoot | undefined): PluginHandlers {
   if (!hostRoot) return handlers;
-  const within = (req: CniRequest): CniRequest => ({ ...req, hostRoot });
-  return {
-    supportedVersions: handlers.supportedVersions,
-    add: (req) => handlers.add(within(req)),
-    del: (req) => handlers.del(within(req)),
-    check: (req) => handlers.check(within(req)),
-    status: (req) => handlers.status(within(req)),
-    gc: (req) => handlers.gc(within(req)),
-  };
+  return withRequests(handlers, (req) => ({ ...req, hostRoot }));
 }

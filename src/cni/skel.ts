@@ -21,6 +21,18 @@ export interface PluginHandlers {
   gc(req: CniRequest): Promise<void>;
 }
 
+/** The same verbs, each called with `f(req)` instead of `req` (what a process adds to every call). */
+export function withRequests(handlers: PluginHandlers, f: (req: CniRequest) => CniRequest): PluginHandlers {
+  return {
+    supportedVersions: handlers.supportedVersions,
+    add: (req) => handlers.add(f(req)),
+    del: (req) => handlers.del(f(req)),
+    check: (req) => handlers.check(f(req)),
+    status: (req) => handlers.status(f(req)),
+    gc: (req) => handlers.gc(f(req)),
+  };
+}
+
 /** What one invocation prints and returns. */
 export interface PluginOutcome {
   exitCode: number;

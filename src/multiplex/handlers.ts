@@ -3,7 +3,7 @@ import { asCniError } from '../base/errors.ts';
 import { trace } from '../base/trace.ts';
 import { validAttachments, type CniRequest } from '../cni/request.ts';
 import type { CniResult } from '../cni/result.ts';
-import type { PluginHandlers } from '../cni/skel.ts';
+import { withRequests, type PluginHandlers } from '../cni/skel.ts';
 import { BRAID_SUPPORTED_VERSIONS } from '../cni/versions.ts';
 import { loadBraidConf } from '../config/conf.ts';
 import { waitForReadinessFile } from '../k8s/readiness.ts';
@@ -215,13 +215,5 @@ export function createBraidHandlers(deps: HandlerDeps): PluginHandlers {
   const { spawn } = deps;
   if (!spawn) return handlers;
   // Delegate execution reads the spawner from the request (cni/runtime.ts), as it reads the host root.
-  const own = (req: CniRequest): CniRequest => (req.spawn ? req : { ...req, spawn });
-  return {
-    supportedVersions: handlers.supportedVersions,
-    add: (req) => handlers.add(own(req)),
-    del: (req) => handlers.del(own(req)),
-    check: (req) => handlers.check(own(req)),
-    status: (req) => handlers.status(own(req)),
-    gc: (req) => handlers.gc(own(req)),
-  };
+  return withRequests(handlers, (req) => (req.spawn ? req : { ...req, spawn }));
 }
