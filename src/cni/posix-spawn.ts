@@ -94,7 +94,8 @@ export function posixSpawnDelegate(addon: NativeAddon): SpawnDelegate {
     try {
       fds = addon.spawn(file, [opts.argv0, ...args], envp);
     } catch (e) {
-      if (e instanceof SyscallError) throw Object.assign(e, { code: errnoName(e.errno) });
+      // As Node's spawn reports it (exec.ts reads `code`); a SyscallError's own `code` is its CNI code.
+      if (e instanceof SyscallError) throw Object.assign(new Error(e.message), { code: errnoName(e.errno) });
       throw e;
     }
     const stdin = new net.Socket({ fd: fds.stdin, readable: false, writable: true });
